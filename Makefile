@@ -1,0 +1,139 @@
+# notun: the one build entry.
+#   make            build/notun (release)
+#   make test       sanitized build, unit + integration tests, one summary line
+#   make demo       build, then a real request through the proxy
+#   make bench      benchmarks (never part of make test)
+#   make fuzz       libFuzzer harnesses, each for a short bounded time
+#   make deps       Debian packages and pinned third-party sources
+# Variables: O (output dir), SAN=1 (ASan+UBSan), LWIP_SRC / LWS_SRC (local trees).
+
+O ?= build
+SAN ?= 0
+CC ?= cc
+PREFIX ?= /usr/local
+PYTHON := /usr/bin/python3
+
+TP := build/third_party
+LWIP_DIR := $(or $(LWIP_SRC),$(TP)/src/lwip)
+LWS_DIR := $(or $(LWS_SRC),$(TP)/src/libwebsockets)
+LWS_OUT := $(TP)/lws
+
+VERSION := 0.1.0
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+INCLUDES := -I. -Inetstack -I$(LWIP_DIR)/src/include -I$(LWS_OUT)/include
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -MMD -MP -fno-strict-aliasing
+ifeq ($(SAN),fuzz)
+OPT := -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
+else ifeq ($(SAN),1)
+OPT := -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
+else
+OPT := -O2
+endif
+CFLAGS += $(CFLAGS_BASE) $(OPT)
+, := ,
+LDFLAGS += $(if $(filter-out 0,$(SAN)),-fsanitize=address$(,)undefined)
+LIBS := $(LWS_OUT)/lib/libwebsockets.a -lmbedtls -lmbedx509 -lmbedcrypto -lsodium -lb2 -lpthread
+
+# lwIP: the core, IPv4 and IPv6, compiled with our lwipopts.h and arch/ port.
+LWIP_SRCS := $(wildcard $(LWIP_DIR)/src/core/*.c $(LWIP_DIR)/src/core/ipv4/*.c \
+	$(LWIP_DIR)/src/core/ipv6/*.c)
+LWIP_OBJS := $(patsubst $(LWIP_DIR)/%.c,$(O)/lwip/%.o,$(LWIP_SRCS))
+
+# Project code: every module's .c files; main.c alone makes the binary.
+LIB_SRCS := $(wildcard platform/*.c netstack/*.c netstack/arch/*.c proxy/*.c core/*.c)
+LIB_SRCS := $(filter-out core/main.c,$(LIB_SRCS))
+LIB_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(LIB_SRCS))
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(patsubst tests/tools/%.c,$(O)/tools/%,$(TOOL_SRCS))
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRCS))
+
+.PHONY: all deps fetch test demo bench fuzz install clean distclean format \
+	_binaries _tests _fuzzers
+
+all: deps
+	@$(MAKE) --no-print-directory O=build SAN=0 _binaries
+
+deps:
+	@third_party/deps.sh
+
+fetch:
+	@third_party/fetch.sh lwip && third_party/fetch.sh libwebsockets
+
+_binaries: $(O)/notun $(TOOL_BINS)
+_tests: $(O)/notun $(UNIT_BINS) $(TOOL_BINS)
+_fuzzers: $(FUZZ_BINS)
+
+$(LWS_OUT)/lib/libwebsockets.a:
+	@LWS_DIR=$(LWS_DIR) third_party/build-lws.sh $(LWS_OUT)
+
+$(O)/lwip/%.o: $(LWIP_DIR)/%.c netstack/lwipopts.h $(wildcard netstack/arch/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -D_GNU_SOURCE -g -MMD -MP $(OPT) -w -I. -Inetstack -I$(LWIP_DIR)/src/include -c $< -o $@
+
+$(O)/liblwip.a: $(LWIP_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(O)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -DNT_VERSION='"$(VERSION)"' -c $< -o $@
+
+$(O)/libnotun.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+# Only the version report includes libwebsockets' headers; its library links last.
+$(O)/obj/core/version.o: | $(LWS_OUT)/lib/libwebsockets.a
+
+$(O)/notun: $(O)/obj/core/main.o $(O)/libnotun.a $(O)/liblwip.a | $(LWS_OUT)/lib/libwebsockets.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(O)/tests/%: $(O)/obj/tests/unit/%.o $(O)/libnotun.a $(O)/liblwip.a | $(LWS_OUT)/lib/libwebsockets.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+
+$(O)/tools/%: $(O)/obj/tests/tools/%.o $(O)/libnotun.a $(O)/liblwip.a | $(LWS_OUT)/lib/libwebsockets.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
+$(O)/fuzz/%: $(O)/obj/tests/fuzz/%.o $(O)/libnotun.a $(O)/liblwip.a | $(LWS_OUT)/lib/libwebsockets.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+# The test suite runs against the sanitized build in build/asan.
+test: deps
+	@$(MAKE) --no-print-directory O=build/asan SAN=1 _tests
+	@$(PYTHON) tests/run.py --build build/asan
+
+demo: all
+	@tests/demo.sh build/notun
+
+bench: deps
+	@$(MAKE) --no-print-directory O=build SAN=0 _binaries
+	@$(PYTHON) tests/bench/run.py --build build
+
+# Every harness, FUZZ_SECONDS each (default 30), corpora kept in build/fuzz/corpus.
+fuzz: deps
+	@$(MAKE) --no-print-directory O=build/fuzz SAN=fuzz CC=clang _fuzzers
+	@tests/fuzz/run.sh build/fuzz
+
+install: all
+	install -D -m 0755 build/notun $(DESTDIR)$(PREFIX)/bin/notun
+
+format:
+	clang-format -i $(LIB_SRCS) core/main.c $(wildcard */*.h */*/*.h tests/unit/*.c tests/tools/*.c)
+
+# Project objects only: the fetched and built third-party code stays.
+clean:
+	rm -rf build/obj build/lwip build/tests build/tools build/asan build/fuzz \
+		build/notun build/*.a
+
+distclean:
+	rm -rf build
+
+-include $(LIB_OBJS:.o=.d) $(LWIP_OBJS:.o=.d) $(O)/obj/core/main.d \
+	$(patsubst %,$(O)/obj/%.d,$(basename $(UNIT_SRCS) $(TOOL_SRCS) $(FUZZ_SRCS)))
