@@ -135,5 +135,8 @@ clean:
 distclean:
 	rm -rf build
 
+# Keep objects make would see as intermediate (test objects), so a second run rebuilds nothing.
+.SECONDARY:
+
 -include $(LIB_OBJS:.o=.d) $(LWIP_OBJS:.o=.d) $(O)/obj/core/main.d \
 	$(patsubst %,$(O)/obj/%.d,$(basename $(UNIT_SRCS) $(TOOL_SRCS) $(FUZZ_SRCS)))
