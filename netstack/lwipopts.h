@@ -8,7 +8,7 @@
 #define NT_LWIPOPTS_H
 
 /* ---- System: no OS layer, no lwIP timer list ---- */
-#define NO_SYS               1
+#define NO_SYS		     1
 #define SYS_LIGHTWEIGHT_PROT 0 /* one thread: nothing to protect */
 /* lwIP's own timer list would run every cyclic timer once a second forever.
  * netstack/stack.c calls tcp_tmr() and the other *_tmr() functions itself,
@@ -18,108 +18,108 @@
 #define LWIP_ASSERT_CORE_LOCKED() nt_lwip_assert_core_locked()
 
 /* ---- Memory: libc malloc; limits are enforced by notun, not by pools ---- */
-#define MEM_LIBC_MALLOC  1
-#define MEMP_MEM_MALLOC  1
-#define MEM_ALIGNMENT    8
+#define MEM_LIBC_MALLOC 1
+#define MEMP_MEM_MALLOC 1
+#define MEM_ALIGNMENT	8
 
 /* ---- Sequential APIs: none, raw API only ---- */
-#define LWIP_SOCKET  0
-#define LWIP_NETCONN 0
+#define LWIP_SOCKET    0
+#define LWIP_NETCONN   0
 #define LWIP_NETIF_API 0
 
 /* ---- Link: the netif carries raw IP packets, no Ethernet, no ARP ---- */
-#define LWIP_ARP                 0
-#define LWIP_ETHERNET            0
-#define LWIP_SINGLE_NETIF        1
-#define LWIP_NETIF_LOOPBACK      0
-#define LWIP_HAVE_LOOPIF         0
-#define LWIP_NETIF_STATUS_CALLBACK 0
-#define LWIP_NETIF_LINK_CALLBACK 0
-#define PBUF_LINK_HLEN           0
+#define LWIP_ARP		     0
+#define LWIP_ETHERNET		     0
+#define LWIP_SINGLE_NETIF	     1
+#define LWIP_NETIF_LOOPBACK	     0
+#define LWIP_HAVE_LOOPIF	     0
+#define LWIP_NETIF_STATUS_CALLBACK   0
+#define LWIP_NETIF_LINK_CALLBACK     0
+#define PBUF_LINK_HLEN		     0
 #define PBUF_LINK_ENCAPSULATION_HLEN 0
 
 /* ---- IPv4 ---- */
-#define LWIP_IPV4          1
-#define IP_FORWARD         0
-#define IP_REASSEMBLY      1
-#define IP_FRAG            1
-#define IP_REASS_MAXAGE    15  /* seconds; tunnel fragments arrive within ms */
-#define IP_REASS_MAX_PBUFS 128 /* all datagrams, v4 and v6: about 180 KiB at MTU 1420 */
-#define IP_DEFAULT_TTL     64
-#define LWIP_ICMP          1
+#define LWIP_IPV4	    1
+#define IP_FORWARD	    0
+#define IP_REASSEMBLY	    1
+#define IP_FRAG		    1
+#define IP_REASS_MAXAGE	    15	/* seconds; tunnel fragments arrive within ms */
+#define IP_REASS_MAX_PBUFS  128 /* per family, all datagrams: ~180 KiB at MTU 1420 */
+#define IP_DEFAULT_TTL	    64
+#define LWIP_ICMP	    1
 #define LWIP_BROADCAST_PING 0
 #define LWIP_MULTICAST_PING 0
-#define LWIP_RAW           0
-#define LWIP_DHCP          0
-#define LWIP_AUTOIP        0
-#define LWIP_IGMP          0
+#define LWIP_RAW	    0
+#define LWIP_DHCP	    0
+#define LWIP_AUTOIP	    0
+#define LWIP_IGMP	    0
 
 /* ---- IPv6: static addresses only; no ND, DAD, SLAAC, MLD (no link layer) ---- */
-#define LWIP_IPV6                      1
-#define LWIP_IPV6_NUM_ADDRESSES        1
-#define LWIP_IPV6_FORWARD              0
-#define LWIP_IPV6_FRAG                 1
-#define LWIP_IPV6_REASS                1
-#define IPV6_REASS_MAXAGE              15
+#define LWIP_IPV6		1
+#define LWIP_IPV6_NUM_ADDRESSES 1
+#define LWIP_IPV6_FORWARD	0
+#define LWIP_IPV6_FRAG		1
+#define LWIP_IPV6_REASS		1
+#define IPV6_REASS_MAXAGE	15
 /* On 64-bit the reassembly helper (a pointer and two u16) exceeds the 8-byte
  * fragment header it would overlay: keep a copy instead (ip6_frag.c asserts). */
-#define IPV6_FRAG_COPYHEADER           1
-#define LWIP_IPV6_SEND_ROUTER_SOLICIT  0
-#define LWIP_IPV6_AUTOCONFIG           0
-#define LWIP_IPV6_ADDRESS_LIFETIMES    0
-#define LWIP_IPV6_DUP_DETECT_ATTEMPTS  0
-#define LWIP_IPV6_MLD                  0
-#define LWIP_IPV6_DHCP6                0
-#define LWIP_ICMP6                     1
-#define LWIP_ND6_QUEUEING              0
-#define LWIP_ND6_ALLOW_RA_UPDATES      0
+#define IPV6_FRAG_COPYHEADER		1
+#define LWIP_IPV6_SEND_ROUTER_SOLICIT	0
+#define LWIP_IPV6_AUTOCONFIG		0
+#define LWIP_IPV6_ADDRESS_LIFETIMES	0
+#define LWIP_IPV6_DUP_DETECT_ATTEMPTS	0
+#define LWIP_IPV6_MLD			0
+#define LWIP_IPV6_DHCP6			0
+#define LWIP_ICMP6			1
+#define LWIP_ND6_QUEUEING		0
+#define LWIP_ND6_ALLOW_RA_UPDATES	0
 #define LWIP_ND6_TCP_REACHABILITY_HINTS 0
-#define LWIP_ND6_NUM_NEIGHBORS         1
-#define LWIP_ND6_NUM_DESTINATIONS      1
-#define LWIP_ND6_NUM_PREFIXES          1
-#define LWIP_ND6_NUM_ROUTERS           1
+#define LWIP_ND6_NUM_NEIGHBORS		1
+#define LWIP_ND6_NUM_DESTINATIONS	1
+#define LWIP_ND6_NUM_PREFIXES		1
+#define LWIP_ND6_NUM_ROUTERS		1
 
 /* ---- UDP ---- */
 #define LWIP_UDP     1
 #define LWIP_UDPLITE 0
 
 /* ---- TCP: large windows, SACK, timestamps ---- */
-#define LWIP_TCP                1
-#define TCP_MSS                 1380 /* MTU 1420 - 20 (IPv4) - 20 (TCP); IPv6 gets 1360 */
-#define LWIP_WND_SCALE          1
-#define TCP_RCV_SCALE           7    /* up to 65535 << 7 = 8 MiB */
-#define TCP_WND                 (2 * 1024 * 1024)
-#define TCP_SND_BUF             (2 * 1024 * 1024)
-#define TCP_SND_QUEUELEN        ((4 * (TCP_SND_BUF) + (TCP_MSS - 1)) / (TCP_MSS))
+#define LWIP_TCP	 1
+#define TCP_MSS		 1380 /* MTU 1420 - 20 (IPv4) - 20 (TCP); IPv6 gets 1360 */
+#define LWIP_WND_SCALE	 1
+#define TCP_RCV_SCALE	 7 /* up to 65535 << 7 = 8 MiB */
+#define TCP_WND		 (2 * 1024 * 1024)
+#define TCP_SND_BUF	 (2 * 1024 * 1024)
+#define TCP_SND_QUEUELEN ((4 * (TCP_SND_BUF) + (TCP_MSS - 1)) / (TCP_MSS))
 /* init.c refuses TCP_SNDLOWAT >= 0xFFFF - 4 * TCP_MSS, even with scaling;
  * only the socket API reads it. */
-#define TCP_SNDLOWAT            32768
-#define TCP_QUEUE_OOSEQ         1
-#define TCP_OOSEQ_MAX_BYTES     TCP_WND
-#define TCP_OOSEQ_MAX_PBUFS     2048 /* bounds tinygram floods; a full window is ~1520 */
-#define LWIP_TCP_SACK_OUT       1
-#define LWIP_TCP_MAX_SACK_NUM   4
-#define LWIP_TCP_TIMESTAMPS     1
-#define TCP_LISTEN_BACKLOG      1
-#define TCP_OVERSIZE            TCP_MSS
-#define LWIP_CALLBACK_API       1
-#define LWIP_EVENT_API          0
-#define LWIP_ALTCP              0
-#define TCP_TTL                 IP_DEFAULT_TTL
+#define TCP_SNDLOWAT	      32768
+#define TCP_QUEUE_OOSEQ	      1
+#define TCP_OOSEQ_MAX_BYTES   TCP_WND
+#define TCP_OOSEQ_MAX_PBUFS   2048 /* bounds tinygram floods; a full window is ~1520 */
+#define LWIP_TCP_SACK_OUT     1
+#define LWIP_TCP_MAX_SACK_NUM 4
+#define LWIP_TCP_TIMESTAMPS   1
+#define TCP_LISTEN_BACKLOG    1
+#define TCP_OVERSIZE	      TCP_MSS
+#define LWIP_CALLBACK_API     1
+#define LWIP_EVENT_API	      0
+#define LWIP_ALTCP	      0
+#define TCP_TTL		      IP_DEFAULT_TTL
 
 /* ---- DNS client: a small cache, answers kept at most 5 minutes ---- */
-#define LWIP_DNS            1
-#define DNS_TABLE_SIZE      8
-#define DNS_MAX_SERVERS     2
-#define DNS_MAX_RETRIES     4
-#define DNS_MAX_TTL         300
-#define DNS_LOCAL_HOSTLIST  0
+#define LWIP_DNS		      1
+#define DNS_TABLE_SIZE		      8
+#define DNS_MAX_SERVERS		      2
+#define DNS_MAX_RETRIES		      4
+#define DNS_MAX_TTL		      300
+#define DNS_LOCAL_HOSTLIST	      0
 #define LWIP_DNS_SUPPORT_MDNS_QUERIES 0
 
 /* ---- Checksums: generated in software and checked on input ----
  * Inner packets come from an authenticated tunnel, so checking could be
  * skipped later for speed; it stays on until a benchmark says otherwise. */
-#define CHECKSUM_GEN_IP      1
+#define CHECKSUM_GEN_IP	     1
 #define CHECKSUM_GEN_UDP     1
 #define CHECKSUM_GEN_TCP     1
 #define CHECKSUM_GEN_ICMP    1
@@ -131,30 +131,30 @@
 #define CHECKSUM_CHECK_ICMP6 1
 
 /* ---- Statistics: protocol drop counters only (one increment each) ---- */
-#define LWIP_STATS         1
+#define LWIP_STATS	   1
 #define LWIP_STATS_LARGE   1
 #define LWIP_STATS_DISPLAY 0
-#define LINK_STATS         0
-#define ETHARP_STATS       0
-#define IP_STATS           1
-#define IPFRAG_STATS       1
-#define ICMP_STATS         1
-#define UDP_STATS          1
-#define TCP_STATS          1
-#define MEM_STATS          0
-#define MEMP_STATS         0
-#define SYS_STATS          0
-#define IP6_STATS          1
-#define ICMP6_STATS        1
-#define IP6_FRAG_STATS     1
-#define MLD6_STATS         0
-#define ND6_STATS          0
-#define MIB2_STATS         0
+#define LINK_STATS	   0
+#define ETHARP_STATS	   0
+#define IP_STATS	   1
+#define IPFRAG_STATS	   1
+#define ICMP_STATS	   1
+#define UDP_STATS	   1
+#define TCP_STATS	   1
+#define MEM_STATS	   0
+#define MEMP_STATS	   0
+#define SYS_STATS	   0
+#define IP6_STATS	   1
+#define ICMP6_STATS	   1
+#define IP6_FRAG_STATS	   1
+#define MLD6_STATS	   0
+#define ND6_STATS	   0
+#define MIB2_STATS	   0
 
 /* ---- Hooks (netstack/arch/hooks.h) ---- */
 #define LWIP_HOOK_FILENAME "arch/hooks.h"
 /* RFC 6528 initial sequence numbers instead of lwIP's counter. */
-#define LWIP_HOOK_TCP_ISN(local_ip, local_port, remote_ip, remote_port)                           \
+#define LWIP_HOOK_TCP_ISN(local_ip, local_port, remote_ip, remote_port)                            \
 	nt_lwip_tcp_isn((local_ip), (local_port), (remote_ip), (remote_port))
 
 /* ---- Byte order: our code uses libc's htons & co. ---- */

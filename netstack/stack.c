@@ -1,0 +1,537 @@
+/* The lwIP driver: one netif that carries raw IP packets, and lwIP's timers
+ * on the engine's loop.
+ *
+ * Timers. lwIP is built with LWIP_TIMERS=0: its own scheduler (timeouts.c)
+ * would keep every cyclic timer (reassembly, DNS, ND) firing once a second
+ * forever, and with LWIP_TIMERS_CUSTOM its tcp_timer_needed() hook is an
+ * empty stub we cannot replace. So this file calls the *_tmr() functions
+ * itself, from two one-shot loop timers re-armed only while there is work:
+ *
+ *   timer  period  runs                          armed while
+ *   tcp    250 ms  tcp_tmr()                     tcp_active_pcbs or tcp_tw_pcbs is
+ *                  (fast timer each tick, slow   non-empty: lwIP's own rule. Listening
+ *                  timer every other tick)       and bound pcbs need no timer.
+ *   slow   1 s     ip_reass_tmr(),               reass_ticks > 0: set to IP_REASS_MAXAGE + 2
+ *                  ip6_reass_tmr()               by every incoming fragment, so each
+ *                                                datagram gets its full lifetime.
+ *                  dns_tmr()                     dns_ticks > 0: set to DNS_MAX_TTL + retries
+ *                                                by every DNS packet in or out, covering a
+ *                                                query's retries and its answer's TTL.
+ *   none           nd6_tmr()                     never: no DAD, no router solicitation,
+ *                                                no SLAAC, and ND messages are dropped at
+ *                                                input (a raw IP tunnel has no link layer),
+ *                                                so ND keeps no state to age.
+ *
+ * Whether the tcp timer is needed is re-evaluated after every packet in,
+ * after every tick, on nt_stack_timers_kick(), and (arming only) on every
+ * packet out: a pcb that becomes active always sends (tcp_connect's SYN), so
+ * an active open starts the timer even without a kick.
+ */
+#include "netstack/stack.h"
+
+#include "platform/clock.h"
+#include "platform/log.h"
+#include "platform/loop.h"
+#include "platform/random.h"
+
+#include "lwip/dns.h"
+#include "lwip/init.h"
+#include "lwip/ip.h"
+#include "lwip/ip4_frag.h"
+#include "lwip/ip6_frag.h"
+#include "lwip/netif.h"
+#include "lwip/pbuf.h"
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/stats.h"
+#include "lwip/udp.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define REASS_TICKS (LWIP_MAX(IP_REASS_MAXAGE, IPV6_REASS_MAXAGE) + 2)
+#define DNS_TICKS   (DNS_MAX_TTL + DNS_MAX_RETRIES + 2)
+/* Enough dns_tmr() calls for every query to exhaust its retries on every
+ * server (the per-server wait grows 1, 1, 2, 3 ... ticks). */
+#define DNS_FLUSH_TICKS (DNS_MAX_SERVERS * (1 + DNS_MAX_RETRIES * DNS_MAX_RETRIES) + 1)
+#define V6_EXT_MAX	8 /* extension headers walked before giving up */
+
+#define IPPROTO_ICMPV6_ 58
+#define ND_FIRST_TYPE	133 /* router solicitation */
+#define ND_LAST_TYPE	137 /* redirect */
+#define DNS_PORT	53
+
+enum drop_cause {
+	DROP_NONE,
+	DROP_MALFORMED,
+	DROP_TRUNCATED,
+};
+
+/* What the driver needs to know about a packet; no allocation, no I/O. */
+struct pkt_info {
+	size_t len; /* from the IP header: padding after it excluded */
+	uint8_t version;
+	bool fragment;	   /* any fragment, first or not */
+	bool has_l4;	   /* upper-layer header present (not a later fragment) */
+	uint8_t proto;	   /* upper-layer protocol, when has_l4 */
+	const uint8_t *l4; /* upper-layer header and payload */
+	size_t l4_len;
+};
+
+static struct {
+	bool up;
+	bool lwip_ready; /* lwip_init() runs once per process */
+	struct nt_loop *loop;
+	struct netif netif;
+	nt_stack_output_fn output;
+	void *output_arg;
+	uint16_t mtu;
+	uint8_t *scratch; /* flattens chained pbufs for the output callback */
+	struct nt_timer tcp_timer;
+	struct nt_timer slow_timer;
+	unsigned reass_ticks;
+	unsigned dns_ticks;
+	struct nt_stack_stats stats;
+} st;
+
+static uint16_t be16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static enum drop_cause parse_v4(const uint8_t *pkt, size_t len, struct pkt_info *pi)
+{
+	size_t ihl, tot;
+	uint16_t frag;
+
+	if (len < 20)
+		return DROP_TRUNCATED;
+	ihl = (size_t)(pkt[0] & 0x0f) * 4;
+	tot = be16(pkt + 2);
+	if (ihl < 20 || tot < ihl)
+		return DROP_MALFORMED;
+	if (tot > len)
+		return DROP_TRUNCATED;
+	frag = be16(pkt + 6);
+	pi->len = tot;
+	pi->fragment = (frag & 0x3fff) != 0; /* MF or an offset */
+	pi->has_l4 = (frag & 0x1fff) == 0;
+	pi->proto = pkt[9];
+	pi->l4 = pkt + ihl;
+	pi->l4_len = tot - ihl;
+	return DROP_NONE;
+}
+
+static enum drop_cause parse_v6(const uint8_t *pkt, size_t len, struct pkt_info *pi)
+{
+	size_t tot, off = 40;
+	uint8_t nh;
+
+	if (len < 40)
+		return DROP_TRUNCATED;
+	tot = 40 + (size_t)be16(pkt + 4);
+	if (tot == 40 && pkt[6] == 0)
+		return DROP_MALFORMED; /* a jumbogram; lwIP has no support */
+	if (tot > len)
+		return DROP_TRUNCATED;
+	pi->len = tot;
+	pi->has_l4 = true;
+	nh = pkt[6];
+	for (int i = 0;; i++) {
+		if (nh != 0 && nh != 43 && nh != 44 && nh != 60)
+			break; /* hop-by-hop, routing, fragment, destination options */
+		if (i == V6_EXT_MAX)
+			return DROP_MALFORMED;
+		if (off + 8 > tot)
+			return DROP_TRUNCATED;
+		if (nh == 44) {
+			pi->fragment = true;
+			if ((be16(pkt + off + 2) & 0xfff8) != 0)
+				pi->has_l4 = false;
+			nh = pkt[off];
+			off += 8;
+			if (!pi->has_l4)
+				break;
+			continue;
+		}
+		nh = pkt[off];
+		off += ((size_t)pkt[off + 1] + 1) * 8;
+		if (off > tot)
+			return DROP_TRUNCATED;
+	}
+	pi->proto = nh;
+	pi->l4 = pkt + off;
+	pi->l4_len = tot - off;
+	return DROP_NONE;
+}
+
+static enum drop_cause pkt_parse(const uint8_t *pkt, size_t len, struct pkt_info *pi)
+{
+	memset(pi, 0, sizeof(*pi));
+	if (len == 0)
+		return DROP_MALFORMED;
+	pi->version = pkt[0] >> 4;
+	if (pi->version == 4)
+		return parse_v4(pkt, len, pi);
+	if (pi->version == 6)
+		return parse_v6(pkt, len, pi);
+	return DROP_MALFORMED;
+}
+
+static bool pkt_is_nd(const struct pkt_info *pi)
+{
+	return pi->version == 6 && pi->has_l4 && pi->proto == IPPROTO_ICMPV6_ && pi->l4_len >= 1 &&
+	       pi->l4[0] >= ND_FIRST_TYPE && pi->l4[0] <= ND_LAST_TYPE;
+}
+
+static bool pkt_is_dns(const struct pkt_info *pi, bool inbound)
+{
+	if (!pi->has_l4 || pi->proto != IP_PROTO_UDP || pi->l4_len < 8)
+		return false;
+	return be16(pi->l4 + (inbound ? 0 : 2)) == DNS_PORT;
+}
+
+/* ---- timers ---- */
+
+static bool tcp_needs_timer(void)
+{
+	return tcp_active_pcbs != NULL || tcp_tw_pcbs != NULL;
+}
+
+static void timer_set(struct nt_timer *timer, bool needed, uint64_t period_ns)
+{
+	int err;
+
+	if (needed == nt_timer_armed(timer))
+		return;
+	if (!needed) {
+		nt_timer_cancel(st.loop, timer);
+		return;
+	}
+	err = nt_timer_arm(st.loop, timer, period_ns);
+	if (err) {
+		st.stats.timer_errors++;
+		nt_error("netstack", "event=timer_arm_failed err=%d", err);
+	}
+}
+
+/* Starts and stops the timers to match lwIP's state. With start_only, a
+ * timer that is no longer needed is left for its next tick to stop. */
+static void timers_follow(bool start_only)
+{
+	bool tcp = tcp_needs_timer();
+	bool slow = st.reass_ticks > 0 || st.dns_ticks > 0;
+
+	if (tcp || !start_only)
+		timer_set(&st.tcp_timer, tcp, TCP_TMR_INTERVAL * NT_NS_PER_MS);
+	if (slow || !start_only)
+		timer_set(&st.slow_timer, slow, NT_NS_PER_SEC);
+}
+
+static void timers_update(void)
+{
+	timers_follow(false);
+}
+
+static void tcp_timer_cb(struct nt_loop *loop, struct nt_timer *timer, void *arg)
+{
+	(void)loop;
+	(void)timer;
+	(void)arg;
+	tcp_tmr();
+	timers_update();
+}
+
+static void slow_timer_cb(struct nt_loop *loop, struct nt_timer *timer, void *arg)
+{
+	(void)loop;
+	(void)timer;
+	(void)arg;
+	if (st.reass_ticks > 0) {
+		st.reass_ticks--;
+		ip_reass_tmr();
+		ip6_reass_tmr();
+	}
+	if (st.dns_ticks > 0) {
+		st.dns_ticks--;
+		dns_tmr();
+	}
+	timers_update();
+}
+
+void nt_stack_timers_kick(void)
+{
+	if (st.up)
+		timers_update();
+}
+
+unsigned nt_stack_timers_armed(void)
+{
+	unsigned armed = 0;
+
+	if (!st.up)
+		return 0;
+	if (nt_timer_armed(&st.tcp_timer))
+		armed |= NT_STACK_TIMER_TCP;
+	if (nt_timer_armed(&st.slow_timer))
+		armed |= NT_STACK_TIMER_SLOW;
+	return armed;
+}
+
+/* ---- output ---- */
+
+static err_t netif_output(struct netif *netif, struct pbuf *p)
+{
+	const uint8_t *pkt = p->payload;
+	size_t len = p->tot_len;
+	struct pkt_info pi;
+
+	(void)netif;
+	if (len > st.mtu) {
+		st.stats.out_drop_oversize++;
+		return ERR_OK;
+	}
+	if (p->next) {
+		pbuf_copy_partial(p, st.scratch, p->tot_len, 0);
+		pkt = st.scratch;
+	}
+	if (pkt_parse(pkt, len, &pi) == DROP_NONE && pkt_is_dns(&pi, false))
+		st.dns_ticks = DNS_TICKS;
+	/* Start only: this runs in the middle of lwIP's work (tcp_connect's
+	 * SYN, a retransmission); stopping waits for the end of the entry
+	 * point, when the pcb lists are settled. */
+	timers_follow(true);
+	if (st.output(st.output_arg, pkt, len) < 0) {
+		st.stats.out_drop_refused++;
+	} else {
+		st.stats.out_packets++;
+		st.stats.out_bytes += len;
+	}
+	/* ERR_OK even after a drop: lwIP's TCP keeps a segment it was told
+	 * failed on its unsent queue with no retransmission timer running. */
+	return ERR_OK;
+}
+
+static err_t netif_output4(struct netif *netif, struct pbuf *p, const ip4_addr_t *next_hop)
+{
+	(void)next_hop;
+	return netif_output(netif, p);
+}
+
+static err_t netif_output6(struct netif *netif, struct pbuf *p, const ip6_addr_t *next_hop)
+{
+	(void)next_hop;
+	return netif_output(netif, p);
+}
+
+/* ---- input ---- */
+
+int nt_stack_input(const uint8_t *pkt, size_t len)
+{
+	struct pkt_info pi;
+	struct pbuf *p;
+
+	if (!st.up)
+		return -ENETDOWN;
+	if (len > st.mtu) {
+		st.stats.in_drop_oversize++;
+		return -EMSGSIZE;
+	}
+	switch (pkt_parse(pkt, len, &pi)) {
+	case DROP_MALFORMED:
+		st.stats.in_drop_malformed++;
+		return -EINVAL;
+	case DROP_TRUNCATED:
+		st.stats.in_drop_truncated++;
+		return -EINVAL;
+	case DROP_NONE:
+		break;
+	}
+	if (pkt_is_nd(&pi)) {
+		st.stats.in_drop_nd++;
+		return -EPROTO;
+	}
+	/* PBUF_RAM: one contiguous buffer, so a single copy. */
+	p = pbuf_alloc(PBUF_RAW, (u16_t)pi.len, PBUF_RAM);
+	if (!p) {
+		st.stats.in_drop_nomem++;
+		return -ENOMEM;
+	}
+	memcpy(p->payload, pkt, pi.len);
+	if (pi.fragment)
+		st.reass_ticks = REASS_TICKS;
+	if (pkt_is_dns(&pi, true))
+		st.dns_ticks = DNS_TICKS;
+	st.stats.in_packets++;
+	st.stats.in_bytes += pi.len;
+	/* ip_input always consumes the pbuf (lwIP 2.1.3 returns ERR_OK). */
+	if (ip_input(p, &st.netif) != ERR_OK)
+		pbuf_free(p);
+	timers_update();
+	return 0;
+}
+
+/* ---- lifecycle ---- */
+
+static err_t netif_setup(struct netif *netif)
+{
+	netif->name[0] = 'w';
+	netif->name[1] = 'g';
+	netif->mtu = st.mtu;
+	netif->output = netif_output4;
+	netif->output_ip6 = netif_output6;
+	/* No NETIF_FLAG_BROADCAST / ETHARP / MLD6: a point-to-point IP link. */
+	netif->flags = 0;
+	netif->hwaddr_len = 0;
+	return ERR_OK;
+}
+
+static int config_check(const struct nt_stack_config *cfg, uint16_t *mtu)
+{
+	if (!cfg || !cfg->output || (!cfg->has_ipv4 && !cfg->has_ipv6))
+		return -EINVAL;
+	*mtu = cfg->mtu ? cfg->mtu : NT_STACK_DEFAULT_MTU;
+	if (*mtu < NT_STACK_MIN_MTU)
+		return -EINVAL;
+	if (cfg->has_ipv4 && (cfg->ipv4.s_addr == 0 || cfg->ipv4.s_addr == 0xffffffffu))
+		return -EINVAL;
+	if (cfg->has_ipv6 &&
+	    (IN6_IS_ADDR_UNSPECIFIED(&cfg->ipv6) || IN6_IS_ADDR_MULTICAST(&cfg->ipv6)))
+		return -EINVAL;
+	return 0;
+}
+
+int nt_stack_init(struct nt_loop *loop, const struct nt_stack_config *cfg)
+{
+	ip4_addr_t addr4, mask4;
+	uint16_t mtu;
+	int err;
+
+	if (!loop)
+		return -EINVAL;
+	err = config_check(cfg, &mtu);
+	if (err)
+		return err;
+	if (st.up)
+		return -EALREADY;
+	if (nt_platform_init() < 0)
+		return -EIO;
+	st.scratch = malloc(mtu);
+	if (!st.scratch)
+		return -ENOMEM;
+	st.loop = loop;
+	st.mtu = mtu;
+	st.output = cfg->output;
+	st.output_arg = cfg->output_arg;
+	st.reass_ticks = 0;
+	st.dns_ticks = 0;
+	memset(&st.stats, 0, sizeof(st.stats));
+	nt_timer_init(&st.tcp_timer, tcp_timer_cb, NULL);
+	nt_timer_init(&st.slow_timer, slow_timer_cb, NULL);
+
+	nt_lwip_core_claim();
+	if (!st.lwip_ready) {
+		lwip_init();
+		st.lwip_ready = true;
+	}
+	memset(&lwip_stats, 0, sizeof(lwip_stats));
+
+	ip4_addr_set_zero(&addr4);
+	ip4_addr_set_zero(&mask4);
+	if (cfg->has_ipv4) {
+		ip4_addr_set_u32(&addr4, cfg->ipv4.s_addr); /* both in network order */
+		ip4_addr_set_u32(&mask4, 0xffffffffu);
+	}
+	if (!netif_add(&st.netif, &addr4, &mask4, IP4_ADDR_ANY4, NULL, netif_setup, ip_input)) {
+		err = -ENOMEM;
+		goto err_netif;
+	}
+	if (cfg->has_ipv6) {
+		ip6_addr_t addr6;
+
+		memcpy(addr6.addr, cfg->ipv6.s6_addr, sizeof(addr6.addr));
+		ip6_addr_clear_zone(&addr6);
+		netif_ip6_addr_set(&st.netif, 0, &addr6);
+		netif_ip6_addr_set_state(&st.netif, 0, IP6_ADDR_PREFERRED);
+	}
+	netif_set_default(&st.netif);
+	netif_set_link_up(&st.netif);
+	netif_set_up(&st.netif);
+	st.up = true;
+	nt_info("netstack", "event=up mtu=%u ipv4=%s ipv6=%s", (unsigned)mtu,
+		cfg->has_ipv4 ? "yes" : "no", cfg->has_ipv6 ? "yes" : "no");
+	return 0;
+
+err_netif:
+	nt_lwip_core_release();
+	free(st.scratch);
+	st.scratch = NULL;
+	return err;
+}
+
+static void close_pcbs(void)
+{
+	/* Each call unlinks the head, so these loops end. */
+	while (tcp_active_pcbs)
+		tcp_abort(tcp_active_pcbs);
+	while (tcp_tw_pcbs)
+		tcp_abort(tcp_tw_pcbs);
+	while (tcp_listen_pcbs.pcbs)
+		tcp_close(tcp_listen_pcbs.pcbs);
+	while (tcp_bound_pcbs)
+		tcp_close(tcp_bound_pcbs);
+}
+
+void nt_stack_shutdown(void)
+{
+	size_t udp_left = 0;
+
+	if (!st.up)
+		return;
+	close_pcbs();
+	/* Age out whatever is still held, so nothing leaks into the next init. */
+	for (int i = 0; i < REASS_TICKS; i++) {
+		ip_reass_tmr();
+		ip6_reass_tmr();
+	}
+	if (st.dns_ticks > 0) {
+		for (int i = 0; i < DNS_FLUSH_TICKS; i++)
+			dns_tmr();
+	}
+	for (struct udp_pcb *u = udp_pcbs; u; u = u->next)
+		udp_left++;
+	if (udp_left)
+		nt_warn("netstack", "event=shutdown_udp_pcbs_left count=%zu", udp_left);
+	nt_timer_cancel(st.loop, &st.tcp_timer);
+	nt_timer_cancel(st.loop, &st.slow_timer);
+	netif_remove(&st.netif);
+	nt_lwip_core_release();
+	free(st.scratch);
+	st.scratch = NULL;
+	st.loop = NULL;
+	st.up = false;
+	nt_info("netstack", "event=down in=%llu out=%llu", (unsigned long long)st.stats.in_packets,
+		(unsigned long long)st.stats.out_packets);
+}
+
+/* ---- counters ---- */
+
+static uint64_t lwip_sum(bool chkerr)
+{
+	const struct stats_proto *protos[] = {
+	    &lwip_stats.ip,  &lwip_stats.ip6, &lwip_stats.icmp,	   &lwip_stats.icmp6,
+	    &lwip_stats.udp, &lwip_stats.tcp, &lwip_stats.ip_frag, &lwip_stats.ip6_frag,
+	};
+	uint64_t sum = 0;
+
+	for (size_t i = 0; i < sizeof(protos) / sizeof(protos[0]); i++)
+		sum += chkerr ? protos[i]->chkerr : protos[i]->drop;
+	return sum;
+}
+
+void nt_stack_get_stats(struct nt_stack_stats *out)
+{
+	*out = st.stats;
+	out->stack_chkerr = lwip_sum(true);
+	out->stack_drop = lwip_sum(false);
+}
