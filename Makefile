@@ -48,11 +48,13 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(O)/tools/%,$(TOOL_SRCS))
+BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
+BENCH_BINS := $(patsubst tests/bench/%.c,$(O)/bench/%,$(BENCH_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRCS))
 
 .PHONY: all deps fetch test demo bench fuzz install clean distclean format \
-	_binaries _tests _fuzzers
+	_binaries _tests _fuzzers _benches
 
 all: deps
 	@$(MAKE) --no-print-directory O=build SAN=0 _binaries
@@ -66,6 +68,7 @@ fetch:
 _binaries: $(O)/notun $(TOOL_BINS)
 _tests: $(O)/notun $(UNIT_BINS) $(TOOL_BINS)
 _fuzzers: $(FUZZ_BINS)
+_benches: $(O)/notun $(BENCH_BINS) $(TOOL_BINS)
 
 $(LWS_OUT)/lib/libwebsockets.a:
 	@LWS_DIR=$(LWS_DIR) third_party/build-lws.sh $(LWS_OUT)
@@ -100,6 +103,10 @@ $(O)/tools/%: $(O)/obj/tests/tools/%.o $(O)/libnotun.a $(O)/liblwip.a | $(LWS_OU
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
+$(O)/bench/%: $(O)/obj/tests/bench/%.o $(O)/libnotun.a $(O)/liblwip.a | $(LWS_OUT)/lib/libwebsockets.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+
 $(O)/fuzz/%: $(O)/obj/tests/fuzz/%.o $(O)/libnotun.a $(O)/liblwip.a | $(LWS_OUT)/lib/libwebsockets.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
@@ -113,7 +120,7 @@ demo: all
 	@tests/demo.sh build/notun
 
 bench: deps
-	@$(MAKE) --no-print-directory O=build SAN=0 _binaries
+	@$(MAKE) --no-print-directory O=build SAN=0 _benches
 	@$(PYTHON) tests/bench/run.py --build build
 
 # Every harness, FUZZ_SECONDS each (default 30), corpora kept in build/fuzz/corpus.
@@ -129,7 +136,7 @@ format:
 
 # Project objects only: the fetched and built third-party code stays.
 clean:
-	rm -rf build/obj build/lwip build/tests build/tools build/asan build/fuzz \
+	rm -rf build/obj build/lwip build/tests build/tools build/bench build/asan build/fuzz \
 		build/notun build/*.a
 
 distclean:
@@ -139,4 +146,4 @@ distclean:
 .SECONDARY:
 
 -include $(LIB_OBJS:.o=.d) $(LWIP_OBJS:.o=.d) $(O)/obj/core/main.d \
-	$(patsubst %,$(O)/obj/%.d,$(basename $(UNIT_SRCS) $(TOOL_SRCS) $(FUZZ_SRCS)))
+	$(patsubst %,$(O)/obj/%.d,$(basename $(UNIT_SRCS) $(TOOL_SRCS) $(FUZZ_SRCS) $(BENCH_SRCS)))
