@@ -1,0 +1,397 @@
+/* wgflood: holds a WireGuard responder "under load" for the cookie tests.
+ *
+ *   wgflood --to IP:PORT [--from IP] --responder-public-key KEY --rate N --seconds S
+ *
+ * Sends handshake initiations with random contents but a valid mac1 for KEY
+ * (and a zero mac2), so the responder must queue each one before its
+ * handshake fails: that queue is what makes it answer with cookie replies.
+ * Batches of about 1 ms worth go out with sendmmsg, paced on the monotonic
+ * clock so that no window of time carries more than N per second plus two
+ * batches, and never more than N * S in all; the run
+ * ends after S seconds (at most 600) or on SIGINT/SIGTERM, and prints
+ * "sent=N seconds=S".
+ *
+ * Safety: destinations outside loopback (127.0.0.0/8, ::1) and the test
+ * namespaces' veth range (10.213.0.0/16) are refused with exit status 2.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/cookie.h"
+#include "core/key.h"
+#include "core/wg_messages.h"
+#include "platform/clock.h"
+#include "platform/random.h"
+
+#define MAX_RATE    1000000u
+#define MAX_SECONDS 600.0
+#define MAX_BATCH   64u
+
+#define EXIT_USAGE 2
+
+struct flood_args {
+	struct sockaddr_storage to;
+	socklen_t to_len;
+	struct sockaddr_storage from;
+	bool from_set;
+	uint8_t responder_public[NT_KEY_LEN];
+	uint32_t rate;
+	double seconds;
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void usage(void)
+{
+	fprintf(stderr,
+		"usage: wgflood --to IP:PORT [--from IP] --responder-public-key KEY "
+		"--rate N --seconds S\n"
+		"  IPv6 as [::1]:PORT; destinations: 127.0.0.0/8, ::1, 10.213.0.0/16 only;\n"
+		"  N in 1..%u per second; S in (0, %.0f]\n",
+		MAX_RATE, MAX_SECONDS);
+}
+
+static bool destination_allowed(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
+
+		return a[0] == 127 || (a[0] == 10 && a[1] == 213);
+	}
+	return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+}
+
+/* IP with port 0; family AF_UNSPEC picks the one the text is in. */
+static int parse_ip(const char *text, int family, struct sockaddr_storage *out, socklen_t *len)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)out;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)out;
+
+	memset(out, 0, sizeof(*out));
+	if (family == AF_UNSPEC)
+		family = strchr(text, ':') ? AF_INET6 : AF_INET;
+	if (family == AF_INET && inet_pton(AF_INET, text, &in4->sin_addr) == 1) {
+		in4->sin_family = AF_INET;
+		*len = sizeof(*in4);
+		return 0;
+	}
+	if (family == AF_INET6 && inet_pton(AF_INET6, text, &in6->sin6_addr) == 1) {
+		in6->sin6_family = AF_INET6;
+		*len = sizeof(*in6);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int parse_uint(const char *text, unsigned long min, unsigned long max, unsigned long *out)
+{
+	char *end;
+
+	if (text[0] < '0' || text[0] > '9')
+		return -EINVAL;
+	errno = 0;
+	*out = strtoul(text, &end, 10);
+	if (errno || *end || *out < min || *out > max)
+		return -EINVAL;
+	return 0;
+}
+
+/* "1.2.3.4:51820" or "[::1]:51820". */
+static int parse_endpoint(const char *text, struct flood_args *a)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *port, *host_start = text;
+	unsigned long p;
+	size_t hlen;
+
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+
+		if (!close || close[1] != ':')
+			return -EINVAL;
+		host_start = text + 1;
+		hlen = (size_t)(close - host_start);
+		port = close + 2;
+	} else {
+		port = strrchr(text, ':');
+		if (!port || memchr(text, ':', (size_t)(port - text)))
+			return -EINVAL;
+		hlen = (size_t)(port - text);
+		port++;
+	}
+	if (hlen == 0 || hlen >= sizeof(host) || parse_uint(port, 1, 65535, &p) < 0)
+		return -EINVAL;
+	memcpy(host, host_start, hlen);
+	host[hlen] = '\0';
+	if (parse_ip(host, text[0] == '[' ? AF_INET6 : AF_INET, &a->to, &a->to_len) < 0)
+		return -EINVAL;
+	if (a->to.ss_family == AF_INET)
+		((struct sockaddr_in *)&a->to)->sin_port = htons((uint16_t)p);
+	else
+		((struct sockaddr_in6 *)&a->to)->sin6_port = htons((uint16_t)p);
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct flood_args *a)
+{
+	static const struct option opts[] = {
+	    {"to", required_argument, NULL, 't'},
+	    {"from", required_argument, NULL, 'f'},
+	    {"responder-public-key", required_argument, NULL, 'k'},
+	    {"rate", required_argument, NULL, 'r'},
+	    {"seconds", required_argument, NULL, 's'},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	const char *from = NULL;
+	bool to_set = false, key_set = false;
+	unsigned long rate = 0;
+	socklen_t len;
+	char *end;
+	int c;
+
+	memset(a, 0, sizeof(*a));
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			if (parse_endpoint(optarg, a) < 0) {
+				fprintf(stderr, "wgflood: bad --to %s (IP:PORT or [IPv6]:PORT)\n",
+					optarg);
+				return -EINVAL;
+			}
+			to_set = true;
+			break;
+		case 'f':
+			from = optarg;
+			break;
+		case 'k':
+			if (nt_key_from_base64(a->responder_public, optarg, strlen(optarg)) < 0) {
+				fprintf(stderr, "wgflood: bad --responder-public-key\n");
+				return -EINVAL;
+			}
+			key_set = true;
+			break;
+		case 'r':
+			if (parse_uint(optarg, 1, MAX_RATE, &rate) < 0) {
+				fprintf(stderr, "wgflood: bad --rate %s\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 's':
+			errno = 0;
+			a->seconds = strtod(optarg, &end);
+			if (errno || *end || end == optarg || !isfinite(a->seconds) ||
+			    a->seconds <= 0 || a->seconds > MAX_SECONDS) {
+				fprintf(stderr, "wgflood: bad --seconds %s\n", optarg);
+				return -EINVAL;
+			}
+			break;
+		default:
+			return -EINVAL;
+		}
+	}
+	if (optind != argc || !to_set || !key_set || !rate || a->seconds <= 0) {
+		fprintf(stderr, "wgflood: --to, --responder-public-key, --rate and --seconds are "
+				"required\n");
+		return -EINVAL;
+	}
+	a->rate = (uint32_t)rate;
+	if (from) {
+		if (parse_ip(from, a->to.ss_family, &a->from, &len) < 0) {
+			fprintf(stderr, "wgflood: bad --from %s (same family as --to)\n", from);
+			return -EINVAL;
+		}
+		a->from_set = true;
+	}
+	return 0;
+}
+
+static uint64_t prng_state;
+
+static uint64_t prng_next(void)
+{
+	/* splitmix64: the contents only need to differ, not to be secret. */
+	uint64_t z = (prng_state += UINT64_C(0x9e3779b97f4a7c15));
+
+	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
+	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
+	return z ^ (z >> 31);
+}
+
+static void fill_random(uint8_t *p, size_t len)
+{
+	while (len) {
+		uint64_t v = prng_next();
+		size_t n = len < sizeof(v) ? len : sizeof(v);
+
+		memcpy(p, &v, n);
+		p += n;
+		len -= n;
+	}
+}
+
+static void make_initiation(struct wg_cookie_maker *maker, struct wg_msg_initiation *msg)
+{
+	wg_message_set_type(msg->type, WG_MSG_INITIATION);
+	/* sender, ephemeral, static_enc and timestamp_enc are contiguous. */
+	fill_random(msg->sender, offsetof(struct wg_msg_initiation, macs) -
+				     offsetof(struct wg_msg_initiation, sender));
+	wg_cookie_add_macs(maker, (uint8_t *)msg, sizeof(*msg), nt_clock_mono_ns());
+}
+
+static void sleep_until(uint64_t mono_ns)
+{
+	struct timespec ts = {
+	    .tv_sec = (time_t)(mono_ns / NT_NS_PER_SEC),
+	    .tv_nsec = (long)(mono_ns % NT_NS_PER_SEC),
+	};
+
+	/* EINTR comes from a stop signal; the loop checks the flag. */
+	clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
+}
+
+static int open_socket(const struct flood_args *a)
+{
+	int fd = socket(a->to.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0) {
+		perror("wgflood: socket");
+		return -1;
+	}
+	if (a->from_set && bind(fd, (const struct sockaddr *)&a->from, a->to_len) < 0) {
+		perror("wgflood: bind --from");
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Sends until the deadline or total. A token bucket: credit accrues at rate
+ * from (origin_ns, origin_sent) and is capped at two batches, so any window W
+ * carries at most rate * W + 2 batches (2 ms worth from 1000/s up). */
+static int flood(int fd, const struct flood_args *a, uint64_t *sent_out, uint64_t *elapsed_ns)
+{
+	static struct wg_msg_initiation msgs[MAX_BATCH];
+	static struct mmsghdr hdrs[MAX_BATCH];
+	static struct iovec iovs[MAX_BATCH];
+	struct wg_cookie_maker maker;
+	uint64_t start, deadline, now, origin_ns, origin_sent, allowed, total, sent = 0;
+	uint32_t batch = a->rate / 1000, i, n;
+	int r, ret = 0;
+
+	if (batch < 1)
+		batch = 1;
+	if (batch > MAX_BATCH)
+		batch = MAX_BATCH;
+	total = (uint64_t)((double)a->rate * a->seconds);
+	wg_cookie_maker_init(&maker, a->responder_public);
+	for (i = 0; i < MAX_BATCH; i++) {
+		iovs[i].iov_base = &msgs[i];
+		iovs[i].iov_len = sizeof(msgs[i]);
+		memset(&hdrs[i], 0, sizeof(hdrs[i]));
+		hdrs[i].msg_hdr.msg_name = (void *)&a->to;
+		hdrs[i].msg_hdr.msg_namelen = a->to_len;
+		hdrs[i].msg_hdr.msg_iov = &iovs[i];
+		hdrs[i].msg_hdr.msg_iovlen = 1;
+	}
+
+	start = origin_ns = nt_clock_mono_ns();
+	deadline = start + (uint64_t)(a->seconds * (double)NT_NS_PER_SEC);
+	origin_sent = 0;
+	while (!stop_requested && sent < total) {
+		now = nt_clock_mono_ns();
+		if (now >= deadline)
+			break;
+		allowed = origin_sent + (now - origin_ns) * a->rate / NT_NS_PER_SEC;
+		n = total - sent < batch ? (uint32_t)(total - sent) : batch;
+		if (allowed < sent + n) {
+			uint64_t due =
+			    origin_ns +
+			    ((sent + n - origin_sent) * NT_NS_PER_SEC + a->rate - 1) / a->rate;
+
+			sleep_until(due < deadline ? due : deadline);
+			continue;
+		}
+		if (allowed > sent + 2 * (uint64_t)batch) {
+			/* The bucket holds two batches: late wake-ups cost nothing,
+			 * a long stall is not made up in a burst. */
+			origin_ns = now;
+			origin_sent = sent + 2 * (uint64_t)batch;
+		}
+		for (i = 0; i < n; i++)
+			make_initiation(&maker, &msgs[i]);
+		r = sendmmsg(fd, hdrs, n, 0);
+		if (r < 0) {
+			if (errno == EINTR || errno == EAGAIN || errno == ENOBUFS ||
+			    errno == ECONNREFUSED) {
+				/* Lose this batch's slot rather than spin. */
+				sleep_until(nt_clock_mono_ns() + NT_NS_PER_MS);
+				continue;
+			}
+			perror("wgflood: sendmmsg");
+			ret = -1;
+			break;
+		}
+		sent += (uint64_t)r;
+	}
+	*elapsed_ns = nt_clock_mono_ns() - start;
+	*sent_out = sent;
+	wg_cookie_maker_clear(&maker);
+	return ret;
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa;
+	struct flood_args args;
+	uint64_t sent = 0, elapsed = 0;
+	int fd, ret;
+
+	if (parse_args(argc, argv, &args) < 0) {
+		usage();
+		return EXIT_USAGE;
+	}
+	if (!destination_allowed(&args.to)) {
+		fprintf(stderr, "wgflood: refusing destination outside 127.0.0.0/8, ::1 and "
+				"10.213.0.0/16\n");
+		return EXIT_USAGE;
+	}
+	if (nt_platform_init() < 0) {
+		fprintf(stderr, "wgflood: libsodium init failed\n");
+		return 1;
+	}
+	nt_random_bytes(&prng_state, sizeof(prng_state));
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+
+	fd = open_socket(&args);
+	if (fd < 0)
+		return 1;
+	ret = flood(fd, &args, &sent, &elapsed);
+	close(fd);
+	printf("sent=%llu seconds=%.3f\n", (unsigned long long)sent,
+	       (double)elapsed / (double)NT_NS_PER_SEC);
+	return ret < 0 ? 1 : 0;
+}
