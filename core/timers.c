@@ -142,7 +142,8 @@ void wg_timers_data_sent(struct wg_timers *t, uint64_t now)
 {
 	if (!armed(t, WG_TIMER_NEW_HANDSHAKE))
 		arm(t, WG_TIMER_NEW_HANDSHAKE,
-		    after(now, t->params.keepalive_timeout_ns + t->params.rekey_timeout_ns + jitter(t)));
+		    after(now,
+			  t->params.keepalive_timeout_ns + t->params.rekey_timeout_ns + jitter(t)));
 }
 
 void wg_timers_data_received(struct wg_timers *t, uint64_t now)
@@ -237,8 +238,8 @@ uint64_t wg_timers_deadline(const struct wg_timers *t, enum wg_timer which)
 
 bool wg_timers_may_send_initiation(const struct wg_timers *t, uint64_t now)
 {
-	return !t->initiation_sent ||
-	       (now >= t->last_initiation_ns && now - t->last_initiation_ns >= t->params.rekey_timeout_ns);
+	return !t->initiation_sent || (now >= t->last_initiation_ns &&
+				       now - t->last_initiation_ns >= t->params.rekey_timeout_ns);
 }
 
 static void give_up(struct wg_timers *t, uint64_t now, struct wg_timers_actions *out)
@@ -278,7 +279,8 @@ static void fire(struct wg_timers *t, enum wg_timer which, uint64_t now,
 		if (armed(t, WG_TIMER_RETRANSMIT_HANDSHAKE))
 			break;
 		if (!wg_timers_may_send_initiation(t, now)) {
-			arm(t, WG_TIMER_NEW_HANDSHAKE, after(t->last_initiation_ns, t->params.rekey_timeout_ns));
+			arm(t, WG_TIMER_NEW_HANDSHAKE,
+			    after(t->last_initiation_ns, t->params.rekey_timeout_ns));
 			break;
 		}
 		request_initiation(out, false, 1);
@@ -344,8 +346,8 @@ bool wg_timers_should_rekey_on_receive(const struct wg_timers_params *p, uint64_
 	return we_initiated && age(now, created_ns) >= at;
 }
 
-bool wg_timers_keypair_expired(const struct wg_timers_params *p, uint64_t now,
-			       uint64_t created_ns, uint64_t counter)
+bool wg_timers_keypair_expired(const struct wg_timers_params *p, uint64_t now, uint64_t created_ns,
+			       uint64_t counter)
 {
 	p = params_or_default(p);
 	return counter >= WG_REJECT_AFTER_MESSAGES ||

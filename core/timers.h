@@ -129,8 +129,8 @@ bool wg_timers_should_rekey_on_send(const struct wg_timers_params *p, uint64_t n
 bool wg_timers_should_rekey_on_receive(const struct wg_timers_params *p, uint64_t now,
 				       uint64_t created_ns, bool we_initiated);
 /* The keypair may be used neither to send nor to receive. */
-bool wg_timers_keypair_expired(const struct wg_timers_params *p, uint64_t now,
-			       uint64_t created_ns, uint64_t counter);
+bool wg_timers_keypair_expired(const struct wg_timers_params *p, uint64_t now, uint64_t created_ns,
+			       uint64_t counter);
 /* An initiation from a peer less than 20 ms after the last one we accepted
  * from it is dropped (flood guard). last_accepted_ns 0 = never. */
 bool wg_timers_initiation_too_soon(uint64_t last_accepted_ns, uint64_t now);

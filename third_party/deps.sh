@@ -10,7 +10,7 @@ packages=(
 	build-essential pkg-config cmake clang libclang-rt-dev dpkg-dev xz-utils
 	libsodium-dev libb2-dev libmbedtls-dev libjsmn-dev libcmocka-dev
 	python3 python3-pytest
-	wireguard-go wireguard-tools iproute2 iputils-ping curl ca-certificates
+	wireguard-go wireguard-tools iproute2 iputils-ping dnsmasq-base curl ca-certificates
 )
 
 missing=()

@@ -499,7 +499,8 @@ static void test_rekey_on_send_at_rekey_after_time_or_messages(void **state)
 	/* Either side rekeys on the message count. */
 	assert_false(wg_timers_should_rekey_on_send(NULL, c, c, WG_REKEY_AFTER_MESSAGES - 1, true));
 	assert_true(wg_timers_should_rekey_on_send(NULL, c, c, WG_REKEY_AFTER_MESSAGES, true));
-	assert_false(wg_timers_should_rekey_on_send(NULL, c, c, WG_REKEY_AFTER_MESSAGES - 1, false));
+	assert_false(
+	    wg_timers_should_rekey_on_send(NULL, c, c, WG_REKEY_AFTER_MESSAGES - 1, false));
 	assert_true(wg_timers_should_rekey_on_send(NULL, c, c, WG_REKEY_AFTER_MESSAGES, false));
 	assert_int_equal(WG_REKEY_AFTER_MESSAGES, 1ull << 60);
 }
@@ -698,8 +699,8 @@ static void test_shortened_params_drive_every_timer_and_helper(void **state)
 	assert_true(wg_timers_should_rekey_on_receive(&t.params, T0 + WG_MSEC(2500), T0, true));
 }
 
-static void test_rekey_on_receive_falls_back_to_rekey_after_time_when_margin_exceeds_life(
-    void **state)
+static void
+test_rekey_on_receive_falls_back_to_rekey_after_time_when_margin_exceeds_life(void **state)
 {
 	/* 2 s of life, 10 s + 5 s of margin: the age of a send rekey instead. */
 	struct wg_timers_params p = {.rekey_after_time_ns = WG_MSEC(800),

@@ -1,0 +1,173 @@
+"""Test hosts in network namespaces: a veth pair to the host and, inside, a
+wireguard-go interface on a TUN device. Everything is created by the test and
+removed again, also on failure; processes are stopped by PID.
+
+Addresses: the veth pair of namespace n is 10.213.n.0/29: 10.213.n.1 on the
+host side, 10.213.n.2 inside, and 10.213.n.5 a second host address (a source
+of load that is not the client's); the tunnel inside is 10.214.n.0/24 and
+fd00:214:n::/64.
+"""
+import itertools
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import pytest
+
+_seq = itertools.count(1)
+SETUP_TIMEOUT_S = 10
+
+
+def sh(*args, check=True, **kw):
+    return subprocess.run(list(args), capture_output=True, text=True, timeout=SETUP_TIMEOUT_S,
+                          check=check, **kw)
+
+
+def require_netns():
+    """Skips the calling test, with the reason, unless namespaces can be made."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root for network namespaces and a TUN device")
+    if not os.path.exists("/dev/net/tun"):
+        pytest.skip("no /dev/net/tun on this machine")
+    for tool in ("ip", "wireguard-go", "wg"):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is missing (run make deps)")
+
+
+class Namespace:
+    """A network namespace joined to the host by its own veth pair."""
+
+    def __init__(self):
+        self.n = (os.getpid() % 200) + next(_seq)  # third octet, kept below 255
+        tag = f"{os.getpid() % 10000}x{self.n}"
+        self.name = f"ntns{tag}"
+        self.host_if, self.ns_if = f"ntvh{tag}", f"ntvn{tag}"
+        self.host_ip, self.ns_ip = f"10.213.{self.n}.1", f"10.213.{self.n}.2"
+        self.host_ip2 = f"10.213.{self.n}.5"
+        self.procs = []
+        try:
+            sh("ip", "netns", "add", self.name)
+            sh("ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.ns_if)
+            sh("ip", "link", "set", self.ns_if, "netns", self.name)
+            sh("ip", "addr", "add", f"{self.host_ip}/29", "dev", self.host_if)
+            sh("ip", "addr", "add", f"{self.host_ip2}/29", "dev", self.host_if)
+            sh("ip", "link", "set", self.host_if, "up")
+            self.run("ip", "addr", "add", f"{self.ns_ip}/29", "dev", self.ns_if)
+            self.run("ip", "link", "set", self.ns_if, "up")
+            self.run("ip", "link", "set", "lo", "up")
+        except Exception:
+            self.close()
+            raise
+
+    def run(self, *args, check=True):
+        return sh("ip", "netns", "exec", self.name, *args, check=check)
+
+    def spawn(self, *args, **kw):
+        """Starts a long-running process inside; close() stops it by PID."""
+        proc = subprocess.Popen(["ip", "netns", "exec", self.name, *args], **kw)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc, sig=signal.SIGTERM):
+        if proc.poll() is None:
+            proc.send_signal(sig)
+            try:
+                proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+        if proc in self.procs:
+            self.procs.remove(proc)
+
+    def close(self):
+        for proc in list(self.procs):
+            self.stop(proc)
+        sh("ip", "link", "del", self.host_if, check=False)
+        sh("ip", "netns", "del", self.name, check=False)
+
+
+class WireGuardGo:
+    """wireguard-go on a TUN device inside a Namespace, configured with wg(8)."""
+
+    def __init__(self, ns, private_key, listen_port, mtu=1420):
+        self.ns = ns
+        self.ifname = f"ntwg{os.getpid() % 10000}x{ns.n}"  # /var/run/wireguard is shared
+        self.private_key = private_key
+        self.listen_port = listen_port
+        self.tunnel_ip = f"10.214.{ns.n}.1"
+        self.tunnel_ip6 = f"fd00:214:{ns.n:x}::1"
+        self.sock = f"/var/run/wireguard/{self.ifname}.sock"
+        self.log = open(f"/tmp/{self.ifname}.log", "w+")
+        self.proc = None
+        self.start(mtu)
+
+    def start(self, mtu=1420):
+        env = dict(os.environ, LOG_LEVEL="debug")
+        self.proc = self.ns.spawn("wireguard-go", "-f", self.ifname, stdout=self.log,
+                                  stderr=subprocess.STDOUT, env=env)
+        deadline = time.monotonic() + SETUP_TIMEOUT_S
+        while not os.path.exists(self.sock):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"wireguard-go did not start: {self.read_log()}")
+            time.sleep(0.02)
+        key_file = f"/tmp/{self.ifname}.key"
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(self.private_key + "\n")
+        try:
+            self.ns.run("wg", "set", self.ifname, "private-key", key_file,
+                        "listen-port", str(self.listen_port))
+        finally:
+            os.unlink(key_file)
+        self.ns.run("ip", "addr", "add", f"{self.tunnel_ip}/24", "dev", self.ifname)
+        self.ns.run("ip", "-6", "addr", "add", f"{self.tunnel_ip6}/64", "dev", self.ifname)
+        self.ns.run("ip", "link", "set", "mtu", str(mtu), "up", "dev", self.ifname)
+
+    def add_peer(self, public_key, allowed_ips, psk=None, endpoint=None, keepalive=None):
+        args = ["wg", "set", self.ifname, "peer", public_key, "allowed-ips", allowed_ips]
+        psk_file = None
+        if psk:
+            psk_file = f"/tmp/{self.ifname}.psk"
+            fd = os.open(psk_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(psk + "\n")
+            args += ["preshared-key", psk_file]
+        if endpoint:
+            args += ["endpoint", endpoint]
+        if keepalive:
+            args += ["persistent-keepalive", str(keepalive)]
+        try:
+            self.ns.run(*args)
+        finally:
+            if psk_file:
+                os.unlink(psk_file)
+
+    def show(self, what="dump"):
+        return self.ns.run("wg", "show", self.ifname, what).stdout
+
+    def latest_handshake(self, public_key):
+        for line in self.show("latest-handshakes").splitlines():
+            key, ts = line.split()
+            if key == public_key:
+                return int(ts)
+        return 0
+
+    def read_log(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()[-4000:]
+
+    def stop(self):
+        if self.proc is not None:
+            self.ns.stop(self.proc)
+            self.proc = None
+
+    def close(self):
+        self.stop()
+        self.log.close()
+        try:
+            os.unlink(self.log.name)
+        except FileNotFoundError:
+            pass

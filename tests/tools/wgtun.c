@@ -1,0 +1,822 @@
+/* wgtun: notun's WireGuard tunnel with one peer, driven with raw IP packets,
+ * for the interoperability tests against wireguard-go.
+ *
+ *   wgtun --private-key-file F [--listen ADDR:PORT] --address 10.214.N.2
+ *         [--address6 fd00:214:N::2] --peer-public-key KEY [--peer-psk-file F]
+ *         [--peer-endpoint IP:PORT] --peer-allowed-ips CIDR[,CIDR...]
+ *         [--persistent-keepalive S] [--rekey-after-ms MS] [--reject-after-ms MS]
+ *         [--keepalive-ms MS] [--rekey-timeout-ms MS] [--rekey-attempt-ms MS]
+ *         [--under-load-threshold N]
+ *         [--ping DST --count N [--size BYTES] [--interval-ms MS] [--timeout-ms MS]]
+ *         [--serve-ms MS] [--log-level L]
+ *
+ * Phases: ping (if --ping) until every reply came back or --timeout-ms, then
+ * serve (if --serve-ms) for that long; with neither, serve until a signal.
+ * ICMP/ICMPv6 echo requests for our addresses are answered in every phase.
+ * "listening port=P" goes to stderr as soon as the socket is bound (for any
+ * port, so a test can wait for it before the peer sends). At exit one JSON
+ * line goes to stdout; exit status 0 when every ping was answered (or there
+ * was no ping), 1 otherwise, 2 on bad arguments. SIGINT/SIGTERM end the run
+ * with the report.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/allowedips.h"
+#include "core/key.h"
+#include "core/tunnel.h"
+#include "platform/clock.h"
+#include "platform/log.h"
+#include "platform/loop.h"
+#include "platform/random.h"
+
+#define EXIT_FAIL  1
+#define EXIT_USAGE 2
+
+#define MAX_ALLOWED_IPS 64
+#define MAX_COUNT	1000000u
+#define MAX_MS		(24u * 3600u * 1000u)
+#define IP4_HDR		20
+#define IP6_HDR		40
+#define ICMP_HDR	8
+#define MAX_SIZE	(65535u - IP6_HDR - ICMP_HDR)
+
+struct args {
+	uint8_t private_key[NT_KEY_LEN];
+	struct sockaddr_storage listen;
+	socklen_t listen_len;
+	bool listen_set;
+	uint8_t addr4[4], addr6[16];
+	bool addr4_set, addr6_set;
+	uint8_t peer_public[NT_KEY_LEN];
+	uint8_t psk[NT_KEY_LEN];
+	bool psk_set, peer_key_set;
+	struct sockaddr_storage endpoint;
+	socklen_t endpoint_len;
+	bool endpoint_set;
+	struct wg_cidr allowed[MAX_ALLOWED_IPS];
+	size_t allowed_count;
+	uint16_t keepalive_s;
+	struct wg_timers_params timers;
+	bool timers_set, rekey_timeout_set;
+	uint32_t under_load;
+	bool under_load_set;
+	/* ping */
+	bool ping;
+	int ping_family;
+	uint8_t ping_dst[16];
+	uint32_t count, size, interval_ms, timeout_ms;
+	uint32_t serve_ms;
+	bool serve_set;
+};
+
+struct app {
+	struct args *a;
+	struct nt_loop *loop;
+	struct nt_tunnel *tun;
+	struct wg_peer *peer;
+	struct nt_timer ping_timer, phase_timer;
+	uint16_t ident;
+	uint32_t sent, received, bad_replies, duplicates;
+	uint8_t *seen; /* one flag per sequence number */
+	uint8_t *pkt;  /* scratch for outgoing packets */
+	bool pinging;
+	uint64_t served;
+};
+
+/* ---- argument parsing ---- */
+
+static int parse_u32(const char *text, uint32_t min, uint32_t max, uint32_t *out)
+{
+	unsigned long v;
+	char *end;
+
+	if (text[0] < '0' || text[0] > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = (uint32_t)v;
+	return 0;
+}
+
+/* "1.2.3.4:P" or "[v6]:P"; port_min 0 allows an ephemeral port. */
+static int parse_hostport(const char *text, uint32_t port_min, struct sockaddr_storage *ss,
+			  socklen_t *len)
+{
+	char host[INET6_ADDRSTRLEN];
+	const char *colon, *h = text;
+	size_t hl;
+	uint32_t port;
+	bool v6 = text[0] == '[';
+
+	if (v6) {
+		const char *close = strchr(text, ']');
+
+		if (!close || close[1] != ':')
+			return -EINVAL;
+		h = text + 1;
+		hl = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strchr(text, ':');
+		if (!colon || strchr(colon + 1, ':'))
+			return -EINVAL;
+		hl = (size_t)(colon - text);
+	}
+	if (hl == 0 || hl >= sizeof(host) || parse_u32(colon + 1, port_min, 65535, &port))
+		return -EINVAL;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	memset(ss, 0, sizeof(*ss));
+	if (v6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+
+		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
+			return -EINVAL;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((uint16_t)port);
+		*len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
+
+		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
+			return -EINVAL;
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((uint16_t)port);
+		*len = sizeof(*s4);
+	}
+	return 0;
+}
+
+/* A base64 key in a file, surrounded by whitespace at most. */
+static int read_key_file(const char *path, uint8_t key[NT_KEY_LEN])
+{
+	char buf[128];
+	size_t n, start = 0;
+	FILE *f = fopen(path, "r");
+	int ret;
+
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	while (start < n && (buf[start] == ' ' || buf[start] == '\t' || buf[start] == '\n' ||
+			     buf[start] == '\r'))
+		start++;
+	while (n > start && (buf[n - 1] == ' ' || buf[n - 1] == '\t' || buf[n - 1] == '\n' ||
+			     buf[n - 1] == '\r'))
+		n--;
+	ret = nt_key_from_base64(key, buf + start, n - start);
+	sodium_memzero(buf, sizeof(buf));
+	return ret;
+}
+
+static int parse_allowed(const char *list, struct args *a)
+{
+	char *copy = strdup(list), *save = NULL, *tok;
+	int ret = 0;
+
+	if (!copy)
+		return -ENOMEM;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (a->allowed_count >= MAX_ALLOWED_IPS ||
+		    wg_allowedips_parse_cidr(tok, &a->allowed[a->allowed_count]) != 0) {
+			ret = -EINVAL;
+			break;
+		}
+		a->allowed_count++;
+	}
+	free(copy);
+	return a->allowed_count ? ret : -EINVAL;
+}
+
+static void usage(void)
+{
+	fprintf(
+	    stderr,
+	    "usage: wgtun --private-key-file F [--listen ADDR:PORT] --address IPV4\n"
+	    "             [--address6 IPV6] --peer-public-key KEY [--peer-psk-file F]\n"
+	    "             [--peer-endpoint IP:PORT] --peer-allowed-ips CIDR[,CIDR...]\n"
+	    "             [--persistent-keepalive S] [--rekey-after-ms MS] [--reject-after-ms MS]\n"
+	    "             [--keepalive-ms MS] [--rekey-timeout-ms MS] [--rekey-attempt-ms MS]\n"
+	    "             [--under-load-threshold N]\n"
+	    "             [--ping DST --count N [--size BYTES] [--interval-ms MS] "
+	    "[--timeout-ms MS]]\n"
+	    "             [--serve-ms MS] [--log-level trace|debug|info|warn|error|off]\n"
+	    "  --rekey-after-ms without --rekey-timeout-ms also shortens REKEY_TIMEOUT to a\n"
+	    "  third of it (at most 5 s): initiations are REKEY_TIMEOUT apart.\n");
+}
+
+static int bad(const char *opt, const char *val)
+{
+	fprintf(stderr, "wgtun: bad %s %s\n", opt, val ? val : "");
+	usage();
+	return -EINVAL;
+}
+
+enum {
+	OPT_KEY = 256,
+	OPT_LISTEN,
+	OPT_ADDR,
+	OPT_ADDR6,
+	OPT_PEER_KEY,
+	OPT_PSK,
+	OPT_ENDPOINT,
+	OPT_ALLOWED,
+	OPT_PKA,
+	OPT_REKEY_AFTER,
+	OPT_REJECT_AFTER,
+	OPT_KEEPALIVE,
+	OPT_REKEY_TIMEOUT,
+	OPT_REKEY_ATTEMPT,
+	OPT_UNDER_LOAD,
+	OPT_PING,
+	OPT_COUNT,
+	OPT_SIZE,
+	OPT_INTERVAL,
+	OPT_TIMEOUT,
+	OPT_SERVE,
+	OPT_LOG,
+};
+
+static int parse_ms_option(const char *opt, const char *val, uint64_t *ns, struct args *a)
+{
+	uint32_t ms;
+
+	if (parse_u32(val, 1, MAX_MS, &ms))
+		return bad(opt, val);
+	*ns = WG_MSEC(ms);
+	a->timers_set = true;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct args *a)
+{
+	static const struct option opts[] = {
+	    {"private-key-file", required_argument, NULL, OPT_KEY},
+	    {"listen", required_argument, NULL, OPT_LISTEN},
+	    {"address", required_argument, NULL, OPT_ADDR},
+	    {"address6", required_argument, NULL, OPT_ADDR6},
+	    {"peer-public-key", required_argument, NULL, OPT_PEER_KEY},
+	    {"peer-psk-file", required_argument, NULL, OPT_PSK},
+	    {"peer-endpoint", required_argument, NULL, OPT_ENDPOINT},
+	    {"peer-allowed-ips", required_argument, NULL, OPT_ALLOWED},
+	    {"persistent-keepalive", required_argument, NULL, OPT_PKA},
+	    {"rekey-after-ms", required_argument, NULL, OPT_REKEY_AFTER},
+	    {"reject-after-ms", required_argument, NULL, OPT_REJECT_AFTER},
+	    {"keepalive-ms", required_argument, NULL, OPT_KEEPALIVE},
+	    {"rekey-timeout-ms", required_argument, NULL, OPT_REKEY_TIMEOUT},
+	    {"rekey-attempt-ms", required_argument, NULL, OPT_REKEY_ATTEMPT},
+	    {"under-load-threshold", required_argument, NULL, OPT_UNDER_LOAD},
+	    {"ping", required_argument, NULL, OPT_PING},
+	    {"count", required_argument, NULL, OPT_COUNT},
+	    {"size", required_argument, NULL, OPT_SIZE},
+	    {"interval-ms", required_argument, NULL, OPT_INTERVAL},
+	    {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
+	    {"serve-ms", required_argument, NULL, OPT_SERVE},
+	    {"log-level", required_argument, NULL, OPT_LOG},
+	    {"help", no_argument, NULL, 'h'},
+	    {NULL, 0, NULL, 0},
+	};
+	bool key_set = false, count_set = false;
+	enum nt_log_level level;
+	uint32_t v;
+	int c;
+
+	a->size = 56;
+	a->interval_ms = 100;
+	a->timeout_ms = 10000;
+	opterr = 1;
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_KEY:
+			if (read_key_file(optarg, a->private_key))
+				return bad("--private-key-file", optarg);
+			key_set = true;
+			break;
+		case OPT_LISTEN:
+			if (parse_hostport(optarg, 0, &a->listen, &a->listen_len))
+				return bad("--listen", optarg);
+			a->listen_set = true;
+			break;
+		case OPT_ADDR:
+			if (inet_pton(AF_INET, optarg, a->addr4) != 1)
+				return bad("--address", optarg);
+			a->addr4_set = true;
+			break;
+		case OPT_ADDR6:
+			if (inet_pton(AF_INET6, optarg, a->addr6) != 1)
+				return bad("--address6", optarg);
+			a->addr6_set = true;
+			break;
+		case OPT_PEER_KEY:
+			if (nt_key_from_base64(a->peer_public, optarg, strlen(optarg)))
+				return bad("--peer-public-key", optarg);
+			a->peer_key_set = true;
+			break;
+		case OPT_PSK:
+			if (read_key_file(optarg, a->psk))
+				return bad("--peer-psk-file", optarg);
+			a->psk_set = true;
+			break;
+		case OPT_ENDPOINT:
+			if (parse_hostport(optarg, 1, &a->endpoint, &a->endpoint_len))
+				return bad("--peer-endpoint", optarg);
+			a->endpoint_set = true;
+			break;
+		case OPT_ALLOWED:
+			if (parse_allowed(optarg, a))
+				return bad("--peer-allowed-ips", optarg);
+			break;
+		case OPT_PKA:
+			if (parse_u32(optarg, 0, 65535, &v))
+				return bad("--persistent-keepalive", optarg);
+			a->keepalive_s = (uint16_t)v;
+			break;
+		case OPT_REKEY_AFTER:
+			if (parse_ms_option("--rekey-after-ms", optarg,
+					    &a->timers.rekey_after_time_ns, a))
+				return -EINVAL;
+			break;
+		case OPT_REJECT_AFTER:
+			if (parse_ms_option("--reject-after-ms", optarg,
+					    &a->timers.reject_after_time_ns, a))
+				return -EINVAL;
+			break;
+		case OPT_KEEPALIVE:
+			if (parse_ms_option("--keepalive-ms", optarg,
+					    &a->timers.keepalive_timeout_ns, a))
+				return -EINVAL;
+			break;
+		case OPT_REKEY_TIMEOUT:
+			if (parse_ms_option("--rekey-timeout-ms", optarg,
+					    &a->timers.rekey_timeout_ns, a))
+				return -EINVAL;
+			a->rekey_timeout_set = true;
+			break;
+		case OPT_REKEY_ATTEMPT:
+			if (parse_ms_option("--rekey-attempt-ms", optarg,
+					    &a->timers.rekey_attempt_time_ns, a))
+				return -EINVAL;
+			break;
+		case OPT_UNDER_LOAD:
+			if (parse_u32(optarg, 0, UINT32_MAX, &a->under_load))
+				return bad("--under-load-threshold", optarg);
+			a->under_load_set = true;
+			break;
+		case OPT_PING:
+			a->ping_family = strchr(optarg, ':') ? AF_INET6 : AF_INET;
+			if (inet_pton(a->ping_family, optarg, a->ping_dst) != 1)
+				return bad("--ping", optarg);
+			a->ping = true;
+			break;
+		case OPT_COUNT:
+			if (parse_u32(optarg, 1, MAX_COUNT, &a->count))
+				return bad("--count", optarg);
+			count_set = true;
+			break;
+		case OPT_SIZE:
+			if (parse_u32(optarg, 0, MAX_SIZE, &a->size))
+				return bad("--size", optarg);
+			break;
+		case OPT_INTERVAL:
+			if (parse_u32(optarg, 0, MAX_MS, &a->interval_ms))
+				return bad("--interval-ms", optarg);
+			break;
+		case OPT_TIMEOUT:
+			if (parse_u32(optarg, 1, MAX_MS, &a->timeout_ms))
+				return bad("--timeout-ms", optarg);
+			break;
+		case OPT_SERVE:
+			if (parse_u32(optarg, 0, MAX_MS, &a->serve_ms))
+				return bad("--serve-ms", optarg);
+			a->serve_set = true;
+			break;
+		case OPT_LOG:
+			if (nt_log_parse_level(optarg, &level))
+				return bad("--log-level", optarg);
+			nt_log_set_level(level);
+			break;
+		case 'h':
+			usage();
+			return -EINVAL;
+		default:
+			usage();
+			return -EINVAL;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "wgtun: unexpected argument %s\n", argv[optind]);
+		return -EINVAL;
+	}
+	if (!key_set || !a->addr4_set || !a->peer_key_set || !a->allowed_count) {
+		fprintf(stderr, "wgtun: --private-key-file, --address, --peer-public-key and "
+				"--peer-allowed-ips are required\n");
+		usage();
+		return -EINVAL;
+	}
+	if (a->ping && !count_set) {
+		fprintf(stderr, "wgtun: --ping needs --count\n");
+		return -EINVAL;
+	}
+	if (a->ping && a->ping_family == AF_INET6 && !a->addr6_set) {
+		fprintf(stderr, "wgtun: --ping to an IPv6 address needs --address6\n");
+		return -EINVAL;
+	}
+	if (a->timers.rekey_after_time_ns && !a->rekey_timeout_set) {
+		uint64_t third = a->timers.rekey_after_time_ns / 3;
+
+		if (third < WG_SEC(WG_REKEY_TIMEOUT_S))
+			a->timers.rekey_timeout_ns = third ? third : 1;
+	}
+	return 0;
+}
+
+/* ---- IP and ICMP ---- */
+
+static uint32_t sum16(uint32_t sum, const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += (uint32_t)p[i] << 8 | p[i + 1];
+	if (len & 1)
+		sum += (uint32_t)p[len - 1] << 8;
+	return sum;
+}
+
+static uint16_t fold(uint32_t sum)
+{
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static uint16_t get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* ICMPv6 checksums cover a pseudo-header: addresses, length, next header. */
+static uint16_t icmp6_checksum(const uint8_t src[16], const uint8_t dst[16], const uint8_t *msg,
+			       size_t len)
+{
+	uint8_t tail[8] = {0};
+	uint32_t sum = 0;
+
+	tail[0] = (uint8_t)(len >> 24);
+	tail[1] = (uint8_t)(len >> 16);
+	tail[2] = (uint8_t)(len >> 8);
+	tail[3] = (uint8_t)len;
+	tail[7] = 58;
+	sum = sum16(sum, src, 16);
+	sum = sum16(sum, dst, 16);
+	sum = sum16(sum, tail, sizeof(tail));
+	return fold(sum16(sum, msg, len));
+}
+
+static uint8_t pattern(uint32_t seq, size_t i)
+{
+	return (uint8_t)(0x4e + seq * 13u + i * 7u);
+}
+
+/* An echo request (v4 or v6) for seq into buf; returns its length. */
+static size_t build_echo(const struct args *a, uint16_t ident, uint32_t seq, uint8_t *buf)
+{
+	size_t hdr = a->ping_family == AF_INET ? IP4_HDR : IP6_HDR;
+	size_t icmp_len = ICMP_HDR + a->size;
+	uint8_t *icmp = buf + hdr;
+
+	memset(buf, 0, hdr + ICMP_HDR);
+	icmp[0] = a->ping_family == AF_INET ? 8 : 128;
+	put16(icmp + 4, ident);
+	put16(icmp + 6, (uint16_t)seq);
+	for (size_t i = 0; i < a->size; i++)
+		icmp[ICMP_HDR + i] = pattern(seq, i);
+	if (a->ping_family == AF_INET) {
+		buf[0] = 0x45;
+		put16(buf + 2, (uint16_t)(hdr + icmp_len));
+		put16(buf + 4, (uint16_t)seq);
+		buf[8] = 64;
+		buf[9] = 1;
+		memcpy(buf + 12, a->addr4, 4);
+		memcpy(buf + 16, a->ping_dst, 4);
+		put16(buf + 10, fold(sum16(0, buf, IP4_HDR)));
+		put16(icmp + 2, fold(sum16(0, icmp, icmp_len)));
+	} else {
+		buf[0] = 0x60;
+		put16(buf + 4, (uint16_t)icmp_len);
+		buf[6] = 58;
+		buf[7] = 64;
+		memcpy(buf + 8, a->addr6, 16);
+		memcpy(buf + 24, a->ping_dst, 16);
+		put16(icmp + 2, icmp6_checksum(buf + 8, buf + 24, icmp, icmp_len));
+	}
+	return hdr + icmp_len;
+}
+
+/* A reply to one of our pings: counted as received, duplicate or bad. */
+static void check_reply(struct app *app, const uint8_t *src, const uint8_t *icmp, size_t len)
+{
+	const struct args *a = app->a;
+	size_t alen = a->ping_family == AF_INET ? 4 : 16;
+	uint32_t seq;
+
+	if (get16(icmp + 4) != app->ident)
+		return; /* someone else's */
+	seq = get16(icmp + 6);
+	if (memcmp(src, a->ping_dst, alen) != 0 || len != ICMP_HDR + a->size || seq >= app->sent ||
+	    seq >= a->count) {
+		app->bad_replies++;
+		nt_debug("wgtun", "event=bad_reply seq=%u len=%zu", seq, len);
+		return;
+	}
+	for (size_t i = 0; i < a->size; i++) {
+		if (icmp[ICMP_HDR + i] != pattern(seq, i)) {
+			app->bad_replies++;
+			nt_debug("wgtun", "event=bad_reply seq=%u reason=payload", seq);
+			return;
+		}
+	}
+	if (app->seen[seq]) {
+		app->duplicates++;
+		return;
+	}
+	app->seen[seq] = 1;
+	app->received++;
+}
+
+static void finish_ping(struct app *app);
+
+/* Answers an echo request in place (pkt is the tunnel's buffer: copy first). */
+static void answer_echo(struct app *app, const uint8_t *pkt, size_t len, size_t hdr, bool v6)
+{
+	uint8_t *out = app->pkt;
+	uint8_t *icmp = out + hdr;
+	uint8_t tmp[16];
+
+	memcpy(out, pkt, len);
+	if (v6) {
+		memcpy(tmp, out + 8, 16);
+		memcpy(out + 8, out + 24, 16);
+		memcpy(out + 24, tmp, 16);
+		out[7] = 64;
+		icmp[0] = 129;
+		put16(icmp + 2, 0);
+		put16(icmp + 2, icmp6_checksum(out + 8, out + 24, icmp, len - hdr));
+	} else {
+		memcpy(tmp, out + 12, 4);
+		memcpy(out + 12, out + 16, 4);
+		memcpy(out + 16, tmp, 4);
+		out[8] = 64;
+		put16(out + 10, 0);
+		put16(out + 10, fold(sum16(0, out, hdr)));
+		icmp[0] = 0;
+		put16(icmp + 2, 0);
+		put16(icmp + 2, fold(sum16(0, icmp, len - hdr)));
+	}
+	if (nt_tunnel_send(app->tun, app->peer, out, len) == 0)
+		app->served++;
+}
+
+static void on_deliver(void *arg, struct wg_peer *peer, const uint8_t *pkt, size_t len)
+{
+	struct app *app = arg;
+	const struct args *a = app->a;
+
+	(void)peer;
+	if (len >= IP4_HDR && pkt[0] >> 4 == 4) {
+		size_t hdr = (size_t)(pkt[0] & 15) * 4;
+
+		if (hdr < IP4_HDR || len < hdr + ICMP_HDR || pkt[9] != 1 ||
+		    memcmp(pkt + 16, a->addr4, 4) != 0)
+			return;
+		if (pkt[hdr] == 8 && pkt[hdr + 1] == 0)
+			answer_echo(app, pkt, len, hdr, false);
+		else if (pkt[hdr] == 0 && app->pinging && a->ping_family == AF_INET)
+			check_reply(app, pkt + 12, pkt + hdr, len - hdr);
+	} else if (len >= IP6_HDR + ICMP_HDR && pkt[0] >> 4 == 6) {
+		if (pkt[6] != 58 || !a->addr6_set || memcmp(pkt + 24, a->addr6, 16) != 0)
+			return;
+		if (pkt[IP6_HDR] == 128 && pkt[IP6_HDR + 1] == 0)
+			answer_echo(app, pkt, len, IP6_HDR, true);
+		else if (pkt[IP6_HDR] == 129 && app->pinging && a->ping_family == AF_INET6)
+			check_reply(app, pkt + 8, pkt + IP6_HDR, len - IP6_HDR);
+	}
+	if (app->pinging && app->received == a->count)
+		finish_ping(app);
+}
+
+static void on_peer_event(void *arg, struct wg_peer *peer, enum nt_tunnel_peer_event ev)
+{
+	(void)arg;
+	(void)peer;
+	(void)ev;
+}
+
+/* ---- phases ---- */
+
+static void phase_end(struct nt_loop *loop, struct nt_timer *timer, void *arg)
+{
+	struct app *app = arg;
+
+	(void)timer;
+	if (app->pinging) {
+		finish_ping(app);
+		return;
+	}
+	nt_loop_stop(loop);
+}
+
+static void start_serving(struct app *app)
+{
+	if (!app->a->serve_set)
+		return; /* until a signal */
+	nt_timer_arm(app->loop, &app->phase_timer, (uint64_t)app->a->serve_ms * NT_NS_PER_MS);
+}
+
+static void finish_ping(struct app *app)
+{
+	app->pinging = false;
+	nt_timer_cancel(app->loop, &app->ping_timer);
+	nt_timer_cancel(app->loop, &app->phase_timer);
+	if (app->a->serve_set && app->a->serve_ms > 0)
+		start_serving(app);
+	else
+		nt_loop_stop(app->loop);
+}
+
+static void ping_tick(struct nt_loop *loop, struct nt_timer *timer, void *arg)
+{
+	struct app *app = arg;
+	size_t len;
+
+	(void)timer;
+	if (!app->pinging || app->sent >= app->a->count)
+		return;
+	len = build_echo(app->a, app->ident, app->sent, app->pkt);
+	nt_tunnel_send(app->tun, app->peer, app->pkt, len);
+	app->sent++;
+	if (app->sent < app->a->count)
+		nt_timer_arm(loop, &app->ping_timer, (uint64_t)app->a->interval_ms * NT_NS_PER_MS);
+}
+
+static void on_signal(struct nt_loop *loop, int signo, void *arg)
+{
+	(void)signo;
+	(void)arg;
+	nt_loop_stop(loop);
+}
+
+/* ---- report ---- */
+
+static void report(const struct app *app)
+{
+	const struct wg_peer_counters *pc = nt_tunnel_peer_counters(app->peer);
+	struct nt_tunnel_counters tc;
+
+	nt_tunnel_counters(app->tun, &tc);
+	printf("{\"sent\":%u,\"received\":%u,\"bad_replies\":%u,\"duplicates\":%u,"
+	       "\"handshakes_completed\":%llu,\"handshakes_initiated\":%llu,"
+	       "\"cookie_replies\":%llu,\"rx_packets\":%llu,\"tx_packets\":%llu,"
+	       "\"keepalives_rx\":%llu,\"keepalives_tx\":%llu,\"echo_served\":%llu,"
+	       "\"drops\":{\"no_session\":%llu,\"replay\":%llu,\"decrypt\":%llu,"
+	       "\"source_not_allowed\":%llu,\"queue_full\":%llu,\"handshake_give_up\":%llu,"
+	       "\"tx_queue_full\":%llu,\"bad_mac1\":%llu,\"unknown_static_key\":%llu,"
+	       "\"handshake_auth\":%llu,\"malformed\":%llu},"
+	       "\"listen_port\":%u}\n",
+	       app->sent, app->received, app->bad_replies, app->duplicates,
+	       (unsigned long long)pc->handshakes_completed,
+	       (unsigned long long)pc->handshakes_initiated, (unsigned long long)pc->cookie_replies,
+	       (unsigned long long)pc->rx_packets, (unsigned long long)pc->tx_packets,
+	       (unsigned long long)pc->keepalives_rx, (unsigned long long)pc->keepalives_tx,
+	       (unsigned long long)app->served,
+	       (unsigned long long)(pc->drop_no_session + tc.rx_unknown_index),
+	       (unsigned long long)pc->drop_replay, (unsigned long long)pc->drop_decrypt,
+	       (unsigned long long)pc->drop_source, (unsigned long long)pc->drop_queue_full,
+	       (unsigned long long)pc->drop_give_up, (unsigned long long)tc.tx_queue_full,
+	       (unsigned long long)tc.rx_bad_mac1, (unsigned long long)tc.hs_unknown_key,
+	       (unsigned long long)tc.hs_bad_auth, (unsigned long long)tc.rx_malformed,
+	       nt_tunnel_port(app->tun));
+	fflush(stdout);
+}
+
+/* ---- main ---- */
+
+static int setup(struct app *app)
+{
+	struct args *a = app->a;
+	struct nt_tunnel_config cfg;
+	struct nt_tunnel_ops ops = {.deliver = on_deliver, .peer_event = on_peer_event, .arg = app};
+	struct nt_tunnel_peer_config pc = {0};
+	int ret;
+
+	ret = nt_loop_new(&app->loop);
+	if (ret)
+		return ret;
+	nt_timer_init(&app->ping_timer, ping_tick, app);
+	nt_timer_init(&app->phase_timer, phase_end, app);
+	if ((ret = nt_loop_add_signal(app->loop, SIGINT, on_signal, app)) ||
+	    (ret = nt_loop_add_signal(app->loop, SIGTERM, on_signal, app)))
+		return ret;
+
+	nt_tunnel_config_init(&cfg);
+	memcpy(cfg.private_key, a->private_key, NT_KEY_LEN);
+	if (a->listen_set) {
+		cfg.listen_addr = (struct sockaddr *)&a->listen;
+		cfg.listen_addr_len = a->listen_len;
+	}
+	if (a->timers_set)
+		cfg.timers = &a->timers;
+	if (a->under_load_set)
+		cfg.under_load_threshold = a->under_load;
+	ret = nt_tunnel_new(app->loop, &cfg, &ops, &app->tun);
+	sodium_memzero(cfg.private_key, sizeof(cfg.private_key));
+	if (ret)
+		return ret;
+	/* Always, not only for an ephemeral port: it tells a test that datagrams
+	 * sent from now on are received. */
+	fprintf(stderr, "listening port=%u\n", nt_tunnel_port(app->tun));
+	fflush(stderr);
+
+	memcpy(pc.public_key, a->peer_public, NT_KEY_LEN);
+	pc.psk = a->psk_set ? a->psk : NULL;
+	if (a->endpoint_set) {
+		pc.endpoint = (struct sockaddr *)&a->endpoint;
+		pc.endpoint_len = a->endpoint_len;
+	}
+	pc.allowed_ips = a->allowed;
+	pc.allowed_ips_count = a->allowed_count;
+	pc.persistent_keepalive_s = a->keepalive_s;
+	return nt_tunnel_add_peer(app->tun, &pc, &app->peer);
+}
+
+int main(int argc, char **argv)
+{
+	static struct args a;
+	struct app app = {.a = &a};
+	int ret, status = EXIT_FAIL;
+
+	if (nt_platform_init() != 0) {
+		fprintf(stderr, "wgtun: libsodium init failed\n");
+		return EXIT_FAIL;
+	}
+	nt_log_set_level(NT_LOG_INFO);
+	if (parse_args(argc, argv, &a) != 0) {
+		sodium_memzero(&a, sizeof(a));
+		return EXIT_USAGE;
+	}
+	app.ident = (uint16_t)(getpid() ^ nt_random_u32_uniform(65536));
+	app.pkt = malloc(65536);
+	app.seen = calloc(a.count ? a.count : 1, 1);
+	if (!app.pkt || !app.seen) {
+		fprintf(stderr, "wgtun: out of memory\n");
+		goto out;
+	}
+	ret = setup(&app);
+	if (ret) {
+		fprintf(stderr, "wgtun: set-up failed: %s\n", strerror(-ret));
+		goto out;
+	}
+	if (a.ping) {
+		app.pinging = true;
+		nt_timer_arm(app.loop, &app.phase_timer, (uint64_t)a.timeout_ms * NT_NS_PER_MS);
+		nt_timer_arm(app.loop, &app.ping_timer, 0);
+	} else {
+		start_serving(&app);
+	}
+	ret = nt_loop_run(app.loop);
+	if (ret)
+		fprintf(stderr, "wgtun: loop failed: %s\n", strerror(-ret));
+	report(&app);
+	status = (!a.ping || app.received == a.count) && !ret ? 0 : EXIT_FAIL;
+out:
+	nt_tunnel_free(app.tun);
+	if (app.loop) {
+		nt_timer_cancel(app.loop, &app.ping_timer);
+		nt_timer_cancel(app.loop, &app.phase_timer);
+		nt_loop_free(app.loop);
+	}
+	free(app.pkt);
+	free(app.seen);
+	sodium_memzero(&a, sizeof(a));
+	return status;
+}

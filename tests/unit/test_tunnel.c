@@ -1,0 +1,656 @@
+/* Two tunnels in one process and one loop, on 127.0.0.1 with ephemeral
+ * ports, doing real handshakes. A small UDP relay on the path (a third
+ * socket in the same loop) lets tests capture, replay and re-route datagrams.
+ * Every wait is bounded by a deadline on the loop. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "core/tunnel.h"
+#include "platform/clock.h"
+#include "platform/log.h"
+#include "platform/random.h"
+
+#define WAIT_MS	  2000
+#define MAX_SEEN  64
+#define PKT_BYTES 100
+
+struct node {
+	struct nt_tunnel *tun;
+	struct wg_peer *peer; /* the other node */
+	uint8_t priv[32], pub[32];
+	int inner; /* last octet of the node's inner address 10.0.0.x */
+	size_t delivered;
+	uint8_t tags[MAX_SEEN]; /* byte 20 of each packet delivered, in order */
+	int completed, gave_up, roamed;
+};
+
+struct relay {
+	int fd;
+	uint16_t port;
+	struct sockaddr_in a_addr; /* learnt from the first datagram not from b */
+	bool a_known;
+	uint16_t b_port;
+	uint8_t last_from_a[2048];
+	size_t last_len;
+	bool drop_all;
+};
+
+struct world {
+	struct nt_loop *loop;
+	struct node a, b;
+	size_t want;	  /* for b_has_want */
+	bool socket_full; /* send_hook: the socket says EAGAIN */
+	unsigned int hook_calls;
+	struct relay relay;
+	bool relay_up;
+};
+
+/* ---- helpers ---- */
+
+static void on_deliver(void *arg, struct wg_peer *peer, const uint8_t *pkt, size_t len)
+{
+	struct node *n = arg;
+
+	assert_ptr_equal(peer, n->peer);
+	assert_int_equal(len, PKT_BYTES);
+	if (n->delivered < MAX_SEEN)
+		n->tags[n->delivered] = pkt[20];
+	n->delivered++;
+}
+
+static void on_event(void *arg, struct wg_peer *peer, enum nt_tunnel_peer_event ev)
+{
+	struct node *n = arg;
+
+	(void)peer;
+	if (ev == NT_TUNNEL_HANDSHAKE_COMPLETE)
+		n->completed++;
+	else if (ev == NT_TUNNEL_HANDSHAKE_GIVE_UP)
+		n->gave_up++;
+	else if (ev == NT_TUNNEL_ENDPOINT_CHANGED)
+		n->roamed++;
+}
+
+static struct sockaddr_in loopback(uint16_t port)
+{
+	struct sockaddr_in s = {.sin_family = AF_INET, .sin_port = htons(port)};
+
+	s.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	return s;
+}
+
+/* Brings n up with cfg (private key and listen address are filled in). */
+static void node_up_cfg(struct world *w, struct node *n, int inner, struct nt_tunnel_config *cfg)
+{
+	struct nt_tunnel_ops ops = {.deliver = on_deliver, .peer_event = on_event, .arg = n};
+	struct sockaddr_in listen = loopback(0);
+
+	memset(n, 0, sizeof(*n));
+	n->inner = inner;
+	nt_random_bytes(n->priv, sizeof(n->priv));
+	n->priv[0] &= 248;
+	n->priv[31] = (n->priv[31] & 127) | 64;
+	assert_int_equal(crypto_scalarmult_curve25519_base(n->pub, n->priv), 0);
+	memcpy(cfg->private_key, n->priv, 32);
+	cfg->listen_addr = (struct sockaddr *)&listen;
+	cfg->listen_addr_len = sizeof(listen);
+	assert_int_equal(nt_tunnel_new(w->loop, cfg, &ops, &n->tun), 0);
+	assert_int_not_equal(nt_tunnel_port(n->tun), 0);
+}
+
+static void node_up(struct world *w, struct node *n, int inner, uint32_t load_threshold,
+		    const struct wg_timers_params *timers)
+{
+	struct nt_tunnel_config cfg;
+
+	nt_tunnel_config_init(&cfg);
+	cfg.under_load_threshold = load_threshold;
+	cfg.timers = timers;
+	node_up_cfg(w, n, inner, &cfg);
+}
+
+/* n learns about other: its key (or a wrong one), a psk, an endpoint port
+ * (0: none, learnt from handshakes) and other's inner /32. */
+static void node_add_peer(struct node *n, const struct node *other, const uint8_t *pub,
+			  const uint8_t *psk, uint16_t endpoint_port)
+{
+	struct nt_tunnel_peer_config pc = {0};
+	struct sockaddr_in ep = loopback(endpoint_port);
+	struct wg_cidr cidr = {
+	    .family = AF_INET, .addr = {10, 0, 0, (uint8_t)other->inner}, .prefix_len = 32};
+
+	memcpy(pc.public_key, pub ? pub : other->pub, 32);
+	pc.psk = psk;
+	if (endpoint_port) {
+		pc.endpoint = (struct sockaddr *)&ep;
+		pc.endpoint_len = sizeof(ep);
+	}
+	pc.allowed_ips = &cidr;
+	pc.allowed_ips_count = 1;
+	assert_int_equal(nt_tunnel_add_peer(n->tun, &pc, &n->peer), 0);
+}
+
+/* An IPv4 packet of PKT_BYTES from 10.0.0.src to 10.0.0.dst, tagged at byte 20. */
+static void make_packet(uint8_t pkt[PKT_BYTES], int src, int dst, uint8_t tag)
+{
+	memset(pkt, 0, PKT_BYTES);
+	pkt[0] = 0x45;
+	pkt[2] = PKT_BYTES >> 8;
+	pkt[3] = PKT_BYTES & 0xff;
+	pkt[8] = 64;
+	pkt[9] = 17;
+	pkt[12] = 10;
+	pkt[15] = (uint8_t)src;
+	pkt[16] = 10;
+	pkt[19] = (uint8_t)dst;
+	pkt[20] = tag;
+}
+
+static int send_tagged(struct node *from, const struct node *to, uint8_t tag)
+{
+	uint8_t pkt[PKT_BYTES];
+
+	make_packet(pkt, from->inner, to->inner, tag);
+	return nt_tunnel_send(from->tun, from->peer, pkt, sizeof(pkt));
+}
+
+typedef bool (*cond_fn)(struct world *w);
+
+/* Runs the loop until cond holds or ms pass; returns cond's last value. */
+static bool run_until(struct world *w, cond_fn cond, int ms)
+{
+	uint64_t end = nt_clock_mono_ns() + (uint64_t)ms * NT_NS_PER_MS;
+
+	while (!(cond && cond(w))) {
+		if (nt_clock_mono_ns() >= end)
+			break;
+		assert_true(nt_loop_run_once(w->loop, 5) >= 0);
+	}
+	return cond && cond(w);
+}
+
+static bool b_delivered(struct world *w)
+{
+	return w->b.delivered > 0;
+}
+
+static bool a_delivered(struct world *w)
+{
+	return w->a.delivered > 0;
+}
+
+static bool b_has_want(struct world *w)
+{
+	return w->b.delivered >= w->want;
+}
+
+static bool b_completed(struct world *w)
+{
+	return w->b.completed > 0;
+}
+
+/* ---- relay ---- */
+
+static void relay_cb(struct nt_loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct relay *r = arg;
+	uint8_t buf[2048];
+	struct sockaddr_in src;
+	socklen_t sl = sizeof(src);
+	ssize_t n;
+
+	(void)loop;
+	(void)events;
+	while ((n = recvfrom(fd, buf, sizeof(buf), 0, (struct sockaddr *)&src, &sl)) > 0) {
+		struct sockaddr_in dst;
+
+		sl = sizeof(src);
+		if (r->drop_all)
+			continue;
+		if (ntohs(src.sin_port) == r->b_port) {
+			if (!r->a_known)
+				continue;
+			dst = r->a_addr;
+		} else {
+			r->a_addr = src;
+			r->a_known = true;
+			memcpy(r->last_from_a, buf, (size_t)n);
+			r->last_len = (size_t)n;
+			dst = loopback(r->b_port);
+		}
+		sendto(fd, buf, (size_t)n, 0, (struct sockaddr *)&dst, sizeof(dst));
+	}
+}
+
+static void relay_up(struct world *w, uint16_t b_port)
+{
+	struct relay *r = &w->relay;
+	struct sockaddr_in s = loopback(0);
+	socklen_t sl = sizeof(s);
+
+	memset(r, 0, sizeof(*r));
+	r->fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	assert_true(r->fd >= 0);
+	assert_int_equal(bind(r->fd, (struct sockaddr *)&s, sizeof(s)), 0);
+	assert_int_equal(getsockname(r->fd, (struct sockaddr *)&s, &sl), 0);
+	r->port = ntohs(s.sin_port);
+	r->b_port = b_port;
+	assert_int_equal(nt_loop_add_fd(w->loop, r->fd, NT_EV_READ, relay_cb, r), 0);
+	w->relay_up = true;
+}
+
+/* ---- fixture ---- */
+
+static int setup(void **state)
+{
+	struct world *w = calloc(1, sizeof(*w));
+
+	if (!w || nt_platform_init() != 0 || nt_loop_new(&w->loop) != 0)
+		return -1;
+	if (!getenv("NT_TEST_LOG"))
+		nt_log_set_level(NT_LOG_ERROR);
+	*state = w;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct world *w = *state;
+
+	nt_tunnel_free(w->a.tun);
+	nt_tunnel_free(w->b.tun);
+	if (w->relay_up) {
+		nt_loop_del_fd(w->loop, w->relay.fd);
+		close(w->relay.fd);
+	}
+	nt_loop_free(w->loop);
+	free(w);
+	return 0;
+}
+
+/* a initiates to b directly; b learns a's endpoint from the handshake. */
+static void pair_up(struct world *w, const uint8_t *psk_a, const uint8_t *psk_b)
+{
+	node_up(w, &w->a, 1, NT_TUNNEL_UNDER_LOAD_DEFAULT, NULL);
+	node_up(w, &w->b, 2, NT_TUNNEL_UNDER_LOAD_DEFAULT, NULL);
+	node_add_peer(&w->a, &w->b, NULL, psk_a, nt_tunnel_port(w->b.tun));
+	node_add_peer(&w->b, &w->a, NULL, psk_b, 0);
+}
+
+static void exchange_both_ways(struct world *w)
+{
+	const struct wg_peer_counters *ca = nt_tunnel_peer_counters(w->a.peer);
+	const struct wg_peer_counters *cb = nt_tunnel_peer_counters(w->b.peer);
+
+	assert_false(nt_tunnel_peer_has_session(w->a.peer));
+	assert_int_equal(send_tagged(&w->a, &w->b, 7), 0); /* staged, handshake starts */
+	assert_true(run_until(w, b_delivered, WAIT_MS));
+	assert_int_equal(w->b.tags[0], 7);
+	assert_int_equal(w->a.completed, 1);
+	assert_int_equal(w->b.completed, 1); /* confirmed by the first data */
+	assert_true(nt_tunnel_peer_has_session(w->b.peer));
+
+	assert_int_equal(send_tagged(&w->b, &w->a, 9), 0);
+	assert_true(run_until(w, a_delivered, WAIT_MS));
+	assert_int_equal(w->a.tags[0], 9);
+	assert_int_equal(ca->handshakes_completed, 1);
+	assert_int_equal(cb->handshakes_completed, 1);
+	assert_int_equal(ca->tx_packets, 1);
+	assert_int_equal(ca->rx_packets, 1);
+	assert_int_equal(cb->rx_bytes, PKT_BYTES);
+	assert_true(ca->handshakes_initiated >= 1);
+}
+
+/* ---- tests ---- */
+
+static void test_handshake_and_packets_both_ways_without_psk(void **state)
+{
+	struct world *w = *state;
+
+	pair_up(w, NULL, NULL);
+	exchange_both_ways(w);
+}
+
+static void test_handshake_and_packets_both_ways_with_psk(void **state)
+{
+	struct world *w = *state;
+	uint8_t psk[32];
+
+	nt_random_bytes(psk, sizeof(psk));
+	pair_up(w, psk, psk);
+	exchange_both_ways(w);
+}
+
+static void test_staged_packets_flushed_in_order_after_handshake(void **state)
+{
+	struct world *w = *state;
+
+	pair_up(w, NULL, NULL);
+	for (uint8_t i = 0; i < 10; i++)
+		assert_int_equal(send_tagged(&w->a, &w->b, (uint8_t)(100 + i)), 0);
+	assert_int_equal(w->a.peer->staged.count, 10);
+	w->want = 10;
+	assert_true(run_until(w, b_has_want, WAIT_MS));
+	assert_int_equal(w->b.delivered, 10);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(w->b.tags[i], 100 + i);
+	assert_int_equal(w->a.peer->staged.count, 0);
+}
+
+static void test_keepalive_confirms_the_responder_without_data(void **state)
+{
+	struct world *w = *state;
+
+	pair_up(w, NULL, NULL);
+	assert_int_equal(nt_tunnel_initiate(w->a.tun, w->a.peer), 0);
+	assert_true(run_until(w, b_completed, WAIT_MS));
+	assert_int_equal(nt_tunnel_peer_counters(w->b.peer)->keepalives_rx, 1);
+	assert_true(nt_tunnel_peer_has_session(w->b.peer));
+	/* Now the responder may send first. */
+	assert_int_equal(send_tagged(&w->b, &w->a, 3), 0);
+	assert_true(run_until(w, a_delivered, WAIT_MS));
+	/* A second initiation within REKEY_TIMEOUT is refused. */
+	assert_int_equal(nt_tunnel_initiate(w->a.tun, w->a.peer), -EAGAIN);
+}
+
+static void test_wrong_psk_gives_no_session_and_counts_the_failure(void **state)
+{
+	struct world *w = *state;
+	uint8_t psk_a[32], psk_b[32];
+	struct nt_tunnel_counters c;
+
+	nt_random_bytes(psk_a, sizeof(psk_a));
+	nt_random_bytes(psk_b, sizeof(psk_b));
+	pair_up(w, psk_a, psk_b);
+	assert_int_equal(send_tagged(&w->a, &w->b, 1), 0);
+	assert_false(run_until(w, b_delivered, 300));
+	assert_false(nt_tunnel_peer_has_session(w->a.peer));
+	assert_int_equal(w->a.completed, 0);
+	/* The responder cannot tell; the initiator's response check fails. */
+	assert_true(nt_tunnel_peer_counters(w->a.peer)->handshake_failures >= 1);
+	nt_tunnel_counters(w->a.tun, &c);
+	assert_true(c.hs_bad_auth >= 1);
+	assert_int_equal(w->a.peer->staged.count, 1); /* still waiting */
+}
+
+static void test_wrong_public_key_gives_no_session_and_counts_the_failure(void **state)
+{
+	struct world *w = *state;
+	uint8_t wrong[32];
+	struct nt_tunnel_counters c;
+
+	nt_random_bytes(wrong, sizeof(wrong));
+	wrong[31] &= 127;
+	/* b knows a wrong key for a: a's static key is unknown to it. */
+	node_up(w, &w->a, 1, NT_TUNNEL_UNDER_LOAD_DEFAULT, NULL);
+	node_up(w, &w->b, 2, NT_TUNNEL_UNDER_LOAD_DEFAULT, NULL);
+	node_add_peer(&w->a, &w->b, NULL, NULL, nt_tunnel_port(w->b.tun));
+	node_add_peer(&w->b, &w->a, wrong, NULL, 0);
+	assert_int_equal(send_tagged(&w->a, &w->b, 1), 0);
+	assert_false(run_until(w, b_delivered, 300));
+	nt_tunnel_counters(w->b.tun, &c);
+	assert_true(c.hs_unknown_key >= 1);
+	assert_false(nt_tunnel_peer_has_session(w->a.peer));
+
+	/* a knows a wrong key for b: its mac1 does not fit b. */
+	nt_tunnel_free(w->a.tun);
+	node_up(w, &w->a, 1, NT_TUNNEL_UNDER_LOAD_DEFAULT, NULL);
+	node_add_peer(&w->a, &w->b, wrong, NULL, nt_tunnel_port(w->b.tun));
+	assert_int_equal(send_tagged(&w->a, &w->b, 1), 0);
+	assert_false(run_until(w, b_delivered, 300));
+	nt_tunnel_counters(w->b.tun, &c);
+	assert_true(c.rx_bad_mac1 >= 1);
+	assert_int_equal(w->b.delivered, 0);
+}
+
+static void test_replayed_datagram_is_dropped_and_counted(void **state)
+{
+	struct world *w = *state;
+	struct sockaddr_in b_addr;
+
+	node_up(w, &w->a, 1, NT_TUNNEL_UNDER_LOAD_DEFAULT, NULL);
+	node_up(w, &w->b, 2, NT_TUNNEL_UNDER_LOAD_DEFAULT, NULL);
+	relay_up(w, nt_tunnel_port(w->b.tun));
+	node_add_peer(&w->a, &w->b, NULL, NULL, w->relay.port);
+	node_add_peer(&w->b, &w->a, NULL, NULL, 0);
+	assert_int_equal(send_tagged(&w->a, &w->b, 5), 0);
+	assert_true(run_until(w, b_delivered, WAIT_MS));
+	run_until(w, NULL, 20);
+	assert_int_equal(w->b.delivered, 1);
+	/* The last datagram from a was the data packet: send it again. */
+	assert_int_equal(w->relay.last_from_a[0], WG_MSG_TRANSPORT);
+	b_addr = loopback(nt_tunnel_port(w->b.tun));
+	assert_int_equal(sendto(w->relay.fd, w->relay.last_from_a, w->relay.last_len, 0,
+				(struct sockaddr *)&b_addr, sizeof(b_addr)),
+			 (ssize_t)w->relay.last_len);
+	run_until(w, NULL, 50);
+	assert_int_equal(w->b.delivered, 1);
+	assert_int_equal(nt_tunnel_peer_counters(w->b.peer)->drop_replay, 1);
+	/* A corrupted copy does not authenticate. */
+	w->relay.last_from_a[w->relay.last_len - 1] ^= 1;
+	sendto(w->relay.fd, w->relay.last_from_a, w->relay.last_len, 0, (struct sockaddr *)&b_addr,
+	       sizeof(b_addr));
+	run_until(w, NULL, 50);
+	assert_int_equal(nt_tunnel_peer_counters(w->b.peer)->drop_decrypt, 1);
+	assert_int_equal(w->b.delivered, 1);
+}
+
+static void test_inner_source_outside_allowed_ips_is_dropped(void **state)
+{
+	struct world *w = *state;
+	uint8_t pkt[PKT_BYTES];
+
+	pair_up(w, NULL, NULL);
+	make_packet(pkt, 99, 2, 1); /* 10.0.0.99 is not a's */
+	assert_int_equal(nt_tunnel_send(w->a.tun, w->a.peer, pkt, sizeof(pkt)), 0);
+	assert_int_equal(send_tagged(&w->a, &w->b, 2), 0);
+	assert_true(run_until(w, b_delivered, WAIT_MS));
+	run_until(w, NULL, 20);
+	assert_int_equal(w->b.delivered, 1);
+	assert_int_equal(w->b.tags[0], 2);
+	assert_int_equal(nt_tunnel_peer_counters(w->b.peer)->drop_source, 1);
+	/* The first packet still confirmed b's session. */
+	assert_int_equal(w->b.completed, 1);
+}
+
+static void test_roaming_endpoint_follows_the_source_of_data(void **state)
+{
+	struct world *w = *state;
+	struct sockaddr_storage ep;
+	struct sockaddr_in via;
+
+	pair_up(w, NULL, NULL);
+	assert_int_equal(send_tagged(&w->a, &w->b, 1), 0);
+	assert_true(run_until(w, b_delivered, WAIT_MS));
+	assert_true(nt_tunnel_peer_endpoint(w->b.peer, &ep));
+	assert_int_equal(ntohs(((struct sockaddr_in *)&ep)->sin_port), nt_tunnel_port(w->a.tun));
+
+	/* a's packets now reach b from another socket (the relay). */
+	relay_up(w, nt_tunnel_port(w->b.tun));
+	via = loopback(w->relay.port);
+	assert_int_equal(
+	    nt_tunnel_peer_set_endpoint(w->a.tun, w->a.peer, (struct sockaddr *)&via, sizeof(via)),
+	    0);
+	w->b.roamed = 0;
+	assert_int_equal(send_tagged(&w->a, &w->b, 2), 0);
+	w->want = 2;
+	assert_true(run_until(w, b_has_want, WAIT_MS));
+	assert_int_equal(w->b.roamed, 1);
+	assert_true(nt_tunnel_peer_endpoint(w->b.peer, &ep));
+	assert_int_equal(ep.ss_family, AF_INET);
+	assert_int_equal(ntohs(((struct sockaddr_in *)&ep)->sin_port), w->relay.port);
+	/* b's answer goes to the new endpoint and the relay brings it to a. */
+	assert_int_equal(send_tagged(&w->b, &w->a, 3), 0);
+	assert_true(run_until(w, a_delivered, WAIT_MS));
+	assert_int_equal(w->a.tags[0], 3);
+}
+
+static void test_under_load_cookie_reply_then_mac2_completes_handshake(void **state)
+{
+	struct world *w = *state;
+	struct wg_timers_params fast = {.rekey_timeout_ns = WG_MSEC(150)};
+	struct nt_tunnel_counters c;
+	const struct wg_peer_counters *ca;
+
+	node_up(w, &w->a, 1, NT_TUNNEL_UNDER_LOAD_DEFAULT, &fast);
+	node_up(w, &w->b, 2, 0, NULL); /* always under load: mac2 required */
+	node_add_peer(&w->a, &w->b, NULL, NULL, nt_tunnel_port(w->b.tun));
+	node_add_peer(&w->b, &w->a, NULL, NULL, 0);
+	ca = nt_tunnel_peer_counters(w->a.peer);
+	assert_int_equal(send_tagged(&w->a, &w->b, 4), 0);
+	assert_true(run_until(w, b_delivered, WAIT_MS));
+	nt_tunnel_counters(w->b.tun, &c);
+	assert_int_equal(c.cookie_replies_sent, 1);
+	assert_int_equal(ca->cookie_replies, 1);
+	/* The first initiation was answered with a cookie, the retry completed. */
+	assert_int_equal(ca->handshakes_initiated, 2);
+	assert_int_equal(w->a.completed, 1);
+	assert_int_equal(w->b.tags[0], 4);
+}
+
+static void test_give_up_drops_staged_packets(void **state)
+{
+	struct world *w = *state;
+	struct wg_timers_params fast = {.rekey_timeout_ns = WG_MSEC(60),
+					.rekey_attempt_time_ns = WG_MSEC(200)};
+
+	node_up(w, &w->a, 1, NT_TUNNEL_UNDER_LOAD_DEFAULT, &fast);
+	node_up(w, &w->b, 2, NT_TUNNEL_UNDER_LOAD_DEFAULT, NULL);
+	relay_up(w, nt_tunnel_port(w->b.tun));
+	w->relay.drop_all = true; /* a black hole */
+	node_add_peer(&w->a, &w->b, NULL, NULL, w->relay.port);
+	node_add_peer(&w->b, &w->a, NULL, NULL, 0);
+	for (uint8_t i = 0; i < 3; i++)
+		assert_int_equal(send_tagged(&w->a, &w->b, i), 0);
+	run_until(w, NULL, 400);
+	assert_int_equal(w->a.gave_up, 1);
+	assert_int_equal(nt_tunnel_peer_counters(w->a.peer)->drop_give_up, 3);
+	assert_int_equal(w->a.peer->staged.count, 0);
+	assert_true(nt_tunnel_peer_counters(w->a.peer)->handshakes_initiated >= 3);
+}
+
+static void test_rekey_after_time_rotates_keys_without_losing_packets(void **state)
+{
+	struct world *w = *state;
+	/* Initiations are REKEY_TIMEOUT apart at least: shorten that too. */
+	struct wg_timers_params fast = {.rekey_after_time_ns = WG_MSEC(150),
+					.rekey_timeout_ns = WG_MSEC(60)};
+	int sent = 0;
+
+	node_up(w, &w->a, 1, NT_TUNNEL_UNDER_LOAD_DEFAULT, &fast);
+	node_up(w, &w->b, 2, NT_TUNNEL_UNDER_LOAD_DEFAULT, NULL);
+	node_add_peer(&w->a, &w->b, NULL, NULL, nt_tunnel_port(w->b.tun));
+	node_add_peer(&w->b, &w->a, NULL, NULL, 0);
+	for (int i = 0; i < 12; i++) {
+		assert_int_equal(send_tagged(&w->a, &w->b, (uint8_t)i), 0);
+		sent++;
+		run_until(w, NULL, 50);
+	}
+	w->want = (size_t)sent;
+	assert_true(run_until(w, b_has_want, WAIT_MS));
+	assert_int_equal(w->b.delivered, (size_t)sent);
+	for (int i = 0; i < sent; i++)
+		assert_int_equal(w->b.tags[i], i);
+	/* 600 ms at 150 ms per key: several rotations. */
+	assert_true(w->a.completed >= 3);
+	assert_true(w->b.completed >= 3);
+	assert_non_null(w->a.peer->previous);
+}
+
+/* Stands in for sendmmsg: EAGAIN while the test says the socket is full. */
+static int full_socket_hook(void *arg, int fd, struct mmsghdr *msgs, unsigned int n)
+{
+	struct world *w = arg;
+
+	w->hook_calls++;
+	if (w->socket_full) {
+		errno = EAGAIN;
+		return -1;
+	}
+	return sendmmsg(fd, msgs, n, 0);
+}
+
+static void test_full_socket_queues_datagrams_until_writable_and_counts_overflow(void **state)
+{
+	struct world *w = *state;
+	struct nt_tunnel_config cfg;
+	struct nt_tunnel_counters c;
+
+	nt_tunnel_config_init(&cfg);
+	cfg.txq_max = 8;
+	cfg.send_hook = full_socket_hook;
+	cfg.send_hook_arg = w;
+	node_up_cfg(w, &w->a, 1, &cfg);
+	node_up(w, &w->b, 2, NT_TUNNEL_UNDER_LOAD_DEFAULT, NULL);
+	node_add_peer(&w->a, &w->b, NULL, NULL, nt_tunnel_port(w->b.tun));
+	node_add_peer(&w->b, &w->a, NULL, NULL, 0);
+	assert_int_equal(send_tagged(&w->a, &w->b, 0), 0);
+	assert_true(run_until(w, b_delivered, WAIT_MS));
+
+	/* The socket fills up: 8 datagrams wait, the next 4 are dropped. */
+	w->socket_full = true;
+	for (int i = 1; i <= 12; i++)
+		assert_int_equal(send_tagged(&w->a, &w->b, (uint8_t)i), i <= 8 ? 0 : -ENOBUFS);
+	run_until(w, NULL, 30);
+	assert_int_equal(w->b.delivered, 1);
+	nt_tunnel_counters(w->a.tun, &c);
+	assert_int_equal(c.tx_queue_full, 4);
+	assert_true(c.tx_blocked >= 1);
+	assert_true(w->hook_calls >= 2); /* EPOLLOUT retried */
+
+	/* Writable again: everything queued leaves, in order. */
+	w->socket_full = false;
+	w->want = 9;
+	assert_true(run_until(w, b_has_want, WAIT_MS));
+	for (int i = 0; i < 9; i++)
+		assert_int_equal(w->b.tags[i], i);
+	run_until(w, NULL, 20);
+	assert_int_equal(w->b.delivered, 9);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(test_handshake_and_packets_both_ways_without_psk, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_handshake_and_packets_both_ways_with_psk, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_staged_packets_flushed_in_order_after_handshake,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_keepalive_confirms_the_responder_without_data,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_wrong_psk_gives_no_session_and_counts_the_failure,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_wrong_public_key_gives_no_session_and_counts_the_failure, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_replayed_datagram_is_dropped_and_counted, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_inner_source_outside_allowed_ips_is_dropped, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_roaming_endpoint_follows_the_source_of_data, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_under_load_cookie_reply_then_mac2_completes_handshake, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_give_up_drops_staged_packets, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_rekey_after_time_rotates_keys_without_losing_packets, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_full_socket_queues_datagrams_until_writable_and_counts_overflow, setup,
+		teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
