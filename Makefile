@@ -73,9 +73,15 @@ _benches: $(O)/notun $(BENCH_BINS) $(TOOL_BINS)
 $(LWS_OUT)/lib/libwebsockets.a:
 	@LWS_DIR=$(LWS_DIR) third_party/build-lws.sh $(LWS_OUT)
 
+# lwIP builds its timestamp option as u8 << 24 into an int (tcp_in.c), which
+# UBSan reports though every compiler does the expected thing: that one
+# check is off for lwIP; the rest of the sanitizers still watch it.
+LWIP_SAN := $(if $(filter-out 0,$(SAN)),-fno-sanitize=shift-base)
+
 $(O)/lwip/%.o: $(LWIP_DIR)/%.c netstack/lwipopts.h $(wildcard netstack/arch/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -D_GNU_SOURCE -g -MMD -MP $(OPT) -w -I. -Inetstack -I$(LWIP_DIR)/src/include -c $< -o $@
+	$(CC) -std=c11 -D_GNU_SOURCE -g -MMD -MP $(OPT) $(LWIP_SAN) -w -I. -Inetstack \
+		-I$(LWIP_DIR)/src/include -c $< -o $@
 
 $(O)/liblwip.a: $(LWIP_OBJS)
 	@rm -f $@

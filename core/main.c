@@ -9,6 +9,8 @@
 #include "platform/random.h"
 
 static const struct nt_cmd commands[] = {
+	{"up", "-c FILE [--listen ADDR:PORT]", "run the client: SOCKS5 proxy into the WireGuard tunnel",
+	 nt_cmd_up},
 	{"genkey", "", "print a new private key (base64), as wg genkey", nt_cmd_genkey},
 	{"pubkey", "< PRIVATE", "print the public key of the private key on stdin", nt_cmd_pubkey},
 	{"genpsk", "", "print a new pre-shared key, as wg genpsk", nt_cmd_genpsk},
@@ -34,7 +36,7 @@ static void usage(FILE *out)
 		     "A userspace WireGuard access client: no TUN device, no root.\n\n"
 		     "Commands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++)
-		fprintf(out, "  %-8s %-10s %s\n", commands[i].name, commands[i].args,
+		fprintf(out, "  %-8s %-30s %s\n", commands[i].name, commands[i].args,
 			commands[i].summary);
 	fprintf(out, "\nOptions:\n"
 		     "  --log-level LEVEL  trace, debug, info (default), warn, error, off\n"

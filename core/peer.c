@@ -176,14 +176,46 @@ void wg_peer_keys_zero(struct wg_peer *p)
 
 /* ---- staged packets ---- */
 
-int wg_peer_stage(struct wg_peer *p, const void *pkt, size_t len)
+/* A retransmission replaces what it repeats, in its place: the buffer holds
+ * one copy per flow however long the handshake takes. */
+static int stage_replace(struct wg_peer *p, const void *pkt, size_t len,
+			 wg_peer_supersedes_fn supersedes)
+{
+	struct wg_staged *q = &p->staged;
+
+	for (unsigned int i = 0; i < q->count; i++) {
+		unsigned int at = (q->head + i) % WG_PEER_STAGED_MAX;
+		uint8_t *copy;
+
+		if (!supersedes(q->pkt[at], q->len[at], pkt, len))
+			continue;
+		if (q->bytes - q->len[at] + len > WG_PEER_STAGED_MAX_BYTES)
+			return -ENOBUFS;
+		copy = malloc(len);
+		if (!copy)
+			return -ENOMEM;
+		memcpy(copy, pkt, len);
+		free(q->pkt[at]);
+		q->bytes = q->bytes - q->len[at] + len;
+		q->pkt[at] = copy;
+		q->len[at] = (uint32_t)len;
+		p->counters.staged_collapsed++;
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int wg_peer_stage(struct wg_peer *p, const void *pkt, size_t len, wg_peer_supersedes_fn supersedes)
 {
 	struct wg_staged *q = &p->staged;
 	unsigned int tail;
 	uint8_t *copy;
+	int ret;
 
 	if (len == 0 || len > WG_PEER_PACKET_MAX)
 		return -EMSGSIZE;
+	if (supersedes && (ret = stage_replace(p, pkt, len, supersedes)) != -ENOENT)
+		return ret;
 	if (q->count >= WG_PEER_STAGED_MAX || q->bytes + len > WG_PEER_STAGED_MAX_BYTES) {
 		p->counters.drop_queue_full++;
 		return -ENOBUFS;

@@ -67,6 +67,7 @@ struct wg_peer_counters {
 	uint64_t drop_source;	  /* inner source outside the allowed IPs */
 	uint64_t drop_queue_full; /* staged queue full */
 	uint64_t drop_give_up;	  /* staged packets dropped when the handshake gave up */
+	uint64_t staged_collapsed; /* staged packets replaced by their retransmission */
 };
 
 struct wg_staged {
@@ -123,9 +124,14 @@ bool wg_peer_keypair_may_receive(const struct wg_peer *p, const struct wg_keypai
 /* Wipes every keypair and the handshake in progress. */
 void wg_peer_keys_zero(struct wg_peer *p);
 
+/* Whether staged packet old is made redundant by new (a retransmission of
+ * it): new then takes old's place instead of queueing behind it. */
+typedef bool (*wg_peer_supersedes_fn)(const uint8_t *old, size_t old_len, const uint8_t *new_pkt,
+				      size_t new_len);
+
 /* 0, -EMSGSIZE (0 or > WG_PEER_PACKET_MAX bytes), -ENOBUFS (full: counted
- * in drop_queue_full) or -ENOMEM. */
-int wg_peer_stage(struct wg_peer *p, const void *pkt, size_t len);
+ * in drop_queue_full) or -ENOMEM. supersedes may be NULL. */
+int wg_peer_stage(struct wg_peer *p, const void *pkt, size_t len, wg_peer_supersedes_fn supersedes);
 size_t wg_peer_staged_count(const struct wg_peer *p);
 /* The oldest staged packet, or NULL. */
 const uint8_t *wg_peer_staged_peek(const struct wg_peer *p, size_t *len);

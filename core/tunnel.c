@@ -129,6 +129,7 @@ int nt_tunnel_new(struct nt_loop *loop, const struct nt_tunnel_config *cfg,
 	t->mtu = cfg->mtu;
 	t->max_peers = cfg->max_peers;
 	t->load_threshold = cfg->under_load_threshold;
+	t->stage_supersedes = cfg->stage_supersedes;
 	t->send_hook = cfg->send_hook;
 	t->send_hook_arg = cfg->send_hook_arg;
 	if (cfg->timers)

@@ -69,6 +69,9 @@ struct nt_tunnel_config {
 	uint32_t mtu; /* padding cap of transport messages; 0 = none */
 	/* NULL: the protocol's constants. For tests only. */
 	const struct wg_timers_params *timers;
+	/* Optional: lets a retransmission replace the staged packet it repeats
+	 * (the engine collapses retransmitted SYNs). */
+	wg_peer_supersedes_fn stage_supersedes;
 	/* Tests only: stands in for sendmmsg(2) (same contract: the number
 	 * sent, or -1 with errno), to simulate a full socket. NULL: sendmmsg. */
 	int (*send_hook)(void *arg, int fd, struct mmsghdr *msgs, unsigned int n);

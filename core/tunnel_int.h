@@ -62,6 +62,7 @@ struct nt_tunnel {
 	struct nt_tunnel_txslot *txq;
 	size_t txq_cap, txq_head, txq_count;
 	bool tx_blocked;
+	wg_peer_supersedes_fn stage_supersedes;
 	int (*send_hook)(void *arg, int fd, struct mmsghdr *msgs, unsigned int n);
 	void *send_hook_arg;
 	bool staged_waiting; /* some peer kept staged packets for lack of room */

@@ -303,7 +303,7 @@ int nt_tunnel_send(struct nt_tunnel *t, struct wg_peer *peer, const void *pkt, s
 	kp = wg_peer_send_keypair(peer, now);
 	if (!kp || wg_peer_staged_count(peer)) {
 		/* Behind the staged ones, so that order holds. */
-		ret = wg_peer_stage(peer, pkt, len);
+		ret = wg_peer_stage(peer, pkt, len, t->stage_supersedes);
 		if (kp)
 			nt_tunnel_flush_staged(t, tp, now);
 		else

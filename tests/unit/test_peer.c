@@ -253,10 +253,10 @@ static void test_staged_queue_is_bounded_and_fifo(void **state)
 
 	for (int i = 0; i < WG_PEER_STAGED_MAX; i++) {
 		memset(pkt, i, sizeof(pkt));
-		assert_int_equal(wg_peer_stage(p, pkt, 20 + (size_t)i % 20), 0);
+		assert_int_equal(wg_peer_stage(p, pkt, 20 + (size_t)i % 20, NULL), 0);
 	}
-	assert_int_equal(wg_peer_stage(p, pkt, sizeof(pkt)), -ENOBUFS);
-	assert_int_equal(wg_peer_stage(p, pkt, sizeof(pkt)), -ENOBUFS);
+	assert_int_equal(wg_peer_stage(p, pkt, sizeof(pkt), NULL), -ENOBUFS);
+	assert_int_equal(wg_peer_stage(p, pkt, sizeof(pkt), NULL), -ENOBUFS);
 	assert_int_equal(p->counters.drop_queue_full, 2);
 	assert_int_equal(wg_peer_staged_count(p), WG_PEER_STAGED_MAX);
 	for (int i = 0; i < WG_PEER_STAGED_MAX; i++) {
@@ -268,13 +268,13 @@ static void test_staged_queue_is_bounded_and_fifo(void **state)
 		wg_peer_staged_pop(p);
 		/* Room again: the ring wraps. */
 		if (i < 3)
-			assert_int_equal(wg_peer_stage(p, pkt, 1), 0);
+			assert_int_equal(wg_peer_stage(p, pkt, 1, NULL), 0);
 	}
 	assert_int_equal(wg_peer_staged_count(p), 3);
 	assert_int_equal(wg_peer_staged_drop(p), 3);
 	assert_int_equal(p->counters.drop_give_up, 3);
 	assert_null(wg_peer_staged_peek(p, &len));
-	assert_int_equal(wg_peer_stage(p, pkt, 0), -EMSGSIZE);
+	assert_int_equal(wg_peer_stage(p, pkt, 0, NULL), -EMSGSIZE);
 }
 
 static void test_staged_queue_is_bounded_in_bytes(void **state)
@@ -285,10 +285,10 @@ static void test_staged_queue_is_bounded_in_bytes(void **state)
 	size_t fit = WG_PEER_STAGED_MAX_BYTES / sizeof(big);
 
 	for (size_t i = 0; i < fit; i++)
-		assert_int_equal(wg_peer_stage(p, big, sizeof(big)), 0);
-	assert_int_equal(wg_peer_stage(p, big, sizeof(big)), -ENOBUFS);
+		assert_int_equal(wg_peer_stage(p, big, sizeof(big), NULL), 0);
+	assert_int_equal(wg_peer_stage(p, big, sizeof(big), NULL), -ENOBUFS);
 	assert_int_equal(p->counters.drop_queue_full, 1);
-	assert_int_equal(wg_peer_stage(p, big, WG_PEER_PACKET_MAX + 1), -EMSGSIZE);
+	assert_int_equal(wg_peer_stage(p, big, WG_PEER_PACKET_MAX + 1, NULL), -EMSGSIZE);
 	/* uninit (teardown) frees what is left. */
 }
 

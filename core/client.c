@@ -1,0 +1,139 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "core/cli.h"
+#include "core/client.h"
+#include "core/engine.h"
+#include "platform/log.h"
+#include "platform/loop.h"
+#include "proxy/proxy.h"
+
+#define MOD "client"
+
+static void on_signal(struct nt_loop *loop, int signo, void *arg)
+{
+	(void)arg;
+	nt_info(MOD, "event=stopping signal=%s", strsignal(signo));
+	nt_loop_stop(loop);
+}
+
+/* The configuration, with the file's warnings logged and --listen applied.
+ * NT_EXIT_OK or NT_EXIT_USAGE (message printed). */
+static int load_config(const struct nt_client_options *opts, struct nt_config *cfg)
+{
+	struct nt_config_error err;
+	bool exposed = false;
+	unsigned int mode = 0;
+	int ret;
+
+	ret = nt_config_load(opts->config_path, cfg, &err, &exposed, &mode);
+	if (ret == 0)
+		ret = nt_config_validate_client(cfg, &err);
+	if (ret != 0) {
+		fprintf(stderr, "notun: %s\n", err.message);
+		return NT_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < cfg->warning_count; i++)
+		nt_warn(MOD, "event=config_warning msg=\"%s\"", cfg->warnings[i].message);
+	if (exposed)
+		nt_warn(MOD, "event=config_readable_by_others file=%s mode=%04o hint=\"chmod 600\"",
+			opts->config_path, mode);
+	if (opts->listen_count) {
+		memcpy(cfg->listen, opts->listen, opts->listen_count * sizeof(*opts->listen));
+		cfg->listen_count = opts->listen_count;
+	}
+	return NT_EXIT_OK;
+}
+
+static void listen_sockaddr(const struct nt_config_listen *l, struct sockaddr_storage *ss)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (l->ip.family == AF_INET) {
+		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
+
+		sin->sin_family = AF_INET;
+		sin->sin_port = htons(l->port);
+		memcpy(&sin->sin_addr, l->ip.addr, 4);
+	} else {
+		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
+
+		sin6->sin6_family = AF_INET6;
+		sin6->sin6_port = htons(l->port);
+		memcpy(&sin6->sin6_addr, l->ip.addr, 16);
+	}
+}
+
+static int proxy_up(struct nt_loop *loop, struct nt_engine *engine, const struct nt_config *cfg,
+		    struct nt_proxy **out)
+{
+	struct sockaddr_storage listen[NT_CONFIG_MAX_LISTEN];
+	struct nt_proxy_config pc;
+	int ret;
+
+	nt_proxy_config_init(&pc);
+	for (size_t i = 0; i < cfg->listen_count; i++)
+		listen_sockaddr(&cfg->listen[i], &listen[i]);
+	pc.listen = listen;
+	pc.listen_count = cfg->listen_count;
+	if (cfg->username[0]) {
+		pc.username = cfg->username;
+		pc.password = cfg->password;
+	}
+	pc.max_clients = cfg->max_connections;
+	ret = nt_proxy_new(loop, engine, &pc, out);
+	if (ret != 0)
+		return ret;
+	for (size_t i = 0; i < cfg->listen_count; i++) {
+		char addr[INET6_ADDRSTRLEN];
+
+		inet_ntop(cfg->listen[i].ip.family, cfg->listen[i].ip.addr, addr, sizeof(addr));
+		nt_info(MOD, "event=listening proxy=socks5 addr=%s port=%u auth=%s", addr,
+			nt_proxy_bound_port(*out, i), pc.username ? "password" : "none");
+	}
+	return 0;
+}
+
+int nt_client_run(const struct nt_client_options *opts)
+{
+	struct nt_config cfg;
+	struct nt_loop *loop = NULL;
+	struct nt_engine *engine = NULL;
+	struct nt_proxy *proxy = NULL;
+	int ret, code = NT_EXIT_FAIL;
+
+	code = load_config(opts, &cfg);
+	if (code != NT_EXIT_OK)
+		goto out_config;
+	code = NT_EXIT_FAIL;
+	/* A client that went away must not kill us on the next write. */
+	signal(SIGPIPE, SIG_IGN);
+	ret = nt_loop_new(&loop);
+	if (ret != 0)
+		goto out_config;
+	if (nt_loop_add_signal(loop, SIGINT, on_signal, NULL) != 0 ||
+	    nt_loop_add_signal(loop, SIGTERM, on_signal, NULL) != 0)
+		goto out_loop;
+	ret = nt_engine_new(loop, &cfg, NULL, &engine);
+	if (ret != 0)
+		goto out_loop;
+	ret = proxy_up(loop, engine, &cfg, &proxy);
+	if (ret != 0) {
+		fprintf(stderr, "notun: cannot listen: %s\n", strerror(-ret));
+		goto out_engine;
+	}
+	ret = nt_loop_run(loop);
+	code = ret == 0 ? NT_EXIT_OK : NT_EXIT_FAIL;
+	nt_proxy_free(proxy);
+out_engine:
+	nt_engine_free(engine);
+out_loop:
+	nt_loop_free(loop);
+out_config:
+	nt_config_free(&cfg);
+	return code;
+}

@@ -1,0 +1,47 @@
+/* notun up -c FILE [--listen ADDR:PORT]...: the client in the foreground. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/cli.h"
+#include "core/client.h"
+
+int nt_cmd_up(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"config", required_argument, NULL, 'c'},
+		{"listen", required_argument, NULL, 'l'},
+		{NULL, 0, NULL, 0},
+	};
+	struct nt_config_listen listen[NT_CONFIG_MAX_LISTEN];
+	struct nt_client_options opts = {.listen = listen};
+	int opt;
+
+	optind = 1;
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":c:", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			opts.config_path = optarg;
+			break;
+		case 'l':
+			if (opts.listen_count == NT_CONFIG_MAX_LISTEN)
+				return nt_cli_usage_error("up", "at most %d --listen",
+							  NT_CONFIG_MAX_LISTEN);
+			if (nt_config_parse_listen(optarg, &listen[opts.listen_count]) != 0)
+				return nt_cli_usage_error("up", "--listen '%s' is not ADDR:PORT",
+							  optarg);
+			opts.listen_count++;
+			break;
+		case ':':
+			return nt_cli_usage_error("up", "%s needs a value", argv[optind - 1]);
+		default:
+			return nt_cli_usage_error("up", "unknown option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return nt_cli_usage_error("up", "unexpected argument '%s'", argv[optind]);
+	if (!opts.config_path)
+		return nt_cli_usage_error("up", "needs -c FILE (a wg-quick configuration)");
+	return nt_client_run(&opts);
+}

@@ -1,0 +1,127 @@
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "core/pending.h"
+
+/* A minimal IPv4 or IPv6 TCP packet: addresses, ports and flags. */
+static size_t tcp_packet(uint8_t *pkt, int v6, uint8_t last_src_byte, uint16_t sport,
+			 uint8_t flags, uint32_t seq)
+{
+	size_t ip = v6 ? 40 : 20;
+
+	memset(pkt, 0, ip + 20);
+	if (v6) {
+		pkt[0] = 0x60;
+		pkt[6] = 6;
+		pkt[8] = 0xfd;
+		pkt[23] = last_src_byte;
+		pkt[24] = 0xfd;
+		pkt[39] = 1;
+	} else {
+		pkt[0] = 0x45;
+		pkt[9] = 6;
+		pkt[12] = 10;
+		pkt[15] = last_src_byte;
+		pkt[16] = 10;
+		pkt[19] = 1;
+	}
+	pkt[ip] = (uint8_t)(sport >> 8);
+	pkt[ip + 1] = (uint8_t)sport;
+	pkt[ip + 3] = 80;
+	pkt[ip + 4] = (uint8_t)(seq >> 24);
+	pkt[ip + 7] = (uint8_t)seq;
+	pkt[ip + 13] = flags;
+	return ip + 20;
+}
+
+static void test_pending_retransmitted_syn_supersedes_the_first(void **state)
+{
+	uint8_t a[60], b[60];
+	(void)state;
+
+	for (int v6 = 0; v6 <= 1; v6++) {
+		size_t la = tcp_packet(a, v6, 2, 40000, 0x02, 1);
+		/* A retransmission may differ in IP id, timestamps, checksum. */
+		size_t lb = tcp_packet(b, v6, 2, 40000, 0x02, 1);
+		b[v6 ? 45 : 25] ^= 0x55;
+		assert_true(nt_pending_supersedes(a, la, b, lb));
+	}
+}
+
+static void test_pending_syns_of_other_connections_do_not(void **state)
+{
+	uint8_t a[60], b[60];
+	(void)state;
+
+	for (int v6 = 0; v6 <= 1; v6++) {
+		size_t la = tcp_packet(a, v6, 2, 40000, 0x02, 1);
+		size_t lb = tcp_packet(b, v6, 2, 40001, 0x02, 1);
+		assert_false(nt_pending_supersedes(a, la, b, lb));
+		lb = tcp_packet(b, v6, 3, 40000, 0x02, 1);
+		assert_false(nt_pending_supersedes(a, la, b, lb));
+	}
+}
+
+static void test_pending_data_and_syn_ack_are_kept_apart(void **state)
+{
+	uint8_t a[60], b[60];
+	size_t la, lb;
+	(void)state;
+
+	la = tcp_packet(a, 0, 2, 40000, 0x10, 1); /* ACK */
+	lb = tcp_packet(b, 0, 2, 40000, 0x10, 2);
+	assert_false(nt_pending_supersedes(a, la, b, lb));
+	la = tcp_packet(a, 0, 2, 40000, 0x12, 1); /* SYN-ACK */
+	lb = tcp_packet(b, 0, 2, 40000, 0x12, 1);
+	b[30] = 1;
+	assert_false(nt_pending_supersedes(a, la, b, lb));
+	/* A SYN does not replace data of the same ports, nor the reverse. */
+	la = tcp_packet(a, 0, 2, 40000, 0x02, 1);
+	lb = tcp_packet(b, 0, 2, 40000, 0x18, 1);
+	assert_false(nt_pending_supersedes(a, la, b, lb));
+	assert_false(nt_pending_supersedes(b, lb, a, la));
+}
+
+static void test_pending_exact_duplicates_collapse(void **state)
+{
+	uint8_t a[60];
+	size_t la = tcp_packet(a, 0, 2, 40000, 0x18, 7);
+	(void)state;
+
+	assert_true(nt_pending_supersedes(a, la, a, la));
+}
+
+static void test_pending_fragments_and_truncation_are_safe(void **state)
+{
+	uint8_t a[60], b[60];
+	size_t la, lb;
+	(void)state;
+
+	la = tcp_packet(a, 0, 2, 40000, 0x02, 1);
+	lb = tcp_packet(b, 0, 2, 40000, 0x02, 1);
+	b[6] = 0x20; /* more fragments */
+	assert_false(nt_pending_supersedes(a, la, b, lb));
+	for (size_t n = 0; n < la; n++) {
+		memcpy(b, a, la);
+		assert_false(nt_pending_supersedes(a, la, b, n));
+	}
+	a[0] = 0x44; /* IHL below 20 bytes */
+	assert_false(nt_pending_supersedes(a, la, a, la - 1));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pending_retransmitted_syn_supersedes_the_first),
+		cmocka_unit_test(test_pending_syns_of_other_connections_do_not),
+		cmocka_unit_test(test_pending_data_and_syn_ack_are_kept_apart),
+		cmocka_unit_test(test_pending_exact_duplicates_collapse),
+		cmocka_unit_test(test_pending_fragments_and_truncation_are_safe),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
