@@ -144,6 +144,8 @@ static void flow_event(void *arg, struct nt_flow *f, enum nt_flow_event ev)
 
 	switch (ev) {
 	case NT_FLOW_CONNECTED:
+		/* r dies below; until the splice takes the flow, events wait in it. */
+		nt_flow_set_ops(f, NULL, NULL);
 		res.flow = f;
 		res.bound_len = sizeof(res.bound);
 		if (nt_flow_local_addr(f, &res.bound, &res.bound_len) != 0)

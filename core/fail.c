@@ -1,7 +1,7 @@
 /* The reasons a connection fails, and what each tells a SOCKS5 or HTTP client.
  * Kept apart from engine.c so that the proxy's tests can stand in a fake
  * engine and still use the real mapping. */
-#include "core/engine.h"
+#include "core/fail.h"
 
 static const struct {
 	const char *text;

@@ -19,9 +19,12 @@
  * Events (ops->event), delivered from inside nt_stack_input() and the
  * stack's timers (lwIP's callbacks), from nt_flow_handle_icmp_error(),
  * from nt_flow_fail(), and from the flow layer's own deferred-work timer on
- * the loop. None is delivered from inside any other nt_flow_* call. The
- * owner may call any nt_flow_* function from its handler, including
- * nt_flow_close()/nt_flow_abort() on this flow.
+ * the loop. None is delivered from inside any other nt_flow_* call (but for
+ * one corner: lwIP, out of memory in nt_flow_tcp_connect, may abort other
+ * connections, whose owners then hear ERROR). The owner may call any
+ * nt_flow_* function from its handler, including nt_flow_close() or
+ * nt_flow_abort() on this flow.
+
  *
  *   NT_FLOW_CONNECTED  the handshake completed (once).
  *   NT_FLOW_READABLE   data arrived (each time). Drain with read_to_fd
@@ -38,6 +41,11 @@
  * After NT_FLOW_ERROR or NT_FLOW_EOF the flow still exists: its owner frees
  * it with nt_flow_close() or nt_flow_abort() (no event after that).
  *
+ * Handing a flow over: whoever gives it away (the engine, at CONNECTED)
+ * calls nt_flow_set_ops(f, NULL, NULL) first; events are then dropped until
+ * the new owner sets its ops, and the new owner reads the state it missed
+ * (nt_flow_error, nt_flow_rx_queued, nt_flow_rx_eof), as the splice does.
+ *
  * Everything here runs on the loop's thread, the one that owns lwIP.
  */
 #ifndef NT_NETSTACK_FLOW_H
@@ -49,7 +57,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#include "core/engine.h" /* enum nt_fail */
+#include "core/fail.h"
 
 struct nt_loop;
 struct nt_flow;

@@ -178,7 +178,7 @@ def make_client_wg(base, ns, private_key, tunnel_ip, tunnel_ip6):
     class ClientWG(base):
         def __init__(self):
             self.ns = ns
-            self.ifname = f"ntwc{os.getpid() % 10000}x{ns.n}"
+            self.ifname = f"ntwc{ns.n}"  # unique as ns.n is
             self.private_key = private_key
             self.listen_port = WG_CLIENT_PORT
             self.tunnel_ip, self.tunnel_ip6 = tunnel_ip, tunnel_ip6
@@ -553,7 +553,7 @@ def calibrate(srv_ns, cli_ns, cli_wg, srv_wg, srv_pub, net, url_base, data_file,
         info(f"HTTP server alone (curl inside S, no tunnel): {what} {rate}")
     # wireguard-go over a direct veth C <-> S, without the host and the relay.
     relay_b.start(0)
-    a_if, b_if = f"ntdc{os.getpid() % 10000}x{cli_ns.n}", f"ntds{os.getpid() % 10000}x{cli_ns.n}"
+    a_if, b_if = f"ntdc{cli_ns.n}", f"ntds{cli_ns.n}"
     sub = f"10.213.{cli_ns.n}"
     subprocess.run(["ip", "link", "add", a_if, "netns", cli_ns.name, "type", "veth", "peer",
                     "name", b_if, "netns", srv_ns.name], check=True, timeout=10)

@@ -7,7 +7,7 @@ host side, 10.213.n.2 inside, and 10.213.n.5 a second host address (a source
 of load that is not the client's); the tunnel inside is 10.214.n.0/24 and
 fd00:214:n::/64.
 """
-import itertools
+import fcntl
 import os
 import shutil
 import signal
@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-_seq = itertools.count(1)
 SETUP_TIMEOUT_S = 10
+LOCK_PATH = "/run/notun-test-netns.lock"
 
 
 def sh(*args, check=True, **kw):
@@ -40,13 +40,28 @@ class Namespace:
     """A network namespace joined to the host by its own veth pair."""
 
     def __init__(self):
-        self.n = (os.getpid() % 200) + next(_seq)  # third octet, kept below 255
-        tag = f"{os.getpid() % 10000}x{self.n}"
+        self.procs = []
+        self.name = self.host_if = None
+        # Tests and benchmarks may run side by side: the number n (the third
+        # octet of every address and part of every name) is taken under a
+        # lock, as the first one no interface of this host uses yet.
+        with open(LOCK_PATH, "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            used = (sh("ip", "-o", "link", "show").stdout + sh("ip", "-o", "addr").stdout
+                    + sh("ip", "netns", "list").stdout).split()
+            self.n = next((n for n in range(1, 250)
+                           if not any(w.startswith((f"10.213.{n}.", f"ntvh{n}@", f"ntns{n}"))
+                                      or w in (f"ntvh{n}:", f"ntns{n}") for w in used)), None)
+            if self.n is None:
+                raise RuntimeError("no free test network number (1..249)")
+            self._create()
+
+    def _create(self):
+        tag = str(self.n)
         self.name = f"ntns{tag}"
         self.host_if, self.ns_if = f"ntvh{tag}", f"ntvn{tag}"
         self.host_ip, self.ns_ip = f"10.213.{self.n}.1", f"10.213.{self.n}.2"
         self.host_ip2 = f"10.213.{self.n}.5"
-        self.procs = []
         try:
             sh("ip", "netns", "add", self.name)
             sh("ip", "link", "add", self.host_if, "type", "veth", "peer", "name", self.ns_if)
@@ -84,8 +99,10 @@ class Namespace:
     def close(self):
         for proc in list(self.procs):
             self.stop(proc)
-        sh("ip", "link", "del", self.host_if, check=False)
-        sh("ip", "netns", "del", self.name, check=False)
+        if self.host_if:
+            sh("ip", "link", "del", self.host_if, check=False)
+        if self.name:
+            sh("ip", "netns", "del", self.name, check=False)
 
 
 class WireGuardGo:
@@ -93,7 +110,7 @@ class WireGuardGo:
 
     def __init__(self, ns, private_key, listen_port, mtu=1420):
         self.ns = ns
-        self.ifname = f"ntwg{os.getpid() % 10000}x{ns.n}"  # /var/run/wireguard is shared
+        self.ifname = f"ntwg{ns.n}"  # /var/run/wireguard is shared: n is unique
         self.private_key = private_key
         self.listen_port = listen_port
         self.tunnel_ip = f"10.214.{ns.n}.1"

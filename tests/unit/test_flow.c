@@ -289,6 +289,7 @@ static struct {
 	unsigned n[NT_FLOW_ERROR + 1];
 	enum nt_flow_event last;
 	bool close_on_event; /* the owner closes the flow from its handler */
+	bool abort_on_event; /* ... or aborts it */
 } rec;
 
 static void on_event(void *arg, struct nt_flow *f, enum nt_flow_event ev)
@@ -298,6 +299,8 @@ static void on_event(void *arg, struct nt_flow *f, enum nt_flow_event ev)
 	rec.last = ev;
 	if (rec.close_on_event)
 		nt_flow_close(f);
+	if (rec.abort_on_event)
+		nt_flow_abort(f);
 }
 
 static const struct nt_flow_ops rec_ops = {.event = on_event};
@@ -904,6 +907,41 @@ static void test_close_with_unread_data_resets(void **state)
 	assert_int_equal(peer.fins, 0);
 }
 
+static void test_owner_may_abort_from_connected_handler(void **state)
+{
+	struct nt_flow *f;
+
+	(void)state;
+	f = start_connect(AF_INET);
+	(void)f;
+	rec.abort_on_event = true;
+	peer_send(F_SYN | F_ACK, NULL, 0); /* CONNECTED -> abort: lwIP gets ERR_ABRT */
+	assert_int_equal(rec.n[NT_FLOW_CONNECTED], 1);
+	peer_pump();
+	assert_int_equal(peer.rsts, 1);
+	nt_stack_timers_kick();
+	assert_int_equal(nt_stack_timers_armed(), 0);
+}
+
+static void test_events_without_owner_are_dropped_state_is_kept(void **state)
+{
+	struct nt_flow *f;
+
+	(void)state;
+	f = open_flow(AF_INET);
+	nt_flow_set_ops(f, NULL, NULL); /* handed over, nobody took it yet */
+	peer_send(F_ACK | F_PSH, "early", 5);
+	peer_send(F_ACK | F_FIN, NULL, 0);
+	assert_int_equal(rec.n[NT_FLOW_READABLE], 0);
+	assert_int_equal(rec.n[NT_FLOW_EOF], 0);
+	assert_int_equal(nt_flow_rx_queued(f), 5);
+	nt_flow_set_ops(f, &rec_ops, NULL);
+	peer_send(F_ACK | F_RST, NULL, 0);
+	assert_int_equal(rec.n[NT_FLOW_ERROR], 1);
+	assert_int_equal(nt_flow_error(f), NT_FAIL_REFUSED);
+	nt_flow_close(f);
+}
+
 static void test_owner_may_close_from_its_event_handler(void **state)
 {
 	struct nt_flow *f;
@@ -1262,6 +1300,8 @@ int main(void)
 	    T(test_close_lingers_until_data_is_acknowledged),
 	    T(test_active_close_leaves_time_wait_to_lwip),
 	    T(test_close_with_unread_data_resets),
+	    T(test_owner_may_abort_from_connected_handler),
+	    T(test_events_without_owner_are_dropped_state_is_kept),
 	    T(test_owner_may_close_from_its_event_handler),
 	    T(test_icmp_errors_fail_flow_with_reason),
 	    T(test_icmp_error_fails_connected_flow),
