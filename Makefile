@@ -78,7 +78,7 @@ $(LWS_OUT)/lib/libwebsockets.a:
 # check is off for lwIP; the rest of the sanitizers still watch it.
 LWIP_SAN := $(if $(filter-out 0,$(SAN)),-fno-sanitize=shift-base)
 
-$(O)/lwip/%.o: $(LWIP_DIR)/%.c netstack/lwipopts.h $(wildcard netstack/arch/*.h)
+$(O)/lwip/%.o: $(LWIP_DIR)/%.c netstack/lwipopts.h $(wildcard netstack/arch/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(CC) -std=c11 -D_GNU_SOURCE -g -MMD -MP $(OPT) $(LWIP_SAN) -w -I. -Inetstack \
 		-I$(LWIP_DIR)/src/include -c $< -o $@
