@@ -37,6 +37,7 @@
 #include "netstack/stack.h"
 #include "platform/log.h"
 #include "platform/loop.h"
+#include "platform/sockaddr.h"
 
 
 struct nt_engine_req {
@@ -214,25 +215,10 @@ static void direct_ready(struct nt_loop *loop, int fd, uint32_t events, void *ar
 
 static void direct_connect(struct nt_engine_req *r, int family, const uint8_t *addr)
 {
-	struct sockaddr_storage ss = {0};
-	socklen_t len;
+	struct sockaddr_storage ss;
+	socklen_t len = nt_sockaddr_set(&ss, family, addr, r->target.port);
 	int fd;
 
-	if (family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(r->target.port);
-		memcpy(&sin->sin_addr, addr, 4);
-		len = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(r->target.port);
-		memcpy(&sin6->sin6_addr, addr, 16);
-		len = sizeof(*sin6);
-	}
 	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
 		req_fail_later(r, fail_from_errno(errno));
@@ -399,36 +385,10 @@ static void tunnel_deliver(void *arg, struct wg_peer *peer, const uint8_t *pkt, 
 
 /* ---- peer endpoints given as names ---- */
 
-static int endpoint_sockaddr(const struct nt_config_ip *ip, uint16_t port,
-			     struct sockaddr_storage *ss, socklen_t *len)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (ip->family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		memcpy(&sin->sin_addr, ip->addr, 4);
-		*len = sizeof(*sin);
-		return 0;
-	}
-	if (ip->family == AF_INET6) {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		memcpy(&sin6->sin6_addr, ip->addr, 16);
-		*len = sizeof(*sin6);
-		return 0;
-	}
-	return -EAFNOSUPPORT;
-}
-
 static void endpoint_resolved(void *arg, int status, const struct nt_resolver_addr *addrs,
 			      size_t n)
 {
 	struct engine_peer *ep = arg;
-	struct nt_config_ip ip;
 	struct sockaddr_storage ss;
 	socklen_t len;
 
@@ -438,10 +398,8 @@ static void endpoint_resolved(void *arg, int status, const struct nt_resolver_ad
 			nt_tunnel_peer_id(ep->peer), ep->endpoint->host, status);
 		return;
 	}
-	ip.family = addrs[0].family;
-	memcpy(ip.addr, addrs[0].addr, sizeof(ip.addr));
-	if (endpoint_sockaddr(&ip, ep->endpoint->port, &ss, &len) == 0 &&
-	    nt_tunnel_peer_set_endpoint(ep->e->tunnel, ep->peer, (struct sockaddr *)&ss, len) == 0)
+	len = nt_sockaddr_set(&ss, addrs[0].family, addrs[0].addr, ep->endpoint->port);
+	if (len && nt_tunnel_peer_set_endpoint(ep->e->tunnel, ep->peer, (struct sockaddr *)&ss, len) == 0)
 		nt_info(MOD, "event=endpoint_resolved peer=%s host=%s", nt_tunnel_peer_id(ep->peer),
 			ep->endpoint->host);
 }
@@ -469,8 +427,10 @@ static int endpoint_resolve_now(const struct nt_config_endpoint *ep, struct sock
 	struct addrinfo *res;
 	int ret;
 
-	if (ep->is_literal)
-		return endpoint_sockaddr(&ep->ip, ep->port, ss, len);
+	if (ep->is_literal) {
+		*len = nt_sockaddr_set(ss, ep->ip.family, ep->ip.addr, ep->port);
+		return *len ? 0 : -EAFNOSUPPORT;
+	}
 	ret = getaddrinfo(ep->host, NULL, &hints, &res);
 	if (ret != 0) {
 		nt_warn(MOD, "event=endpoint_unresolved host=%s reason=\"%s\"", ep->host,

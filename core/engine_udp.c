@@ -14,6 +14,7 @@
 #include "netstack/flow.h"
 #include "platform/log.h"
 #include "platform/loop.h"
+#include "platform/sockaddr.h"
 
 #define UDP_RESOLVING_MAX 16 /* datagrams of one association waiting for a name */
 #define UDP_DATAGRAM_MAX 65535
@@ -113,27 +114,12 @@ static int send_to_addr(struct nt_engine_udp *u, int family, const uint8_t *addr
 	if (e->bypass == NT_CONFIG_BYPASS_REJECT)
 		return -EACCES;
 
-	struct sockaddr_storage ss = {0};
-	socklen_t sl;
+	struct sockaddr_storage ss;
+	socklen_t sl = nt_sockaddr_set(&ss, family, addr, port);
 	int fd = direct_socket(u, family);
 
 	if (fd < 0)
 		return fd;
-	if (family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(port);
-		memcpy(&sin->sin_addr, addr, 4);
-		sl = sizeof(*sin);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(port);
-		memcpy(&sin6->sin6_addr, addr, 16);
-		sl = sizeof(*sin6);
-	}
 	if (sendto(fd, buf, len, MSG_DONTWAIT, (struct sockaddr *)&ss, sl) < 0)
 		return -errno;
 	return 0;

@@ -1,0 +1,14 @@
+/* Socket addresses from the (family, raw address, port) triples the rest of
+ * the code passes around. */
+#ifndef NT_PLATFORM_SOCKADDR_H
+#define NT_PLATFORM_SOCKADDR_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* family AF_INET (addr: 4 bytes) or AF_INET6 (16 bytes), network order; port
+ * in host order. Returns the length to pass to connect/sendto, or 0 for an
+ * unknown family. */
+socklen_t nt_sockaddr_set(struct sockaddr_storage *ss, int family, const void *addr, uint16_t port);
+
+#endif
