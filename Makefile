@@ -78,10 +78,34 @@ $(LWS_OUT)/lib/libwebsockets.a:
 # check is off for lwIP; the rest of the sanitizers still watch it.
 LWIP_SAN := $(if $(filter-out 0,$(SAN)),-fno-sanitize=shift-base)
 
+LWIP_CC = $(CC) -std=c11 -D_GNU_SOURCE -g -MMD -MP $(OPT) $(LWIP_SAN) -w -I. -Inetstack \
+	-I$(LWIP_DIR)/src/include
+
 $(O)/lwip/%.o: $(LWIP_DIR)/%.c netstack/lwipopts.h $(wildcard netstack/arch/*.h) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) -std=c11 -D_GNU_SOURCE -g -MMD -MP $(OPT) $(LWIP_SAN) -w -I. -Inetstack \
-		-I$(LWIP_DIR)/src/include -c $< -o $@
+	$(LWIP_CC) -c $< -o $@
+
+# notun's lwIP patches, applied in name order: the files they touch are
+# copied (as LF text), patched under $(O)/lwip-patched and compiled instead
+# of the originals; the upstream tree stays as fetched. Each patch says why
+# it exists (accept-any: inert until the gateway enables it at run time;
+# sack-recovery: fast retransmit from SACK information).
+LWIP_PATCHES := $(sort $(wildcard third_party/lwip-*.patch))
+LWIP_PATCHED := src/core/ip.c src/core/ipv4/ip4.c src/core/ipv6/ip6.c src/core/tcp_in.c \
+	src/core/udp.c
+LWIP_PATCHED_DIR := $(O)/lwip-patched
+
+$(LWIP_PATCHED_DIR)/.stamp: $(LWIP_PATCHES) $(addprefix $(LWIP_DIR)/,$(LWIP_PATCHED))
+	@rm -rf $(LWIP_PATCHED_DIR)
+	@for f in $(LWIP_PATCHED); do mkdir -p $(LWIP_PATCHED_DIR)/$$(dirname $$f) && \
+		sed 's/\r$$//' $(LWIP_DIR)/$$f >$(LWIP_PATCHED_DIR)/$$f || exit 1; done
+	@for p in $(LWIP_PATCHES); do patch -s -p1 -d $(LWIP_PATCHED_DIR) <$$p || exit 1; done
+	@touch $@
+
+$(patsubst %.c,$(O)/lwip/%.o,$(LWIP_PATCHED)): $(O)/lwip/%.o: $(LWIP_PATCHED_DIR)/.stamp \
+		netstack/lwipopts.h $(wildcard netstack/arch/*.h) Makefile
+	@mkdir -p $(dir $@)
+	$(LWIP_CC) -c $(LWIP_PATCHED_DIR)/$*.c -o $@
 
 $(O)/liblwip.a: $(LWIP_OBJS)
 	@rm -f $@
@@ -142,7 +166,7 @@ format:
 
 # Project objects only: the fetched and built third-party code stays.
 clean:
-	rm -rf build/obj build/lwip build/tests build/tools build/bench build/asan build/fuzz \
+	rm -rf build/obj build/lwip build/lwip-patched build/tests build/tools build/bench build/asan build/fuzz \
 		build/notun build/*.a
 
 distclean:

@@ -1,4 +1,5 @@
-/* TCP flows and UDP sockets in lwIP, for the engine and the splice.
+/* TCP flows in lwIP, for the engine and the splice, and the flow layer
+ * around them (init, counters, ICMP errors). UDP sockets: flow_udp.c.
  *
  * A TCP flow, from the owner's view:
  *
@@ -37,42 +38,31 @@
  * release frees it. A callback returns ERR_ABRT exactly when its own pcb
  * was aborted during it.
  */
-#include "netstack/flow.h"
+#include "netstack/flow_int.h"
 
 #include "netstack/stack.h"
 #include "platform/log.h"
 #include "platform/loop.h"
 
-#include "lwip/ip_addr.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
-#include "lwip/udp.h"
 
-#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
-#define MOD "flow"
+#define MOD NT_FLOW_MOD
 
 #define READ_ROUNDS  16 /* reads per write_from_fd call: at most 16 chunks */
 #define WRITE_ROUNDS 16 /* sendmsg calls per read_to_fd call */
 #define IOV_BATCH    64
 #define LWIP_LEN_MAX 0xffffu /* tcp_write / tcp_recved take a u16 */
-#define UDP_MAX_V4   (0xffff - 20 - 8)
-#define UDP_MAX_V6   (0xffff - 8)
 
 #define DEFER_EOF      0x1u
 #define DEFER_WRITABLE 0x2u
-
-struct link {
-	struct link *next, *prev;
-};
-
-#define container_of(ptr, type, member) ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
 
 struct chunk {
 	struct chunk *next;
@@ -113,15 +103,6 @@ struct nt_flow {
 	socklen_t local_len;
 };
 
-struct nt_flow_udp {
-	struct link all;
-	struct udp_pcb *pcb;
-	const struct nt_flow_udp_ops *ops;
-	void *arg;
-	unsigned hold;
-	bool closed;
-};
-
 static struct {
 	bool up;
 	struct nt_loop *loop;
@@ -133,75 +114,17 @@ static struct {
 	struct link flows;
 	struct link work_list;
 	struct link waiters;
-	struct link udps;
 	struct nt_timer work;
-	uint8_t *udp_buf;
 	struct nt_flow_stats stats;
 } g;
 
-static void list_init(struct link *l)
-{
-	l->next = l->prev = l;
-}
-
-static bool list_empty(const struct link *l)
-{
-	return l->next == l;
-}
-
-static bool linked(const struct link *n)
-{
-	return n->next != NULL;
-}
-
-static void list_add_tail(struct link *head, struct link *n)
-{
-	n->prev = head->prev;
-	n->next = head;
-	head->prev->next = n;
-	head->prev = n;
-}
-
-static void list_del(struct link *n)
-{
-	if (!linked(n))
-		return;
-	n->prev->next = n->next;
-	n->next->prev = n->prev;
-	n->next = n->prev = NULL;
-}
-
 /* ---- addresses ---- */
-
-static void addr_to_ip(int family, const uint8_t *addr, ip_addr_t *ip)
-{
-	memset(ip, 0, sizeof(*ip));
-	if (family == AF_INET) {
-		IP_SET_TYPE_VAL(*ip, IPADDR_TYPE_V4);
-		memcpy(&ip_2_ip4(ip)->addr, addr, 4);
-	} else {
-		IP_SET_TYPE_VAL(*ip, IPADDR_TYPE_V6);
-		memcpy(ip_2_ip6(ip)->addr, addr, 16);
-		ip6_addr_clear_zone(ip_2_ip6(ip));
-	}
-}
-
-/* Returns the family and writes 4 or 16 bytes. */
-static int ip_to_addr(const ip_addr_t *ip, uint8_t *addr)
-{
-	if (IP_IS_V6(ip)) {
-		memcpy(addr, ip_2_ip6(ip)->addr, 16);
-		return AF_INET6;
-	}
-	memcpy(addr, &ip_2_ip4(ip)->addr, 4);
-	return AF_INET;
-}
 
 static bool ip_is(const ip_addr_t *ip, int family, const uint8_t *addr)
 {
 	uint8_t a[16];
 
-	if (ip_to_addr(ip, a) != family)
+	if (nt_flow_ip_to_addr(ip, a) != family)
 		return false;
 	return memcmp(a, addr, family == AF_INET ? 4 : 16) == 0;
 }
@@ -222,7 +145,7 @@ static bool is_ours(int family, const uint8_t *addr)
 static void save_local(struct nt_flow *f)
 {
 	uint8_t a[16];
-	int family = ip_to_addr(&f->pcb->local_ip, a);
+	int family = nt_flow_ip_to_addr(&f->pcb->local_ip, a);
 
 	memset(&f->local, 0, sizeof(f->local));
 	if (family == AF_INET) {
@@ -776,21 +699,6 @@ static bool recycle_port(void)
 	return true;
 }
 
-static int lwip_errno(err_t err)
-{
-	switch (err) {
-	case ERR_MEM:
-		return -ENOMEM;
-	case ERR_RTE:
-		return -ENETUNREACH;
-	case ERR_BUF:
-	case ERR_USE:
-		return -EADDRNOTAVAIL;
-	default:
-		return -EINVAL;
-	}
-}
-
 int nt_flow_tcp_connect(int family, const uint8_t *dst_addr, uint16_t dst_port,
 			const struct nt_flow_ops *ops, void *arg, struct nt_flow **out)
 {
@@ -830,12 +738,15 @@ int nt_flow_tcp_connect(int family, const uint8_t *dst_addr, uint16_t dst_port,
 	/* The splice hands over whatever one read returned; holding it back
 	 * for a full segment only adds a round trip to every request. */
 	tcp_nagle_disable(pcb);
-	addr_to_ip(family, dst_addr, &dst);
+	/* RFC 6298's initial RTO is 1 s; lwIP starts at 3 s, all of which a loss
+	 * in the first flight (before any RTT sample) would cost. */
+	pcb->rto = pcb->sv = 1000 / TCP_SLOW_INTERVAL;
+	nt_flow_addr_to_ip(family, dst_addr, &dst);
 	err = tcp_connect(pcb, &dst, dst_port, on_connected);
 	if (err == ERR_BUF && recycle_port())
 		err = tcp_connect(pcb, &dst, dst_port, on_connected);
 	if (err != ERR_OK) {
-		rc = lwip_errno(err);
+		rc = nt_flow_lwip_errno(err);
 		goto err_pcb;
 	}
 	save_local(f);
@@ -853,6 +764,38 @@ err_flow:
 err_count:
 	g.stats.connect_errors++;
 	return rc;
+}
+
+int nt_flow_tcp_adopt(struct tcp_pcb *pcb, const struct nt_flow_ops *ops, void *arg,
+		      struct nt_flow **out)
+{
+	struct nt_flow *f;
+
+	*out = NULL;
+	if (!g.up)
+		return -ENETDOWN;
+	if (g.stats.tcp_open >= g.max_flows) {
+		g.stats.max_flows_hits++;
+		return -EMFILE;
+	}
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->pcb = pcb;
+	f->ops = ops;
+	f->arg = arg;
+	f->connected = true;
+	tcp_arg(pcb, f);
+	tcp_recv(pcb, on_recv);
+	tcp_sent(pcb, on_sent);
+	tcp_err(pcb, on_err);
+	tcp_nagle_disable(pcb);
+	save_local(f);
+	list_add_tail(&g.flows, &f->all);
+	g.stats.tcp_open++;
+	g.stats.connected++;
+	*out = f;
+	return 0;
 }
 
 void nt_flow_set_ops(struct nt_flow *f, const struct nt_flow_ops *ops, void *arg)
@@ -1162,134 +1105,6 @@ int nt_flow_local_addr(const struct nt_flow *f, struct sockaddr_storage *ss, soc
 	return 0;
 }
 
-/* ---- UDP ---- */
-
-static void udp_free(struct nt_flow_udp *u)
-{
-	list_del(&u->all);
-	free(u);
-}
-
-static void on_udp_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr,
-			u16_t port)
-{
-	struct nt_flow_udp *u = arg;
-	const uint8_t *data = p->payload;
-	uint8_t a[16];
-	int family;
-
-	(void)pcb;
-	if (!u || u->closed || !u->ops->recv) {
-		pbuf_free(p);
-		return;
-	}
-	if (p->next) {
-		pbuf_copy_partial(p, g.udp_buf, p->tot_len, 0);
-		data = g.udp_buf;
-	}
-	g.stats.udp_rx++;
-	g.stats.udp_rx_bytes += p->tot_len;
-	family = ip_to_addr(addr, a);
-	u->hold++;
-	u->ops->recv(u->arg, u, family, a, port, data, p->tot_len);
-	pbuf_free(p);
-	if (--u->hold == 0 && u->closed)
-		udp_free(u);
-}
-
-int nt_flow_udp_open(const struct nt_flow_udp_ops *ops, void *arg, struct nt_flow_udp **out)
-{
-	struct nt_flow_udp *u;
-	err_t err;
-	int rc;
-
-	*out = NULL;
-	if (!g.up)
-		return -ENETDOWN;
-	u = calloc(1, sizeof(*u));
-	if (!u)
-		return -ENOMEM;
-	u->pcb = udp_new_ip_type(IPADDR_TYPE_ANY);
-	if (!u->pcb) {
-		rc = -ENOMEM;
-		goto err_u;
-	}
-	err = udp_bind(u->pcb, IP_ANY_TYPE, 0);
-	if (err != ERR_OK) {
-		rc = lwip_errno(err);
-		goto err_pcb;
-	}
-	u->ops = ops;
-	u->arg = arg;
-	udp_recv(u->pcb, on_udp_recv, u);
-	list_add_tail(&g.udps, &u->all);
-	g.stats.udp_open++;
-	*out = u;
-	return 0;
-
-err_pcb:
-	udp_remove(u->pcb);
-err_u:
-	free(u);
-	return rc;
-}
-
-int nt_flow_udp_sendto(struct nt_flow_udp *u, int family, const uint8_t *addr, uint16_t port,
-		       const uint8_t *buf, size_t len)
-{
-	struct pbuf *p;
-	ip_addr_t dst;
-	err_t err;
-	int rc = 0;
-
-	if (u->closed)
-		return -EBADF;
-	if (family != AF_INET && family != AF_INET6)
-		rc = -EAFNOSUPPORT;
-	else if (len > (family == AF_INET ? UDP_MAX_V4 : UDP_MAX_V6))
-		rc = -EMSGSIZE;
-	if (rc)
-		goto err_count;
-	p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)len, PBUF_RAM);
-	if (!p) {
-		rc = -ENOMEM;
-		goto err_count;
-	}
-	if (len)
-		pbuf_take(p, buf, (u16_t)len);
-	addr_to_ip(family, addr, &dst);
-	err = udp_sendto(u->pcb, p, &dst, port);
-	pbuf_free(p);
-	if (err != ERR_OK) {
-		rc = lwip_errno(err);
-		goto err_count;
-	}
-	g.stats.udp_tx++;
-	g.stats.udp_tx_bytes += len;
-	return 0;
-
-err_count:
-	g.stats.udp_tx_errors++;
-	return rc;
-}
-
-uint16_t nt_flow_udp_port(const struct nt_flow_udp *u)
-{
-	return u->pcb ? u->pcb->local_port : 0;
-}
-
-void nt_flow_udp_close(struct nt_flow_udp *u)
-{
-	if (!u || u->closed)
-		return;
-	u->closed = true;
-	udp_remove(u->pcb);
-	u->pcb = NULL;
-	g.stats.udp_open--;
-	if (u->hold == 0)
-		udp_free(u);
-}
-
 /* ---- ICMP errors ---- */
 
 static int icmp_tcp(const struct nt_icmp_err *e)
@@ -1319,24 +1134,6 @@ static int icmp_tcp(const struct nt_icmp_err *e)
 	return 0;
 }
 
-static int icmp_udp(const struct nt_icmp_err *e)
-{
-	for (struct link *l = g.udps.next; l != &g.udps; l = l->next) {
-		struct nt_flow_udp *u = container_of(l, struct nt_flow_udp, all);
-
-		if (u->closed || u->pcb->local_port != e->q_sport)
-			continue;
-		if (u->ops->error) {
-			u->hold++;
-			u->ops->error(u->arg, u, e->family, e->q_dst, e->q_dport, e->fail);
-			if (--u->hold == 0 && u->closed)
-				udp_free(u);
-		}
-		return 1;
-	}
-	return 0;
-}
-
 int nt_flow_handle_icmp_error(const uint8_t *pkt, size_t len)
 {
 	struct nt_icmp_err e;
@@ -1355,7 +1152,7 @@ int nt_flow_handle_icmp_error(const uint8_t *pkt, size_t len)
 		g.stats.icmp_unmatched++;
 		return 0;
 	}
-	rc = e.proto == IP_PROTO_TCP ? icmp_tcp(&e) : icmp_udp(&e);
+	rc = e.proto == IP_PROTO_TCP ? icmp_tcp(&e) : nt_flow_udp_icmp_error(&e);
 	if (rc)
 		g.stats.icmp_matched++;
 	else
@@ -1368,6 +1165,7 @@ int nt_flow_handle_icmp_error(const uint8_t *pkt, size_t len)
 int nt_flow_init(struct nt_loop *loop, const struct nt_flow_config *cfg)
 {
 	struct nt_flow_config c = {0};
+	int rc;
 
 	if (g.up)
 		return -EALREADY;
@@ -1387,9 +1185,9 @@ int nt_flow_init(struct nt_loop *loop, const struct nt_flow_config *cfg)
 		c.max_flows = NT_FLOW_DEFAULT_MAX_FLOWS;
 	if (c.chunk < 512 || c.total_send_cap < c.chunk)
 		return -EINVAL;
-	g.udp_buf = malloc(0x10000);
-	if (!g.udp_buf)
-		return -ENOMEM;
+	rc = nt_flow_udp_layer_init();
+	if (rc < 0)
+		return rc;
 	g.loop = loop;
 	g.chunk = c.chunk;
 	g.max_chunks = c.send_cap / c.chunk;
@@ -1399,7 +1197,6 @@ int nt_flow_init(struct nt_loop *loop, const struct nt_flow_config *cfg)
 	list_init(&g.flows);
 	list_init(&g.work_list);
 	list_init(&g.waiters);
-	list_init(&g.udps);
 	nt_timer_init(&g.work, work_cb, NULL);
 	memset(&g.stats, 0, sizeof(g.stats));
 	g.up = true;
@@ -1426,13 +1223,10 @@ void nt_flow_fini(void)
 		pcb_abort(f);
 		flow_done(f);
 	}
-	for (l = g.udps.next; l != &g.udps; l = l->next)
-		udp++;
+	udp = nt_flow_udp_layer_fini();
 	if (owned || udp)
 		nt_warn(MOD, "event=fini_flows_left tcp=%zu udp=%zu", owned, udp);
 	nt_timer_cancel(g.loop, &g.work);
-	free(g.udp_buf);
-	g.udp_buf = NULL;
 	g.up = false;
 }
 
@@ -1441,6 +1235,6 @@ void nt_flow_get_stats(struct nt_flow_stats *out)
 	*out = g.stats;
 	out->mem_total = g.stats.mem_send + g.stats.mem_recv +
 			 (g.stats.tcp_open + g.stats.tcp_lingering) *
-			     (sizeof(struct nt_flow) + sizeof(struct tcp_pcb)) +
-			 g.stats.udp_open * (sizeof(struct nt_flow_udp) + sizeof(struct udp_pcb));
+			     (sizeof(struct nt_flow) + sizeof(struct tcp_pcb));
+	nt_flow_udp_layer_stats(out);
 }

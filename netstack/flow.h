@@ -108,6 +108,14 @@ struct nt_flow_ops {
  * or -ENETDOWN (no flow layer). */
 int nt_flow_tcp_connect(int family, const uint8_t *dst_addr, uint16_t dst_port,
 			const struct nt_flow_ops *ops, void *arg, struct nt_flow **out);
+/* The gateway's side (netstack/gw_accept.c): makes a connection lwIP
+ * accepted (ESTABLISHED, in its listener's accept callback) a flow, connected
+ * at once (no NT_FLOW_CONNECTED). ops may be NULL until an owner sets some.
+ * Returns 0, -EMFILE (max_flows), -ENOMEM or -ENETDOWN; on error pcb is left
+ * as it was (the caller aborts it). */
+struct tcp_pcb;
+int nt_flow_tcp_adopt(struct tcp_pcb *pcb, const struct nt_flow_ops *ops, void *arg,
+		      struct nt_flow **out);
 /* Hands the flow to a new owner (the splice takes over after connect). */
 void nt_flow_set_ops(struct nt_flow *f, const struct nt_flow_ops *ops, void *arg);
 

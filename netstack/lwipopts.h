@@ -106,15 +106,15 @@
 #define LWIP_EVENT_API	      0
 #define LWIP_ALTCP	      0
 #define TCP_TTL		      IP_DEFAULT_TTL
+/* lwIP measures RTT and RTO in slow-timer ticks (2 x this interval) and its
+ * RTO never drops below 3 ticks: at the default 250 ms a lost segment the
+ * peer's dupacks do not recover (their windows grow, so lwIP does not count
+ * them) stalls a connection for 1.5 s or more. 50 ms keeps RTOs in the
+ * hundreds of ms; the timer runs only while connections exist. */
+#define TCP_TMR_INTERVAL 50
 
-/* ---- DNS client: a small cache, answers kept at most 5 minutes ---- */
-#define LWIP_DNS		      1
-#define DNS_TABLE_SIZE		      8
-#define DNS_MAX_SERVERS		      2
-#define DNS_MAX_RETRIES		      4
-#define DNS_MAX_TTL		      300
-#define DNS_LOCAL_HOSTLIST	      0
-#define LWIP_DNS_SUPPORT_MDNS_QUERIES 0
+/* ---- DNS: lwIP's client is unused; core/resolver_tunnel.c queries over raw UDP ---- */
+#define LWIP_DNS 0
 
 /* ---- Checksums: generated in software and checked on input ----
  * Inner packets come from an authenticated tunnel, so checking could be

@@ -2,7 +2,7 @@
  * on the engine's loop.
  *
  * Timers. lwIP is built with LWIP_TIMERS=0: its own scheduler (timeouts.c)
- * would keep every cyclic timer (reassembly, DNS, ND) firing once a second
+ * would keep every cyclic timer (reassembly, ND) firing once a second
  * forever, and with LWIP_TIMERS_CUSTOM its tcp_timer_needed() hook is an
  * empty stub we cannot replace. So this file calls the *_tmr() functions
  * itself, from two one-shot loop timers re-armed only while there is work:
@@ -14,9 +14,9 @@
  *   slow   1 s     ip_reass_tmr(),               reass_ticks > 0: set to IP_REASS_MAXAGE + 2
  *                  ip6_reass_tmr()               by every incoming fragment, so each
  *                                                datagram gets its full lifetime.
- *                  dns_tmr()                     dns_ticks > 0: set to DNS_MAX_TTL + retries
- *                                                by every DNS packet in or out, covering a
- *                                                query's retries and its answer's TTL.
+ *   none           dns_tmr()                     never: lwIP's DNS client is compiled out
+ *                                                (LWIP_DNS 0); core/resolver_tunnel.c sends
+ *                                                its queries over the raw UDP API.
  *   none           nd6_tmr()                     never: no DAD, no router solicitation,
  *                                                no SLAAC, and ND messages are dropped at
  *                                                input (a raw IP tunnel has no link layer),
@@ -34,7 +34,6 @@
 #include "platform/loop.h"
 #include "platform/random.h"
 
-#include "lwip/dns.h"
 #include "lwip/init.h"
 #include "lwip/ip.h"
 #include "lwip/ip4_frag.h"
@@ -50,16 +49,11 @@
 #include <string.h>
 
 #define REASS_TICKS (LWIP_MAX(IP_REASS_MAXAGE, IPV6_REASS_MAXAGE) + 2)
-#define DNS_TICKS   (DNS_MAX_TTL + DNS_MAX_RETRIES + 2)
-/* Enough dns_tmr() calls for every query to exhaust its retries on every
- * server (the per-server wait grows 1, 1, 2, 3 ... ticks). */
-#define DNS_FLUSH_TICKS (DNS_MAX_SERVERS * (1 + DNS_MAX_RETRIES * DNS_MAX_RETRIES) + 1)
-#define V6_EXT_MAX	8 /* extension headers walked before giving up */
+#define V6_EXT_MAX  8 /* extension headers walked before giving up */
 
 #define IPPROTO_ICMPV6_ 58
 #define ND_FIRST_TYPE	133 /* router solicitation */
 #define ND_LAST_TYPE	137 /* redirect */
-#define DNS_PORT	53
 
 enum drop_cause {
 	DROP_NONE,
@@ -90,7 +84,6 @@ static struct {
 	struct nt_timer tcp_timer;
 	struct nt_timer slow_timer;
 	unsigned reass_ticks;
-	unsigned dns_ticks;
 	struct nt_stack_stats stats;
 } st;
 
@@ -184,13 +177,6 @@ static bool pkt_is_nd(const struct pkt_info *pi)
 	       pi->l4[0] >= ND_FIRST_TYPE && pi->l4[0] <= ND_LAST_TYPE;
 }
 
-static bool pkt_is_dns(const struct pkt_info *pi, bool inbound)
-{
-	if (!pi->has_l4 || pi->proto != IP_PROTO_UDP || pi->l4_len < 8)
-		return false;
-	return be16(pi->l4 + (inbound ? 0 : 2)) == DNS_PORT;
-}
-
 /* ---- timers ---- */
 
 static bool tcp_needs_timer(void)
@@ -220,7 +206,7 @@ static void timer_set(struct nt_timer *timer, bool needed, uint64_t period_ns)
 static void timers_follow(bool start_only)
 {
 	bool tcp = tcp_needs_timer();
-	bool slow = st.reass_ticks > 0 || st.dns_ticks > 0;
+	bool slow = st.reass_ticks > 0;
 
 	if (tcp || !start_only)
 		timer_set(&st.tcp_timer, tcp, TCP_TMR_INTERVAL * NT_NS_PER_MS);
@@ -252,10 +238,6 @@ static void slow_timer_cb(struct nt_loop *loop, struct nt_timer *timer, void *ar
 		ip_reass_tmr();
 		ip6_reass_tmr();
 	}
-	if (st.dns_ticks > 0) {
-		st.dns_ticks--;
-		dns_tmr();
-	}
 	timers_update();
 }
 
@@ -284,7 +266,6 @@ static err_t netif_output(struct netif *netif, struct pbuf *p)
 {
 	const uint8_t *pkt = p->payload;
 	size_t len = p->tot_len;
-	struct pkt_info pi;
 
 	(void)netif;
 	if (len > st.mtu) {
@@ -295,8 +276,6 @@ static err_t netif_output(struct netif *netif, struct pbuf *p)
 		pbuf_copy_partial(p, st.scratch, p->tot_len, 0);
 		pkt = st.scratch;
 	}
-	if (pkt_parse(pkt, len, &pi) == DROP_NONE && pkt_is_dns(&pi, false))
-		st.dns_ticks = DNS_TICKS;
 	/* Start only: this runs in the middle of lwIP's work (tcp_connect's
 	 * SYN, a retransmission); stopping waits for the end of the entry
 	 * point, when the pcb lists are settled. */
@@ -360,8 +339,6 @@ int nt_stack_input(const uint8_t *pkt, size_t len)
 	memcpy(p->payload, pkt, pi.len);
 	if (pi.fragment)
 		st.reass_ticks = REASS_TICKS;
-	if (pkt_is_dns(&pi, true))
-		st.dns_ticks = DNS_TICKS;
 	st.stats.in_packets++;
 	st.stats.in_bytes += pi.len;
 	/* ip_input always consumes the pbuf (lwIP 2.1.3 returns ERR_OK). */
@@ -424,7 +401,6 @@ int nt_stack_init(struct nt_loop *loop, const struct nt_stack_config *cfg)
 	st.output = cfg->output;
 	st.output_arg = cfg->output_arg;
 	st.reass_ticks = 0;
-	st.dns_ticks = 0;
 	memset(&st.stats, 0, sizeof(st.stats));
 	nt_timer_init(&st.tcp_timer, tcp_timer_cb, NULL);
 	nt_timer_init(&st.slow_timer, slow_timer_cb, NULL);
@@ -493,10 +469,6 @@ void nt_stack_shutdown(void)
 	for (int i = 0; i < REASS_TICKS; i++) {
 		ip_reass_tmr();
 		ip6_reass_tmr();
-	}
-	if (st.dns_ticks > 0) {
-		for (int i = 0; i < DNS_FLUSH_TICKS; i++)
-			dns_tmr();
 	}
 	for (struct udp_pcb *u = udp_pcbs; u; u = u->next)
 		udp_left++;

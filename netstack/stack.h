@@ -14,8 +14,8 @@
  * from that thread; lwIP asserts it (LWIP_ASSERT_CORE_LOCKED).
  *
  * Timers run on the loop and only while lwIP has work: with no TCP
- * connection (other than listeners), no fragment being reassembled and no
- * recent DNS traffic, nothing is armed.
+ * connection (other than listeners) and no fragment being reassembled,
+ * nothing is armed.
  */
 #ifndef NT_NETSTACK_STACK_H
 #define NT_NETSTACK_STACK_H
@@ -77,8 +77,8 @@ int nt_stack_init(struct nt_loop *loop, const struct nt_stack_config *cfg);
 /* Tears the stack down so that nt_stack_init() may run again. Callers close
  * their pcbs first; TCP pcbs still open are aborted (their err callbacks run,
  * RSTs go out through the output callback), listeners and bound pcbs are
- * closed, fragments and DNS queries in flight are dropped. UDP pcbs left
- * open are reported in the log and not touched. */
+ * closed, and fragments being reassembled are dropped. UDP pcbs left open
+ * are reported in the log and not touched. */
 void nt_stack_shutdown(void);
 
 /* Feeds one IP packet from the tunnel. len may include trailing bytes after
@@ -96,7 +96,7 @@ int nt_stack_input(const uint8_t *pkt, size_t len);
 void nt_stack_timers_kick(void);
 
 #define NT_STACK_TIMER_TCP  0x1u /* tcp_tmr every 250 ms */
-#define NT_STACK_TIMER_SLOW 0x2u /* reassembly and DNS, every second */
+#define NT_STACK_TIMER_SLOW 0x2u /* reassembly, every second */
 /* Which of the stack's timers are armed (0 when idle). */
 unsigned nt_stack_timers_armed(void);
 

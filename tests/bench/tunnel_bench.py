@@ -29,7 +29,6 @@ import resource
 import shutil
 import signal
 import socket
-import socketserver
 import subprocess
 import sys
 import tempfile
@@ -231,13 +230,13 @@ class Relay:
 class NotunClient:
     """build/notun up with a wg-quick style config; error holds why it failed."""
 
-    def __init__(self, binary, tmp, config):
+    def __init__(self, binary, tmp, name, config):
         self.proc, self.error = None, None
-        conf = os.path.join(tmp, "notun.conf")
+        conf = os.path.join(tmp, f"{name}.conf")
         fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(config)
-        self.log_path = os.path.join(tmp, "notun.log")
+        self.log_path = os.path.join(tmp, f"{name}.log")
         self.log = open(self.log_path, "w")
         if not os.access(binary, os.X_OK):
             self.error = f"notun up failed: {binary} is not built"
@@ -280,7 +279,8 @@ class NotunClient:
 
     def stop(self):
         stop_proc(self.proc)
-        self.log.close()
+        if not self.log.closed:
+            self.log.close()
 
 
 def free_tcp_port():
@@ -433,61 +433,80 @@ def make_file(path):
             f.write(os.urandom(1 << 20))
 
 
+class Rig:
+    """The topology of the module docstring; every part is registered on the
+    ExitStack as it is made, so that a failure anywhere removes it all."""
+
+    def __init__(self, build, stack):
+        from netns import Namespace, WireGuardGo
+
+        self.build, self.stack = build, stack
+        self.tmp = tempfile.mkdtemp(prefix="notun-bench-")
+        stack.callback(shutil.rmtree, self.tmp, True)
+        self.data_file = os.path.join(self.tmp, "data")
+        make_file(self.data_file)
+        relay_bin = os.path.join(build, "tools", "udprelay")
+
+        # Namespace S: the server side.
+        self.srv_ns = Namespace()
+        stack.callback(self.srv_ns.close)
+        srv_priv, self.srv_pub = wg_keypair()
+        self.srv_wg = WireGuardGo(self.srv_ns, srv_priv, WG_PORT)
+        stack.callback(self.srv_wg.close)
+        self.net = f"10.214.{self.srv_ns.n}"
+        self.http_ip = self.srv_wg.tunnel_ip
+        self.url_base = f"http://{self.http_ip}:{HTTP_PORT}"
+        http = self.srv_ns.spawn(sys.executable, os.path.abspath(__file__), "--serve-http",
+                                 self.http_ip, str(HTTP_PORT), self.data_file,
+                                 stdout=subprocess.PIPE, text=True)
+        if http.stdout.readline().strip() != "ready":
+            raise RuntimeError("the HTTP server did not start")
+        self.wg_target = f"{self.srv_ns.ns_ip}:{WG_PORT}"
+
+        # Namespace C: the reference client, wireguard-go + kernel TCP.
+        self.cli_ns = Namespace()
+        stack.callback(self.cli_ns.close)
+        self.relay_b = Relay(relay_bin, self.cli_ns.host_ip, self.wg_target)
+        stack.callback(self.relay_b.stop)
+        self.relay_b.start(0)
+        cli_priv, cli_pub = wg_keypair()
+        self.cli_wg = make_client_wg(WireGuardGo, self.cli_ns, cli_priv, f"{self.net}.3",
+                                     f"fd00:214:{self.srv_ns.n:x}::3")
+        stack.callback(self.cli_wg.close)
+        self.cli_wg.add_peer(self.srv_pub, f"{self.net}.0/24", endpoint=self.relay_b.endpoint())
+        self.srv_wg.add_peer(cli_pub, f"{self.net}.3/32")
+        self.ref_prefix = ["ip", "netns", "exec", self.cli_ns.name, "curl", "--noproxy", "*"]
+
+        # Contender A: notun on the host.
+        self.relay_a = Relay(relay_bin, "127.0.0.1", self.wg_target)
+        stack.callback(self.relay_a.stop)
+        self.relay_a.start(0)
+        self.nt_priv, nt_pub = wg_keypair()
+        self.srv_wg.add_peer(nt_pub, f"{self.net}.2/32")
+        self.proxy_port = free_tcp_port()
+        self.nt_prefix = ["curl", "--socks5-hostname", f"127.0.0.1:{self.proxy_port}"]
+        self.notun = self.start_notun(self.relay_a.endpoint())
+
+    def start_notun(self, endpoint, name="notun"):
+        """notun up toward endpoint, listening and through the tunnel once;
+        on failure its error says why."""
+        notun = NotunClient(os.path.join(self.build, "notun"), self.tmp, name,
+                            f"[Interface]\nPrivateKey = {self.nt_priv}\n"
+                            f"Address = {self.net}.2/32\n\n"
+                            f"[Peer]\nPublicKey = {self.srv_pub}\nEndpoint = {endpoint}\n"
+                            f"AllowedIPs = {self.net}.0/24\n\n"
+                            f"[Proxy]\nListen = 127.0.0.1:{self.proxy_port}\n")
+        self.stack.callback(notun.stop)
+        if notun.error is None and notun.wait_listening(self.proxy_port):
+            err = warm_up(self.nt_prefix, self.url_base)
+            if err and notun.alive():
+                notun.error = f"notun up failed: {err}"
+        return notun
+
+
 def bench(args, stack):
-    from netns import Namespace, WireGuardGo
-
-    build = os.path.abspath(args.build)
-    tmp = tempfile.mkdtemp(prefix="notun-bench-")
-    stack.callback(shutil.rmtree, tmp, True)
-    data_file = os.path.join(tmp, "data")
-    make_file(data_file)
-
-    # Namespace S: the server side.
-    srv_ns = Namespace()
-    stack.callback(srv_ns.close)
-    srv_priv, srv_pub = wg_keypair()
-    srv_wg = WireGuardGo(srv_ns, srv_priv, WG_PORT)
-    stack.callback(srv_wg.close)
-    net = f"10.214.{srv_ns.n}"
-    http_ip = srv_wg.tunnel_ip
-    url_base = f"http://{http_ip}:{HTTP_PORT}"
-    http = srv_ns.spawn(sys.executable, os.path.abspath(__file__), "--serve-http", http_ip,
-                        str(HTTP_PORT), data_file, stdout=subprocess.PIPE, text=True)
-    if http.stdout.readline().strip() != "ready":
-        raise RuntimeError("the HTTP server did not start")
-    wg_target = f"{srv_ns.ns_ip}:{WG_PORT}"
-
-    # Namespace C: the reference client, wireguard-go + kernel TCP.
-    cli_ns = Namespace()
-    stack.callback(cli_ns.close)
-    relay_b = Relay(os.path.join(build, "tools", "udprelay"), cli_ns.host_ip, wg_target)
-    stack.callback(relay_b.stop)
-    relay_b.start(0)
-    cli_priv, cli_pub = wg_keypair()
-    cli_wg = make_client_wg(WireGuardGo, cli_ns, cli_priv, f"{net}.3",
-                            f"fd00:214:{srv_ns.n:x}::3")
-    stack.callback(cli_wg.close)
-    cli_wg.add_peer(srv_pub, f"{net}.0/24", endpoint=relay_b.endpoint())
-    srv_wg.add_peer(cli_pub, f"{net}.3/32")
-    ref_prefix = ["ip", "netns", "exec", cli_ns.name, "curl", "--noproxy", "*"]
-
-    # Contender A: notun on the host.
-    relay_a = Relay(os.path.join(build, "tools", "udprelay"), "127.0.0.1", wg_target)
-    stack.callback(relay_a.stop)
-    relay_a.start(0)
-    nt_priv, nt_pub = wg_keypair()
-    srv_wg.add_peer(nt_pub, f"{net}.2/32")
-    proxy_port = free_tcp_port()
-    notun = NotunClient(os.path.join(build, "notun"), tmp,
-                        f"[Interface]\nPrivateKey = {nt_priv}\nAddress = {net}.2/32\n\n"
-                        f"[Peer]\nPublicKey = {srv_pub}\nEndpoint = {relay_a.endpoint()}\n"
-                        f"AllowedIPs = {net}.0/24\n\n[Proxy]\nListen = 127.0.0.1:{proxy_port}\n")
-    stack.callback(notun.stop)
-    nt_prefix = ["curl", "--socks5-hostname", f"127.0.0.1:{proxy_port}"]
-    if notun.error is None and notun.wait_listening(proxy_port):
-        err = warm_up(nt_prefix, url_base)
-        if err and notun.alive():
-            notun.error = f"notun up failed: {err}"
+    rig = Rig(os.path.abspath(args.build), stack)
+    notun, relays = rig.notun, [rig.relay_a, rig.relay_b]
 
     ok = True
     # Memory first, on a fresh process: idle (after the handshake), then with
@@ -496,30 +515,31 @@ def bench(args, stack):
     if notun.alive():
         time.sleep(IDLE_SETTLE_S)
         rss_idle = notun.rss_mib()
-        rss_conns = idle_connections_rss(notun, proxy_port, http_ip, HTTP_PORT)
+        rss_conns = idle_connections_rss(notun, rig.proxy_port, rig.http_ip, HTTP_PORT)
         if not notun.alive():
             rss_conns = notun.error
 
-    contenders = [("notun", nt_prefix, notun.alive), ("reference", ref_prefix, lambda: True)]
+    contenders = [("notun", rig.nt_prefix, notun.alive),
+                  ("reference", rig.ref_prefix, lambda: True)]
     relay_cpu = []
     for label, delay_ms, target in (("loopback", 0, TARGET_LOOPBACK),
                                     (f"{RTT_MS} ms RTT", RTT_MS / 2, TARGET_RTT)):
         if delay_ms:
-            for relay in (relay_a, relay_b):
+            for relay in relays:
                 relay.stop()
                 if args.calibrate:
                     info(f"relay {relay.endpoint()}: {relay.last_stats}")
                 relay.start(delay_ms)
         results = {(n, w): [] for n, _, _ in contenders for w in ("download", "upload")}
-        ref_err = warm_up(ref_prefix, url_base)
+        ref_err = warm_up(rig.ref_prefix, rig.url_base)
         if ref_err:
             results[("reference", "download")].append(f"reference: {ref_err}")
             results[("reference", "upload")].append(f"reference: {ref_err}")
         if notun.alive():
-            err = warm_up(nt_prefix, url_base)
+            err = warm_up(rig.nt_prefix, rig.url_base)
             if err and notun.alive():
                 notun.error = f"notun up failed: {err}"
-        measure_pair(contenders, url_base, data_file, results, [relay_a, relay_b], relay_cpu)
+        measure_pair(contenders, rig.url_base, rig.data_file, results, relays, relay_cpu)
         for what in ("download", "upload"):
             nt = best(results[("notun", what)])
             if not isinstance(nt, float) and notun.error:
@@ -535,24 +555,48 @@ def bench(args, stack):
               lower_is_better=True)
 
     if args.calibrate:
-        for relay in (relay_a, relay_b):
+        for relay in relays:
             relay.stop()
             info(f"relay {relay.endpoint()}: {relay.last_stats}")
-        calibrate(srv_ns, cli_ns, cli_wg, srv_wg, srv_pub, net, url_base, data_file, relay_b)
+        calibrate(rig)
     return ok
 
 
-def calibrate(srv_ns, cli_ns, cli_wg, srv_wg, srv_pub, net, url_base, data_file, relay_b):
-    """What the rig can carry without the parts under test."""
-    in_s = ["ip", "netns", "exec", srv_ns.name, "curl", "--noproxy", "*"]
-    ref = ["ip", "netns", "exec", cli_ns.name, "curl", "--noproxy", "*"]
+def compare_paths(paths, prefix_of, use, rig, relay):
+    """Interleaved best-of-RUNS transfers over each (label, endpoint) path;
+    use(endpoint) points the client there and returns an error or None."""
+    results = {(p, w): [] for p, _ in paths for w in ("download", "upload")}
+    cpu = {p: [0.0, 0.0] for p, _ in paths}
+    for run in range(RUNS):
+        for label, endpoint in (paths if run % 2 == 0 else paths[::-1]):
+            err = use(endpoint)
+            for what in ("download", "upload"):
+                before, t0 = relay.cpu_s(), time.monotonic()
+                results[(label, what)].append(err or curl(
+                    prefix_of(), transfer_args(rig.url_base, rig.data_file, what), what))
+                cpu[label][0] += relay.cpu_s() - before
+                cpu[label][1] += time.monotonic() - t0
+    for label, _ in paths:
+        rates = []
+        for what in ("download", "upload"):
+            r = best(results[(label, what)])
+            rates.append(f"{what} {r:.1f} MB/s" if isinstance(r, float) else f"{what} {r}")
+        share = 100 * cpu[label][0] / cpu[label][1] if cpu[label][1] else 0
+        info(f"  {label}: {', '.join(rates)}; relay CPU {share:.0f}% of one core")
+
+
+def calibrate(rig):
+    """What the rig can carry without the parts under test: the HTTP server
+    alone, and each client with and without the relay in its path."""
+    in_s = ["ip", "netns", "exec", rig.srv_ns.name, "curl", "--noproxy", "*"]
     for what in ("download", "upload"):
-        r = best([curl(in_s, transfer_args(url_base, data_file, what), what)
+        r = best([curl(in_s, transfer_args(rig.url_base, rig.data_file, what), what)
                   for _ in range(RUNS)])
         rate = f"{r:.1f} MB/s" if isinstance(r, float) else r
         info(f"HTTP server alone (curl inside S, no tunnel): {what} {rate}")
-    # wireguard-go over a direct veth C <-> S, without the host and the relay.
-    relay_b.start(0)
+
+    # wireguard-go over a direct veth C <-> S, against the relay's path.
+    cli_ns, srv_ns = rig.cli_ns, rig.srv_ns
     a_if, b_if = f"ntdc{cli_ns.n}", f"ntds{cli_ns.n}"
     sub = f"10.213.{cli_ns.n}"
     subprocess.run(["ip", "link", "add", a_if, "netns", cli_ns.name, "type", "veth", "peer",
@@ -561,29 +605,41 @@ def calibrate(srv_ns, cli_ns, cli_wg, srv_wg, srv_pub, net, url_base, data_file,
     cli_ns.run("ip", "link", "set", a_if, "up")
     srv_ns.run("ip", "addr", "add", f"{sub}.10/30", "dev", b_if)
     srv_ns.run("ip", "link", "set", b_if, "up")
-    paths = [("direct veth, no relay", f"{sub}.10:{WG_PORT}"),
-             ("via relay, no delay", relay_b.endpoint())]
-    results = {(p, w): [] for p, _ in paths for w in ("download", "upload")}
-    cpu = {p: [0.0, 0.0] for p, _ in paths}
-    for run in range(RUNS):  # interleaved, as the contenders are
-        for label, endpoint in (paths if run % 2 == 0 else paths[::-1]):
-            cli_wg.add_peer(srv_pub, f"{net}.0/24", endpoint=endpoint)
-            warm_up(ref, url_base)
-            for what in ("download", "upload"):
-                before, t0 = relay_b.cpu_s(), time.monotonic()
-                results[(label, what)].append(
-                    curl(ref, transfer_args(url_base, data_file, what), what))
-                cpu[label][0] += relay_b.cpu_s() - before
-                cpu[label][1] += time.monotonic() - t0
-    for label, _ in paths:
-        for what in ("download", "upload"):
-            r = best(results[(label, what)])
-            rate = f"{r:.1f} MB/s" if isinstance(r, float) else r
-            info(f"reference {label}: {what} best of {RUNS} {rate}")
-        info(f"reference {label}: relay CPU {100 * cpu[label][0] / cpu[label][1]:.0f}% of one core")
-    relay_b.stop()
-    info(f"relay: {relay_b.last_stats}")
+    rig.relay_b.start(0)
+
+    def use_ref(endpoint):
+        rig.cli_wg.add_peer(rig.srv_pub, f"{rig.net}.0/24", endpoint=endpoint)
+        return warm_up(rig.ref_prefix, rig.url_base)
+
+    info(f"reference (wireguard-go + TUN), best of {RUNS}, interleaved:")
+    compare_paths([("direct veth, no relay", f"{sub}.10:{WG_PORT}"),
+                   ("via relay, no delay", rig.relay_b.endpoint())],
+                  lambda: rig.ref_prefix, use_ref, rig, rig.relay_b)
+    rig.relay_b.stop()
+    info(f"relay: {rig.relay_b.last_stats}")
     cli_ns.run("ip", "link", "del", a_if, check=False)
+
+    # notun straight to the server's veth, against the relay's path.
+    if not rig.notun.alive():
+        info(f"notun: not calibrated ({rig.notun.error})")
+        return
+    rig.notun.stop()
+    rig.relay_a.start(0)
+    current = []
+
+    def use_notun(endpoint):
+        if current:
+            current[-1].stop()
+        current.append(rig.start_notun(endpoint, name=f"notun-calibrate{len(current)}"))
+        return current[-1].error
+
+    info(f"notun, best of {RUNS}, interleaved (a fresh process per run):")
+    compare_paths([("direct to S's veth, no relay", rig.wg_target),
+                   ("via relay, no delay", rig.relay_a.endpoint())],
+                  lambda: rig.nt_prefix, use_notun, rig, rig.relay_a)
+    current[-1].stop()
+    rig.relay_a.stop()
+    info(f"relay: {rig.relay_a.last_stats}")
 
 
 def main():
@@ -602,7 +658,9 @@ def main():
         print(f"{'benchmark':38} {'notun':>12} {'reference':>12} {'ratio':>8} {'target':>8}")
     reason = preflight(args.build)
     if reason:
-        print(f"{'tunnel throughput and memory':38} skipped: {reason}")
+        # Without root the benchmark cannot run here; as root, a missing part is a failure.
+        word = "skipped" if os.geteuid() != 0 else "FAILED"
+        print(f"{'tunnel throughput and memory':38} {word}: {reason}")
         return 0 if os.geteuid() != 0 else 1
 
     def on_term(*_):

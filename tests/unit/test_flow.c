@@ -1,6 +1,6 @@
 /* netstack/flow: TCP flows and UDP sockets in lwIP, driven by a hand-made
- * remote end that reads what the stack sends and answers with crafted
- * packets through nt_stack_input().
+ * remote end (tcp_peer.h) that reads what the stack sends and answers with
+ * crafted packets through nt_stack_input().
  *
  * The addresses (100.64.0.0/10, fd00::/8) exist only inside this process;
  * the only real sockets are socketpairs.
@@ -9,6 +9,8 @@
 #include "netstack/stack.h"
 #include "platform/clock.h"
 #include "platform/loop.h"
+
+#include "tests/unit/tcp_peer.h"
 
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
@@ -27,258 +29,11 @@
 
 #include <cmocka.h>
 
-#define OUR4  "100.64.0.2"
-#define PEER4 "100.64.0.1"
-#define GW4   "100.64.0.9" /* a router that sends ICMP errors */
-#define OUR6  "fd00::2"
-#define PEER6 "fd00::1"
-
-#define MTU	 NT_STACK_DEFAULT_MTU
-#define OUTQ_MAX 2048
-#define PEER_ISS 0x10000000u
-
-#define F_FIN 0x01
-#define F_SYN 0x02
-#define F_RST 0x04
-#define F_PSH 0x08
-#define F_ACK 0x10
-
-/* ---- bytes ---- */
-
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	wr16(p, (uint16_t)(v >> 16));
-	wr16(p + 2, (uint16_t)v);
-}
-
-static uint32_t sum16(const uint8_t *p, size_t len, uint32_t acc)
-{
-	for (size_t i = 0; i + 1 < len; i += 2)
-		acc += rd16(p + i);
-	if (len & 1)
-		acc += (uint32_t)p[len - 1] << 8;
-	return acc;
-}
-
-static uint16_t fold(uint32_t acc)
-{
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	return (uint16_t)~acc;
-}
+#define GW4 "100.64.0.9" /* a router that sends ICMP errors */
 
 static uint8_t pattern(size_t i)
 {
 	return (uint8_t)(i * 31 + (i >> 11));
-}
-
-/* An IP packet; the upper-layer checksum (at csum_off in l4, if >= 0) is
- * computed with the pseudo-header, except for ICMPv4 which has none. */
-static size_t build_ip(uint8_t *buf, int family, const uint8_t *src, const uint8_t *dst,
-		       uint8_t proto, const uint8_t *l4, size_t l4_len, int csum_off)
-{
-	size_t h = family == AF_INET ? 20 : 40;
-	uint32_t acc = 0;
-
-	memset(buf, 0, h);
-	if (family == AF_INET) {
-		buf[0] = 0x45;
-		wr16(buf + 2, (uint16_t)(20 + l4_len));
-		buf[8] = 64;
-		buf[9] = proto;
-		memcpy(buf + 12, src, 4);
-		memcpy(buf + 16, dst, 4);
-		wr16(buf + 10, fold(sum16(buf, 20, 0)));
-		if (proto != 1)
-			acc = sum16(buf + 12, 8, 0) + proto + (uint32_t)l4_len;
-	} else {
-		buf[0] = 0x60;
-		wr16(buf + 4, (uint16_t)l4_len);
-		buf[6] = proto;
-		buf[7] = 64;
-		memcpy(buf + 8, src, 16);
-		memcpy(buf + 24, dst, 16);
-		acc = sum16(buf + 8, 32, 0) + proto + (uint32_t)l4_len;
-	}
-	memcpy(buf + h, l4, l4_len);
-	if (csum_off >= 0) {
-		wr16(buf + h + csum_off, 0);
-		wr16(buf + h + csum_off, fold(sum16(buf + h, l4_len, acc)));
-	}
-	return h + l4_len;
-}
-
-static void addr_of(int family, const char *text, uint8_t *out)
-{
-	assert_int_equal(inet_pton(family, text, out), 1);
-}
-
-/* ---- what the stack sends ---- */
-
-static struct {
-	uint8_t pkt[OUTQ_MAX][MTU];
-	size_t len[OUTQ_MAX];
-	size_t n;
-	size_t dropped;
-} outq;
-
-static int capture(void *arg, const uint8_t *pkt, size_t len)
-{
-	(void)arg;
-	if (outq.n == OUTQ_MAX) {
-		outq.dropped++;
-		return -ENOBUFS;
-	}
-	memcpy(outq.pkt[outq.n], pkt, len);
-	outq.len[outq.n++] = len;
-	return 0;
-}
-
-/* ---- the remote end of one connection ---- */
-
-static struct peer {
-	int family;
-	uint8_t our[16], their[16]; /* lwIP's address, the peer's */
-	uint16_t our_port, their_port;
-	uint32_t snd_nxt; /* the peer's next sequence number */
-	uint32_t rcv_nxt; /* next byte expected from lwIP */
-	uint32_t lw_ack;  /* highest ACK from lwIP */
-	uint32_t lw_wnd;  /* lwIP's window, scaled */
-	uint16_t wnd_field;
-	bool auto_ack;
-	bool need_ack;
-	unsigned syns, rsts, fins, data_segs, other;
-	uint16_t last_wnd_field, max_wnd_field;
-	uint8_t *sink;
-	size_t sink_len, sink_cap;
-} peer;
-
-static void peer_reset(int family)
-{
-	free(peer.sink);
-	memset(&peer, 0, sizeof(peer));
-	peer.family = family;
-	addr_of(family, family == AF_INET ? OUR4 : OUR6, peer.our);
-	addr_of(family, family == AF_INET ? PEER4 : PEER6, peer.their);
-	peer.their_port = 443;
-	peer.snd_nxt = PEER_ISS;
-	peer.wnd_field = 0xffff; /* 8 MiB scaled by 7 */
-	peer.auto_ack = true;
-	peer.sink_cap = 8u << 20;
-	peer.sink = malloc(peer.sink_cap);
-	assert_non_null(peer.sink);
-}
-
-static void peer_send(uint8_t flags, const void *data, size_t len)
-{
-	static const uint8_t synopt[8] = {2, 4, 1380 >> 8, 1380 & 0xff, 1, 3, 3, 7};
-	uint8_t tcp[20 + 8 + MTU], pkt[40 + sizeof(tcp)];
-	size_t opt = flags & F_SYN ? sizeof(synopt) : 0;
-	size_t n;
-
-	assert_true(len <= MTU - 60);
-	memset(tcp, 0, 20);
-	wr16(tcp, peer.their_port);
-	wr16(tcp + 2, peer.our_port);
-	wr32(tcp + 4, peer.snd_nxt);
-	wr32(tcp + 8, flags & F_ACK ? peer.rcv_nxt : 0);
-	tcp[12] = (uint8_t)((20 + opt) / 4) << 4;
-	tcp[13] = flags;
-	wr16(tcp + 14, peer.wnd_field);
-	memcpy(tcp + 20, synopt, opt);
-	if (len)
-		memcpy(tcp + 20 + opt, data, len);
-	n = build_ip(pkt, peer.family, peer.their, peer.our, 6, tcp, 20 + opt + len, 16);
-	assert_int_equal(nt_stack_input(pkt, n), 0);
-	peer.snd_nxt += (uint32_t)len + !!(flags & F_SYN) + !!(flags & F_FIN);
-}
-
-/* Reads one packet from lwIP (it is TCP to the peer, or counted as other). */
-static void peer_parse(const uint8_t *pkt, size_t len)
-{
-	size_t h = (pkt[0] >> 4) == 4 ? 20 : 40;
-	uint8_t proto = (pkt[0] >> 4) == 4 ? pkt[9] : pkt[6];
-	const uint8_t *tcp = pkt + h;
-	uint32_t seq, ack;
-	size_t doff, dlen;
-	uint8_t flags;
-
-	if (proto != 6 || rd16(tcp + 2) != peer.their_port) {
-		peer.other++;
-		return;
-	}
-	seq = rd32(tcp + 4);
-	ack = rd32(tcp + 8);
-	doff = (size_t)(tcp[12] >> 4) * 4;
-	flags = tcp[13];
-	dlen = len - h - doff;
-	if (flags & F_SYN) {
-		peer.syns++;
-		peer.our_port = rd16(tcp);
-		peer.rcv_nxt = seq + 1;
-		return;
-	}
-	if (flags & F_RST) {
-		peer.rsts++;
-		return;
-	}
-	if (flags & F_ACK) {
-		if ((int32_t)(ack - peer.lw_ack) > 0 || peer.lw_ack == 0)
-			peer.lw_ack = ack;
-		peer.last_wnd_field = rd16(tcp + 14);
-		if (peer.last_wnd_field > peer.max_wnd_field)
-			peer.max_wnd_field = peer.last_wnd_field;
-		peer.lw_wnd = (uint32_t)peer.last_wnd_field << 7;
-	}
-	if (dlen) {
-		peer.data_segs++;
-		if ((int32_t)(seq - peer.rcv_nxt) <= 0 &&
-		    (int32_t)(seq + dlen - peer.rcv_nxt) > 0) {
-			size_t skip = peer.rcv_nxt - seq;
-
-			assert_true(peer.sink_len + dlen - skip <= peer.sink_cap);
-			memcpy(peer.sink + peer.sink_len, tcp + doff + skip, dlen - skip);
-			peer.sink_len += dlen - skip;
-			peer.rcv_nxt += (uint32_t)(dlen - skip);
-		}
-		peer.need_ack = true;
-	}
-	if ((flags & F_FIN) && seq + dlen == peer.rcv_nxt) {
-		peer.fins++;
-		peer.rcv_nxt++;
-		peer.need_ack = true;
-	}
-}
-
-/* Reads everything queued, then acknowledges once if data came. */
-static void peer_pump(void)
-{
-	size_t n = outq.n;
-
-	assert_int_equal(outq.dropped, 0);
-	for (size_t i = 0; i < n; i++)
-		peer_parse(outq.pkt[i], outq.len[i]);
-	outq.n = 0;
-	if (peer.auto_ack && peer.need_ack) {
-		peer.need_ack = false;
-		peer_send(F_ACK, NULL, 0);
-	}
 }
 
 /* ---- the owner's side ---- */
@@ -307,20 +62,9 @@ static const struct nt_flow_ops rec_ops = {.event = on_event};
 
 static int setup(void **state)
 {
-	struct nt_stack_config cfg;
-
 	(void)state;
-	memset(&outq, 0, sizeof(outq));
 	memset(&rec, 0, sizeof(rec));
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.has_ipv4 = cfg.has_ipv6 = true;
-	assert_int_equal(inet_pton(AF_INET, OUR4, &cfg.ipv4), 1);
-	assert_int_equal(inet_pton(AF_INET6, OUR6, &cfg.ipv6), 1);
-	cfg.output = capture;
-	assert_int_equal(nt_loop_new(&loop), 0);
-	assert_int_equal(nt_stack_init(loop, &cfg), 0);
-	assert_int_equal(nt_flow_init(loop, NULL), 0);
-	peer_reset(AF_INET);
+	loop = peer_stack_up(true);
 	return 0;
 }
 
@@ -330,12 +74,8 @@ static int teardown(void **state)
 
 	(void)state;
 	nt_flow_get_stats(&s);
-	nt_flow_fini();
-	nt_stack_shutdown();
-	nt_loop_free(loop);
+	peer_stack_down(loop);
 	loop = NULL;
-	free(peer.sink);
-	peer.sink = NULL;
 	/* Every test frees what it opened. */
 	assert_int_equal(s.tcp_open, 0);
 	assert_int_equal(s.udp_open, 0);

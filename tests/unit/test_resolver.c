@@ -11,6 +11,7 @@
 #include "netstack/stack.h"
 #include "platform/clock.h"
 #include "platform/loop.h"
+#include "tests/unit/pkt_bytes.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -116,33 +117,6 @@ static int capture_output(void *arg, const uint8_t *pkt, size_t len)
 }
 
 /* ---- packets ---- */
-
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static uint32_t sum16(const uint8_t *p, size_t len, uint32_t acc)
-{
-	for (size_t i = 0; i + 1 < len; i += 2)
-		acc += rd16(p + i);
-	if (len & 1)
-		acc += (uint32_t)p[len - 1] << 8;
-	return acc;
-}
-
-static uint16_t fold(uint32_t acc)
-{
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	return (uint16_t)~acc;
-}
 
 /* A query as the fake server sees it. */
 struct query {

@@ -1,5 +1,6 @@
 /* proxy/splice: a client socket joined to a TCP flow in lwIP (whose remote
- * end this test plays by hand, packet by packet) or to another socket.
+ * end this test plays by hand, packet by packet: tcp_peer.h) or to another
+ * socket.
  *
  * The sockets are loopback TCP pairs (so that resets are real resets); the
  * flow's addresses (100.64.0.0/10) exist only inside this process.
@@ -10,6 +11,7 @@
 #include "netstack/stack.h"
 #include "platform/clock.h"
 #include "platform/loop.h"
+#include "tests/unit/tcp_peer.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -25,61 +27,9 @@
 
 #include <cmocka.h>
 
-#define OUR4  "100.64.0.2"
-#define PEER4 "100.64.0.1"
-
-#define MTU	 NT_STACK_DEFAULT_MTU
-#define OUTQ_MAX 2048
-#define PEER_ISS 0x20000000u
-#define SEG	 1380
-#define BIG	 (4u << 20)
-#define RUN_MS	 10000
-
-#define F_FIN 0x01
-#define F_SYN 0x02
-#define F_RST 0x04
-#define F_PSH 0x08
-#define F_ACK 0x10
-
-/* ---- bytes ---- */
-
-static uint16_t rd16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t rd32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
-static void wr16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void wr32(uint8_t *p, uint32_t v)
-{
-	wr16(p, (uint16_t)(v >> 16));
-	wr16(p + 2, (uint16_t)v);
-}
-
-static uint32_t sum16(const uint8_t *p, size_t len, uint32_t acc)
-{
-	for (size_t i = 0; i + 1 < len; i += 2)
-		acc += rd16(p + i);
-	if (len & 1)
-		acc += (uint32_t)p[len - 1] << 8;
-	return acc;
-}
-
-static uint16_t fold(uint32_t acc)
-{
-	while (acc >> 16)
-		acc = (acc & 0xffff) + (acc >> 16);
-	return (uint16_t)~acc;
-}
+#define SEG    1380
+#define BIG    (4u << 20)
+#define RUN_MS 10000
 
 /* Two different byte patterns, one per direction. */
 static uint8_t up_byte(size_t i)
@@ -92,151 +42,23 @@ static uint8_t down_byte(size_t i)
 	return (uint8_t)(i * 13 + 5 + (i >> 9));
 }
 
-/* ---- what the stack sends ---- */
-
-static struct {
-	uint8_t pkt[OUTQ_MAX][MTU];
-	size_t len[OUTQ_MAX];
-	size_t n;
-	size_t dropped;
-} outq;
-
-static int capture(void *arg, const uint8_t *pkt, size_t len)
-{
-	(void)arg;
-	if (outq.n == OUTQ_MAX) {
-		outq.dropped++;
-		return -ENOBUFS;
-	}
-	memcpy(outq.pkt[outq.n], pkt, len);
-	outq.len[outq.n++] = len;
-	return 0;
-}
-
-/* ---- the flow's remote end (IPv4) ---- */
-
-static struct peer {
-	uint8_t our[4], their[4];
-	uint16_t our_port, their_port;
-	uint32_t snd_nxt, rcv_nxt, lw_ack, lw_wnd;
-	bool need_ack;
-	unsigned syns, rsts, fins;
-	uint8_t *sink;
-	size_t sink_len;
-	size_t sent; /* pattern bytes sent */
-} peer;
-
-static void peer_reset(void)
-{
-	free(peer.sink);
-	memset(&peer, 0, sizeof(peer));
-	assert_int_equal(inet_pton(AF_INET, OUR4, peer.our), 1);
-	assert_int_equal(inet_pton(AF_INET, PEER4, peer.their), 1);
-	peer.their_port = 443;
-	peer.snd_nxt = PEER_ISS;
-	peer.sink = malloc(BIG + 64);
-	assert_non_null(peer.sink);
-}
-
-static void peer_send(uint8_t flags, const void *data, size_t len)
-{
-	static const uint8_t synopt[8] = {2, 4, SEG >> 8, SEG & 0xff, 1, 3, 3, 7};
-	uint8_t pkt[20 + 20 + 8 + SEG];
-	uint8_t *ip = pkt, *tcp = pkt + 20;
-	size_t opt = flags & F_SYN ? sizeof(synopt) : 0, tlen = 20 + opt + len;
-
-	assert_true(len <= SEG);
-	memset(pkt, 0, 40);
-	ip[0] = 0x45;
-	wr16(ip + 2, (uint16_t)(20 + tlen));
-	ip[8] = 64;
-	ip[9] = 6;
-	memcpy(ip + 12, peer.their, 4);
-	memcpy(ip + 16, peer.our, 4);
-	wr16(ip + 10, fold(sum16(ip, 20, 0)));
-	wr16(tcp, peer.their_port);
-	wr16(tcp + 2, peer.our_port);
-	wr32(tcp + 4, peer.snd_nxt);
-	wr32(tcp + 8, flags & F_ACK ? peer.rcv_nxt : 0);
-	tcp[12] = (uint8_t)((20 + opt) / 4) << 4;
-	tcp[13] = flags;
-	wr16(tcp + 14, 0xffff);
-	memcpy(tcp + 20, synopt, opt);
-	if (len)
-		memcpy(tcp + 20 + opt, data, len);
-	wr16(tcp + 16, fold(sum16(tcp, tlen, sum16(ip + 12, 8, 0) + 6 + (uint32_t)tlen)));
-	assert_int_equal(nt_stack_input(pkt, 20 + tlen), 0);
-	peer.snd_nxt += (uint32_t)len + !!(flags & F_SYN) + !!(flags & F_FIN);
-}
-
-static void peer_parse(const uint8_t *pkt, size_t len)
-{
-	const uint8_t *tcp = pkt + 20;
-	size_t doff = (size_t)(tcp[12] >> 4) * 4, dlen = len - 20 - doff;
-	uint32_t seq = rd32(tcp + 4), ack = rd32(tcp + 8);
-	uint8_t flags = tcp[13];
-
-	if (pkt[9] != 6)
-		return;
-	if (flags & F_SYN) {
-		peer.syns++;
-		peer.our_port = rd16(tcp);
-		peer.rcv_nxt = seq + 1;
-		return;
-	}
-	if (flags & F_RST) {
-		peer.rsts++;
-		return;
-	}
-	if ((flags & F_ACK) && ((int32_t)(ack - peer.lw_ack) > 0 || peer.lw_ack == 0))
-		peer.lw_ack = ack;
-	if (flags & F_ACK)
-		peer.lw_wnd = (uint32_t)rd16(tcp + 14) << 7;
-	if (dlen && (int32_t)(seq - peer.rcv_nxt) <= 0 &&
-	    (int32_t)(seq + dlen - peer.rcv_nxt) > 0) {
-		size_t skip = peer.rcv_nxt - seq;
-
-		assert_true(peer.sink_len + dlen - skip <= BIG + 64);
-		memcpy(peer.sink + peer.sink_len, tcp + doff + skip, dlen - skip);
-		peer.sink_len += dlen - skip;
-		peer.rcv_nxt += (uint32_t)(dlen - skip);
-		peer.need_ack = true;
-	}
-	if ((flags & F_FIN) && seq + dlen == peer.rcv_nxt) {
-		peer.fins++;
-		peer.rcv_nxt++;
-		peer.need_ack = true;
-	}
-}
-
-static void peer_pump(void)
-{
-	size_t n = outq.n;
-
-	assert_int_equal(outq.dropped, 0);
-	for (size_t i = 0; i < n; i++)
-		peer_parse(outq.pkt[i], outq.len[i]);
-	outq.n = 0;
-	if (peer.need_ack) {
-		peer.need_ack = false;
-		peer_send(F_ACK, NULL, 0);
-	}
-}
+/* Pattern bytes the peer sent toward the client. */
+static size_t down_sent;
 
 /* Sends pattern bytes toward the client, within lwIP's window. */
 static void peer_send_down(size_t total, unsigned max_segs)
 {
 	uint8_t buf[SEG];
 
-	for (unsigned i = 0; i < max_segs && peer.sent < total; i++) {
-		size_t n = total - peer.sent < SEG ? total - peer.sent : SEG;
+	for (unsigned i = 0; i < max_segs && down_sent < total; i++) {
+		size_t n = total - down_sent < SEG ? total - down_sent : SEG;
 
 		if ((uint32_t)(peer.snd_nxt - peer.lw_ack) + n > peer.lw_wnd)
 			break;
 		for (size_t j = 0; j < n; j++)
-			buf[j] = down_byte(peer.sent + j);
+			buf[j] = down_byte(down_sent + j);
 		peer_send(F_ACK | F_PSH, buf, n);
-		peer.sent += n;
+		down_sent += n;
 	}
 }
 
@@ -276,18 +98,9 @@ static const struct nt_flow_ops quiet_ops = {.event = on_event};
 
 static int setup(void **state)
 {
-	struct nt_stack_config cfg;
-
 	(void)state;
-	memset(&outq, 0, sizeof(outq));
-	memset(&cfg, 0, sizeof(cfg));
-	cfg.has_ipv4 = true;
-	assert_int_equal(inet_pton(AF_INET, OUR4, &cfg.ipv4), 1);
-	cfg.output = capture;
-	assert_int_equal(nt_loop_new(&loop), 0);
-	assert_int_equal(nt_stack_init(loop, &cfg), 0);
-	assert_int_equal(nt_flow_init(loop, NULL), 0);
-	peer_reset();
+	loop = peer_stack_up(false);
+	down_sent = 0;
 	nt_splice_get_stats(&base);
 	return 0;
 }
@@ -301,12 +114,8 @@ static int teardown(void **state)
 	nt_splice_get_stats(&ss);
 	nt_splice_close_all();
 	nt_flow_get_stats(&fs);
-	nt_flow_fini();
-	nt_stack_shutdown();
-	nt_loop_free(loop);
+	peer_stack_down(loop);
 	loop = NULL;
-	free(peer.sink);
-	peer.sink = NULL;
 	/* Each test ends its splices itself. */
 	assert_int_equal(ss.active, 0);
 	assert_int_equal(fs.tcp_open, 0);
@@ -335,6 +144,17 @@ static void tcp_pair(int *a, int *b)
 	close(l);
 }
 
+/* Client a and server d, each joined to one end of a splice; pending (len
+ * bytes, or NULL) reaches the server first. */
+static void start_fd_splice(int *a, int *d, const char *pending, size_t len)
+{
+	int b, c;
+
+	tcp_pair(a, &b);
+	tcp_pair(&c, d);
+	assert_int_equal(nt_splice_start_fd(loop, b, c, (const uint8_t *)pending, len), 0);
+}
+
 static void reset_close(int fd)
 {
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
@@ -347,7 +167,8 @@ static struct nt_flow *open_flow(void)
 {
 	struct nt_flow *f;
 
-	peer_reset();
+	peer_reset(AF_INET);
+	down_sent = 0;
 	assert_int_equal(nt_flow_tcp_connect(AF_INET, peer.their, 443, &quiet_ops, NULL, &f), 0);
 	peer_pump();
 	assert_int_equal(peer.syns, 1);
@@ -632,12 +453,10 @@ static void test_fd_splice_moves_4mib_each_way_intact_pending_first(void **state
 	size_t up = 0, down = 0, up_got = 0, down_got = 0;
 	const char *pend = "PENDING";
 	uint64_t end;
-	int a, b, c, d;
+	int a, d;
 
 	(void)state;
-	tcp_pair(&a, &b);
-	tcp_pair(&c, &d);
-	assert_int_equal(nt_splice_start_fd(loop, b, c, (const uint8_t *)pend, 7), 0);
+	start_fd_splice(&a, &d, pend, 7);
 
 	end = deadline(RUN_MS);
 	for (int i = 0; i < 200000 && (up_got < 7 + BIG || down_got < BIG); i++) {
@@ -704,12 +523,10 @@ static void test_fd_splice_moves_4mib_each_way_intact_pending_first(void **state
 static void test_fd_splice_half_close_keeps_other_direction(void **state)
 {
 	uint8_t buf[64];
-	int a, b, c, d;
+	int a, d;
 
 	(void)state;
-	tcp_pair(&a, &b);
-	tcp_pair(&c, &d);
-	assert_int_equal(nt_splice_start_fd(loop, b, c, NULL, 0), 0);
+	start_fd_splice(&a, &d, NULL, 0);
 	/* The server closes its side first; the client keeps sending. */
 	assert_int_equal(write(d, "bye", 3), 3);
 	shutdown(d, SHUT_WR);
@@ -734,13 +551,11 @@ static void test_fd_splice_half_close_keeps_other_direction(void **state)
 
 static void test_fd_splice_resets_propagate_both_ways(void **state)
 {
-	int a, b, c, d;
+	int a, d;
 
 	(void)state;
 	/* The server resets: the client sees a reset. */
-	tcp_pair(&a, &b);
-	tcp_pair(&c, &d);
-	assert_int_equal(nt_splice_start_fd(loop, b, c, NULL, 0), 0);
+	start_fd_splice(&a, &d, NULL, 0);
 	step();
 	reset_close(d);
 	assert_int_equal(wait_end(a, 1000), -ECONNRESET);
@@ -748,9 +563,7 @@ static void test_fd_splice_resets_propagate_both_ways(void **state)
 	close(a);
 
 	/* The client resets: the server sees a reset. */
-	tcp_pair(&a, &b);
-	tcp_pair(&c, &d);
-	assert_int_equal(nt_splice_start_fd(loop, b, c, NULL, 0), 0);
+	start_fd_splice(&a, &d, NULL, 0);
 	step();
 	reset_close(a);
 	assert_int_equal(wait_end(d, 1000), -ECONNRESET);
@@ -762,12 +575,10 @@ static void test_fd_splice_resets_propagate_both_ways(void **state)
 static void test_fd_splice_idle_holds_no_buffer_and_close_all_resets(void **state)
 {
 	uint8_t buf[8];
-	int a, b, c, d;
+	int a, d;
 
 	(void)state;
-	tcp_pair(&a, &b);
-	tcp_pair(&c, &d);
-	assert_int_equal(nt_splice_start_fd(loop, b, c, NULL, 0), 0);
+	start_fd_splice(&a, &d, NULL, 0);
 	assert_int_equal(write(a, "x", 1), 1);
 	for (int i = 0; i < 20; i++)
 		step();
