@@ -20,6 +20,10 @@ int nt_cmd_genkey(int argc, char **argv);
 int nt_cmd_genpsk(int argc, char **argv);
 int nt_cmd_pubkey(int argc, char **argv);
 int nt_cmd_up(int argc, char **argv);
+int nt_cmd_run(int argc, char **argv);
+int nt_cmd_env(int argc, char **argv);
+int nt_cmd_connect(int argc, char **argv);
+int nt_cmd_gateway(int argc, char **argv);
 
 /* One-line error on stderr, prefixed "notun CMD: ". Returns NT_EXIT_USAGE. */
 int nt_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -2,7 +2,9 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -12,6 +14,7 @@
 #include "platform/log.h"
 #include "platform/loop.h"
 #include "proxy/proxy.h"
+#include "proxy/splice.h"
 
 #define MOD "client"
 
@@ -22,9 +25,25 @@ static void on_signal(struct nt_loop *loop, int signo, void *arg)
 	nt_loop_stop(loop);
 }
 
-/* The configuration, with the file's warnings logged and --listen applied.
- * NT_EXIT_OK or NT_EXIT_USAGE (message printed). */
-static int load_config(const struct nt_client_options *opts, struct nt_config *cfg)
+struct nt_client {
+	struct nt_config cfg;
+	struct nt_engine *engine;
+	struct nt_proxy *proxy; /* NULL: engine_only */
+};
+
+static void apply_credentials(const struct nt_client_options *opts, struct nt_config *cfg)
+{
+	if (opts->no_auth || (opts->username && opts->password)) {
+		sodium_memzero(cfg->username, sizeof(cfg->username));
+		sodium_memzero(cfg->password, sizeof(cfg->password));
+	}
+	if (!opts->no_auth && opts->username && opts->password) {
+		snprintf(cfg->username, sizeof(cfg->username), "%s", opts->username);
+		snprintf(cfg->password, sizeof(cfg->password), "%s", opts->password);
+	}
+}
+
+int nt_client_load_config(const struct nt_client_options *opts, struct nt_config *cfg)
 {
 	struct nt_config_error err;
 	bool exposed = false;
@@ -47,6 +66,7 @@ static int load_config(const struct nt_client_options *opts, struct nt_config *c
 		memcpy(cfg->listen, opts->listen, opts->listen_count * sizeof(*opts->listen));
 		cfg->listen_count = opts->listen_count;
 	}
+	apply_credentials(opts, cfg);
 	return NT_EXIT_OK;
 }
 
@@ -98,42 +118,89 @@ static int proxy_up(struct nt_loop *loop, struct nt_engine *engine, const struct
 	return 0;
 }
 
-int nt_client_run(const struct nt_client_options *opts)
+int nt_client_start(struct nt_loop *loop, const struct nt_client_options *opts,
+		    struct nt_client **out)
 {
-	struct nt_config cfg;
-	struct nt_loop *loop = NULL;
-	struct nt_engine *engine = NULL;
-	struct nt_proxy *proxy = NULL;
-	int ret, code = NT_EXIT_FAIL;
+	struct nt_client *c;
+	int ret, code;
 
-	code = load_config(opts, &cfg);
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		fprintf(stderr, "notun: out of memory\n");
+		return NT_EXIT_FAIL;
+	}
+	code = nt_client_load_config(opts, &c->cfg);
 	if (code != NT_EXIT_OK)
-		goto out_config;
+		goto err_config;
 	code = NT_EXIT_FAIL;
 	/* A client that went away must not kill us on the next write. */
 	signal(SIGPIPE, SIG_IGN);
+	ret = nt_engine_new(loop, &c->cfg, NULL, &c->engine);
+	if (ret != 0) {
+		fprintf(stderr, "notun: cannot start the engine: %s\n", strerror(-ret));
+		goto err_config;
+	}
+	if (!opts->engine_only) {
+		ret = proxy_up(loop, c->engine, &c->cfg, &c->proxy);
+		if (ret != 0) {
+			fprintf(stderr, "notun: cannot listen: %s\n", strerror(-ret));
+			goto err_engine;
+		}
+	}
+	*out = c;
+	return NT_EXIT_OK;
+
+err_engine:
+	nt_engine_free(c->engine);
+err_config:
+	nt_config_free(&c->cfg);
+	free(c);
+	return code;
+}
+
+void nt_client_stop(struct nt_client *c)
+{
+	if (!c)
+		return;
+	nt_proxy_free(c->proxy);
+	/* Spliced connections are no longer the proxy's; they die with us. */
+	nt_splice_close_all();
+	nt_engine_free(c->engine);
+	nt_config_free(&c->cfg);
+	free(c);
+}
+
+struct nt_engine *nt_client_engine(const struct nt_client *c)
+{
+	return c->engine;
+}
+
+uint16_t nt_client_bound_port(const struct nt_client *c, size_t index)
+{
+	return c->proxy ? nt_proxy_bound_port(c->proxy, index) : 0;
+}
+
+int nt_client_run(const struct nt_client_options *opts)
+{
+	struct nt_loop *loop = NULL;
+	struct nt_client *c = NULL;
+	int ret, code = NT_EXIT_FAIL;
+
 	ret = nt_loop_new(&loop);
-	if (ret != 0)
-		goto out_config;
+	if (ret != 0) {
+		fprintf(stderr, "notun: cannot create the event loop: %s\n", strerror(-ret));
+		return NT_EXIT_FAIL;
+	}
 	if (nt_loop_add_signal(loop, SIGINT, on_signal, NULL) != 0 ||
 	    nt_loop_add_signal(loop, SIGTERM, on_signal, NULL) != 0)
 		goto out_loop;
-	ret = nt_engine_new(loop, &cfg, NULL, &engine);
-	if (ret != 0)
+	code = nt_client_start(loop, opts, &c);
+	if (code != NT_EXIT_OK)
 		goto out_loop;
-	ret = proxy_up(loop, engine, &cfg, &proxy);
-	if (ret != 0) {
-		fprintf(stderr, "notun: cannot listen: %s\n", strerror(-ret));
-		goto out_engine;
-	}
 	ret = nt_loop_run(loop);
 	code = ret == 0 ? NT_EXIT_OK : NT_EXIT_FAIL;
-	nt_proxy_free(proxy);
-out_engine:
-	nt_engine_free(engine);
+	nt_client_stop(c);
 out_loop:
 	nt_loop_free(loop);
-out_config:
-	nt_config_free(&cfg);
 	return code;
 }

@@ -77,6 +77,9 @@ struct nt_splice {
 	unsigned hold;
 	bool dead;
 	enum cause cause;
+	uint64_t moved_up, moved_down; /* this splice's bytes */
+	nt_splice_done_fn done;	       /* optional: told when it ends */
+	void *done_arg;
 };
 
 static struct nt_splice *splices;
@@ -189,6 +192,16 @@ static void splice_end(struct nt_splice *s, enum cause why)
 		break;
 	}
 	nt_debug(MOD, "event=closed cause=%d", (int)why);
+	if (s->done) {
+		struct nt_splice_result res = {
+		    .bytes_up = s->moved_up,
+		    .bytes_down = s->moved_down,
+		    .reset = why == C_CLIENT_ERR || why == C_REMOTE_ERR || why == C_NOMEM ||
+			     why == C_SHUTDOWN,
+		};
+
+		s->done(s->done_arg, &res);
+	}
 	if (s->hold == 0)
 		free(s);
 }
@@ -265,6 +278,7 @@ static void flow_up(struct nt_splice *s)
 	n = nt_flow_write_from_fd(s->flow, s->fd[CLIENT]);
 	if (n > 0) {
 		stats.bytes_up += (uint64_t)n;
+		s->moved_up += (uint64_t)n;
 	} else if (n == 0) {
 		s->up.eof = s->up.done = true;
 		nt_flow_shutdown_write(s->flow);
@@ -288,6 +302,7 @@ static void flow_down(struct nt_splice *s)
 	n = nt_flow_read_to_fd(s->flow, s->fd[CLIENT]);
 	if (n > 0) {
 		stats.bytes_down += (uint64_t)n;
+		s->moved_down += (uint64_t)n;
 		s->down_blocked = nt_flow_rx_queued(s->flow) > 0;
 	} else if (n == 0) {
 		s->down_blocked = false;
@@ -320,6 +335,7 @@ static void flow_pending(struct nt_splice *s)
 		return;
 	}
 	stats.bytes_up += s->pending_len;
+	s->moved_up += s->pending_len;
 	free(s->pending);
 	s->pending = NULL;
 	s->pending_len = 0;
@@ -392,6 +408,7 @@ static bool fd_move(struct nt_splice *s, struct dir *d, int src)
 {
 	int dst = !src;
 	uint64_t *bytes = src == CLIENT ? &stats.bytes_up : &stats.bytes_down;
+	uint64_t *moved = src == CLIENT ? &s->moved_up : &s->moved_down;
 	ssize_t n;
 
 	for (int round = 0; round < FD_ROUNDS && !d->done; round++) {
@@ -405,6 +422,7 @@ static bool fd_move(struct nt_splice *s, struct dir *d, int src)
 			}
 			d->off += (size_t)n;
 			*bytes += (uint64_t)n;
+			*moved += (uint64_t)n;
 			if (d->off < d->len)
 				return true; /* the destination is full */
 			d->off = d->len = 0;
@@ -510,13 +528,26 @@ static int start_result(struct nt_splice *s)
 int nt_splice_start_flow(struct nt_loop *loop, int client_fd, struct nt_flow *flow,
 			 const uint8_t *pending, size_t pending_len)
 {
+	return nt_splice_start_flow_notify(loop, client_fd, flow, pending, pending_len, NULL, NULL);
+}
+
+int nt_splice_start_flow_notify(struct nt_loop *loop, int client_fd, struct nt_flow *flow,
+				const uint8_t *pending, size_t pending_len, nt_splice_done_fn done,
+				void *done_arg)
+{
 	struct nt_splice *s;
 
 	if (set_nonblock(client_fd) < 0 || !(s = splice_new(loop, client_fd, -1))) {
+		struct nt_splice_result res = {.reset = true};
+
 		reset_close(client_fd);
 		nt_flow_abort(flow);
+		if (done)
+			done(done_arg, &res);
 		return -ENOMEM;
 	}
+	s->done = done;
+	s->done_arg = done_arg;
 	s->flow = flow;
 	nt_flow_set_ops(flow, &splice_flow_ops, s);
 	hold(s);

@@ -14,6 +14,7 @@
 #ifndef NT_PROXY_SPLICE_H
 #define NT_PROXY_SPLICE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -32,6 +33,23 @@ int nt_splice_start_flow(struct nt_loop *loop, int client_fd, struct nt_flow *fl
 			 const uint8_t *pending, size_t pending_len);
 int nt_splice_start_fd(struct nt_loop *loop, int client_fd, int remote_fd, const uint8_t *pending,
 		       size_t pending_len);
+
+/* What a splice moved, told when it ends. up is client -> remote. reset:
+ * it ended with an error or a reset passed on, not with both EOFs (or a
+ * hang-up after one). */
+struct nt_splice_result {
+	uint64_t bytes_up, bytes_down;
+	bool reset;
+};
+typedef void (*nt_splice_done_fn)(void *arg, const struct nt_splice_result *res);
+
+/* nt_splice_start_flow, and done(done_arg) runs exactly once when the
+ * splice ends, whatever the return value: possibly before this returns (a
+ * flow already dead, no memory), at the latest from nt_splice_close_all().
+ * For owners that count their flows (the gateway). */
+int nt_splice_start_flow_notify(struct nt_loop *loop, int client_fd, struct nt_flow *flow,
+				const uint8_t *pending, size_t pending_len, nt_splice_done_fn done,
+				void *done_arg);
 
 /* Resets both ends of every splice (shutdown). */
 void nt_splice_close_all(void);

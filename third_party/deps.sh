@@ -11,6 +11,7 @@ packages=(
 	libsodium-dev libb2-dev libmbedtls-dev libjsmn-dev libcmocka-dev
 	python3 python3-pytest
 	wireguard-go wireguard-tools iproute2 iputils-ping dnsmasq-base curl ca-certificates
+	openssh-server openssh-client wget git
 )
 
 missing=()

@@ -2,14 +2,18 @@
 """A small HTTP server for the tests: deterministic content and upload digests.
 
   GET  /bytes/N?seed=S   N bytes of a seeded pattern (see pattern())
+  GET  /chunked/N?seed=S the same bytes, Transfer-Encoding: chunked
   POST /upload, PUT /upload   replies with the sha256 (hex) of the body
+                          (Content-Length or chunked)
   GET  /hello             a short text
 
-Usage: httpsrv.py ADDR PORT. Prints "ready" once listening.
+Usage: httpsrv.py ADDR PORT [CERT KEY]. With CERT and KEY it speaks HTTPS.
+Prints "ready" once listening.
 """
 import hashlib
 import http.server
 import socketserver
+import ssl
 import sys
 import urllib.parse
 
@@ -61,14 +65,49 @@ class Handler(http.server.BaseHTTPRequestHandler):
             for chunk in pattern_chunks(n, seed):
                 self.wfile.write(chunk)
             return
+        if url.path.startswith("/chunked/"):
+            n = int(url.path.split("/")[2])
+            seed = urllib.parse.parse_qs(url.query).get("seed", ["0"])[0]
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for i, chunk in enumerate(pattern_chunks(n, seed)):
+                # uneven chunk sizes: split each piece in two
+                cut = (i * 7919) % len(chunk) if len(chunk) > 1 else len(chunk)
+                for part in (chunk[:cut], chunk[cut:]):
+                    if part:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(part), part))
+            self.wfile.write(b"0\r\n\r\n")
+            return
         self.send_error(404)
+
+    def read_chunked(self, h):
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip(), 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass
+                return
+            left = size
+            while left > 0:
+                chunk = self.rfile.read(min(CHUNK, left))
+                if not chunk:
+                    return
+                h.update(chunk)
+                left -= len(chunk)
+            self.rfile.readline()
 
     def do_POST(self):
         if self.path != "/upload":
             self.send_error(404)
             return
         h = hashlib.sha256()
-        left = int(self.headers.get("Content-Length", "0"))
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self.read_chunked(h)
+            left = 0
+        else:
+            left = int(self.headers.get("Content-Length", "0"))
         while left > 0:
             chunk = self.rfile.read(min(CHUNK, left))
             if not chunk:
@@ -94,6 +133,10 @@ def main():
     if ":" in addr:
         Server.address_family = __import__("socket").AF_INET6
     srv = Server((addr, port), Handler)
+    if len(sys.argv) >= 5:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(sys.argv[3], sys.argv[4])
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print("ready", flush=True)
     srv.serve_forever()
 

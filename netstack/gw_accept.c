@@ -1,0 +1,469 @@
+/* lwIP accept-any for the gateway (see gw_accept.h and
+ * third_party/lwip-accept-any.patch).
+ *
+ * A half-open connection is lwIP's SYN_RCVD pcb, found right after the fed
+ * SYN created it; its arg is the gateway's and its err callback ours, so
+ * its death is reported. Its backlog slot is released at once: the gateway
+ * bounds connections itself, the listener's u8 backlog would only drop SYNs.
+ * At the client's ACK lwIP calls the listener's accept callback with the
+ * pcb, which becomes an nt_flow there.
+ */
+#include "netstack/gw_accept.h"
+
+#include "netstack/flow.h"
+#include "netstack/stack.h"
+#include "platform/log.h"
+
+#include "lwip/inet_chksum.h"
+#include "lwip/ip.h"
+#include "lwip/netif.h"
+#include "lwip/pbuf.h"
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/prot/udp.h"
+#include "lwip/tcp.h"
+#include "lwip/udp.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define MOD "gw_accept"
+
+#define BACKLOG	   255 /* u8: only the moments between a SYN and our release */
+#define V6_EXT_MAX 8
+#define UDP_MAX_V4 (0xffff - 20 - 8)
+#define UDP_MAX_V6 (0xffff - 8)
+
+/* Defined by the accept-any patch in lwIP's ip.c. */
+extern int (*lwip_nt_accept_any)(struct pbuf *p, struct netif *inp);
+extern void (*lwip_nt_udp_any)(struct pbuf *p, const ip_addr_t *src, u16_t sport,
+			       const ip_addr_t *dst, u16_t dport);
+
+static struct {
+	bool up;
+	struct nt_gw_accept_ops ops;
+	struct tcp_pcb *listener;
+	uint8_t *udp_buf; /* flattens chained datagrams */
+	struct nt_gw_accept_stats stats;
+} ga;
+
+/* ---- addresses ---- */
+
+static void to_ip(int family, const uint8_t *addr, ip_addr_t *ip)
+{
+	memset(ip, 0, sizeof(*ip));
+	if (family == AF_INET) {
+		IP_SET_TYPE_VAL(*ip, IPADDR_TYPE_V4);
+		memcpy(&ip_2_ip4(ip)->addr, addr, 4);
+	} else {
+		IP_SET_TYPE_VAL(*ip, IPADDR_TYPE_V6);
+		memcpy(ip_2_ip6(ip)->addr, addr, 16);
+		ip6_addr_clear_zone(ip_2_ip6(ip));
+	}
+}
+
+static int from_ip(const ip_addr_t *ip, uint8_t *addr)
+{
+	if (IP_IS_V6(ip)) {
+		memcpy(addr, ip_2_ip6(ip)->addr, 16);
+		return AF_INET6;
+	}
+	memcpy(addr, &ip_2_ip4(ip)->addr, 4);
+	return AF_INET;
+}
+
+/* Addresses nobody may reach through the gateway: they are the gateway
+ * host's own (loopback), everyone's (multicast, broadcast) or nobody's. */
+static bool martian4(const uint8_t *a)
+{
+	return a[0] == 0 || a[0] == 127 || a[0] >= 224;
+}
+
+static bool martian6(const uint8_t *a)
+{
+	static const uint8_t zero[15];
+
+	if (a[0] == 0xff || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80))
+		return true;			       /* multicast, link-local */
+	return memcmp(a, zero, 15) == 0 && a[15] <= 1; /* ::, ::1 */
+}
+
+/* ---- the IP hook: which foreign packets lwIP takes ---- */
+
+static uint8_t upper_proto6(const uint8_t *h, size_t len)
+{
+	size_t off = 40;
+	uint8_t nh = h[6];
+
+	for (int i = 0; i < V6_EXT_MAX && (nh == 0 || nh == 43 || nh == 60 || nh == 44); i++) {
+		if (off + 8 > len)
+			return 0;
+		if (nh == 44)
+			return h[off]; /* fragment: its next header is the datagram's */
+		nh = h[off];
+		off += ((size_t)h[off + 1] + 1) * 8;
+	}
+	return nh;
+}
+
+static int accept_hook(struct pbuf *p, struct netif *inp)
+{
+	const uint8_t *h = p->payload;
+	uint8_t proto;
+
+	(void)inp;
+	if (p->len >= 20 && h[0] >> 4 == 4) {
+		proto = h[9];
+		if (martian4(h + 16))
+			goto refuse;
+	} else if (p->len >= 40 && h[0] >> 4 == 6) {
+		proto = upper_proto6(h, p->len);
+		if (martian6(h + 24))
+			goto refuse;
+	} else {
+		goto refuse;
+	}
+	if (proto != IP_PROTO_TCP && proto != IP_PROTO_UDP)
+		goto refuse;
+	ga.stats.accepted++;
+	return 1;
+refuse:
+	ga.stats.refused++;
+	return 0;
+}
+
+/* ---- TCP ---- */
+
+static void half_err(void *arg, err_t err)
+{
+	enum nt_fail why = err == ERR_RST    ? NT_FAIL_REFUSED
+			   : err == ERR_ABRT ? NT_FAIL_TIMEOUT
+					     : NT_FAIL_GENERAL;
+
+	/* lwIP freed the pcb. */
+	ga.stats.half_open--;
+	ga.stats.half_failed++;
+	ga.ops.tcp_failed(arg, why);
+}
+
+static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+	struct nt_flow *flow;
+	int rc;
+
+	if (!pcb || err != ERR_OK)
+		return ERR_OK; /* out of memory for a new pcb: the SYN is lost, not fed */
+	if (!arg) {
+		/* Not a SYN we fed (the gateway checks every one first): no. */
+		tcp_abort(pcb);
+		return ERR_ABRT;
+	}
+	ga.stats.half_open--;
+	tcp_err(pcb, NULL);
+	rc = nt_flow_tcp_adopt(pcb, NULL, NULL, &flow);
+	if (rc != 0) {
+		nt_warn(MOD, "event=adopt_failed err=%d", rc);
+		tcp_arg(pcb, NULL);
+		tcp_abort(pcb);
+		ga.stats.half_failed++;
+		ga.ops.tcp_failed(arg, NT_FAIL_GENERAL);
+		return ERR_ABRT;
+	}
+	if (ga.ops.tcp_established(arg, flow) != 0) {
+		nt_flow_abort(flow); /* tcp_abort inside */
+		return ERR_ABRT;
+	}
+	ga.stats.established++;
+	return ERR_OK;
+}
+
+static bool pcb_is(const struct tcp_pcb *pcb, const ip_addr_t *local, u16_t lport,
+		   const ip_addr_t *remote, u16_t rport)
+{
+	return pcb->local_port == lport && pcb->remote_port == rport &&
+	       ip_addr_cmp(&pcb->local_ip, local) && ip_addr_cmp(&pcb->remote_ip, remote);
+}
+
+/* The SYN's addresses and ports. 0 or -EINVAL. */
+static int syn_tuple(const uint8_t *pkt, size_t len, ip_addr_t *local, u16_t *lport,
+		     ip_addr_t *remote, u16_t *rport)
+{
+	size_t off;
+
+	if (len >= 20 && pkt[0] >> 4 == 4 && pkt[9] == IP_PROTO_TCP) {
+		off = (size_t)(pkt[0] & 0x0f) * 4;
+		to_ip(AF_INET, pkt + 12, remote);
+		to_ip(AF_INET, pkt + 16, local);
+	} else if (len >= 40 && pkt[0] >> 4 == 6 && pkt[6] == IP_PROTO_TCP) {
+		off = 40; /* a SYN with extension headers is fed as is, but not tracked */
+		to_ip(AF_INET6, pkt + 8, remote);
+		to_ip(AF_INET6, pkt + 24, local);
+	} else {
+		return -EINVAL;
+	}
+	if (off + 4 > len)
+		return -EINVAL;
+	*rport = (u16_t)(pkt[off] << 8 | pkt[off + 1]);
+	*lport = (u16_t)(pkt[off + 2] << 8 | pkt[off + 3]);
+	return 0;
+}
+
+int nt_gw_accept_syn(const uint8_t *pkt, size_t len, void *arg, struct nt_gw_half **out)
+{
+	ip_addr_t local, remote;
+	u16_t lport, rport;
+	struct tcp_pcb *pcb;
+	int rc;
+
+	*out = NULL;
+	if (!ga.up)
+		return -ENETDOWN;
+	if (syn_tuple(pkt, len, &local, &lport, &remote, &rport) != 0)
+		return -EINVAL;
+	for (pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
+		if (pcb_is(pcb, &local, lport, &remote, rport))
+			break;
+	if (pcb) {
+		(void)nt_stack_input(pkt, len); /* lwIP answers it as that connection */
+		return -EEXIST;
+	}
+	for (pcb = tcp_tw_pcbs; pcb; pcb = pcb->next) {
+		if (pcb_is(pcb, &local, lport, &remote, rport)) {
+			tcp_abort(pcb);
+			ga.stats.time_wait_dropped++;
+			break;
+		}
+	}
+	rc = nt_stack_input(pkt, len);
+	if (rc != 0)
+		goto not_taken;
+	/* tcp_listen_input put it first in the active list. */
+	for (pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
+		if (pcb->state == SYN_RCVD && pcb_is(pcb, &local, lport, &remote, rport))
+			break;
+	if (!pcb) {
+		rc = -EAGAIN;
+		goto not_taken;
+	}
+	tcp_backlog_accepted(pcb);
+	tcp_arg(pcb, arg);
+	tcp_err(pcb, half_err);
+	ga.stats.syns_fed++;
+	ga.stats.half_open++;
+	*out = (struct nt_gw_half *)pcb;
+	return 0;
+
+not_taken:
+	ga.stats.syns_not_taken++;
+	return rc == -ENOMEM ? -ENOMEM : rc == -EAGAIN ? -EAGAIN : rc;
+}
+
+void nt_gw_accept_abort(struct nt_gw_half *h)
+{
+	struct tcp_pcb *pcb = (struct tcp_pcb *)h;
+
+	if (!pcb)
+		return;
+	tcp_arg(pcb, NULL);
+	tcp_err(pcb, NULL);
+	tcp_abort(pcb);
+	ga.stats.half_open--;
+	nt_stack_timers_kick();
+}
+
+/* ---- UDP ---- */
+
+/* The datagram's start for an ICMP quote: IP header as received, then a
+ * UDP header (lwIP removed it; checksum left 0) and the first bytes. */
+static size_t build_quote(uint8_t *q, const struct pbuf *p, u16_t sport, u16_t dport)
+{
+	const uint8_t *iph = ip_current_is_v6() ? (const uint8_t *)ip6_current_header()
+						: (const uint8_t *)ip4_current_header();
+	size_t hlen = ip_current_header_tot_len(), n;
+	size_t udp_len = (size_t)p->tot_len + 8;
+
+	if (!iph || hlen + 8 > NT_GW_QUOTE_MAX)
+		return 0;
+	memcpy(q, iph, hlen);
+	q[hlen] = (uint8_t)(sport >> 8);
+	q[hlen + 1] = (uint8_t)sport;
+	q[hlen + 2] = (uint8_t)(dport >> 8);
+	q[hlen + 3] = (uint8_t)dport;
+	q[hlen + 4] = (uint8_t)(udp_len >> 8);
+	q[hlen + 5] = (uint8_t)udp_len;
+	q[hlen + 6] = q[hlen + 7] = 0;
+	n = NT_GW_QUOTE_MAX - hlen - 8;
+	if (n > p->tot_len)
+		n = p->tot_len;
+	pbuf_copy_partial(p, q + hlen + 8, (u16_t)n, 0);
+	return hlen + 8 + n;
+}
+
+static void udp_any(struct pbuf *p, const ip_addr_t *src, u16_t sport, const ip_addr_t *dst,
+		    u16_t dport)
+{
+	uint8_t quote[NT_GW_QUOTE_MAX];
+	struct nt_gw_udp_addrs a = {.sport = sport, .dport = dport};
+	const uint8_t *data = p->payload;
+	size_t qlen;
+
+	a.family = from_ip(src, a.src);
+	(void)from_ip(dst, a.dst);
+	/* lwIP itself takes broadcast and multicast: not for the gateway. */
+	if (a.family == AF_INET ? martian4(a.dst) : martian6(a.dst)) {
+		ga.stats.refused++;
+		pbuf_free(p);
+		return;
+	}
+	if (p->next) {
+		pbuf_copy_partial(p, ga.udp_buf, p->tot_len, 0);
+		data = ga.udp_buf;
+	}
+	qlen = build_quote(quote, p, sport, dport);
+	ga.stats.udp_rx++;
+	ga.stats.udp_rx_bytes += p->tot_len;
+	ga.ops.udp_datagram(ga.ops.ctx, &a, data, p->tot_len, quote, qlen);
+	pbuf_free(p);
+}
+
+static int lwip_errno(err_t err)
+{
+	switch (err) {
+	case ERR_MEM:
+	case ERR_BUF:
+		return -ENOMEM;
+	case ERR_RTE:
+		return -ENETUNREACH;
+	default:
+		return -EINVAL;
+	}
+}
+
+int nt_gw_udp_reply(const struct nt_gw_udp_addrs *a, const uint8_t *buf, size_t len)
+{
+	ip_addr_t src, dst;
+	struct udp_hdr *uh;
+	struct netif *netif;
+	struct pbuf *p;
+	u16_t sum;
+	err_t err;
+	int rc;
+
+	if (!ga.up)
+		return -ENETDOWN;
+	if (len > (a->family == AF_INET ? UDP_MAX_V4 : UDP_MAX_V6)) {
+		rc = -EMSGSIZE;
+		goto err_count;
+	}
+	to_ip(a->family, a->dst, &src); /* the reply comes from where the datagram went */
+	to_ip(a->family, a->src, &dst);
+	p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)len, PBUF_RAM);
+	if (!p) {
+		rc = -ENOMEM;
+		goto err_count;
+	}
+	if (len)
+		pbuf_take(p, buf, (u16_t)len);
+	if (pbuf_add_header(p, UDP_HLEN) != 0) {
+		rc = -ENOMEM;
+		goto err_pbuf;
+	}
+	uh = p->payload;
+	uh->src = lwip_htons(a->dport);
+	uh->dest = lwip_htons(a->sport);
+	uh->len = lwip_htons((u16_t)p->tot_len);
+	uh->chksum = 0;
+	sum = ip_chksum_pseudo(p, IP_PROTO_UDP, p->tot_len, &src, &dst);
+	uh->chksum = sum == 0 ? 0xffff : sum; /* 0 means "no checksum" */
+	netif = ip_route(&src, &dst);
+	if (!netif) {
+		rc = -ENETUNREACH;
+		goto err_pbuf;
+	}
+	err = ip_output_if_src(p, &src, &dst, UDP_TTL, 0, IP_PROTO_UDP, netif);
+	pbuf_free(p);
+	if (err != ERR_OK) {
+		rc = lwip_errno(err);
+		goto err_count;
+	}
+	ga.stats.udp_tx++;
+	ga.stats.udp_tx_bytes += len;
+	return 0;
+
+err_pbuf:
+	pbuf_free(p);
+err_count:
+	ga.stats.udp_tx_errors++;
+	return rc;
+}
+
+/* ---- enable / disable ---- */
+
+int nt_gw_accept_enable(const struct nt_gw_accept_ops *ops)
+{
+	struct tcp_pcb *pcb;
+	err_t err;
+
+	if (ga.up)
+		return -EALREADY;
+	if (!ops || !ops->tcp_established || !ops->tcp_failed || !ops->udp_datagram)
+		return -EINVAL;
+	memset(&ga, 0, sizeof(ga));
+	ga.udp_buf = malloc(0x10000);
+	if (!ga.udp_buf)
+		return -ENOMEM;
+	/* Unbound: port 0, which the patch makes every port. */
+	pcb = tcp_new_ip_type(IPADDR_TYPE_ANY);
+	if (!pcb)
+		goto err_buf;
+	ga.listener = tcp_listen_with_backlog_and_err(pcb, BACKLOG, &err);
+	if (!ga.listener) {
+		tcp_abort(pcb);
+		goto err_buf;
+	}
+	tcp_arg(ga.listener, NULL);
+	tcp_accept(ga.listener, on_accept);
+	ga.ops = *ops;
+	lwip_nt_accept_any = accept_hook;
+	lwip_nt_udp_any = udp_any;
+	ga.up = true;
+	return 0;
+
+err_buf:
+	free(ga.udp_buf);
+	ga.udp_buf = NULL;
+	return -ENOMEM;
+}
+
+void nt_gw_accept_disable(void)
+{
+	struct tcp_pcb *pcb, *next;
+
+	if (!ga.up)
+		return;
+	lwip_nt_accept_any = NULL;
+	lwip_nt_udp_any = NULL;
+	/* Half-open connections still point at our err callback. */
+	for (pcb = tcp_active_pcbs; pcb; pcb = next) {
+		next = pcb->next;
+		if (pcb->errf == half_err) {
+			tcp_arg(pcb, NULL);
+			tcp_err(pcb, NULL);
+			tcp_abort(pcb);
+			ga.stats.half_open--;
+		}
+	}
+	tcp_close(ga.listener);
+	ga.listener = NULL;
+	free(ga.udp_buf);
+	ga.udp_buf = NULL;
+	ga.up = false;
+	nt_stack_timers_kick();
+}
+
+void nt_gw_accept_get_stats(struct nt_gw_accept_stats *out)
+{
+	*out = ga.stats;
+}

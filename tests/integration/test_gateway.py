@@ -1,0 +1,498 @@
+"""notun gateway end to end, unprivileged and on loopback: `notun up` (the
+client) -> WireGuard over 127.0.0.1 -> `notun gateway` -> local servers.
+
+The gateway's own tunnel address (10.99.0.1) stands for the gateway host:
+flows to it are connected to 127.0.0.1 (::1 for fd00:99::1) on the same
+port, so the servers below listen on loopback and the client reaches them as
+10.99.0.1:PORT. The last test (root only) puts a wireguard-go client with
+kernel TCP in a network namespace in front of the same gateway."""
+import concurrent.futures
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import socks
+from client import Notun, curl, free_tcp_port, sha256_of_file
+from httpsrv import pattern_sha256
+from wgtun import WGTUN, KeyPair, finish, free_udp_port, secret_file
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MIB = 1 << 20
+GW_IP, GW_IP6 = "10.99.0.1", "fd00:99::1"
+CLIENT_IP, CLIENT_IP6 = "10.99.0.2", "fd00:99::2"
+PINGER_IP = "10.99.0.3"
+FILTERED_PORT = 22  # on GW_IP, never allowed
+OUTSIDE_IP = "10.99.0.7"  # routed to the gateway by the client, allowed by no rule
+START_TIMEOUT_S = 15
+FAST_S = 1.0  # "at once": a refusal or a denial must come back within this
+
+
+def secret_config(path, text):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+
+
+class Gateway:
+    """notun gateway -c FILE, its log in a file; stop() checks a clean exit."""
+
+    def __init__(self, notun, tmp_path, config, args=(), name="gateway"):
+        self.notun, self.args = notun, list(args)
+        self.conf = tmp_path / f"{name}.conf"
+        secret_config(self.conf, config)
+        self.log_path = tmp_path / f"{name}.log"
+        self.starts = 0
+        self.start()
+
+    def start(self):
+        self.starts += 1
+        self.log = open(self.log_path, "a")
+        self.proc = subprocess.Popen([self.notun, "--log-level", "debug", "gateway", "-c",
+                                      str(self.conf)] + self.args,
+                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.wait_log("event=gateway_up", count=self.starts)
+
+    def read_log(self):
+        if not self.log.closed:
+            self.log.flush()
+        return self.log_path.read_text()
+
+    def wait_log(self, pattern, count=1, timeout=START_TIMEOUT_S):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if len(re.findall(pattern, self.read_log())) >= count:
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no '{pattern}' in the gateway's log: {self.read_log()[-4000:]}")
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+    def stop(self, check=True):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+                raise AssertionError(f"notun gateway ignored SIGTERM: {self.read_log()[-4000:]}")
+        self.log.close()
+        if check:
+            assert self.proc.returncode == 0, \
+                f"notun gateway exited {self.proc.returncode}: {self.read_log()[-4000:]}"
+
+
+class UdpEcho(threading.Thread):
+    """A UDP echo server on loopback, in a thread."""
+
+    def __init__(self, addr="127.0.0.1"):
+        super().__init__(daemon=True)
+        self.sock = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET,
+                                  socket.SOCK_DGRAM)
+        self.sock.bind((addr, 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.done = threading.Event()
+        self.start()
+
+    def run(self):
+        while not self.done.is_set():
+            try:
+                data, peer = self.sock.recvfrom(65535)
+            except socket.timeout:
+                continue
+            self.sock.sendto(data, peer)
+
+    def close(self):
+        self.done.set()
+        self.join(timeout=5)
+        self.sock.close()
+
+
+class UdpRelay(threading.Thread):
+    """Forwards WireGuard datagrams between one client and the gateway on
+    loopback, counting each direction."""
+
+    def __init__(self, gw_port):
+        super().__init__(daemon=True)
+        self.front = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.front.bind(("127.0.0.1", 0))
+        self.back = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.back.bind(("127.0.0.1", 0))
+        self.port = self.front.getsockname()[1]
+        self.gw = ("127.0.0.1", gw_port)
+        self.client = None
+        self.to_gateway = self.to_client = 0
+        self.done = threading.Event()
+        self.start()
+
+    def run(self):
+        import selectors
+        sel = selectors.DefaultSelector()
+        sel.register(self.front, selectors.EVENT_READ)
+        sel.register(self.back, selectors.EVENT_READ)
+        while not self.done.is_set():
+            for key, _ in sel.select(timeout=0.2):
+                data, peer = key.fileobj.recvfrom(65535)
+                if key.fileobj is self.front:
+                    self.client = peer
+                    self.to_gateway += 1
+                    self.back.sendto(data, self.gw)
+                elif self.client:
+                    self.to_client += 1
+                    self.front.sendto(data, self.client)
+
+    def close(self):
+        self.done.set()
+        self.join(timeout=5)
+        self.front.close()
+        self.back.close()
+
+
+@pytest.fixture(scope="module")
+def servers():
+    """The destinations: an HTTP server on 127.0.0.1 and ::1, a UDP echo
+    server, a TCP port nothing listens on, and one that never answers (a
+    listener whose accept queue is full: Linux drops further SYNs)."""
+    procs = []
+    silent = socket.socket()
+    filler = None
+    try:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(0)
+        filler = socket.create_connection(silent.getsockname())
+        ports = {}
+        for addr in ("127.0.0.1", "::1"):
+            port = free_tcp_port()
+            proc = subprocess.Popen([sys.executable, os.path.join(HERE, "httpsrv.py"), addr,
+                                     str(port)], stdout=subprocess.PIPE, text=True)
+            procs.append(proc)
+            assert proc.stdout.readline().strip() == "ready"
+            ports[addr] = port
+        echo = UdpEcho()
+        closed = free_tcp_port()
+        yield {"http": ports["127.0.0.1"], "http6": ports["::1"], "echo": echo.port,
+               "closed": closed, "silent": silent.getsockname()[1]}
+        echo.close()
+    finally:
+        if filler:
+            filler.close()
+        silent.close()
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=10)
+
+
+class Site:
+    """Keys, a gateway allowing its own address on the servers' ports, and a
+    client routing 10.99.0.0/24 and fd00:99::/64 to it."""
+
+    def __init__(self, notun, tmp_path, servers, gw_args=(), client_extra=""):
+        self.notun, self.tmp_path, self.servers = notun, tmp_path, servers
+        self.gw_keys, self.client_keys = KeyPair(notun), KeyPair(notun)
+        self.pinger_keys = KeyPair(notun)
+        self.gw_port = free_udp_port("127.0.0.1")
+        s = servers
+        self.gateway = Gateway(notun, tmp_path, (
+            f"[Interface]\nPrivateKey = {self.gw_keys.private}\nListenPort = {self.gw_port}\n"
+            f"Address = {GW_IP}/32, {GW_IP6}/128\n\n"
+            f"[Peer]\nPublicKey = {self.client_keys.public}\n"
+            f"AllowedIPs = {CLIENT_IP}/32, {CLIENT_IP6}/128\n\n"
+            f"[Peer]\nPublicKey = {self.pinger_keys.public}\nAllowedIPs = {PINGER_IP}/32\n\n"
+            f"[Gateway]\nAllow = {GW_IP}/32 tcp:{s['http']},{s['closed']},{s['silent']}\n"
+            f"Allow = {GW_IP}/32 udp:{s['echo']}\n"
+            f"Allow = {GW_IP6}/128 tcp:{s['http6']}\n"), args=gw_args)
+        self.client = None
+        try:
+            self.proxy_port = free_tcp_port()
+            self.client = Notun(notun, tmp_path, self.client_config(
+                self.client_keys, f"127.0.0.1:{self.gw_port}", self.proxy_port, client_extra))
+            self.client.wait_listening(self.proxy_port)
+        except Exception:
+            self.close(check=False)
+            raise
+
+    def client_config(self, keys, endpoint, proxy_port, extra=""):
+        return (f"[Interface]\nPrivateKey = {keys.private}\n"
+                f"Address = {CLIENT_IP}/32, {CLIENT_IP6}/128\n\n"
+                f"[Peer]\nPublicKey = {self.gw_keys.public}\nEndpoint = {endpoint}\n"
+                f"AllowedIPs = 10.99.0.0/24, fd00:99::/64\n\n"
+                f"[Proxy]\nListen = 127.0.0.1:{proxy_port}\n{extra}\n")
+
+    @property
+    def proxy(self):
+        return ("127.0.0.1", self.proxy_port)
+
+    def url(self, path):
+        return f"http://{GW_IP}:{self.servers['http']}{path}"
+
+    def close(self, check=True):
+        if self.client:
+            self.client.stop(check=check)
+        self.gateway.stop(check=check)
+
+
+@pytest.fixture
+def site(notun, tmp_path, servers):
+    s = Site(notun, tmp_path, servers)
+    yield s
+    s.close()
+
+
+def proxy_url(port):
+    return f"socks5h://127.0.0.1:{port}"
+
+
+def test_gateway_serves_a_page_and_logs_the_flow(site):
+    r = curl(["--proxy", proxy_url(site.proxy_port), site.url("/hello")])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == "hello through notun\n"
+    site.gateway.wait_log(r"event=flow_closed peer=\S+ proto=tcp src=10\.99\.0\.2:\d+ "
+                          rf"dst=10\.99\.0\.1:{site.servers['http']} how=closed bytes_up=\d+ "
+                          r"bytes_down=\d+")
+    log = site.gateway.read_log()
+    assert "event=handshake_complete" in log
+    assert re.search(r"event=flow_opened peer=\S+ proto=tcp", log)
+
+
+def test_gateway_download_64mib_sha256(tmp_path, site):
+    out = tmp_path / "down"
+    r = curl(["--proxy", proxy_url(site.proxy_port), "-o", str(out),
+              site.url(f"/bytes/{64 * MIB}?seed=gwdown")])
+    assert r.returncode == 0, r.stderr
+    assert sha256_of_file(out) == pattern_sha256(64 * MIB, "gwdown")
+
+
+def test_gateway_upload_64mib_sha256(tmp_path, site):
+    src = tmp_path / "up"
+    src.write_bytes(os.urandom(64 * MIB))
+    r = curl(["--proxy", proxy_url(site.proxy_port), "--data-binary", f"@{src}",
+              "-H", "Content-Type: application/octet-stream", site.url("/upload")])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == sha256_of_file(src)
+
+
+def test_gateway_200_concurrent_flows_intact(tmp_path, site):
+    def one(i):
+        out = tmp_path / f"c{i}"
+        size = 256 * 1024 + i * 4099
+        r = curl(["--proxy", proxy_url(site.proxy_port), "-o", str(out),
+                  site.url(f"/bytes/{size}?seed=gw{i}")], timeout=110)
+        return r.returncode, r.stderr, sha256_of_file(out) if out.exists() else None, size
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=200) as pool:
+        results = list(pool.map(one, range(200)))
+    for i, (rc, err, digest, size) in enumerate(results):
+        assert rc == 0, f"transfer {i}: {err}"
+        assert digest == pattern_sha256(size, f"gw{i}"), f"transfer {i} corrupted"
+    site.gateway.wait_log("event=flow_closed", count=200)
+
+
+def timed_connect(site, host, port):
+    start = time.monotonic()
+    rep, sock = socks.connect(site.proxy, host, port)
+    elapsed = time.monotonic() - start
+    if sock:
+        sock.close()
+    return rep, elapsed
+
+
+def test_gateway_refused_port_gives_0x05_at_once(site):
+    assert timed_connect(site, GW_IP, site.servers["http"])[0] == 0  # session up
+    rep, elapsed = timed_connect(site, GW_IP, site.servers["closed"])
+    assert rep == 0x05
+    assert elapsed < FAST_S, f"refusal took {elapsed:.3f}s"
+    site.gateway.wait_log(rf"event=flow_failed .*dst=10\.99\.0\.1:{site.servers['closed']} "
+                          r"reason=\"Connection refused\"")
+
+
+def test_gateway_silent_destination_gives_0x04_after_connect_timeout(notun, tmp_path, servers):
+    site = Site(notun, tmp_path, servers, gw_args=["--connect-timeout", "1"])
+    try:
+        assert timed_connect(site, GW_IP, servers["http"])[0] == 0  # session up
+        rep, elapsed = timed_connect(site, GW_IP, servers["silent"])
+        assert rep == 0x04  # ICMP host unreachable: the client's 0x04, not its own timeout
+        assert 0.9 < elapsed < 3, f"took {elapsed:.3f}s with a 1 s connect timeout"
+        site.gateway.wait_log(rf"event=flow_failed .*dst=10\.99\.0\.1:{servers['silent']} "
+                              r"reason=\"timeout\"")
+    finally:
+        site.close()
+
+
+def test_gateway_filtered_destination_gives_0x02_at_once_and_a_log_line(site):
+    assert timed_connect(site, GW_IP, site.servers["http"])[0] == 0  # session up
+    for host, port in ((GW_IP, FILTERED_PORT), (OUTSIDE_IP, 80), (GW_IP6, FILTERED_PORT)):
+        rep, elapsed = timed_connect(site, host, port)
+        assert rep == 0x02, f"{host}:{port} gave {rep:#x}"
+        assert elapsed < FAST_S, f"denial of {host}:{port} took {elapsed:.3f}s"
+        dst = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        site.gateway.wait_log(rf"event=flow_denied peer=\S+ proto=tcp src=\S+ dst={re.escape(dst)}")
+
+
+def test_gateway_ipv6_flow_to_its_own_address_reaches_loopback(site):
+    rep, sock = socks.connect(site.proxy, GW_IP6, site.servers["http6"])
+    assert rep == 0
+    with sock:
+        sock.sendall(b"GET /hello HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        data = b""
+        while chunk := sock.recv(4096):
+            data += chunk
+    assert data.startswith(b"HTTP/1.1 200") and data.endswith(b"hello through notun\n")
+
+
+def test_gateway_udp_associate_to_echo_server(site):
+    ctl, relay = socks.udp_associate(site.proxy)
+    with ctl, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+        u.settimeout(5)
+        # One small, one at the MTU, one that lwIP fragments on both sides.
+        for size in (5, 1400, 9000):
+            payload = os.urandom(size)
+            for attempt in range(3):  # UDP: the first may race the handshake
+                u.sendto(socks.udp_wrap(GW_IP, site.servers["echo"], payload), relay)
+                try:
+                    got = socks.udp_unwrap(u.recvfrom(65535)[0])
+                    break
+                except socket.timeout:
+                    got = None
+            assert got == payload, f"{size}-byte datagram not echoed intact"
+        # A port no rule allows: nothing comes back, and the gateway says why.
+        u.sendto(socks.udp_wrap(GW_IP, site.servers["echo"] + 1, b"nope"), relay)
+        with pytest.raises(socket.timeout):
+            u.settimeout(1)
+            u.recvfrom(65535)
+    site.gateway.wait_log(rf"event=flow_denied peer=\S+ proto=udp src=\S+ "
+                          rf"dst=10\.99\.0\.1:{site.servers['echo'] + 1}")
+    site.gateway.wait_log(rf"event=flow_opened peer=\S+ proto=udp src=\S+ "
+                          rf"dst=10\.99\.0\.1:{site.servers['echo']}")
+
+
+def test_gateway_answers_echo_requests_to_its_own_address(tmp_path, site):
+    args = [WGTUN, "--private-key-file", secret_file(tmp_path, "pinger.key",
+                                                     site.pinger_keys.private),
+            "--address", PINGER_IP, "--peer-public-key", site.gw_keys.public,
+            "--peer-endpoint", f"127.0.0.1:{site.gw_port}", "--peer-allowed-ips", "10.99.0.0/24",
+            "--ping", GW_IP, "--count", "3", "--timeout-ms", "10000", "--log-level", "debug"]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rc, report, err = finish(proc, timeout=30)
+    assert rc == 0 and report["received"] == 3, err[-3000:]
+
+
+def test_gateway_restart_mid_transfer_client_rehandshakes(site):
+    # A slow download is under way when the gateway dies.
+    slow = subprocess.Popen(["curl", "--silent", "--max-time", "100", "--limit-rate", "1M",
+                             "--proxy", proxy_url(site.proxy_port), "-o", os.devnull,
+                             site.url(f"/bytes/{64 * MIB}?seed=slow")])
+    try:
+        site.gateway.wait_log("event=flow_opened")
+        time.sleep(0.5)
+        site.gateway.kill()
+        site.gateway.start()
+        # The client's session is gone on the other side: WireGuard's timers
+        # start a new handshake once data goes unanswered (about 15 s).
+        deadline = time.monotonic() + 60
+        while True:
+            r = curl(["--proxy", proxy_url(site.proxy_port), site.url("/hello")], timeout=30)
+            if r.returncode == 0 or time.monotonic() > deadline:
+                break
+        assert r.returncode == 0, r.stderr
+        assert r.stdout == "hello through notun\n"
+        site.gateway.wait_log("event=handshake_complete", count=2)
+        r = curl(["--proxy", proxy_url(site.proxy_port), "-o", os.devnull,
+                  site.url("/bytes/1000000?seed=after")])
+        assert r.returncode == 0, r.stderr
+        assert slow.poll() is None or slow.returncode != 0  # the old flow did not "succeed"
+    finally:
+        slow.kill()
+        slow.wait(timeout=10)
+
+
+def test_gateway_gives_nothing_to_an_unknown_key(notun, tmp_path, site):
+    stranger = KeyPair(notun)
+    relay = UdpRelay(site.gw_port)
+    port = free_tcp_port()
+    client = Notun(notun, tmp_path, site.client_config(
+        stranger, f"127.0.0.1:{relay.port}", port, "ConnectTimeout = 2s"), name="stranger")
+    try:
+        client.wait_listening(port)
+        rep, _ = timed_connect(site, GW_IP, site.servers["http"])
+        assert rep == 0  # the configured client still works
+        rep, sock = socks.connect(("127.0.0.1", port), GW_IP, site.servers["http"])
+        assert sock is None and rep == 0x04  # no session: host unreachable
+        site.gateway.wait_log("event=handshake_failed msg=initiation")
+        time.sleep(0.5)
+        assert relay.to_gateway >= 1
+        assert relay.to_client == 0, f"the gateway answered {relay.to_client} datagrams"
+    finally:
+        client.stop()
+        relay.close()
+
+
+@pytest.mark.parametrize("option,counter", [("--max-flows-per-peer", "limit_peer"),
+                                            ("--max-flows", "limit_total")])
+def test_gateway_limits_flows(notun, tmp_path, servers, option, counter):
+    site = Site(notun, tmp_path, servers, gw_args=[option, "2"])
+    held = []
+    try:
+        for _ in range(2):
+            rep, sock = socks.connect(site.proxy, GW_IP, servers["http"])
+            assert rep == 0
+            held.append(sock)
+        rep, elapsed = timed_connect(site, GW_IP, servers["http"])
+        assert rep == 0x05 and elapsed < FAST_S  # over the limit: refused at once
+        held.pop().close()
+        site.gateway.wait_log("event=flow_closed", count=1)
+        assert timed_connect(site, GW_IP, servers["http"])[0] == 0
+        site.gateway.proc.send_signal(signal.SIGUSR1)
+        site.gateway.wait_log(rf"event=counters .* {counter}=1 ")
+        site.gateway.wait_log(r"event=peer_counters peer=\S+ flows_open=\d+ tcp=\d+ udp=0 "
+                              r"denied=0 refused=0 unreachable=0 limit_hits=1")
+    finally:
+        for sock in held:
+            sock.close()
+        site.close()
+
+
+def test_gateway_serves_wireguard_go_kernel_tcp_client(notun, tmp_path, servers):
+    """Root only: a wireguard-go client in a namespace, its kernel's TCP over
+    the TUN device, through notun gateway to the HTTP server on loopback."""
+    from netns import Namespace, WireGuardGo, require_netns
+    require_netns()
+    ns = Namespace()
+    wg = gateway = None
+    try:
+        client_keys, gw_keys = KeyPair(notun), KeyPair(notun)
+        gw_port = free_udp_port("127.0.0.1")
+        # wireguard-go's interface is 10.214.n.1/24; the gateway is .2 in it.
+        wg = WireGuardGo(ns, client_keys.private, free_udp_port("127.0.0.1"))
+        gw_ip = f"10.214.{ns.n}.2"
+        gateway = Gateway(notun, tmp_path, (
+            f"[Interface]\nPrivateKey = {gw_keys.private}\nListenPort = {gw_port}\n"
+            f"Address = {gw_ip}/32\n\n"
+            f"[Peer]\nPublicKey = {client_keys.public}\nAllowedIPs = {wg.tunnel_ip}/32\n\n"
+            f"[Gateway]\nAllow = {gw_ip}/32 tcp:{servers['http']}\n"))
+        wg.add_peer(gw_keys.public, f"{gw_ip}/32", endpoint=f"{ns.host_ip}:{gw_port}")
+        out = tmp_path / "kernel-down"
+        r = subprocess.run(["ip", "netns", "exec", ns.name, "curl", "--silent", "--show-error",
+                            "--max-time", "100", "-o", str(out),
+                            f"http://{gw_ip}:{servers['http']}/bytes/{32 * MIB}?seed=kernel"],
+                           capture_output=True, text=True, timeout=110)
+        assert r.returncode == 0, r.stderr + gateway.read_log()[-3000:]
+        assert sha256_of_file(out) == pattern_sha256(32 * MIB, "kernel")
+    finally:
+        if gateway:
+            gateway.stop()
+        if wg:
+            wg.close()
+        ns.close()
