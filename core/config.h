@@ -39,9 +39,9 @@
  *
  * Each CIDR of a line becomes one struct nt_config_allow, and counts as one
  * rule against NT_CONFIG_MAX_ALLOW. "any" without ports matches every
- * protocol; "any" with ports matches TCP and UDP on those ports. A peer may
- * open a flow that matches one of its own [Peer] Allow rules or one of the
- * [Gateway] rules (which apply to every peer); nothing else is allowed.
+ * protocol; "any" with ports matches TCP and UDP on those ports. Default
+ * deny: a flow needs a [Gateway] rule that matches and, when the peer's
+ * [Peer] section has Allow rules, one of those too (they narrow, never widen).
  *
  * MTU is 1280..65535, not wg-quick's 576: notun's netstack speaks IPv6, and
  * IPv6 requires every link to carry 1280-byte packets (netstack refuses
