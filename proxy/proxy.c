@@ -4,11 +4,11 @@
  *     \--> SNIFF: wait for the first byte (peeked, left in the socket)
  *            0x05      -> socks5_conn.c takes the socket
  *            0x04      -> SOCKS4 reject (0x5b), closed
- *            'A'..'Z'  -> HTTP 501, closed
+ *            'A'..'Z'  -> http_conn.c takes the socket
  *            other     -> closed (garbage)
  *            EOF/error -> closed (closed_early)
  *   timer: the handshake deadline, set at accept, carried on to the SOCKS5
- *   state machine; a client still sniffing then is closed.
+ *   and HTTP state machines; a client still sniffing then is closed.
  *
  * When accept() fails for lack of descriptors or memory, the listeners rest
  * for ACCEPT_PAUSE_MS: level-triggered readiness would otherwise spin.
@@ -30,6 +30,7 @@
 #include "platform/clock.h"
 #include "platform/log.h"
 #include "platform/loop.h"
+#include "proxy/http_conn.h"
 #include "proxy/socks5.h"
 #include "proxy/socks5_conn.h"
 #include "proxy/splice.h"
@@ -40,14 +41,6 @@
 #define ACCEPT_PAUSE_MS 100
 #define UDP_BUF_LEN	65536
 #define DRAIN_MAX	4096 /* bytes read and dropped before a last reply */
-
-#define HTTP_501_BODY "notun: HTTP proxying is not implemented yet.\r\n"
-_Static_assert(sizeof(HTTP_501_BODY) - 1 == 46, "Content-Length below");
-static const char http_501[] = "HTTP/1.1 501 Not Implemented\r\n"
-			       "Content-Type: text/plain\r\n"
-			       "Content-Length: 46\r\n"
-			       "Connection: close\r\n"
-			       "\r\n" HTTP_501_BODY;
 
 /* SOCKS4: VN 0, CD 91 "request rejected or failed". */
 static const uint8_t socks4_reject[8] = {0x00, 0x5b};
@@ -78,6 +71,7 @@ struct nt_proxy {
 	struct nt_timer accept_pause;
 	uint8_t *udp_buf;
 	struct nt_proxy_counters c;
+	struct nt_http_proxy http;
 };
 
 static const char *addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
@@ -115,6 +109,11 @@ struct nt_engine *nt_proxy_engine(const struct nt_proxy *p)
 struct nt_proxy_counters *nt_proxy_stats(struct nt_proxy *p)
 {
 	return &p->c;
+}
+
+struct nt_http_proxy *nt_proxy_http(struct nt_proxy *p)
+{
+	return &p->http;
 }
 
 uint64_t nt_proxy_handshake_timeout_ns(const struct nt_proxy *p)
@@ -226,9 +225,8 @@ static void on_sniff(struct nt_loop *loop, int fd, uint32_t events, void *arg)
 		nt_debug(MOD, "event=socks4_refused");
 		refuse(s, socks4_reject, sizeof(socks4_reject));
 	} else if (b >= 'A' && b <= 'Z') {
-		p->c.http_501++;
-		nt_debug(MOD, "event=http_not_implemented");
-		refuse(s, http_501, sizeof(http_501) - 1);
+		sniff_free(s, false);
+		(void)nt_http_conn_start(p, fd, deadline);
 	} else {
 		p->c.garbage++;
 		nt_debug(MOD, "event=garbage first_byte=0x%02x", b);
@@ -434,6 +432,7 @@ int nt_proxy_new(struct nt_loop *loop, struct nt_engine *engine, const struct nt
 	p->max_clients = cfg->max_clients;
 	p->handshake_ns = (uint64_t)cfg->handshake_timeout_ms * NT_NS_PER_MS;
 	p->clients.next = p->clients.prev = &p->clients;
+	nt_http_config_init(&p->http.cfg);
 	nt_timer_init(&p->accept_pause, on_accept_resume, p);
 	if (cfg->username) {
 		p->username = strdup(cfg->username);
@@ -500,4 +499,18 @@ uint16_t nt_proxy_bound_port(const struct nt_proxy *p, size_t index)
 void nt_proxy_counters(const struct nt_proxy *p, struct nt_proxy_counters *out)
 {
 	*out = p->c;
+}
+
+void nt_proxy_http_counters(const struct nt_proxy *p, struct nt_http_counters *out)
+{
+	*out = p->http.c;
+}
+
+int nt_proxy_http_configure(struct nt_proxy *p, const struct nt_http_config *cfg)
+{
+	if (!nt_http_limits_valid(&cfg->limits) || cfg->idle_timeout_ms == 0 ||
+	    cfg->header_timeout_ms == 0)
+		return -EINVAL;
+	p->http.cfg = *cfg;
+	return 0;
 }

@@ -1,10 +1,10 @@
-/* The proxy front: TCP listeners on which applications speak SOCKS5 (and,
- * soon, HTTP), one port for both, told apart by the first byte.
+/* The proxy front: TCP listeners on which applications speak SOCKS5 or
+ * HTTP, one port for both, told apart by the first byte.
  *
  *   accept -> over max_clients? close at once (counted)
  *          -> first byte: 0x05 SOCKS5 state machine (socks5_conn.c)
  *                         0x04 SOCKS4: refused with a SOCKS4 reject, closed
- *                         'A'..'Z' HTTP: 501 Not Implemented for now, closed
+ *                         'A'..'Z' HTTP/1.1 proxy (http_conn.c)
  *                         else garbage: closed
  *   A client that has not finished negotiating handshake_timeout_ms after
  *   its accept is closed. Connected clients go to proxy/splice.
@@ -49,7 +49,6 @@ struct nt_proxy_counters {
 	uint64_t rejected_full; /* closed at accept: max_clients reached */
 	uint64_t accept_errors; /* accept() failed (EMFILE and the like) */
 	uint64_t socks4_refused;
-	uint64_t http_501;
 	uint64_t garbage;	     /* a first byte that is no protocol we speak */
 	uint64_t handshake_timeouts; /* closed: negotiation not done in time */
 	uint64_t closed_early;	     /* the client left before its reply */

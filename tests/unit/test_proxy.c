@@ -754,29 +754,6 @@ static void test_socks4_refused(void **state)
 	close(fd);
 }
 
-static void test_http_gets_501_not_implemented(void **state)
-{
-	static const char req[] = "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n";
-	static const char status[] = "HTTP/1.1 501 Not Implemented\r\n";
-	struct world *w = *state;
-	char buf[512];
-	size_t n;
-	int fd;
-
-	proxy_up(w);
-	fd = client_connect(w);
-	client_send(fd, req, sizeof(req) - 1);
-	n = client_recv_until_eof(w, fd, buf, sizeof(buf) - 1);
-	buf[n] = '\0';
-	assert_true(n > sizeof(status));
-	assert_memory_equal(buf, status, sizeof(status) - 1);
-	/* The body is one line, its length as announced. */
-	assert_non_null(strstr(buf, "Content-Length: 46\r\n"));
-	assert_int_equal(strlen(strstr(buf, "\r\n\r\n") + 4), 46);
-	assert_int_equal(counters(w).http_501, 1);
-	close(fd);
-}
-
 static bool engine_opened(struct world *w)
 {
 	return w->engine.opens == 1;
@@ -1178,8 +1155,6 @@ int main(void)
 		test_garbage_first_byte_closed_without_disturbing_session, world_setup,
 		world_teardown),
 	    cmocka_unit_test_setup_teardown(test_socks4_refused, world_setup, world_teardown),
-	    cmocka_unit_test_setup_teardown(test_http_gets_501_not_implemented, world_setup,
-					    world_teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_client_closing_before_engine_answers_cancels_request, world_setup,
 		world_teardown),
