@@ -16,8 +16,9 @@
  *   up:   stdin -> S; stdin EOF -> shutdown(S, SHUT_WR), the remote sees EOF
  *   down: S -> stdout; EOF from the remote -> exit once stdout has it all
  * Exit: 0 on a clean close, 1 when the connection failed or broke (the
- * reason on stderr), 2 for bad arguments. Log lines below warn are left out
- * unless --log-level asks for them: stderr is the user's ssh session.
+ * reason on stderr), 2 for bad arguments. The default log level (info)
+ * becomes warn here, since stderr is the user's ssh session; --log-level
+ * debug or trace still applies.
  */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -451,6 +451,11 @@ static bool fd_move(struct nt_splice *s, struct dir *d, int src)
 			d->eof = true;
 		d->len = (size_t)n;
 	}
+	/* EOF read on the last round: no later event would pass it on. */
+	if (d->eof && !d->done && d->len == 0) {
+		(void)shutdown(s->fd[dst], SHUT_WR);
+		d->done = true;
+	}
 	if (d->len == 0) {
 		/* Nothing in transit: an idle splice holds no buffer. */
 		free(d->buf);
