@@ -13,6 +13,7 @@
 #include "core/engine.h"
 #include "platform/log.h"
 #include "platform/loop.h"
+#include "platform/sockaddr.h"
 #include "proxy/proxy.h"
 #include "proxy/splice.h"
 
@@ -70,24 +71,6 @@ int nt_client_load_config(const struct nt_client_options *opts, struct nt_config
 	return NT_EXIT_OK;
 }
 
-static void listen_sockaddr(const struct nt_config_listen *l, struct sockaddr_storage *ss)
-{
-	memset(ss, 0, sizeof(*ss));
-	if (l->ip.family == AF_INET) {
-		struct sockaddr_in *sin = (struct sockaddr_in *)ss;
-
-		sin->sin_family = AF_INET;
-		sin->sin_port = htons(l->port);
-		memcpy(&sin->sin_addr, l->ip.addr, 4);
-	} else {
-		struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)ss;
-
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(l->port);
-		memcpy(&sin6->sin6_addr, l->ip.addr, 16);
-	}
-}
-
 static int proxy_up(struct nt_loop *loop, struct nt_engine *engine, const struct nt_config *cfg,
 		    struct nt_proxy **out)
 {
@@ -97,7 +80,8 @@ static int proxy_up(struct nt_loop *loop, struct nt_engine *engine, const struct
 
 	nt_proxy_config_init(&pc);
 	for (size_t i = 0; i < cfg->listen_count; i++)
-		listen_sockaddr(&cfg->listen[i], &listen[i]);
+		nt_sockaddr_set(&listen[i], cfg->listen[i].ip.family, cfg->listen[i].ip.addr,
+				cfg->listen[i].port);
 	pc.listen = listen;
 	pc.listen_count = cfg->listen_count;
 	if (cfg->username[0]) {
@@ -112,7 +96,7 @@ static int proxy_up(struct nt_loop *loop, struct nt_engine *engine, const struct
 		char addr[INET6_ADDRSTRLEN];
 
 		inet_ntop(cfg->listen[i].ip.family, cfg->listen[i].ip.addr, addr, sizeof(addr));
-		nt_info(MOD, "event=listening proxy=socks5 addr=%s port=%u auth=%s", addr,
+		nt_info(MOD, "event=listening proxy=socks5+http addr=%s port=%u auth=%s", addr,
 			nt_proxy_bound_port(*out, i), pc.username ? "password" : "none");
 	}
 	return 0;
