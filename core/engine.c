@@ -165,30 +165,16 @@ static void flow_event(void *arg, struct nt_flow *f, enum nt_flow_event ev)
 
 static const struct nt_flow_ops flow_ops = {.event = flow_event};
 
-static enum nt_fail fail_from_errno(int err)
-{
-	switch (err) {
-	case ECONNREFUSED:
-		return NT_FAIL_REFUSED;
-	case EHOSTUNREACH:
-	case EHOSTDOWN:
-		return NT_FAIL_HOST_UNREACH;
-	case ENETUNREACH:
-	case ENETDOWN:
-		return NT_FAIL_NET_UNREACH;
-	case ETIMEDOUT:
-		return NT_FAIL_TIMEOUT;
-	case EACCES:
-	case EPERM:
-		return NT_FAIL_NOT_ALLOWED;
-	case EAFNOSUPPORT:
-		return NT_FAIL_ADDR_TYPE;
-	default:
-		return NT_FAIL_GENERAL;
-	}
-}
-
 /* ---- direct (bypass) connections ---- */
+
+/* A connected socket handed to the caller that did not take its loop
+ * registration over. */
+static void direct_orphan(struct nt_loop *loop, int fd, uint32_t events, void *arg)
+{
+	(void)events;
+	(void)arg;
+	nt_loop_del_fd(loop, fd);
+}
 
 static void direct_ready(struct nt_loop *loop, int fd, uint32_t events, void *arg)
 {
@@ -201,16 +187,22 @@ static void direct_ready(struct nt_loop *loop, int fd, uint32_t events, void *ar
 	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
 		err = errno;
 	if (err) {
-		req_fail(r, fail_from_errno(err));
+		req_fail(r, nt_fail_from_errno(err));
 		return;
 	}
-	nt_loop_del_fd(loop, fd);
+	/* The socket goes to the caller still registered, so that it can take
+	 * the registration over (nt_loop_take_fd) instead of leaving the epoll
+	 * set and entering it again. Until it does, events go nowhere. */
+	(void)nt_loop_take_fd(loop, fd, NT_EV_WRITE, direct_orphan, NULL);
 	res.fd = fd;
 	r->fd = -1; /* now the caller's */
 	res.bound_len = sizeof(res.bound);
 	if (getsockname(fd, (struct sockaddr *)&res.bound, &res.bound_len) != 0)
 		res.bound_len = 0;
 	req_finish(r, &res);
+	/* Not taken over (closed, or kept aside): the registration goes. */
+	if (nt_loop_fd_owner(loop, fd, NULL) == direct_orphan)
+		nt_loop_del_fd(loop, fd);
 }
 
 static void direct_connect(struct nt_engine_req *r, int family, const uint8_t *addr)
@@ -221,14 +213,14 @@ static void direct_connect(struct nt_engine_req *r, int family, const uint8_t *a
 
 	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0) {
-		req_fail_later(r, fail_from_errno(errno));
+		req_fail_later(r, nt_fail_from_errno(errno));
 		return;
 	}
 	if (connect(fd, (struct sockaddr *)&ss, len) != 0 && errno != EINPROGRESS) {
 		int err = errno;
 
 		close(fd);
-		req_fail_later(r, fail_from_errno(err));
+		req_fail_later(r, nt_fail_from_errno(err));
 		return;
 	}
 	if (nt_loop_add_fd(r->e->loop, fd, NT_EV_WRITE, direct_ready, r) != 0) {

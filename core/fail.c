@@ -1,7 +1,10 @@
-/* The reasons a connection fails, and what each tells a SOCKS5 or HTTP client.
+/* The reasons a connection fails, the errno values they come from, and what
+ * each tells a SOCKS5 or HTTP client.
  * Kept apart from engine.c so that the proxy's tests can stand in a fake
  * engine and still use the real mapping. */
 #include "core/fail.h"
+
+#include <errno.h>
 
 static const struct {
 	const char *text;
@@ -34,4 +37,27 @@ uint8_t nt_fail_socks5(enum nt_fail fail)
 int nt_fail_http(enum nt_fail fail)
 {
 	return (unsigned)fail < N_FAILS ? fails[fail].http : fails[NT_FAIL_GENERAL].http;
+}
+
+enum nt_fail nt_fail_from_errno(int err)
+{
+	switch (err) {
+	case ECONNREFUSED:
+		return NT_FAIL_REFUSED;
+	case EHOSTUNREACH:
+	case EHOSTDOWN:
+		return NT_FAIL_HOST_UNREACH;
+	case ENETUNREACH:
+	case ENETDOWN:
+		return NT_FAIL_NET_UNREACH;
+	case ETIMEDOUT:
+		return NT_FAIL_TIMEOUT;
+	case EACCES:
+	case EPERM:
+		return NT_FAIL_NOT_ALLOWED;
+	case EAFNOSUPPORT:
+		return NT_FAIL_ADDR_TYPE;
+	default:
+		return NT_FAIL_GENERAL;
+	}
 }

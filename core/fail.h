@@ -22,5 +22,7 @@ enum nt_fail {
 const char *nt_fail_text(enum nt_fail fail); /* one line, for logs and HTTP bodies */
 uint8_t nt_fail_socks5(enum nt_fail fail);
 int nt_fail_http(enum nt_fail fail);
+/* What a failed socket() or connect() means (err: a positive errno value). */
+enum nt_fail nt_fail_from_errno(int err);
 
 #endif

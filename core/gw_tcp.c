@@ -76,12 +76,13 @@ static void answer_syn(struct gw_flow *f, int err)
 	struct nt_gateway *gw = f->gw;
 	struct gw_peer *gp = f->peer;
 	uint8_t out[NT_GW_ANSWER_MAX];
+	enum nt_fail why = nt_fail_from_errno(err);
 	struct nt_gw_pkt p;
 	int n;
 
 	if (!f->syn || nt_gw_pkt_parse(f->syn, f->syn_len, &p) != 0)
 		return;
-	if (err == ECONNREFUSED) {
+	if (why == NT_FAIL_REFUSED) {
 		gw->c.refused++;
 		gp->c.refused++;
 		n = nt_gw_tcp_rst(out, sizeof(out), &p);
@@ -92,8 +93,7 @@ static void answer_syn(struct gw_flow *f, int err)
 	gw->c.unreachable++;
 	gp->c.unreachable++;
 	gw_send_unreach(gw, gp, f->syn, &p,
-			err == ENETUNREACH || err == ENETDOWN ? NT_GW_UNREACH_NET
-							      : NT_GW_UNREACH_HOST);
+			why == NT_FAIL_NET_UNREACH ? NT_GW_UNREACH_NET : NT_GW_UNREACH_HOST);
 }
 
 static void fail_connect(struct gw_flow *f, int err)

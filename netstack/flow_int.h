@@ -1,6 +1,6 @@
-/* Inside the flow layer: what flow.c (the layer, TCP flows, ICMP errors) and
- * flow_udp.c (UDP sockets) share. Nothing outside netstack/flow*.c includes
- * this. */
+/* Inside the flow layer: what flow.c (the layer, TCP flows, ICMP errors),
+ * flow_udp.c (UDP sockets) and gw_accept.c (the gateway's side of lwIP)
+ * share. Nothing outside netstack/ includes this. */
 #ifndef NT_NETSTACK_FLOW_INT_H
 #define NT_NETSTACK_FLOW_INT_H
 
@@ -17,6 +17,8 @@
 #include "lwip/ip_addr.h"
 
 #define NT_FLOW_MOD "flow"
+
+struct pbuf;
 
 /* ---- lists: a node is linked exactly while next != NULL ---- */
 
@@ -100,7 +102,7 @@ static inline int nt_flow_lwip_errno(err_t err)
 	}
 }
 
-/* ---- flow_udp.c, for the layer in flow.c ---- */
+/* ---- flow_udp.c, for the layer (flow.c) ---- */
 
 /* From nt_flow_init: 0 or -ENOMEM. UDP sockets open from here on. */
 int nt_flow_udp_layer_init(void);
@@ -112,5 +114,14 @@ size_t nt_flow_udp_layer_fini(void);
 int nt_flow_udp_icmp_error(const struct nt_icmp_err *e);
 /* Fills the udp_* counters and adds the sockets' memory to mem_total. */
 void nt_flow_udp_layer_stats(struct nt_flow_stats *out);
+
+/* ---- flow_udp.c, for gw_accept.c too: datagrams in pbufs ---- */
+
+/* A datagram's payload (len bytes) in a new pbuf with room for the headers
+ * below it. Returns 0, -EMSGSIZE (over the family's limit) or -ENOMEM. */
+int nt_flow_udp_pbuf(int family, const uint8_t *buf, size_t len, struct pbuf **out);
+/* A received datagram in one piece: p's own bytes, or a chain copied into
+ * the layer's 64 KiB buffer (valid until the next call). */
+const uint8_t *nt_flow_udp_flat(const struct pbuf *p);
 
 #endif

@@ -61,7 +61,7 @@ static void on_udp_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip
 			u16_t port)
 {
 	struct nt_flow_udp *u = arg;
-	const uint8_t *data = p->payload;
+	const uint8_t *data;
 	uint8_t a[16];
 	int family;
 
@@ -70,10 +70,7 @@ static void on_udp_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip
 		pbuf_free(p);
 		return;
 	}
-	if (p->next) {
-		pbuf_copy_partial(p, g.udp_buf, p->tot_len, 0);
-		data = g.udp_buf;
-	}
+	data = nt_flow_udp_flat(p);
 	g.stats.udp_rx++;
 	g.stats.udp_rx_bytes += p->tot_len;
 	family = nt_flow_ip_to_addr(addr, a);
@@ -126,23 +123,16 @@ int nt_flow_udp_sendto(struct nt_flow_udp *u, int family, const uint8_t *addr, u
 	struct pbuf *p;
 	ip_addr_t dst;
 	err_t err;
-	int rc = 0;
+	int rc;
 
 	if (u->closed)
 		return -EBADF;
 	if (family != AF_INET && family != AF_INET6)
 		rc = -EAFNOSUPPORT;
-	else if (len > (family == AF_INET ? UDP_MAX_V4 : UDP_MAX_V6))
-		rc = -EMSGSIZE;
+	else
+		rc = nt_flow_udp_pbuf(family, buf, len, &p);
 	if (rc)
 		goto err_count;
-	p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)len, PBUF_RAM);
-	if (!p) {
-		rc = -ENOMEM;
-		goto err_count;
-	}
-	if (len)
-		pbuf_take(p, buf, (u16_t)len);
 	nt_flow_addr_to_ip(family, addr, &dst);
 	err = udp_sendto(u->pcb, p, &dst, port);
 	pbuf_free(p);
@@ -174,6 +164,32 @@ void nt_flow_udp_close(struct nt_flow_udp *u)
 	g.stats.udp_open--;
 	if (u->hold == 0)
 		udp_free(u);
+}
+
+/* ---- datagrams in pbufs, for gw_accept.c too ---- */
+
+int nt_flow_udp_pbuf(int family, const uint8_t *buf, size_t len, struct pbuf **out)
+{
+	struct pbuf *p;
+
+	*out = NULL;
+	if (len > (family == AF_INET ? UDP_MAX_V4 : UDP_MAX_V6))
+		return -EMSGSIZE;
+	p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)len, PBUF_RAM);
+	if (!p)
+		return -ENOMEM;
+	if (len)
+		pbuf_take(p, buf, (u16_t)len);
+	*out = p;
+	return 0;
+}
+
+const uint8_t *nt_flow_udp_flat(const struct pbuf *p)
+{
+	if (!p->next)
+		return p->payload;
+	pbuf_copy_partial(p, g.udp_buf, p->tot_len, 0);
+	return g.udp_buf;
 }
 
 /* ---- for the layer (flow.c) ---- */

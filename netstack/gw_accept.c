@@ -10,7 +10,8 @@
  */
 #include "netstack/gw_accept.h"
 
-#include "netstack/flow.h"
+#include "netstack/flow_int.h"
+#include "netstack/ippkt.h"
 #include "netstack/stack.h"
 #include "platform/log.h"
 
@@ -23,18 +24,9 @@
 #include "lwip/tcp.h"
 #include "lwip/udp.h"
 
-#include <errno.h>
-#include <stdbool.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/socket.h>
-
 #define MOD "gw_accept"
 
-#define BACKLOG	   255 /* u8: only the moments between a SYN and our release */
-#define V6_EXT_MAX 8
-#define UDP_MAX_V4 (0xffff - 20 - 8)
-#define UDP_MAX_V6 (0xffff - 8)
+#define BACKLOG 255 /* u8: only the moments between a SYN and our release */
 
 /* Defined by the accept-any patch in lwIP's ip.c. */
 extern int (*lwip_nt_accept_any)(struct pbuf *p, struct netif *inp);
@@ -45,46 +37,19 @@ static struct {
 	bool up;
 	struct nt_gw_accept_ops ops;
 	struct tcp_pcb *listener;
-	uint8_t *udp_buf; /* flattens chained datagrams */
 	struct nt_gw_accept_stats stats;
 } ga;
 
 /* ---- addresses ---- */
 
-static void to_ip(int family, const uint8_t *addr, ip_addr_t *ip)
-{
-	memset(ip, 0, sizeof(*ip));
-	if (family == AF_INET) {
-		IP_SET_TYPE_VAL(*ip, IPADDR_TYPE_V4);
-		memcpy(&ip_2_ip4(ip)->addr, addr, 4);
-	} else {
-		IP_SET_TYPE_VAL(*ip, IPADDR_TYPE_V6);
-		memcpy(ip_2_ip6(ip)->addr, addr, 16);
-		ip6_addr_clear_zone(ip_2_ip6(ip));
-	}
-}
-
-static int from_ip(const ip_addr_t *ip, uint8_t *addr)
-{
-	if (IP_IS_V6(ip)) {
-		memcpy(addr, ip_2_ip6(ip)->addr, 16);
-		return AF_INET6;
-	}
-	memcpy(addr, &ip_2_ip4(ip)->addr, 4);
-	return AF_INET;
-}
-
 /* Addresses nobody may reach through the gateway: they are the gateway
  * host's own (loopback), everyone's (multicast, broadcast) or nobody's. */
-static bool martian4(const uint8_t *a)
-{
-	return a[0] == 0 || a[0] == 127 || a[0] >= 224;
-}
-
-static bool martian6(const uint8_t *a)
+static bool martian(int family, const uint8_t *a)
 {
 	static const uint8_t zero[15];
 
+	if (family == AF_INET)
+		return a[0] == 0 || a[0] == 127 || a[0] >= 224;
 	if (a[0] == 0xff || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80))
 		return true;			       /* multicast, link-local */
 	return memcmp(a, zero, 15) == 0 && a[15] <= 1; /* ::, ::1 */
@@ -92,46 +57,20 @@ static bool martian6(const uint8_t *a)
 
 /* ---- the IP hook: which foreign packets lwIP takes ---- */
 
-static uint8_t upper_proto6(const uint8_t *h, size_t len)
-{
-	size_t off = 40;
-	uint8_t nh = h[6];
-
-	for (int i = 0; i < V6_EXT_MAX && (nh == 0 || nh == 43 || nh == 60 || nh == 44); i++) {
-		if (off + 8 > len)
-			return 0;
-		if (nh == 44)
-			return h[off]; /* fragment: its next header is the datagram's */
-		nh = h[off];
-		off += ((size_t)h[off + 1] + 1) * 8;
-	}
-	return nh;
-}
-
 static int accept_hook(struct pbuf *p, struct netif *inp)
 {
-	const uint8_t *h = p->payload;
-	uint8_t proto;
+	struct nt_ippkt ip;
 
 	(void)inp;
-	if (p->len >= 20 && h[0] >> 4 == 4) {
-		proto = h[9];
-		if (martian4(h + 16))
-			goto refuse;
-	} else if (p->len >= 40 && h[0] >> 4 == 6) {
-		proto = upper_proto6(h, p->len);
-		if (martian6(h + 24))
-			goto refuse;
-	} else {
-		goto refuse;
+	/* lwIP checked that the IP header is in the first pbuf; what follows it
+	 * may not be, as in a quote. */
+	if (nt_ippkt_parse_quote(p->payload, p->len, &ip) != 0 || martian(ip.family, ip.dst) ||
+	    (ip.proto != IP_PROTO_TCP && ip.proto != IP_PROTO_UDP)) {
+		ga.stats.refused++;
+		return 0;
 	}
-	if (proto != IP_PROTO_TCP && proto != IP_PROTO_UDP)
-		goto refuse;
 	ga.stats.accepted++;
 	return 1;
-refuse:
-	ga.stats.refused++;
-	return 0;
 }
 
 /* ---- TCP ---- */
@@ -190,23 +129,16 @@ static bool pcb_is(const struct tcp_pcb *pcb, const ip_addr_t *local, u16_t lpor
 static int syn_tuple(const uint8_t *pkt, size_t len, ip_addr_t *local, u16_t *lport,
 		     ip_addr_t *remote, u16_t *rport)
 {
-	size_t off;
+	struct nt_ippkt ip;
 
-	if (len >= 20 && pkt[0] >> 4 == 4 && pkt[9] == IP_PROTO_TCP) {
-		off = (size_t)(pkt[0] & 0x0f) * 4;
-		to_ip(AF_INET, pkt + 12, remote);
-		to_ip(AF_INET, pkt + 16, local);
-	} else if (len >= 40 && pkt[0] >> 4 == 6 && pkt[6] == IP_PROTO_TCP) {
-		off = 40; /* a SYN with extension headers is fed as is, but not tracked */
-		to_ip(AF_INET6, pkt + 8, remote);
-		to_ip(AF_INET6, pkt + 24, local);
-	} else {
+	/* A SYN with IPv6 extension headers is not supported (core/gateway.md). */
+	if (nt_ippkt_parse(pkt, len, &ip) != 0 || ip.proto != IP_PROTO_TCP || !ip.has_l4 ||
+	    ip.l4_len < 4 || (ip.family == AF_INET6 && ip.l4 != IP6_HLEN))
 		return -EINVAL;
-	}
-	if (off + 4 > len)
-		return -EINVAL;
-	*rport = (u16_t)(pkt[off] << 8 | pkt[off + 1]);
-	*lport = (u16_t)(pkt[off + 2] << 8 | pkt[off + 3]);
+	nt_flow_addr_to_ip(ip.family, ip.src, remote);
+	nt_flow_addr_to_ip(ip.family, ip.dst, local);
+	*rport = nt_ippkt_get16(pkt + ip.l4);
+	*lport = nt_ippkt_get16(pkt + ip.l4 + 2);
 	return 0;
 }
 
@@ -287,13 +219,10 @@ static size_t build_quote(uint8_t *q, const struct pbuf *p, u16_t sport, u16_t d
 	if (!iph || hlen + 8 > NT_GW_QUOTE_MAX)
 		return 0;
 	memcpy(q, iph, hlen);
-	q[hlen] = (uint8_t)(sport >> 8);
-	q[hlen + 1] = (uint8_t)sport;
-	q[hlen + 2] = (uint8_t)(dport >> 8);
-	q[hlen + 3] = (uint8_t)dport;
-	q[hlen + 4] = (uint8_t)(udp_len >> 8);
-	q[hlen + 5] = (uint8_t)udp_len;
-	q[hlen + 6] = q[hlen + 7] = 0;
+	nt_ippkt_put16(q + hlen, sport);
+	nt_ippkt_put16(q + hlen + 2, dport);
+	nt_ippkt_put16(q + hlen + 4, (uint16_t)udp_len);
+	nt_ippkt_put16(q + hlen + 6, 0);
 	n = NT_GW_QUOTE_MAX - hlen - 8;
 	if (n > p->tot_len)
 		n = p->tot_len;
@@ -306,39 +235,23 @@ static void udp_any(struct pbuf *p, const ip_addr_t *src, u16_t sport, const ip_
 {
 	uint8_t quote[NT_GW_QUOTE_MAX];
 	struct nt_gw_udp_addrs a = {.sport = sport, .dport = dport};
-	const uint8_t *data = p->payload;
+	const uint8_t *data;
 	size_t qlen;
 
-	a.family = from_ip(src, a.src);
-	(void)from_ip(dst, a.dst);
+	a.family = nt_flow_ip_to_addr(src, a.src);
+	(void)nt_flow_ip_to_addr(dst, a.dst);
 	/* lwIP itself takes broadcast and multicast: not for the gateway. */
-	if (a.family == AF_INET ? martian4(a.dst) : martian6(a.dst)) {
+	if (martian(a.family, a.dst)) {
 		ga.stats.refused++;
 		pbuf_free(p);
 		return;
 	}
-	if (p->next) {
-		pbuf_copy_partial(p, ga.udp_buf, p->tot_len, 0);
-		data = ga.udp_buf;
-	}
+	data = nt_flow_udp_flat(p);
 	qlen = build_quote(quote, p, sport, dport);
 	ga.stats.udp_rx++;
 	ga.stats.udp_rx_bytes += p->tot_len;
 	ga.ops.udp_datagram(ga.ops.ctx, &a, data, p->tot_len, quote, qlen);
 	pbuf_free(p);
-}
-
-static int lwip_errno(err_t err)
-{
-	switch (err) {
-	case ERR_MEM:
-	case ERR_BUF:
-		return -ENOMEM;
-	case ERR_RTE:
-		return -ENETUNREACH;
-	default:
-		return -EINVAL;
-	}
 }
 
 int nt_gw_udp_reply(const struct nt_gw_udp_addrs *a, const uint8_t *buf, size_t len)
@@ -353,19 +266,12 @@ int nt_gw_udp_reply(const struct nt_gw_udp_addrs *a, const uint8_t *buf, size_t 
 
 	if (!ga.up)
 		return -ENETDOWN;
-	if (len > (a->family == AF_INET ? UDP_MAX_V4 : UDP_MAX_V6)) {
-		rc = -EMSGSIZE;
+	rc = nt_flow_udp_pbuf(a->family, buf, len, &p);
+	if (rc)
 		goto err_count;
-	}
-	to_ip(a->family, a->dst, &src); /* the reply comes from where the datagram went */
-	to_ip(a->family, a->src, &dst);
-	p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)len, PBUF_RAM);
-	if (!p) {
-		rc = -ENOMEM;
-		goto err_count;
-	}
-	if (len)
-		pbuf_take(p, buf, (u16_t)len);
+	/* The reply comes from where the datagram went. */
+	nt_flow_addr_to_ip(a->family, a->dst, &src);
+	nt_flow_addr_to_ip(a->family, a->src, &dst);
 	if (pbuf_add_header(p, UDP_HLEN) != 0) {
 		rc = -ENOMEM;
 		goto err_pbuf;
@@ -385,7 +291,7 @@ int nt_gw_udp_reply(const struct nt_gw_udp_addrs *a, const uint8_t *buf, size_t 
 	err = ip_output_if_src(p, &src, &dst, UDP_TTL, 0, IP_PROTO_UDP, netif);
 	pbuf_free(p);
 	if (err != ERR_OK) {
-		rc = lwip_errno(err);
+		rc = nt_flow_lwip_errno(err);
 		goto err_count;
 	}
 	ga.stats.udp_tx++;
@@ -411,17 +317,14 @@ int nt_gw_accept_enable(const struct nt_gw_accept_ops *ops)
 	if (!ops || !ops->tcp_established || !ops->tcp_failed || !ops->udp_datagram)
 		return -EINVAL;
 	memset(&ga, 0, sizeof(ga));
-	ga.udp_buf = malloc(0x10000);
-	if (!ga.udp_buf)
-		return -ENOMEM;
 	/* Unbound: port 0, which the patch makes every port. */
 	pcb = tcp_new_ip_type(IPADDR_TYPE_ANY);
 	if (!pcb)
-		goto err_buf;
+		return -ENOMEM;
 	ga.listener = tcp_listen_with_backlog_and_err(pcb, BACKLOG, &err);
 	if (!ga.listener) {
 		tcp_abort(pcb);
-		goto err_buf;
+		return -ENOMEM;
 	}
 	tcp_arg(ga.listener, NULL);
 	tcp_accept(ga.listener, on_accept);
@@ -430,11 +333,6 @@ int nt_gw_accept_enable(const struct nt_gw_accept_ops *ops)
 	lwip_nt_udp_any = udp_any;
 	ga.up = true;
 	return 0;
-
-err_buf:
-	free(ga.udp_buf);
-	ga.udp_buf = NULL;
-	return -ENOMEM;
 }
 
 void nt_gw_accept_disable(void)
@@ -457,8 +355,6 @@ void nt_gw_accept_disable(void)
 	}
 	tcp_close(ga.listener);
 	ga.listener = NULL;
-	free(ga.udp_buf);
-	ga.udp_buf = NULL;
 	ga.up = false;
 	nt_stack_timers_kick();
 }

@@ -83,8 +83,8 @@ void nt_gw_accept_abort(struct nt_gw_half *h);
 
 /* Sends a UDP datagram from a->dst:dport to a->src:sport (the reply to a
  * datagram that arrived with these addresses), fragmented by lwIP when it
- * exceeds the MTU. Returns 0, -EMSGSIZE, -ENOMEM, -ENETUNREACH or -ENETDOWN
- * (not enabled). */
+ * exceeds the MTU. Returns 0, -EMSGSIZE, -ENOMEM, -ENETUNREACH, -ENETDOWN
+ * (not enabled), or -EADDRNOTAVAIL or -EINVAL for another lwIP error. */
 int nt_gw_udp_reply(const struct nt_gw_udp_addrs *a, const uint8_t *buf, size_t len);
 
 struct nt_gw_accept_stats {

@@ -256,6 +256,44 @@ int nt_loop_del_fd(struct nt_loop *loop, int fd)
 	return 0;
 }
 
+int nt_loop_take_fd(struct nt_loop *loop, int fd, uint32_t events, nt_fd_cb cb, void *arg)
+{
+	struct fd_watch *w = fd_lookup(loop, fd);
+	int err;
+
+	if (!cb)
+		return -EINVAL;
+	if (!w)
+		return nt_loop_add_fd(loop, fd, events, cb, arg);
+	if ((events & (NT_EV_READ | NT_EV_WRITE)) != w->events) {
+		err = nt_loop_mod_fd(loop, fd, events);
+		if (err)
+			return err;
+	}
+	w->cb = cb;
+	w->arg = arg;
+	return 0;
+}
+
+nt_fd_cb nt_loop_fd_owner(const struct nt_loop *loop, int fd, uint32_t *events)
+{
+	if (fd < 0 || (size_t)fd >= loop->fds_cap || !loop->fds[fd].gen)
+		return NULL;
+	if (events)
+		*events = loop->fds[fd].events;
+	return loop->fds[fd].cb;
+}
+
+void nt_loop_forget_fd(struct nt_loop *loop, int fd)
+{
+	struct fd_watch *w = fd_lookup(loop, fd);
+
+	/* A later registration of the same number gets a new generation, so
+	 * an event of this batch for the closed file is still recognised. */
+	if (w)
+		memset(w, 0, sizeof(*w));
+}
+
 /* ---- timers: a binary min-heap of caller-owned structs ---- */
 
 static bool timer_before(const struct nt_timer *a, const struct nt_timer *b)

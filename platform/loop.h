@@ -43,6 +43,22 @@ int nt_loop_add_fd(struct nt_loop *loop, int fd, uint32_t events, nt_fd_cb cb, v
 int nt_loop_mod_fd(struct nt_loop *loop, int fd, uint32_t events);
 int nt_loop_del_fd(struct nt_loop *loop, int fd);
 
+/* Hands fd's registration to a new owner (cb, arg) with interest events,
+ * without leaving and re-entering the epoll set: a system call only when
+ * events differ from the current interest. Events of the current batch not
+ * yet dispatched for fd go to the new owner (level-triggered: the owner sees
+ * at worst a readiness it finds empty). An fd that is not watched is added.
+ * Returns what nt_loop_add_fd or nt_loop_mod_fd returns. */
+int nt_loop_take_fd(struct nt_loop *loop, int fd, uint32_t events, nt_fd_cb cb, void *arg);
+/* The owner of a watched fd and, when events is not NULL, its interest; or
+ * NULL (events untouched) for an fd that is not watched. */
+nt_fd_cb nt_loop_fd_owner(const struct nt_loop *loop, int fd, uint32_t *events);
+/* For an fd that the caller closes right after: forgets it without
+ * EPOLL_CTL_DEL, since closing the last descriptor of a file removes it from
+ * the epoll set anyway. Only when no duplicate of fd (dup, fork) may remain
+ * open; otherwise use nt_loop_del_fd. A no-op on an fd that is not watched. */
+void nt_loop_forget_fd(struct nt_loop *loop, int fd);
+
 void nt_timer_init(struct nt_timer *timer, nt_timer_cb cb, void *arg);
 /* Arms (or re-arms) the timer to fire once, delay_ns after this call (the
  * clock is read afresh, so it never fires early). Returns 0 or -ENOMEM. */

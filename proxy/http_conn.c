@@ -53,6 +53,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "netstack/flow.h"
@@ -96,7 +97,9 @@ struct conn {
 	struct nt_http_counters *st;
 	struct nt_loop *loop;
 	int fd;
-	uint32_t events;
+	uint32_t events;    /* as registered with the loop */
+	uint32_t want;	    /* what the state needs; reading is dropped lazily */
+	bool read_unwanted; /* readable while not wanted: stop watching it now */
 	enum phase phase;
 	enum fin fin;
 	struct nt_timer timer, kick;
@@ -275,7 +278,8 @@ static void up_watch(struct conn *c, uint32_t want)
 		return;
 	}
 	if (!u->watched) {
-		u->watched = nt_loop_add_fd(c->loop, u->fd, want, on_up_fd, c) == 0;
+		/* The engine may hand the socket over still registered. */
+		u->watched = nt_loop_take_fd(c->loop, u->fd, want, on_up_fd, c) == 0;
 		u->events = want;
 	} else if (u->events != want && nt_loop_mod_fd(c->loop, u->fd, want) == 0) {
 		u->events = want;
@@ -296,7 +300,8 @@ static void up_close(struct conn *c, bool abort)
 		close(u->pipe[0]);
 		close(u->pipe[1]);
 	} else {
-		up_watch(c, 0);
+		/* No dup of it: closing leaves the epoll set. */
+		nt_loop_forget_fd(c->loop, u->fd);
 		if (abort)
 			reset_close(u->fd);
 		else
@@ -442,6 +447,27 @@ static ssize_t client_send(struct conn *c, const uint8_t *buf, size_t len)
 	return -errno;
 }
 
+/* client_send of a then b, in one system call. */
+static ssize_t client_send2(struct conn *c, const uint8_t *a, size_t alen, const uint8_t *b,
+			    size_t blen)
+{
+	struct iovec iov[2] = {{.iov_base = (void *)a, .iov_len = alen},
+			       {.iov_base = (void *)b, .iov_len = blen}};
+	struct msghdr msg = {.msg_iov = iov, .msg_iovlen = blen ? 2 : 1};
+	ssize_t n;
+
+	do {
+		n = sendmsg(c->fd, &msg, MSG_NOSIGNAL | MSG_DONTWAIT);
+	} while (n < 0 && errno == EINTR);
+	if (n >= 0)
+		return n;
+	if (errno == EAGAIN || errno == EWOULDBLOCK) {
+		c->client_blocked = true;
+		return -EAGAIN;
+	}
+	return -errno;
+}
+
 /* Bytes read, 0 at EOF (in_eof set), -EAGAIN, -ENOBUFS (no room), or an
  * error. */
 static ssize_t client_read(struct conn *c)
@@ -512,7 +538,7 @@ static void finish(struct conn *c)
 	}
 	up_close(c, mid);
 	if (c->fd >= 0) {
-		nt_loop_del_fd(c->loop, c->fd);
+		nt_loop_forget_fd(c->loop, c->fd); /* no dup of it: close suffices */
 		if (c->fin == FIN_RESET)
 			reset_close(c->fd);
 		else
@@ -628,8 +654,7 @@ static void connect_established(struct conn *c, const struct nt_open_result *res
 	}
 	c->st->connects++;
 	c->st->bytes_down += sizeof(ok) - 1;
-	nt_loop_del_fd(c->loop, fd);
-	c->fd = -1;
+	c->fd = -1; /* with its registration: the splice takes both over */
 	if (res->flow)
 		rc = nt_splice_start_flow(c->loop, fd, res->flow, pending, plen);
 	else
@@ -1027,13 +1052,27 @@ static int pump_down(struct conn *c)
 		if (c->fin || c->phase != P_FORWARD)
 			return 1; /* answered or ended on the way */
 		if (c->out_off < c->out_len) {
-			n = client_send(c, c->out + c->out_off, c->out_len - c->out_off);
+			size_t head = c->out_len - c->out_off, body = 0;
+
+			/* The head and the body bytes already here leave together.
+			 * Only framings whose scan cannot fail: a chunked body is
+			 * checked after its head went out, as before. */
+			if (c->rstate == R_BODY && c->resp_body != NT_HTTP_BODY_CHUNKED) {
+				(void)scan_response_body(c);
+				body = c->resp_ready;
+			}
+			n = client_send2(c, c->out + c->out_off, head, b->p + b->off, body);
 			if (n == -EAGAIN)
 				return progress;
 			if (n < 0)
 				return client_gone(c);
-			c->out_off += (size_t)n;
 			c->st->bytes_down += (uint64_t)n;
+			if ((size_t)n > head) {
+				buf_consume(b, (size_t)n - head, false);
+				c->resp_ready -= (size_t)n - head;
+				n = (ssize_t)head;
+			}
+			c->out_off += (size_t)n;
 			if (c->out_off == c->out_len) {
 				free(c->out);
 				c->out = NULL;
@@ -1226,6 +1265,15 @@ static void update_events(struct conn *c)
 	}
 	if (c->client_blocked)
 		ev |= NT_EV_WRITE;
+	/* A client that is not to be read is usually silent (its request is
+	 * all here): reading stays watched until it proves otherwise, which
+	 * saves two epoll_ctl per exchange. Nothing is read meanwhile: the
+	 * steps read only what their state allows. */
+	c->want = ev;
+	if (ev & NT_EV_READ)
+		c->read_unwanted = false;
+	else if ((c->events & NT_EV_READ) && !c->read_unwanted)
+		ev |= NT_EV_READ;
 	if (ev != c->events && nt_loop_mod_fd(c->loop, c->fd, ev) == 0)
 		c->events = ev;
 	if (c->phase == P_FORWARD)
@@ -1277,6 +1325,8 @@ static void on_client_fd(struct nt_loop *loop, int fd, uint32_t events, void *ar
 	}
 	if (events & NT_EV_WRITE)
 		c->client_blocked = false;
+	if ((events & NT_EV_READ) && !(c->want & NT_EV_READ))
+		c->read_unwanted = true;
 	drive(c);
 }
 
@@ -1376,12 +1426,14 @@ int nt_http_conn_start(struct nt_proxy *p, int fd, uint64_t deadline_ns)
 	if (rc < 0)
 		goto err_free;
 	c->deadline = deadline_ns;
-	rc = nt_loop_add_fd(c->loop, fd, NT_EV_READ, on_client_fd, c);
+	rc = nt_loop_take_fd(c->loop, fd, NT_EV_READ, on_client_fd, c);
 	if (rc < 0)
 		goto err_timer;
-	c->events = NT_EV_READ;
+	c->events = c->want = NT_EV_READ;
 	c->st->clients++;
 	nt_proxy_client_add(p, &c->link);
+	/* The request is usually here already: no need to wait for the loop. */
+	drive(c);
 	return 0;
 
 err_timer:
@@ -1389,6 +1441,7 @@ err_timer:
 err_free:
 	free(c);
 err_close:
+	nt_loop_forget_fd(nt_proxy_loop(p), fd);
 	close(fd);
 	return rc;
 }

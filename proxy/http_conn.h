@@ -73,7 +73,10 @@ struct nt_http_proxy {
 /* proxy.c */
 struct nt_http_proxy *nt_proxy_http(struct nt_proxy *p);
 /* http_conn.c: takes fd, whose unread first byte is an uppercase letter;
- * its first head must be complete by deadline_ns. Closes fd on failure. */
+ * its first head must be complete by deadline_ns. fd may be watched by the
+ * proxy's loop: the registration is taken over (nt_loop_take_fd). Reads at
+ * once: the client may be served or closed before this returns. Closes fd
+ * on failure. */
 int nt_http_conn_start(struct nt_proxy *p, int fd, uint64_t deadline_ns);
 
 #endif

@@ -172,12 +172,16 @@ void nt_proxy_close_gently(int fd)
 
 /* ---- sniffing the first byte ---- */
 
+/* close_fd false: the socket and its registration with the loop pass to
+ * the next owner (or to a last reply, then nt_proxy_close_gently). No dup of
+ * a client socket exists, so closing it is enough to leave the epoll set. */
 static void sniff_free(struct sniff *s, bool close_fd)
 {
 	nt_timer_cancel(s->p->loop, &s->timer);
-	nt_loop_del_fd(s->p->loop, s->fd);
-	if (close_fd)
+	if (close_fd) {
+		nt_loop_forget_fd(s->p->loop, s->fd);
 		close(s->fd);
+	}
 	nt_proxy_client_remove(s->p, &s->link);
 	free(s);
 }
@@ -193,6 +197,7 @@ static void refuse(struct sniff *s, const void *msg, size_t len)
 {
 	int fd = s->fd;
 
+	nt_loop_forget_fd(s->p->loop, fd);
 	sniff_free(s, false);
 	if (len)
 		(void)send(fd, msg, len, MSG_NOSIGNAL | MSG_DONTWAIT);

@@ -125,7 +125,7 @@ static void conn_free(struct conn *c)
 	if (c->udp)
 		nt_socks5_udp_close(c->udp);
 	if (c->fd >= 0) {
-		nt_loop_del_fd(c->loop, c->fd);
+		nt_loop_forget_fd(c->loop, c->fd); /* no dup of it: close suffices */
 		if (c->state == S_CLOSING)
 			nt_proxy_close_gently(c->fd);
 		else
@@ -201,8 +201,7 @@ static void start_splice(struct conn *c, const struct nt_open_result *res)
 {
 	int fd = c->fd, rc;
 
-	nt_loop_del_fd(c->loop, fd);
-	c->fd = -1;
+	c->fd = -1; /* with its registration: the splice takes both over */
 	if (res->flow)
 		rc = nt_splice_start_flow(c->loop, fd, res->flow, c->in, c->in_len);
 	else
@@ -529,11 +528,13 @@ int nt_socks5_conn_start(struct nt_proxy *p, int fd, uint64_t deadline_ns)
 	rc = nt_timer_arm_at(c->loop, &c->timer, deadline_ns);
 	if (rc < 0)
 		goto err_free;
-	rc = nt_loop_add_fd(c->loop, fd, NT_EV_READ, on_fd, c);
+	rc = nt_loop_take_fd(c->loop, fd, NT_EV_READ, on_fd, c);
 	if (rc < 0)
 		goto err_timer;
 	c->events = NT_EV_READ;
 	nt_proxy_client_add(p, &c->link);
+	/* The greeting is usually here already: no need to wait for the loop. */
+	on_readable(c);
 	return 0;
 
 err_timer:
@@ -541,6 +542,7 @@ err_timer:
 err_free:
 	free(c);
 err_close:
+	nt_loop_forget_fd(nt_proxy_loop(p), fd);
 	close(fd);
 	return rc;
 }

@@ -38,7 +38,9 @@ void nt_proxy_close_gently(int fd);
 
 /* ---- socks5_conn.c ---- */
 /* Takes fd, whose unread first byte is 0x05, and runs the negotiation until
- * deadline_ns (CLOCK_MONOTONIC). Closes fd when it fails (-ENOMEM, ...). */
+ * deadline_ns (CLOCK_MONOTONIC). fd may be watched by the proxy's loop: the
+ * registration is taken over (nt_loop_take_fd). Reads at once: the client
+ * may be closed before this returns. Closes fd when it fails (-ENOMEM, ...). */
 int nt_socks5_conn_start(struct nt_proxy *p, int fd, uint64_t deadline_ns);
 
 /* ---- socks5_udp.c ---- */

@@ -96,15 +96,6 @@ static void release(struct nt_splice *s)
 		free(s);
 }
 
-static int set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -errno;
-	return 0;
-}
-
 static void reset_close(int fd)
 {
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
@@ -140,8 +131,11 @@ static void splice_end(struct nt_splice *s, enum cause why)
 		return;
 	s->dead = true;
 	s->cause = why;
-	unwatch(s, CLIENT);
-	unwatch(s, REMOTE);
+	/* Both are closed below and no dup of either exists: closing leaves
+	 * the epoll set, no EPOLL_CTL_DEL needed. */
+	nt_loop_forget_fd(s->loop, s->fd[CLIENT]);
+	nt_loop_forget_fd(s->loop, s->fd[REMOTE]);
+	s->watched[CLIENT] = s->watched[REMOTE] = false;
 	if (reset_client)
 		reset_close(s->fd[CLIENT]);
 	else
@@ -219,7 +213,7 @@ static int watch(struct nt_splice *s, int end, uint32_t want)
 		return 0;
 	}
 	if (!s->watched[end]) {
-		rc = nt_loop_add_fd(s->loop, s->fd[end], want, on_fd, s);
+		rc = nt_loop_take_fd(s->loop, s->fd[end], want, on_fd, s);
 		s->watched[end] = rc == 0;
 	} else if (s->events[end] != want) {
 		rc = nt_loop_mod_fd(s->loop, s->fd[end], want);
@@ -504,6 +498,34 @@ out:
 
 /* ---- start ---- */
 
+/* An end may come still registered with the loop by its previous owner (the
+ * proxy's client state machine, the engine's connect): the registration is
+ * taken over as it is, and settle() changes its interest only if needed. */
+static void adopt(struct nt_splice *s, int end)
+{
+	uint32_t ev;
+
+	if (s->fd[end] < 0 || !nt_loop_fd_owner(s->loop, s->fd[end], &ev))
+		return;
+	if (nt_loop_take_fd(s->loop, s->fd[end], ev, on_fd, s) == 0) {
+		s->watched[end] = true;
+		s->events[end] = ev;
+	}
+}
+
+/* A socket that is already non-blocking (accept4, the engine's) costs one
+ * fcntl, not two. */
+static int set_nonblock_fd(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0)
+		return -errno;
+	if (fl & O_NONBLOCK)
+		return 0;
+	return fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ? -errno : 0;
+}
+
 static struct nt_splice *splice_new(struct nt_loop *loop, int client_fd, int remote_fd)
 {
 	struct nt_splice *s = calloc(1, sizeof(*s));
@@ -513,6 +535,8 @@ static struct nt_splice *splice_new(struct nt_loop *loop, int client_fd, int rem
 	s->loop = loop;
 	s->fd[CLIENT] = client_fd;
 	s->fd[REMOTE] = remote_fd;
+	adopt(s, CLIENT);
+	adopt(s, REMOTE);
 	s->next = splices;
 	if (splices)
 		splices->prev = s;
@@ -542,9 +566,10 @@ int nt_splice_start_flow_notify(struct nt_loop *loop, int client_fd, struct nt_f
 {
 	struct nt_splice *s;
 
-	if (set_nonblock(client_fd) < 0 || !(s = splice_new(loop, client_fd, -1))) {
+	if (set_nonblock_fd(client_fd) < 0 || !(s = splice_new(loop, client_fd, -1))) {
 		struct nt_splice_result res = {.reset = true};
 
+		nt_loop_forget_fd(loop, client_fd);
 		reset_close(client_fd);
 		nt_flow_abort(flow);
 		if (done)
@@ -584,8 +609,10 @@ int nt_splice_start_fd(struct nt_loop *loop, int client_fd, int remote_fd, const
 {
 	struct nt_splice *s;
 
-	if (set_nonblock(client_fd) < 0 || set_nonblock(remote_fd) < 0 ||
+	if (set_nonblock_fd(client_fd) < 0 || set_nonblock_fd(remote_fd) < 0 ||
 	    !(s = splice_new(loop, client_fd, remote_fd))) {
+		nt_loop_forget_fd(loop, client_fd);
+		nt_loop_forget_fd(loop, remote_fd);
 		reset_close(client_fd);
 		reset_close(remote_fd);
 		return -ENOMEM;

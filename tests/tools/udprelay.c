@@ -69,6 +69,7 @@
 #include <unistd.h>
 
 #include "platform/clock.h"
+#include "tests/tools/tool_args.h"
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
@@ -181,91 +182,6 @@ static void usage(void)
 		DGRAM_DEFAULT, MAX_SECONDS);
 }
 
-static bool address_allowed(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET) {
-		const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
-
-		return a[0] == 127 || (a[0] == 10 && a[1] == 213);
-	}
-	return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
-}
-
-static int parse_u64(const char *text, uint64_t min, uint64_t max, uint64_t *out)
-{
-	unsigned long long v;
-	char *end;
-
-	if (text[0] < '0' || text[0] > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(text, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
-}
-
-static int parse_double(const char *text, double min, double max, double *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtod(text, &end);
-	if (errno || *end || end == text || !isfinite(*out) || *out < min || *out > max)
-		return -EINVAL;
-	return 0;
-}
-
-/* "1.2.3.4:P" or "[v6]:P"; port 0 only where port_min allows it. */
-static int parse_hostport(const char *text, uint64_t port_min, struct sockaddr_storage *ss,
-			  socklen_t *len)
-{
-	char host[INET6_ADDRSTRLEN];
-	const char *colon, *h = text;
-	bool v6 = text[0] == '[';
-	uint64_t port;
-	size_t hl;
-
-	if (v6) {
-		const char *close = strchr(text, ']');
-
-		if (!close || close[1] != ':')
-			return -EINVAL;
-		h = text + 1;
-		hl = (size_t)(close - h);
-		colon = close + 1;
-	} else {
-		colon = strchr(text, ':');
-		if (!colon || strchr(colon + 1, ':'))
-			return -EINVAL;
-		hl = (size_t)(colon - text);
-	}
-	if (hl == 0 || hl >= sizeof(host) || parse_u64(colon + 1, port_min, 65535, &port))
-		return -EINVAL;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (v6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
-			return -EINVAL;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*s6);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
-			return -EINVAL;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		*len = sizeof(*s4);
-	}
-	return 0;
-}
-
 static int bad_arg(const char *name, const char *value)
 {
 	fprintf(stderr, "udprelay: bad --%s %s\n", name, value);
@@ -306,18 +222,18 @@ static int parse_args(int argc, char **argv, struct args *a)
 		name = opts[idx].name;
 		switch (c) {
 		case 'l':
-			if (parse_hostport(optarg, 0, &a->listen, &a->listen_len) < 0)
+			if (tool_parse_hostport(optarg, 0, &a->listen, &a->listen_len) < 0)
 				return bad_arg(name, optarg);
 			listen_set = true;
 			break;
 		case 't':
-			if (parse_hostport(optarg, 1, &a->to, &a->to_len) < 0)
+			if (tool_parse_hostport(optarg, 1, &a->to, &a->to_len) < 0)
 				return bad_arg(name, optarg);
 			to_set = true;
 			break;
 		case 'd':
 		case 'j':
-			if (parse_double(optarg, 0, MAX_DELAY_MS, &d) < 0)
+			if (tool_parse_double(optarg, 0, MAX_DELAY_MS, &d) < 0)
 				return bad_arg(name, optarg);
 			*(c == 'd' ? &a->delay_ns : &a->jitter_ns) =
 			    (uint64_t)(d * (double)NT_NS_PER_MS + 0.5);
@@ -325,21 +241,21 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case 'L':
 		case 'r':
 		case 'D':
-			if (parse_double(optarg, 0, 100, &d) < 0)
+			if (tool_parse_double(optarg, 0, 100, &d) < 0)
 				return bad_arg(name, optarg);
 			*(c == 'L' ? &a->loss : c == 'r' ? &a->reorder : &a->duplicate) = d;
 			break;
 		case 'S':
-			if (parse_u64(optarg, 0, UINT64_MAX, &a->seed) < 0)
+			if (tool_parse_u64(optarg, 0, UINT64_MAX, &a->seed) < 0)
 				return bad_arg(name, optarg);
 			break;
 		case 'q':
-			if (parse_u64(optarg, 1, QUEUE_MAX_LIMIT, &v) < 0)
+			if (tool_parse_u64(optarg, 1, QUEUE_MAX_LIMIT, &v) < 0)
 				return bad_arg(name, optarg);
 			a->queue_max = (uint32_t)v;
 			break;
 		case 'm':
-			if (parse_u64(optarg, DGRAM_MIN, DGRAM_MAX, &v) < 0)
+			if (tool_parse_u64(optarg, DGRAM_MIN, DGRAM_MAX, &v) < 0)
 				return bad_arg(name, optarg);
 			a->max_dgram = (uint32_t)v;
 			break;
@@ -347,7 +263,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->no_gso = true;
 			break;
 		case 's':
-			if (parse_double(optarg, 0, MAX_SECONDS, &a->seconds) < 0 ||
+			if (tool_parse_double(optarg, 0, MAX_SECONDS, &a->seconds) < 0 ||
 			    a->seconds <= 0)
 				return bad_arg(name, optarg);
 			break;
@@ -1091,7 +1007,7 @@ int main(int argc, char **argv)
 		usage();
 		return EXIT_USAGE;
 	}
-	if (!address_allowed(&relay.a.to) || !address_allowed(&relay.a.listen)) {
+	if (!tool_address_allowed(&relay.a.to) || !tool_address_allowed(&relay.a.listen)) {
 		fprintf(stderr, "udprelay: refusing an address outside 127.0.0.0/8, ::1 and "
 				"10.213.0.0/16\n");
 		return EXIT_USAGE;

@@ -34,6 +34,7 @@
 #include "core/wg_messages.h"
 #include "platform/clock.h"
 #include "platform/random.h"
+#include "tests/tools/tool_args.h"
 
 #define MAX_RATE    1000000u
 #define MAX_SECONDS 600.0
@@ -69,16 +70,6 @@ static void usage(void)
 		MAX_RATE, MAX_SECONDS);
 }
 
-static bool destination_allowed(const struct sockaddr_storage *ss)
-{
-	if (ss->ss_family == AF_INET) {
-		const uint8_t *a = (const uint8_t *)&((const struct sockaddr_in *)ss)->sin_addr;
-
-		return a[0] == 127 || (a[0] == 10 && a[1] == 213);
-	}
-	return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
-}
-
 /* IP with port 0; family AF_UNSPEC picks the one the text is in. */
 static int parse_ip(const char *text, int family, struct sockaddr_storage *out, socklen_t *len)
 {
@@ -101,55 +92,6 @@ static int parse_ip(const char *text, int family, struct sockaddr_storage *out, 
 	return -EINVAL;
 }
 
-static int parse_uint(const char *text, unsigned long min, unsigned long max, unsigned long *out)
-{
-	char *end;
-
-	if (text[0] < '0' || text[0] > '9')
-		return -EINVAL;
-	errno = 0;
-	*out = strtoul(text, &end, 10);
-	if (errno || *end || *out < min || *out > max)
-		return -EINVAL;
-	return 0;
-}
-
-/* "1.2.3.4:51820" or "[::1]:51820". */
-static int parse_endpoint(const char *text, struct flood_args *a)
-{
-	char host[INET6_ADDRSTRLEN];
-	const char *port, *host_start = text;
-	unsigned long p;
-	size_t hlen;
-
-	if (text[0] == '[') {
-		const char *close = strchr(text, ']');
-
-		if (!close || close[1] != ':')
-			return -EINVAL;
-		host_start = text + 1;
-		hlen = (size_t)(close - host_start);
-		port = close + 2;
-	} else {
-		port = strrchr(text, ':');
-		if (!port || memchr(text, ':', (size_t)(port - text)))
-			return -EINVAL;
-		hlen = (size_t)(port - text);
-		port++;
-	}
-	if (hlen == 0 || hlen >= sizeof(host) || parse_uint(port, 1, 65535, &p) < 0)
-		return -EINVAL;
-	memcpy(host, host_start, hlen);
-	host[hlen] = '\0';
-	if (parse_ip(host, text[0] == '[' ? AF_INET6 : AF_INET, &a->to, &a->to_len) < 0)
-		return -EINVAL;
-	if (a->to.ss_family == AF_INET)
-		((struct sockaddr_in *)&a->to)->sin_port = htons((uint16_t)p);
-	else
-		((struct sockaddr_in6 *)&a->to)->sin6_port = htons((uint16_t)p);
-	return 0;
-}
-
 static int parse_args(int argc, char **argv, struct flood_args *a)
 {
 	static const struct option opts[] = {
@@ -163,16 +105,14 @@ static int parse_args(int argc, char **argv, struct flood_args *a)
 	};
 	const char *from = NULL;
 	bool to_set = false, key_set = false;
-	unsigned long rate = 0;
 	socklen_t len;
-	char *end;
 	int c;
 
 	memset(a, 0, sizeof(*a));
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
-			if (parse_endpoint(optarg, a) < 0) {
+			if (tool_parse_hostport(optarg, 1, &a->to, &a->to_len) < 0) {
 				fprintf(stderr, "wgflood: bad --to %s (IP:PORT or [IPv6]:PORT)\n",
 					optarg);
 				return -EINVAL;
@@ -190,16 +130,14 @@ static int parse_args(int argc, char **argv, struct flood_args *a)
 			key_set = true;
 			break;
 		case 'r':
-			if (parse_uint(optarg, 1, MAX_RATE, &rate) < 0) {
+			if (tool_parse_u32(optarg, 1, MAX_RATE, &a->rate) < 0) {
 				fprintf(stderr, "wgflood: bad --rate %s\n", optarg);
 				return -EINVAL;
 			}
 			break;
 		case 's':
-			errno = 0;
-			a->seconds = strtod(optarg, &end);
-			if (errno || *end || end == optarg || !isfinite(a->seconds) ||
-			    a->seconds <= 0 || a->seconds > MAX_SECONDS) {
+			if (tool_parse_double(optarg, 0, MAX_SECONDS, &a->seconds) < 0 ||
+			    a->seconds <= 0) {
 				fprintf(stderr, "wgflood: bad --seconds %s\n", optarg);
 				return -EINVAL;
 			}
@@ -208,12 +146,11 @@ static int parse_args(int argc, char **argv, struct flood_args *a)
 			return -EINVAL;
 		}
 	}
-	if (optind != argc || !to_set || !key_set || !rate || a->seconds <= 0) {
+	if (optind != argc || !to_set || !key_set || !a->rate || a->seconds <= 0) {
 		fprintf(stderr, "wgflood: --to, --responder-public-key, --rate and --seconds are "
 				"required\n");
 		return -EINVAL;
 	}
-	a->rate = (uint32_t)rate;
 	if (from) {
 		if (parse_ip(from, a->to.ss_family, &a->from, &len) < 0) {
 			fprintf(stderr, "wgflood: bad --from %s (same family as --to)\n", from);
@@ -369,7 +306,7 @@ int main(int argc, char **argv)
 		usage();
 		return EXIT_USAGE;
 	}
-	if (!destination_allowed(&args.to)) {
+	if (!tool_address_allowed(&args.to)) {
 		fprintf(stderr, "wgflood: refusing destination outside 127.0.0.0/8, ::1 and "
 				"10.213.0.0/16\n");
 		return EXIT_USAGE;

@@ -36,10 +36,12 @@
 #include "core/allowedips.h"
 #include "core/key.h"
 #include "core/tunnel.h"
+#include "netstack/ippkt.h"
 #include "platform/clock.h"
 #include "platform/log.h"
 #include "platform/loop.h"
 #include "platform/random.h"
+#include "tests/tools/tool_args.h"
 
 #define EXIT_FAIL  1
 #define EXIT_USAGE 2
@@ -96,70 +98,6 @@ struct app {
 };
 
 /* ---- argument parsing ---- */
-
-static int parse_u32(const char *text, uint32_t min, uint32_t max, uint32_t *out)
-{
-	unsigned long v;
-	char *end;
-
-	if (text[0] < '0' || text[0] > '9')
-		return -EINVAL;
-	errno = 0;
-	v = strtoul(text, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*out = (uint32_t)v;
-	return 0;
-}
-
-/* "1.2.3.4:P" or "[v6]:P"; port_min 0 allows an ephemeral port. */
-static int parse_hostport(const char *text, uint32_t port_min, struct sockaddr_storage *ss,
-			  socklen_t *len)
-{
-	char host[INET6_ADDRSTRLEN];
-	const char *colon, *h = text;
-	size_t hl;
-	uint32_t port;
-	bool v6 = text[0] == '[';
-
-	if (v6) {
-		const char *close = strchr(text, ']');
-
-		if (!close || close[1] != ':')
-			return -EINVAL;
-		h = text + 1;
-		hl = (size_t)(close - h);
-		colon = close + 1;
-	} else {
-		colon = strchr(text, ':');
-		if (!colon || strchr(colon + 1, ':'))
-			return -EINVAL;
-		hl = (size_t)(colon - text);
-	}
-	if (hl == 0 || hl >= sizeof(host) || parse_u32(colon + 1, port_min, 65535, &port))
-		return -EINVAL;
-	memcpy(host, h, hl);
-	host[hl] = '\0';
-	memset(ss, 0, sizeof(*ss));
-	if (v6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-		if (inet_pton(AF_INET6, host, &s6->sin6_addr) != 1)
-			return -EINVAL;
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*s6);
-	} else {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-
-		if (inet_pton(AF_INET, host, &s4->sin_addr) != 1)
-			return -EINVAL;
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		*len = sizeof(*s4);
-	}
-	return 0;
-}
 
 /* A base64 key in a file, surrounded by whitespace at most. */
 static int read_key_file(const char *path, uint8_t key[NT_KEY_LEN])
@@ -257,7 +195,7 @@ static int parse_ms_option(const char *opt, const char *val, uint64_t *ns, struc
 {
 	uint32_t ms;
 
-	if (parse_u32(val, 1, MAX_MS, &ms))
+	if (tool_parse_u32(val, 1, MAX_MS, &ms))
 		return bad(opt, val);
 	*ns = WG_MSEC(ms);
 	a->timers_set = true;
@@ -309,7 +247,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 			key_set = true;
 			break;
 		case OPT_LISTEN:
-			if (parse_hostport(optarg, 0, &a->listen, &a->listen_len))
+			if (tool_parse_hostport(optarg, 0, &a->listen, &a->listen_len))
 				return bad("--listen", optarg);
 			a->listen_set = true;
 			break;
@@ -334,7 +272,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->psk_set = true;
 			break;
 		case OPT_ENDPOINT:
-			if (parse_hostport(optarg, 1, &a->endpoint, &a->endpoint_len))
+			if (tool_parse_hostport(optarg, 1, &a->endpoint, &a->endpoint_len))
 				return bad("--peer-endpoint", optarg);
 			a->endpoint_set = true;
 			break;
@@ -343,7 +281,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 				return bad("--peer-allowed-ips", optarg);
 			break;
 		case OPT_PKA:
-			if (parse_u32(optarg, 0, 65535, &v))
+			if (tool_parse_u32(optarg, 0, 65535, &v))
 				return bad("--persistent-keepalive", optarg);
 			a->keepalive_s = (uint16_t)v;
 			break;
@@ -374,7 +312,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 				return -EINVAL;
 			break;
 		case OPT_UNDER_LOAD:
-			if (parse_u32(optarg, 0, UINT32_MAX, &a->under_load))
+			if (tool_parse_u32(optarg, 0, UINT32_MAX, &a->under_load))
 				return bad("--under-load-threshold", optarg);
 			a->under_load_set = true;
 			break;
@@ -385,24 +323,24 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->ping = true;
 			break;
 		case OPT_COUNT:
-			if (parse_u32(optarg, 1, MAX_COUNT, &a->count))
+			if (tool_parse_u32(optarg, 1, MAX_COUNT, &a->count))
 				return bad("--count", optarg);
 			count_set = true;
 			break;
 		case OPT_SIZE:
-			if (parse_u32(optarg, 0, MAX_SIZE, &a->size))
+			if (tool_parse_u32(optarg, 0, MAX_SIZE, &a->size))
 				return bad("--size", optarg);
 			break;
 		case OPT_INTERVAL:
-			if (parse_u32(optarg, 0, MAX_MS, &a->interval_ms))
+			if (tool_parse_u32(optarg, 0, MAX_MS, &a->interval_ms))
 				return bad("--interval-ms", optarg);
 			break;
 		case OPT_TIMEOUT:
-			if (parse_u32(optarg, 1, MAX_MS, &a->timeout_ms))
+			if (tool_parse_u32(optarg, 1, MAX_MS, &a->timeout_ms))
 				return bad("--timeout-ms", optarg);
 			break;
 		case OPT_SERVE:
-			if (parse_u32(optarg, 0, MAX_MS, &a->serve_ms))
+			if (tool_parse_u32(optarg, 0, MAX_MS, &a->serve_ms))
 				return bad("--serve-ms", optarg);
 			a->serve_set = true;
 			break;
@@ -448,49 +386,13 @@ static int parse_args(int argc, char **argv, struct args *a)
 
 /* ---- IP and ICMP ---- */
 
-static uint32_t sum16(uint32_t sum, const uint8_t *p, size_t len)
-{
-	for (size_t i = 0; i + 1 < len; i += 2)
-		sum += (uint32_t)p[i] << 8 | p[i + 1];
-	if (len & 1)
-		sum += (uint32_t)p[len - 1] << 8;
-	return sum;
-}
-
-static uint16_t fold(uint32_t sum)
-{
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
 /* ICMPv6 checksums cover a pseudo-header: addresses, length, next header. */
 static uint16_t icmp6_checksum(const uint8_t src[16], const uint8_t dst[16], const uint8_t *msg,
 			       size_t len)
 {
-	uint8_t tail[8] = {0};
-	uint32_t sum = 0;
+	uint32_t acc = nt_ippkt_pseudo_sum(AF_INET6, src, dst, IPPROTO_ICMPV6, len);
 
-	tail[0] = (uint8_t)(len >> 24);
-	tail[1] = (uint8_t)(len >> 16);
-	tail[2] = (uint8_t)(len >> 8);
-	tail[3] = (uint8_t)len;
-	tail[7] = 58;
-	sum = sum16(sum, src, 16);
-	sum = sum16(sum, dst, 16);
-	sum = sum16(sum, tail, sizeof(tail));
-	return fold(sum16(sum, msg, len));
+	return nt_ippkt_csum(nt_ippkt_sum(msg, len, acc));
 }
 
 static uint8_t pattern(uint32_t seq, size_t i)
@@ -507,28 +409,28 @@ static size_t build_echo(const struct args *a, uint16_t ident, uint32_t seq, uin
 
 	memset(buf, 0, hdr + ICMP_HDR);
 	icmp[0] = a->ping_family == AF_INET ? 8 : 128;
-	put16(icmp + 4, ident);
-	put16(icmp + 6, (uint16_t)seq);
+	nt_ippkt_put16(icmp + 4, ident);
+	nt_ippkt_put16(icmp + 6, (uint16_t)seq);
 	for (size_t i = 0; i < a->size; i++)
 		icmp[ICMP_HDR + i] = pattern(seq, i);
 	if (a->ping_family == AF_INET) {
 		buf[0] = 0x45;
-		put16(buf + 2, (uint16_t)(hdr + icmp_len));
-		put16(buf + 4, (uint16_t)seq);
+		nt_ippkt_put16(buf + 2, (uint16_t)(hdr + icmp_len));
+		nt_ippkt_put16(buf + 4, (uint16_t)seq);
 		buf[8] = 64;
 		buf[9] = 1;
 		memcpy(buf + 12, a->addr4, 4);
 		memcpy(buf + 16, a->ping_dst, 4);
-		put16(buf + 10, fold(sum16(0, buf, IP4_HDR)));
-		put16(icmp + 2, fold(sum16(0, icmp, icmp_len)));
+		nt_ippkt_put16(buf + 10, nt_ippkt_csum(nt_ippkt_sum(buf, IP4_HDR, 0)));
+		nt_ippkt_put16(icmp + 2, nt_ippkt_csum(nt_ippkt_sum(icmp, icmp_len, 0)));
 	} else {
 		buf[0] = 0x60;
-		put16(buf + 4, (uint16_t)icmp_len);
+		nt_ippkt_put16(buf + 4, (uint16_t)icmp_len);
 		buf[6] = 58;
 		buf[7] = 64;
 		memcpy(buf + 8, a->addr6, 16);
 		memcpy(buf + 24, a->ping_dst, 16);
-		put16(icmp + 2, icmp6_checksum(buf + 8, buf + 24, icmp, icmp_len));
+		nt_ippkt_put16(icmp + 2, icmp6_checksum(buf + 8, buf + 24, icmp, icmp_len));
 	}
 	return hdr + icmp_len;
 }
@@ -540,9 +442,9 @@ static void check_reply(struct app *app, const uint8_t *src, const uint8_t *icmp
 	size_t alen = a->ping_family == AF_INET ? 4 : 16;
 	uint32_t seq;
 
-	if (get16(icmp + 4) != app->ident)
+	if (nt_ippkt_get16(icmp + 4) != app->ident)
 		return; /* someone else's */
-	seq = get16(icmp + 6);
+	seq = nt_ippkt_get16(icmp + 6);
 	if (memcmp(src, a->ping_dst, alen) != 0 || len != ICMP_HDR + a->size || seq >= app->sent ||
 	    seq >= a->count) {
 		app->bad_replies++;
@@ -580,18 +482,18 @@ static void answer_echo(struct app *app, const uint8_t *pkt, size_t len, size_t 
 		memcpy(out + 24, tmp, 16);
 		out[7] = 64;
 		icmp[0] = 129;
-		put16(icmp + 2, 0);
-		put16(icmp + 2, icmp6_checksum(out + 8, out + 24, icmp, len - hdr));
+		nt_ippkt_put16(icmp + 2, 0);
+		nt_ippkt_put16(icmp + 2, icmp6_checksum(out + 8, out + 24, icmp, len - hdr));
 	} else {
 		memcpy(tmp, out + 12, 4);
 		memcpy(out + 12, out + 16, 4);
 		memcpy(out + 16, tmp, 4);
 		out[8] = 64;
-		put16(out + 10, 0);
-		put16(out + 10, fold(sum16(0, out, hdr)));
+		nt_ippkt_put16(out + 10, 0);
+		nt_ippkt_put16(out + 10, nt_ippkt_csum(nt_ippkt_sum(out, hdr, 0)));
 		icmp[0] = 0;
-		put16(icmp + 2, 0);
-		put16(icmp + 2, fold(sum16(0, icmp, len - hdr)));
+		nt_ippkt_put16(icmp + 2, 0);
+		nt_ippkt_put16(icmp + 2, nt_ippkt_csum(nt_ippkt_sum(icmp, len - hdr, 0)));
 	}
 	if (nt_tunnel_send(app->tun, app->peer, out, len) == 0)
 		app->served++;

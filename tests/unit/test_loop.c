@@ -493,6 +493,81 @@ static void test_fd_add_mod_del_errors(void **state)
 	close(p[1]);
 }
 
+static void test_fd_take_hands_registration_to_new_owner(void **state)
+{
+	struct nt_loop *loop = *state;
+	struct fd_rec first = {0}, second = {0}, third = {0};
+	uint32_t ev = 0xff;
+	int p[2];
+	char c = 'x';
+
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(nt_loop_add_fd(loop, p[0], NT_EV_READ, fd_rec_cb, &first), 0);
+	assert_int_equal(write(p[1], &c, 1), 1);
+	assert_int_equal(nt_loop_take_fd(loop, p[0], NT_EV_READ, fd_rec_cb, &second), 0);
+	assert_ptr_equal(nt_loop_fd_owner(loop, p[0], &ev), fd_rec_cb);
+	assert_int_equal(ev, NT_EV_READ);
+	assert_int_equal(nt_loop_run_once(loop, 100), 1);
+	assert_int_equal(first.calls, 0);
+	assert_int_equal(second.calls, 1);
+	assert_int_equal(second.events, NT_EV_READ);
+
+	/* A new interest takes effect with the hand-over. */
+	assert_int_equal(nt_loop_take_fd(loop, p[0], 0, fd_rec_cb, &third), 0);
+	assert_ptr_equal(nt_loop_fd_owner(loop, p[0], &ev), fd_rec_cb);
+	assert_int_equal(ev, 0);
+	assert_int_equal(nt_loop_run_once(loop, 10), 0);
+	assert_int_equal(third.calls, 0);
+	assert_int_equal(nt_loop_take_fd(loop, p[0], NT_EV_READ, fd_rec_cb, &third), 0);
+	assert_int_equal(nt_loop_run_once(loop, 100), 1);
+	assert_int_equal(third.calls, 1);
+	assert_int_equal(second.calls, 1);
+
+	/* An fd that is not watched is added; a NULL callback is refused. */
+	assert_int_equal(nt_loop_take_fd(loop, p[1], NT_EV_WRITE, NULL, &first), -EINVAL);
+	assert_null(nt_loop_fd_owner(loop, p[1], NULL));
+	assert_int_equal(nt_loop_take_fd(loop, p[1], NT_EV_WRITE, fd_rec_cb, &first), 0);
+	assert_int_equal(nt_loop_del_fd(loop, p[0]), 0);
+	assert_int_equal(read(p[0], &c, 1), 1);
+	assert_int_equal(nt_loop_run_once(loop, 100), 1);
+	assert_int_equal(first.calls, 1);
+	assert_int_equal(first.events, NT_EV_WRITE);
+	assert_int_equal(nt_loop_del_fd(loop, p[1]), 0);
+	close(p[0]);
+	close(p[1]);
+}
+
+static void test_fd_forget_then_close_leaves_no_trace(void **state)
+{
+	struct nt_loop *loop = *state;
+	struct fd_rec old = {0}, fresh = {0};
+	int p[2], q[2];
+	char c = 'x';
+
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(nt_loop_add_fd(loop, p[0], NT_EV_READ, fd_rec_cb, &old), 0);
+	assert_int_equal(write(p[1], &c, 1), 1);
+	nt_loop_forget_fd(loop, p[0]);
+	assert_null(nt_loop_fd_owner(loop, p[0], NULL));
+	assert_int_equal(nt_loop_del_fd(loop, p[0]), -ENOENT);
+	nt_loop_forget_fd(loop, p[0]); /* twice: a no-op */
+	close(p[0]);
+	assert_int_equal(nt_loop_run_once(loop, 10), 0);
+	assert_int_equal(old.calls, 0);
+
+	/* The number comes back for another file: it can be added again. */
+	assert_int_equal(pipe(q), 0);
+	assert_int_equal(nt_loop_add_fd(loop, q[0], NT_EV_READ, fd_rec_cb, &fresh), 0);
+	assert_int_equal(write(q[1], &c, 1), 1);
+	assert_int_equal(nt_loop_run_once(loop, 100), 1);
+	assert_int_equal(fresh.calls, 1);
+	assert_int_equal(old.calls, 0);
+	nt_loop_forget_fd(loop, q[0]);
+	close(q[0]);
+	close(q[1]);
+	close(p[1]);
+}
+
 /* Two readable pipes; whichever callback runs first deletes the other
  * watcher and frees its state, then re-adds that fd with a new callback.
  * The event already collected for the old registration must be dropped. */
@@ -762,6 +837,8 @@ int main(void)
 	    T(test_fd_pipe_readable_and_writable),
 	    T(test_fd_mod_changes_interest),
 	    T(test_fd_add_mod_del_errors),
+	    T(test_fd_take_hands_registration_to_new_owner),
+	    T(test_fd_forget_then_close_leaves_no_trace),
 	    T(test_fd_del_in_callback_drops_pending_event),
 	    T(test_fd_del_self_in_callback),
 	    T(test_fd_mod_in_callback_masks_pending_event),

@@ -1,0 +1,137 @@
+/* IP headers and the Internet checksum (see ippkt.h). */
+#include "netstack/ippkt.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#define V4_HDR	   20
+#define V6_HDR	   40
+#define V6_EXT_MAX 8 /* extension headers walked before giving up */
+
+static bool v6_ext(uint8_t nh)
+{
+	return nh == IPPROTO_HOPOPTS || nh == IPPROTO_ROUTING || nh == IPPROTO_FRAGMENT ||
+	       nh == IPPROTO_DSTOPTS;
+}
+
+static int parse_v4(const uint8_t *pkt, size_t len, bool quote, struct nt_ippkt *out)
+{
+	size_t ihl, tot;
+	uint16_t frag;
+
+	if (len < V4_HDR)
+		return -EMSGSIZE;
+	ihl = (size_t)(pkt[0] & 0x0f) * 4;
+	tot = nt_ippkt_get16(pkt + 2);
+	if (ihl < V4_HDR || tot < ihl)
+		return -EINVAL;
+	if ((quote ? ihl : tot) > len)
+		return -EMSGSIZE;
+	frag = nt_ippkt_get16(pkt + 6);
+	out->family = AF_INET;
+	out->src = pkt + 12;
+	out->dst = pkt + 16;
+	out->proto = pkt[9];
+	out->fragment = (frag & 0x3fff) != 0; /* MF or an offset */
+	out->has_l4 = (frag & 0x1fff) == 0;
+	out->len = tot;
+	out->l4 = ihl;
+	return 0;
+}
+
+static int parse_v6(const uint8_t *pkt, size_t len, bool quote, struct nt_ippkt *out)
+{
+	size_t tot, end, off = V6_HDR;
+	uint8_t nh;
+
+	if (len < V6_HDR)
+		return -EMSGSIZE;
+	tot = V6_HDR + (size_t)nt_ippkt_get16(pkt + 4);
+	nh = pkt[6];
+	if (tot == V6_HDR && nh == IPPROTO_HOPOPTS)
+		return -EINVAL; /* a jumbogram */
+	if (tot > len && !quote)
+		return -EMSGSIZE;
+	end = tot < len ? tot : len;
+	out->family = AF_INET6;
+	out->src = pkt + 8;
+	out->dst = pkt + 24;
+	out->has_l4 = true;
+	out->len = tot;
+	for (int i = 0; v6_ext(nh); i++) {
+		if (i == V6_EXT_MAX)
+			return -EINVAL;
+		if (off + 8 > end)
+			return -EMSGSIZE;
+		if (nh == IPPROTO_FRAGMENT) {
+			out->fragment = true;
+			out->has_l4 = (nt_ippkt_get16(pkt + off + 2) & 0xfff8) == 0;
+			nh = pkt[off];
+			off += 8;
+			if (!out->has_l4)
+				break; /* a later fragment: its next header is the datagram's */
+			continue;
+		}
+		nh = pkt[off];
+		off += ((size_t)pkt[off + 1] + 1) * 8;
+		if (off > end)
+			return -EMSGSIZE;
+	}
+	out->proto = nh;
+	out->l4 = off;
+	return 0;
+}
+
+static int parse(const uint8_t *pkt, size_t len, bool quote, struct nt_ippkt *out)
+{
+	int rc = -EINVAL;
+
+	memset(out, 0, sizeof(*out));
+	if (len > 0 && pkt[0] >> 4 == 4)
+		rc = parse_v4(pkt, len, quote, out);
+	else if (len > 0 && pkt[0] >> 4 == 6)
+		rc = parse_v6(pkt, len, quote, out);
+	if (rc < 0) {
+		memset(out, 0, sizeof(*out));
+		return rc;
+	}
+	out->l4_len = (out->len < len ? out->len : len) - out->l4;
+	return 0;
+}
+
+int nt_ippkt_parse(const uint8_t *pkt, size_t len, struct nt_ippkt *out)
+{
+	return parse(pkt, len, false, out);
+}
+
+int nt_ippkt_parse_quote(const uint8_t *pkt, size_t len, struct nt_ippkt *out)
+{
+	return parse(pkt, len, true, out);
+}
+
+uint32_t nt_ippkt_sum(const uint8_t *p, size_t len, uint32_t acc)
+{
+	for (size_t i = 0; i + 1 < len; i += 2)
+		acc += nt_ippkt_get16(p + i);
+	if (len & 1)
+		acc += (uint32_t)p[len - 1] << 8;
+	return acc;
+}
+
+uint16_t nt_ippkt_csum(uint32_t acc)
+{
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+	return (uint16_t)~acc;
+}
+
+uint32_t nt_ippkt_pseudo_sum(int family, const uint8_t *src, const uint8_t *dst, uint8_t proto,
+			     size_t len)
+{
+	size_t alen = family == AF_INET ? 4 : 16;
+
+	return nt_ippkt_sum(src, alen, 0) + nt_ippkt_sum(dst, alen, 0) + proto +
+	       (uint32_t)(len >> 16) + (uint32_t)(len & 0xffff);
+}

@@ -1,0 +1,70 @@
+/* IPv4 and IPv6 headers, read and checksummed without I/O: the one place
+ * that knows their layout, for the client's ICMP error parser (icmp_err.c),
+ * the gateway's packet work (gw_accept.c, core/gw_pkt.c) and the test tools.
+ *
+ * The input is untrusted (a packet from the tunnel, or the quote inside an
+ * ICMP error), so every length is checked before it is read.
+ */
+#ifndef NT_NETSTACK_IPPKT_H
+#define NT_NETSTACK_IPPKT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* A datagram's headers; src and dst point into the parsed bytes. */
+struct nt_ippkt {
+	int family;	    /* AF_INET or AF_INET6 */
+	const uint8_t *src; /* 4 or 16 bytes, network order */
+	const uint8_t *dst;
+	uint8_t proto; /* upper-layer protocol (after IPv6 extension headers) */
+	bool fragment; /* one fragment of a larger datagram */
+	bool has_l4;   /* the upper-layer header follows (not a later fragment) */
+	size_t len;    /* the datagram, from its header (padding after it excluded) */
+	size_t l4;     /* offset of what follows the IP headers */
+	size_t l4_len; /* bytes of it at hand: up to the datagram's end, or the quote's */
+};
+
+/* A whole datagram (len bytes; padding may follow it). 0 with *out filled,
+ * -EMSGSIZE (cut short: fewer bytes than a header says) or -EINVAL (not
+ * IPv4/IPv6, an impossible header length, a jumbogram, more than 8 IPv6
+ * extension headers); *out is zeroed on failure. */
+int nt_ippkt_parse(const uint8_t *pkt, size_t len, struct nt_ippkt *out);
+
+/* The same for the packet an ICMP error quotes: its headers must be there,
+ * the rest may be cut off (then out->len exceeds len). */
+int nt_ippkt_parse_quote(const uint8_t *pkt, size_t len, struct nt_ippkt *out);
+
+/* The Internet checksum (RFC 1071): add up every covered part, then take
+ * nt_ippkt_csum() of the total. An odd last byte is padded with zero. */
+uint32_t nt_ippkt_sum(const uint8_t *p, size_t len, uint32_t acc);
+/* The checksum field for a total; 0 when the total covered a correct one. */
+uint16_t nt_ippkt_csum(uint32_t acc);
+/* The pseudo-header's part, for TCP, UDP and ICMPv6 (len: of that layer). */
+uint32_t nt_ippkt_pseudo_sum(int family, const uint8_t *src, const uint8_t *dst, uint8_t proto,
+			     size_t len);
+
+/* Big-endian fields. */
+static inline uint16_t nt_ippkt_get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t nt_ippkt_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static inline void nt_ippkt_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void nt_ippkt_put32(uint8_t *p, uint32_t v)
+{
+	nt_ippkt_put16(p, (uint16_t)(v >> 16));
+	nt_ippkt_put16(p + 2, (uint16_t)v);
+}
+
+#endif

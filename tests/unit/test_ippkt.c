@@ -1,0 +1,252 @@
+/* netstack/ippkt: IPv4/IPv6 headers of whole packets and of ICMP quotes,
+ * truncated versus malformed input, IPv6 extension headers and fragments,
+ * and the Internet checksum against RFC 1071's worked example. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <cmocka.h>
+
+#include "netstack/ippkt.h"
+
+#define SRC4 "10.9.0.2"
+#define DST4 "10.9.0.1"
+#define SRC6 "fd00:9::2"
+#define DST6 "fd00:9::80"
+
+/* A UDP datagram with payload bytes of 'x', from SRC to DST; its checksum
+ * is left 0 (nothing here reads it). Returns the datagram's length. */
+static size_t build_udp(uint8_t *pkt, int family, size_t payload)
+{
+	size_t hdr = family == AF_INET ? 20 : 40, tot = hdr + 8 + payload;
+
+	memset(pkt, 0, tot);
+	if (family == AF_INET) {
+		pkt[0] = 0x45;
+		nt_ippkt_put16(pkt + 2, (uint16_t)tot);
+		pkt[8] = 64;
+		pkt[9] = 17;
+		assert_int_equal(inet_pton(AF_INET, SRC4, pkt + 12), 1);
+		assert_int_equal(inet_pton(AF_INET, DST4, pkt + 16), 1);
+	} else {
+		pkt[0] = 0x60;
+		nt_ippkt_put16(pkt + 4, (uint16_t)(tot - 40));
+		pkt[6] = 17;
+		pkt[7] = 64;
+		assert_int_equal(inet_pton(AF_INET6, SRC6, pkt + 8), 1);
+		assert_int_equal(inet_pton(AF_INET6, DST6, pkt + 24), 1);
+	}
+	nt_ippkt_put16(pkt + hdr, 40000);
+	nt_ippkt_put16(pkt + hdr + 2, 53);
+	nt_ippkt_put16(pkt + hdr + 4, (uint16_t)(8 + payload));
+	memset(pkt + hdr + 8, 'x', payload);
+	return tot;
+}
+
+/* Inserts an 8-byte IPv6 extension header of type `type` (carrying
+ * frag_field at its bytes 2-3, for a fragment header) before the upper
+ * layer of the IPv6 packet pkt; returns the new length. */
+static size_t insert_ext6(uint8_t *pkt, size_t len, uint8_t type, uint16_t frag_field)
+{
+	memmove(pkt + 48, pkt + 40, len - 40);
+	memset(pkt + 40, 0, 8);
+	pkt[40] = pkt[6];
+	pkt[6] = type;
+	nt_ippkt_put16(pkt + 42, frag_field);
+	nt_ippkt_put16(pkt + 4, (uint16_t)(len + 8 - 40));
+	return len + 8;
+}
+
+static void test_ippkt_reads_v4_and_v6_headers(void **state)
+{
+	uint8_t pkt[200], want[16];
+	struct nt_ippkt ip;
+	(void)state;
+
+	for (int family = AF_INET; family != -1; family = family == AF_INET ? AF_INET6 : -1) {
+		size_t len = build_udp(pkt, family, 10), hdr = family == AF_INET ? 20 : 40;
+		size_t alen = family == AF_INET ? 4 : 16;
+
+		/* Trailing padding (WireGuard's) is not part of the datagram. */
+		assert_int_equal(nt_ippkt_parse(pkt, len + 12, &ip), 0);
+		assert_int_equal(ip.family, family);
+		assert_int_equal(ip.proto, 17);
+		assert_int_equal(ip.len, len);
+		assert_int_equal(ip.l4, hdr);
+		assert_int_equal(ip.l4_len, 18);
+		assert_true(ip.has_l4);
+		assert_false(ip.fragment);
+		assert_int_equal(inet_pton(family, family == AF_INET ? SRC4 : SRC6, want), 1);
+		assert_memory_equal(ip.src, want, alen);
+		assert_int_equal(inet_pton(family, family == AF_INET ? DST4 : DST6, want), 1);
+		assert_memory_equal(ip.dst, want, alen);
+	}
+}
+
+static void test_ippkt_tells_truncated_from_malformed(void **state)
+{
+	uint8_t pkt[200];
+	struct nt_ippkt ip;
+	size_t len;
+	(void)state;
+
+	len = build_udp(pkt, AF_INET, 4);
+	assert_int_equal(nt_ippkt_parse(pkt, 0, &ip), -EINVAL);
+	for (size_t cut = 1; cut < len; cut++)
+		assert_int_equal(nt_ippkt_parse(pkt, cut, &ip), -EMSGSIZE);
+	pkt[0] = 0x44; /* IHL 16 bytes */
+	assert_int_equal(nt_ippkt_parse(pkt, len, &ip), -EINVAL);
+	pkt[0] = 0x45;
+	nt_ippkt_put16(pkt + 2, 19); /* shorter than its own header */
+	assert_int_equal(nt_ippkt_parse(pkt, len, &ip), -EINVAL);
+	pkt[0] = 0x55;
+	assert_int_equal(nt_ippkt_parse(pkt, len, &ip), -EINVAL);
+	assert_int_equal(ip.family, 0); /* zeroed on failure */
+
+	len = build_udp(pkt, AF_INET6, 4);
+	for (size_t cut = 1; cut < len; cut++)
+		assert_int_equal(nt_ippkt_parse(pkt, cut, &ip), -EMSGSIZE);
+	nt_ippkt_put16(pkt + 4, 0);
+	pkt[6] = 0; /* hop-by-hop with payload length 0: a jumbogram */
+	assert_int_equal(nt_ippkt_parse(pkt, len, &ip), -EINVAL);
+
+	/* Nine extension headers are more than we walk; one that runs past
+	 * the datagram's end is a cut. */
+	len = build_udp(pkt, AF_INET6, 4);
+	for (int i = 0; i < 9; i++)
+		len = insert_ext6(pkt, len, 60, 0);
+	assert_int_equal(nt_ippkt_parse(pkt, len, &ip), -EINVAL);
+	len = insert_ext6(pkt, build_udp(pkt, AF_INET6, 4), 60, 0);
+	pkt[41] = 2; /* 24 bytes long */
+	assert_int_equal(nt_ippkt_parse(pkt, len, &ip), -EMSGSIZE);
+}
+
+static void test_ippkt_walks_v6_extension_headers_to_the_upper_layer(void **state)
+{
+	uint8_t pkt[200];
+	struct nt_ippkt ip;
+	size_t len;
+	(void)state;
+
+	/* Fragment header (first fragment, more follow), then hop-by-hop
+	 * in front of it. */
+	len = insert_ext6(pkt, build_udp(pkt, AF_INET6, 4), 44, 1);
+	len = insert_ext6(pkt, len, 0, 0);
+	assert_int_equal(nt_ippkt_parse(pkt, len, &ip), 0);
+	assert_int_equal(ip.proto, 17);
+	assert_int_equal(ip.l4, 56);
+	assert_int_equal(ip.l4_len, 12);
+	assert_true(ip.fragment);
+	assert_true(ip.has_l4);
+
+	/* A later fragment: the datagram's protocol, but no header of it. */
+	len = insert_ext6(pkt, build_udp(pkt, AF_INET6, 4), 44, 3 << 3);
+	assert_int_equal(nt_ippkt_parse(pkt, len, &ip), 0);
+	assert_int_equal(ip.proto, 17);
+	assert_true(ip.fragment);
+	assert_false(ip.has_l4);
+}
+
+static void test_ippkt_v4_fragments(void **state)
+{
+	uint8_t pkt[200];
+	struct nt_ippkt ip;
+	size_t len;
+	(void)state;
+
+	len = build_udp(pkt, AF_INET, 16);
+	nt_ippkt_put16(pkt + 6, 0x4000); /* DF: not a fragment */
+	assert_int_equal(nt_ippkt_parse(pkt, len, &ip), 0);
+	assert_false(ip.fragment);
+	nt_ippkt_put16(pkt + 6, 0x2000); /* MF, offset 0: the first fragment */
+	assert_int_equal(nt_ippkt_parse(pkt, len, &ip), 0);
+	assert_true(ip.fragment);
+	assert_true(ip.has_l4);
+	nt_ippkt_put16(pkt + 6, 3); /* offset 24 bytes, the last fragment */
+	assert_int_equal(nt_ippkt_parse(pkt, len, &ip), 0);
+	assert_true(ip.fragment);
+	assert_false(ip.has_l4);
+	assert_int_equal(ip.proto, 17);
+}
+
+static void test_ippkt_quote_may_be_cut_after_its_headers(void **state)
+{
+	uint8_t pkt[200];
+	struct nt_ippkt ip;
+	size_t len;
+	(void)state;
+
+	/* IPv4 routers quote the header and 8 bytes. */
+	len = build_udp(pkt, AF_INET, 100);
+	assert_int_equal(nt_ippkt_parse(pkt, 28, &ip), -EMSGSIZE);
+	assert_int_equal(nt_ippkt_parse_quote(pkt, 28, &ip), 0);
+	assert_int_equal(ip.len, len);
+	assert_int_equal(ip.l4, 20);
+	assert_int_equal(ip.l4_len, 8);
+	assert_int_equal(nt_ippkt_parse_quote(pkt, 19, &ip), -EMSGSIZE);
+	/* ... and no more than the datagram's own length. */
+	len = build_udp(pkt, AF_INET, 0);
+	assert_int_equal(nt_ippkt_parse_quote(pkt, len + 12, &ip), 0);
+	assert_int_equal(ip.l4_len, 8);
+
+	/* An IPv6 quote's extension headers must be there in full. */
+	len = insert_ext6(pkt, build_udp(pkt, AF_INET6, 100), 44, 1);
+	assert_int_equal(nt_ippkt_parse_quote(pkt, 56, &ip), 0);
+	assert_int_equal(ip.l4, 48);
+	assert_int_equal(ip.l4_len, 8);
+	assert_int_equal(nt_ippkt_parse_quote(pkt, 47, &ip), -EMSGSIZE);
+	assert_true(len > 56);
+}
+
+static void test_ippkt_checksum_matches_rfc1071_example(void **state)
+{
+	/* RFC 1071 section 3: the sum of these is ddf2 (after the carry). */
+	static const uint8_t words[] = {0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7};
+	uint8_t with_sum[10], src[4] = {10, 0, 0, 1}, dst[4] = {10, 0, 0, 2};
+	(void)state;
+
+	assert_int_equal(nt_ippkt_sum(words, sizeof(words), 0), 0x2ddf0);
+	assert_int_equal(nt_ippkt_csum(nt_ippkt_sum(words, sizeof(words), 0)), 0x220d);
+	/* The checksum field makes the total check out as 0. */
+	memcpy(with_sum, words, sizeof(words));
+	nt_ippkt_put16(with_sum + 8, 0x220d);
+	assert_int_equal(nt_ippkt_csum(nt_ippkt_sum(with_sum, sizeof(with_sum), 0)), 0);
+	/* An odd last byte counts as the high half of a word. */
+	assert_int_equal(nt_ippkt_sum(words, 3, 0), 0x0001 + 0xf200);
+	/* Pseudo-header: addresses, protocol, length. */
+	assert_int_equal(nt_ippkt_pseudo_sum(AF_INET, src, dst, 17, 8),
+			 0x0a00 + 0x0001 + 0x0a00 + 0x0002 + 17 + 8);
+	assert_int_equal(nt_ippkt_pseudo_sum(AF_INET, src, dst, 17, 0x12345),
+			 0x0a00 + 0x0001 + 0x0a00 + 0x0002 + 17 + 0x1 + 0x2345);
+}
+
+static void test_ippkt_big_endian_fields(void **state)
+{
+	uint8_t b[4];
+	(void)state;
+
+	nt_ippkt_put32(b, 0x01020304u);
+	assert_int_equal(b[0], 1);
+	assert_int_equal(b[3], 4);
+	assert_int_equal(nt_ippkt_get32(b), 0x01020304u);
+	assert_int_equal(nt_ippkt_get16(b + 2), 0x0304);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_ippkt_reads_v4_and_v6_headers),
+	    cmocka_unit_test(test_ippkt_tells_truncated_from_malformed),
+	    cmocka_unit_test(test_ippkt_walks_v6_extension_headers_to_the_upper_layer),
+	    cmocka_unit_test(test_ippkt_v4_fragments),
+	    cmocka_unit_test(test_ippkt_quote_may_be_cut_after_its_headers),
+	    cmocka_unit_test(test_ippkt_checksum_matches_rfc1071_example),
+	    cmocka_unit_test(test_ippkt_big_endian_fields),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
