@@ -66,7 +66,7 @@ struct nt_flow_udp;
 /* ---- the flow layer ---- */
 
 #define NT_FLOW_DEFAULT_CHUNK	       (64u * 1024)
-#define NT_FLOW_DEFAULT_SEND_CAP       (1024u * 1024)	    /* per flow */
+#define NT_FLOW_DEFAULT_SEND_CAP       (2048u * 1024)	    /* per flow: TCP_SND_BUF, a full window in flight */
 #define NT_FLOW_DEFAULT_TOTAL_SEND_CAP (256u * 1024 * 1024) /* all flows */
 #define NT_FLOW_DEFAULT_MAX_FLOWS      8192u		    /* TCP flows open at once */
 

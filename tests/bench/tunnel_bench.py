@@ -19,330 +19,31 @@ Usage: tunnel_bench.py [--build DIR] [--rows-only] [--calibrate]
   --calibrate also measures what the bench itself may cost: the HTTP server
   without any tunnel, wireguard-go over a direct veth without the relay, and
   the relay's CPU time during the transfers.
-  tunnel_bench.py --serve-http ADDR PORT FILE  is the HTTP server (internal).
 """
 import argparse
-import contextlib
-import http.server
 import os
-import resource
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
 
-TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-sys.path.insert(0, os.path.join(TOP, "tests", "integration"))
+from benchlib import (RTT_MS, RUNS, TARGET_LOOPBACK, TARGET_RTT, TOP, NotunProcess, Relay, best,
+                      curl, free_tcp_port, info, make_client_wg, make_file, measure_pair, row,
+                      run_bench, start_http, transfer_args, warm_up, wg_keypair)
 
-FILE_MIB = 256
-RUNS = 3
 WG_PORT = 51820
-WG_CLIENT_PORT = 51821
 HTTP_PORT = 8080
-RTT_MS = 20
-TRANSFER_MAX_S = 20  # a slower transfer is measured over its first 20 s
-START_TIMEOUT_S = 15
-WARMUP_TIMEOUT_S = 20
 IDLE_CONNS = 1000
 IDLE_CONNS_TIMEOUT_S = 120
 IDLE_SETTLE_S = 2
-STOP_TIMEOUT_S = 5
-NOFILE_WANTED = 8192
-COPY_CHUNK = 1 << 20
 
-TARGET_LOOPBACK = 1.0
-TARGET_RTT = 0.8
 TARGET_RSS_IDLE_MIB = 4
 TARGET_RSS_CONNS_MIB = 24
 
-CURL_ENV = {k: v for k, v in os.environ.items() if "proxy" not in k.lower()}
-
-
-class Interrupted(Exception):
-    pass
-
-
-# ---- the HTTP server (runs inside namespace S) ----
-
-def serve_http(addr, port, path):
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, *args):
-            pass
-
-        def do_GET(self):
-            if self.path == "/file":
-                with open(path, "rb") as f:
-                    self.send_response(200)
-                    self.send_header("Content-Length", str(os.fstat(f.fileno()).st_size))
-                    self.end_headers()
-                    self.connection.sendfile(f)
-                return
-            body = b"ok\n"
-            self.send_response(200 if self.path == "/hello" else 404)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def do_PUT(self):
-            remaining = int(self.headers.get("Content-Length") or 0)
-            buf = memoryview(bytearray(COPY_CHUNK))
-            while remaining > 0:
-                n = self.rfile.readinto(buf[:min(remaining, COPY_CHUNK)])
-                if not n:
-                    self.close_connection = True
-                    return
-                remaining -= n
-            body = b"stored nowhere\n"
-            self.send_response(200)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        do_POST = do_PUT
-
-    class Server(http.server.ThreadingHTTPServer):
-        request_queue_size = 2 * IDLE_CONNS  # the idle connections arrive in a burst
-        daemon_threads = True
-
-    with Server((addr, port), Handler) as srv:
-        print("ready", flush=True)
-        srv.serve_forever()
-
-
-# ---- processes and rows ----
-
-def stop_proc(proc):
-    """SIGTERM, then SIGKILL after a while; only ever our own children."""
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait(timeout=STOP_TIMEOUT_S)
-
-
-def one_line(text, limit=100):
-    lines = [ln.strip() for ln in str(text).splitlines() if ln.strip()]
-    line = lines[-1] if lines else "no output"
-    return line if len(line) <= limit else line[:limit - 3] + "..."
-
-
-def fmt(v):
-    return f"{v:12.1f}" if isinstance(v, float) else f"{'-':>12}"
-
-
-def row(name, notun, ref, target, lower_is_better=False):
-    """notun and ref are floats or error strings; prints one row, returns ok."""
-    ratio = notun / ref if isinstance(notun, float) and isinstance(ref, float) and ref else None
-    if not isinstance(notun, float):
-        status, ok = f"FAILED ({notun})", False
-    elif lower_is_better:
-        ok = notun <= target
-        status = "ok" if ok else "ABOVE"
-    elif ratio is None:
-        status, ok = f"FAILED (reference: {ref})", False
-    else:
-        ok = ratio >= target
-        status = "ok" if ok else "BELOW"
-    ratio_s = f"{ratio:8.3f}" if ratio is not None else f"{'-':>8}"
-    print(f"{name:38} {fmt(notun)} {fmt(ref)} {ratio_s} {target:8.2f} {status}", flush=True)
-    return ok
-
-
-def info(text):
-    print(f"# {text}", flush=True)
-
-
-# ---- the topology ----
-
-def wg_keypair():
-    private = subprocess.run(["wg", "genkey"], capture_output=True, text=True, timeout=10,
-                             check=True).stdout.strip()
-    public = subprocess.run(["wg", "pubkey"], input=private + "\n", capture_output=True,
-                            text=True, timeout=10, check=True).stdout.strip()
-    return private, public
-
-
-def make_client_wg(base, ns, private_key, tunnel_ip, tunnel_ip6):
-    """A wireguard-go client in ns whose tunnel address lies in the server's
-    subnet: netns.WireGuardGo with another interface name and address."""
-
-    class ClientWG(base):
-        def __init__(self):
-            self.ns = ns
-            self.ifname = f"ntwc{ns.n}"  # unique as ns.n is
-            self.private_key = private_key
-            self.listen_port = WG_CLIENT_PORT
-            self.tunnel_ip, self.tunnel_ip6 = tunnel_ip, tunnel_ip6
-            self.sock = f"/var/run/wireguard/{self.ifname}.sock"
-            self.log = open(f"/tmp/{self.ifname}.log", "w+")
-            self.proc = None
-            self.start()
-
-    return ClientWG()
-
-
-class Relay:
-    """tests/tools/udprelay on the host; restart() keeps the listening port."""
-
-    def __init__(self, binary, listen_ip, to):
-        self.binary, self.listen_ip, self.to = binary, listen_ip, to
-        self.port, self.proc, self.last_stats = 0, None, ""
-
-    def start(self, delay_ms):
-        self.proc = subprocess.Popen(
-            [self.binary, "--listen", f"{self.listen_ip}:{self.port}", "--to", self.to,
-             "--delay-ms", str(delay_ms)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True)
-        line = self.proc.stdout.readline().split()
-        if len(line) != 2 or line[0] != "listening":
-            stop_proc(self.proc)
-            raise RuntimeError(f"udprelay did not start: {one_line(self.proc.stderr.read())}")
-        self.port = int(line[1].rsplit(":", 1)[1])
-
-    def endpoint(self):
-        return f"{self.listen_ip}:{self.port}"
-
-    def cpu_s(self):
-        try:
-            with open(f"/proc/{self.proc.pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-        except (OSError, IndexError, ValueError):
-            return 0.0
-
-    def stop(self):
-        if self.proc is not None:
-            stop_proc(self.proc)
-            self.last_stats = self.proc.stderr.read().strip()
-            self.proc.stdout.close()
-            self.proc.stderr.close()
-            self.proc = None
-
-
-class NotunClient:
-    """build/notun up with a wg-quick style config; error holds why it failed."""
-
-    def __init__(self, binary, tmp, name, config):
-        self.proc, self.error = None, None
-        conf = os.path.join(tmp, f"{name}.conf")
-        fd = os.open(conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as f:
-            f.write(config)
-        self.log_path = os.path.join(tmp, f"{name}.log")
-        self.log = open(self.log_path, "w")
-        if not os.access(binary, os.X_OK):
-            self.error = f"notun up failed: {binary} is not built"
-            return
-        self.proc = subprocess.Popen([binary, "up", "-c", conf], stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-
-    def read_log(self):
-        self.log.flush()
-        with open(self.log_path) as f:
-            return f.read()
-
-    def wait_listening(self, port):
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.error = (f"notun up failed: exited {self.proc.returncode}: "
-                              f"{one_line(self.read_log())}")
-                return False
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                return True
-            except OSError:
-                time.sleep(0.05)
-        self.error = f"notun up failed: no listener on 127.0.0.1:{port} after {START_TIMEOUT_S}s"
-        return False
-
-    def rss_mib(self):
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024.0
-        raise RuntimeError("no VmRSS")
-
-    def alive(self):
-        if self.proc is not None and self.proc.poll() is not None and not self.error:
-            self.error = (f"notun up died: exit {self.proc.returncode}: "
-                          f"{one_line(self.read_log())}")
-        return self.error is None
-
-    def stop(self):
-        stop_proc(self.proc)
-        if not self.log.closed:
-            self.log.close()
-
-
-def free_tcp_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 # ---- measurements ----
-
-def curl(prefix, args, what, timeout=TRANSFER_MAX_S):
-    """Runs curl (prefix places it: a proxy or a namespace); returns MB/s or
-    an error string. A transfer cut at the time limit counts at its rate."""
-    speed = "speed_download" if what == "download" else "speed_upload"
-    size = "size_download" if what == "download" else "size_upload"
-    cmd = prefix + ["--silent", "--show-error", "--max-time", str(timeout), "-o", "/dev/null",
-                    "-w", f"%{{{speed}}} %{{{size}}} %{{http_code}}"] + args
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout + 15,
-                              env=CURL_ENV)
-    except subprocess.TimeoutExpired:
-        return f"curl hung past {timeout + 15}s"
-    try:
-        bps, nbytes, code = proc.stdout.split()
-        bps, nbytes = float(bps), int(nbytes)
-    except ValueError:
-        return f"curl exit {proc.returncode}: {one_line(proc.stderr)}"
-    if proc.returncode == 28 and nbytes > 0:  # the time limit: keep the rate
-        return bps / 1e6
-    if proc.returncode != 0 or code != "200" or nbytes != FILE_MIB << 20:
-        return f"curl exit {proc.returncode}, HTTP {code}, {nbytes} B: {one_line(proc.stderr)}"
-    return bps / 1e6
-
-
-def transfer_args(url_base, data_file, what):
-    if what == "download":
-        return [f"{url_base}/file"]
-    # Expect: 100-continue would add a wait that is not the tunnel's.
-    return ["-T", data_file, "-H", "Expect:", f"{url_base}/upload"]
-
-
-def warm_up(prefix, url_base):
-    """A small request until it succeeds: handshakes done, endpoints learnt."""
-    deadline = time.monotonic() + WARMUP_TIMEOUT_S
-    last = ""
-    while time.monotonic() < deadline:
-        proc = subprocess.run(prefix + ["--silent", "--show-error", "--max-time", "3", "-o",
-                                        "/dev/null", "-w", "%{http_code}", f"{url_base}/hello"],
-                              capture_output=True, text=True, timeout=10, env=CURL_ENV)
-        if proc.stdout.strip() == "200":
-            return None
-        last = one_line(proc.stderr or proc.stdout)
-        time.sleep(0.2)
-    return f"no answer through the tunnel in {WARMUP_TIMEOUT_S}s: {last}"
-
-
-def best(results):
-    nums = [r for r in results if isinstance(r, float)]
-    if nums:
-        return max(nums)
-    return results[-1] if results else "not run"
-
 
 def socks5_connect(proxy_port, ip, port, timeout):
     s = socket.create_connection(("127.0.0.1", proxy_port), timeout=timeout)
@@ -385,53 +86,7 @@ def idle_connections_rss(notun, proxy_port, ip, port):
         for s in socks:
             s.close()
 
-
-def measure_pair(contenders, url_base, data_file, results, relays, relay_cpu):
-    """RUNS rounds, each download then upload, each by every contender; the
-    order of contenders alternates between rounds."""
-    for run in range(RUNS):
-        for what in ("download", "upload"):
-            order = contenders if run % 2 == 0 else contenders[::-1]
-            for name, prefix, is_alive in order:
-                if not is_alive():
-                    results[(name, what)].append("not running")
-                    continue
-                before = [r.cpu_s() for r in relays]
-                t0 = time.monotonic()
-                res = curl(prefix, transfer_args(url_base, data_file, what), what)
-                elapsed = time.monotonic() - t0
-                cpu = sum(r.cpu_s() for r in relays) - sum(before)
-                results[(name, what)].append(res)
-                relay_cpu.append((name, what, res, cpu / elapsed if elapsed else 0.0))
-
-
 # ---- main ----
-
-def preflight(build):
-    if os.geteuid() != 0:
-        return "needs root for network namespaces and TUN devices"
-    if not os.path.exists("/dev/net/tun"):
-        return "no /dev/net/tun on this machine"
-    for tool in ("ip", "wireguard-go", "wg", "curl"):
-        if shutil.which(tool) is None:
-            return f"{tool} is missing (run make deps)"
-    if not os.access(os.path.join(build, "tools", "udprelay"), os.X_OK):
-        return f"{build}/tools/udprelay is not built"
-    return None
-
-
-def raise_nofile():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = min(hard, NOFILE_WANTED) if hard != resource.RLIM_INFINITY else NOFILE_WANTED
-    if soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
-
-
-def make_file(path):
-    with open(path, "wb") as f:
-        for _ in range(FILE_MIB):
-            f.write(os.urandom(1 << 20))
-
 
 class Rig:
     """The topology of the module docstring; every part is registered on the
@@ -456,11 +111,8 @@ class Rig:
         self.net = f"10.214.{self.srv_ns.n}"
         self.http_ip = self.srv_wg.tunnel_ip
         self.url_base = f"http://{self.http_ip}:{HTTP_PORT}"
-        http = self.srv_ns.spawn(sys.executable, os.path.abspath(__file__), "--serve-http",
-                                 self.http_ip, str(HTTP_PORT), self.data_file,
-                                 stdout=subprocess.PIPE, text=True)
-        if http.stdout.readline().strip() != "ready":
-            raise RuntimeError("the HTTP server did not start")
+        # The idle connections arrive in a burst.
+        start_http(self.srv_ns, self.http_ip, HTTP_PORT, self.data_file, backlog=2 * IDLE_CONNS)
         self.wg_target = f"{self.srv_ns.ns_ip}:{WG_PORT}"
 
         # Namespace C: the reference client, wireguard-go + kernel TCP.
@@ -490,7 +142,7 @@ class Rig:
     def start_notun(self, endpoint, name="notun"):
         """notun up toward endpoint, listening and through the tunnel once;
         on failure its error says why."""
-        notun = NotunClient(os.path.join(self.build, "notun"), self.tmp, name,
+        notun = NotunProcess(os.path.join(self.build, "notun"), self.tmp, name,
                             f"[Interface]\nPrivateKey = {self.nt_priv}\n"
                             f"Address = {self.net}.2/32\n\n"
                             f"[Peer]\nPublicKey = {self.srv_pub}\nEndpoint = {endpoint}\n"
@@ -641,42 +293,14 @@ def calibrate(rig):
     rig.relay_a.stop()
     info(f"relay: {rig.relay_a.last_stats}")
 
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--build", default=os.path.join(TOP, "build"))
     ap.add_argument("--rows-only", action="store_true", help="no table header (run.py)")
     ap.add_argument("--calibrate", action="store_true")
-    ap.add_argument("--serve-http", nargs=3, metavar=("ADDR", "PORT", "FILE"))
     args = ap.parse_args()
-    if args.serve_http:
-        addr, port, path = args.serve_http
-        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-        serve_http(addr, int(port), path)
-        return 0
-    if not args.rows_only:
-        print(f"{'benchmark':38} {'notun':>12} {'reference':>12} {'ratio':>8} {'target':>8}")
-    reason = preflight(args.build)
-    if reason:
-        # Without root the benchmark cannot run here; as root, a missing part is a failure.
-        word = "skipped" if os.geteuid() != 0 else "FAILED"
-        print(f"{'tunnel throughput and memory':38} {word}: {reason}")
-        return 0 if os.geteuid() != 0 else 1
-
-    def on_term(*_):
-        raise Interrupted()
-
-    signal.signal(signal.SIGTERM, on_term)
-    raise_nofile()
-    try:
-        with contextlib.ExitStack() as stack:
-            return 0 if bench(args, stack) else 1
-    except (Interrupted, KeyboardInterrupt):
-        print(f"{'tunnel throughput and memory':38} interrupted", flush=True)
-        return 130
-    except Exception as e:
-        print(f"{'tunnel throughput and memory':38} FAILED (set-up: {one_line(e)})", flush=True)
-        return 1
+    return run_bench("tunnel throughput and memory", args.build, args.rows_only,
+                     lambda stack: bench(args, stack))
 
 
 if __name__ == "__main__":
