@@ -2,6 +2,7 @@
 import os
 import shutil
 import subprocess
+import sys
 
 import pytest
 
@@ -33,3 +34,43 @@ def run(args, stdin=None, check=True):
     if check and proc.returncode != 0:
         raise AssertionError(f"{args} exited {proc.returncode}: {proc.stderr.strip()}")
     return proc
+
+
+# Shared by the end-to-end files. Imported inside the fixtures: client.py and
+# wgtun.py import this module.
+@pytest.fixture
+def site(notun):
+    """wireguard-go in a namespace with an HTTP server behind the tunnel."""
+    from client import Site
+    from netns import require_netns
+
+    require_netns()
+    s = Site(notun)
+    yield s
+    s.close()
+
+
+@pytest.fixture
+def client(notun, tmp_path, site):
+    """notun up against the site with default settings; yields (Notun, port)."""
+    from client import Notun, free_tcp_port
+
+    port = free_tcp_port()
+    n = Notun(notun, tmp_path, site.client_config(port))
+    n.wait_listening(port)
+    yield n, port
+    n.stop()
+
+
+@pytest.fixture
+def local_http():
+    """An HTTP server on the host's loopback: outside every AllowedIPs."""
+    from client import free_tcp_port
+
+    port = free_tcp_port()
+    proc = subprocess.Popen([sys.executable, os.path.join(TOP, "tests", "integration", "httpsrv.py"),
+                             "127.0.0.1", str(port)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "ready"
+    yield port
+    proc.terminate()
+    proc.wait(timeout=5)

@@ -16,9 +16,8 @@ import time
 import pytest
 
 import socks
-from client import HTTP_PORT, Notun, Site, free_tcp_port, sha256_of_file
+from client import HTTP_PORT, Notun, free_tcp_port, sha256_of_file
 from httpsrv import pattern_sha256
-from netns import require_netns
 
 MIB = 1 << 20
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -42,14 +41,6 @@ def need(*tools):
     for tool in tools:
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is missing (run make deps)")
-
-
-@pytest.fixture
-def site(notun):
-    require_netns()
-    s = Site(notun)
-    yield s
-    s.close()
 
 
 @pytest.fixture

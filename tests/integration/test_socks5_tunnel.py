@@ -12,30 +12,10 @@ import time
 import pytest
 
 import socks
-from client import HTTP_PORT, Notun, Site, curl, free_tcp_port, sha256_of_file
+from client import HTTP_PORT, Notun, curl, free_tcp_port, sha256_of_file
 from httpsrv import pattern_sha256
-from netns import require_netns
 
 MIB = 1 << 20
-HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-@pytest.fixture
-def site(notun):
-    require_netns()
-    s = Site(notun)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def client(notun, tmp_path, site):
-    """notun up against the site with default settings; yields (Notun, port)."""
-    port = free_tcp_port()
-    n = Notun(notun, tmp_path, site.client_config(port))
-    n.wait_listening(port)
-    yield n, port
-    n.stop()
 
 
 def proxy_url(port, user=None):
@@ -147,18 +127,6 @@ def test_wrong_proxy_credentials_refused(notun, tmp_path, site):
             socks.connect(("127.0.0.1", port), site.ip, HTTP_PORT, "ci", "wrong")
     finally:
         n.stop()
-
-
-@pytest.fixture
-def local_http():
-    """An HTTP server on the host's loopback: outside every AllowedIPs."""
-    port = free_tcp_port()
-    proc = subprocess.Popen([sys.executable, os.path.join(HERE, "httpsrv.py"), "127.0.0.1",
-                             str(port)], stdout=subprocess.PIPE, text=True)
-    assert proc.stdout.readline().strip() == "ready"
-    yield port
-    proc.terminate()
-    proc.wait(timeout=5)
 
 
 def test_destination_outside_allowed_ips_goes_direct(tmp_path, client, local_http):
