@@ -65,8 +65,15 @@ struct nt_tunnel {
 	wg_peer_supersedes_fn stage_supersedes;
 	int (*send_hook)(void *arg, int fd, struct mmsghdr *msgs, unsigned int n);
 	void *send_hook_arg;
-	bool staged_waiting; /* some peer kept staged packets for lack of room */
-	struct nt_timer flush_timer;
+	bool staged_waiting;	     /* some peer kept staged packets for lack of room */
+	struct nt_timer flush_timer; /* end of the loop iteration, or the pacer's wait */
+	/* Pacer (tunnel_tx.c): the arrival rate into the queue, and the bytes
+	 * that may leave now (a token bucket refilled at twice that rate). */
+	uint64_t pace_in_rate; /* bytes/s, averaged over PACE_TAU_NS */
+	uint64_t pace_in_ns;   /* last arrival */
+	int64_t pace_tokens;   /* below 0 by what the last batch overdrew */
+	uint64_t pace_fill_ns; /* last refill */
+	bool pace_waiting;     /* flush_timer is armed for the pacer */
 	struct nt_tunnel_counters c;
 };
 

@@ -3,10 +3,26 @@
  * peer's timers.
  *
  * The output queue is a ring of datagram slots whose buffers are kept for
- * reuse. While the socket accepts, the ring holds at most one batch, sent at
- * the end of the loop iteration (a zero-delay timer) or when it is full;
- * while the socket is blocked (EAGAIN/ENOBUFS) it grows to txq_max, further
- * datagrams are dropped and counted, and EPOLLOUT resumes it.
+ * reuse. Datagrams leave in batches (sendmmsg) at the end of the loop
+ * iteration (a zero-delay timer) or when a batch is full, as fast as the
+ * pacer lets them; while the socket is blocked (EAGAIN/ENOBUFS) they wait
+ * for EPOLLOUT. Only a queue full with txq_max datagrams drops (counted).
+ *
+ * The pacer: lwIP answers a train of ACKs with a train of segments, so a
+ * congestion window leaves in one burst of hundreds of datagrams, faster
+ * than any receiver reads them; the tail of the burst then dies in the
+ * peer's socket buffer (wireguard-go's holds about 90), and TCP takes it for
+ * congestion. So datagrams leave at most at twice the rate they arrive in
+ * the queue (averaged over PACE_TAU_NS, a few round trips of a 20 ms path;
+ * never below PACE_FLOOR_BPS), after an unpaced burst of PACE_BURST_BYTES:
+ * a burst is spread over about half the time it took to build up, as a
+ * paced TCP sender (2 x cwnd / RTT) would. A steady stream is never held
+ * back. The pacer is a token bucket of bytes:
+ *
+ *   queued --tokens > 0--> sendmmsg, tokens -= bytes sent
+ *          --no tokens--> flush_timer when a quantum is earned (pace_waiting);
+ *                         meanwhile datagrams only queue --> sendmmsg
+ *          --queue full--> one batch leaves regardless: late beats lost
  */
 #include "core/tunnel_int.h"
 
@@ -20,6 +36,15 @@
 #include "platform/log.h"
 
 #define TX_SLOT_MIN 2048
+
+#define NSEC 1000000000ull
+/* The pacer's parameters (see the top of the file). */
+#define PACE_TAU_NS	     (50 * 1000 * 1000ull)
+#define PACE_GAIN	     2
+#define PACE_FLOOR_BPS	     (16 * 1000 * 1000ull)
+#define PACE_BURST_BYTES     (24 * 1024)
+#define PACE_QUANTUM_MIN     (6 * 1024)
+#define PACE_QUANTUM_TIME_NS (250 * 1000ull)
 
 /* ---- timers ---- */
 
@@ -35,15 +60,74 @@ void nt_tunnel_peer_timer_sync(struct nt_tunnel_peer *tp)
 		nt_timer_arm_at(tp->tun->loop, &tp->timer, due);
 }
 
+/* ---- pacer ---- */
+
+/* Averages the arrival rate: an exponential decay over TAU, plus len. */
+static void pace_arrival(struct nt_tunnel *t, size_t len, uint64_t now)
+{
+	uint64_t dt = now - t->pace_in_ns;
+
+	if (dt >= PACE_TAU_NS)
+		t->pace_in_rate = 0;
+	else
+		t->pace_in_rate -= t->pace_in_rate * dt / PACE_TAU_NS;
+	t->pace_in_rate += (uint64_t)len * NSEC / PACE_TAU_NS;
+	t->pace_in_ns = now;
+}
+
+static uint64_t pace_rate(const struct nt_tunnel *t)
+{
+	uint64_t r = PACE_GAIN * t->pace_in_rate;
+
+	return r > PACE_FLOOR_BPS ? r : PACE_FLOOR_BPS;
+}
+
+static void pace_refill(struct nt_tunnel *t, uint64_t now)
+{
+	uint64_t dt = now - t->pace_fill_ns;
+
+	/* A full bucket takes at most a few ms at the floor rate: capping dt
+	 * keeps dt * rate far from overflowing. */
+	if (dt > PACE_TAU_NS)
+		dt = PACE_TAU_NS;
+	t->pace_tokens += (int64_t)(dt * pace_rate(t) / NSEC);
+	if (t->pace_tokens > PACE_BURST_BYTES)
+		t->pace_tokens = PACE_BURST_BYTES;
+	t->pace_fill_ns = now;
+}
+
+/* Out of tokens: the flush timer fires when a quantum is earned, at least
+ * PACE_QUANTUM_TIME_NS worth of the rate (but no more than the bucket
+ * holds), so that a fast stream costs a few thousand wake-ups a second, not
+ * one per datagram. Should the timer fail to arm, the next datagram
+ * queued flushes as if the pacer had not waited. */
+static void pace_wait(struct nt_tunnel *t, uint64_t now)
+{
+	uint64_t rate = pace_rate(t);
+	uint64_t quantum = rate * PACE_QUANTUM_TIME_NS / NSEC;
+	uint64_t due;
+
+	if (quantum < PACE_QUANTUM_MIN)
+		quantum = PACE_QUANTUM_MIN;
+	if (quantum > PACE_BURST_BYTES)
+		quantum = PACE_BURST_BYTES;
+	/* pace_tokens <= 0 here: what the last batch overdrew is owed too. */
+	due = now + (uint64_t)((int64_t)quantum - t->pace_tokens) * NSEC / rate + 1;
+	t->pace_waiting = nt_timer_arm_at(t->loop, &t->flush_timer, due) == 0;
+}
+
 /* ---- output queue ---- */
+
+static void tx_send(struct nt_tunnel *t, bool force);
 
 struct nt_tunnel_txslot *nt_tunnel_tx_reserve(struct nt_tunnel *t, size_t need)
 {
 	struct nt_tunnel_txslot *s;
 
-	/* A full queue that is not waiting for the socket only needs a flush. */
+	/* A full queue that is not waiting for the socket only needs a flush,
+	 * paced or not. */
 	if (t->txq_count >= t->txq_cap && !t->tx_blocked)
-		nt_tunnel_tx_flush(t);
+		tx_send(t, true);
 	if (t->txq_count >= t->txq_cap)
 		return NULL;
 	s = &t->txq[(t->txq_head + t->txq_count) % t->txq_cap];
@@ -94,7 +178,9 @@ int nt_tunnel_tx_commit(struct nt_tunnel *t, struct nt_tunnel_txslot *s, size_t 
 	}
 	s->len = len;
 	t->txq_count++;
-	if (t->tx_blocked)
+	pace_arrival(t, len, nt_clock_mono_ns());
+	/* EPOLLOUT or the pacer's timer sends it. */
+	if (t->tx_blocked || t->pace_waiting)
 		return 0;
 	if (t->txq_count >= NT_TUNNEL_TX_BATCH)
 		nt_tunnel_tx_flush(t);
@@ -119,35 +205,51 @@ static void tx_pop(struct nt_tunnel *t, size_t n)
 	t->txq_count -= n;
 }
 
-void nt_tunnel_tx_flush(struct nt_tunnel *t)
+/* Sends queued datagrams while the pacer has tokens; force sends one
+ * batch without them (interrupted, it is tried again). */
+static void tx_send(struct nt_tunnel *t, bool force)
 {
 	struct mmsghdr msgs[NT_TUNNEL_TX_BATCH];
 	struct iovec iov[NT_TUNNEL_TX_BATCH];
+	uint64_t now;
 
 	if (t->tx_blocked)
 		return;
+	now = nt_clock_mono_ns();
+	pace_refill(t, now);
 	while (t->txq_count) {
-		size_t n = t->txq_count < NT_TUNNEL_TX_BATCH ? t->txq_count : NT_TUNNEL_TX_BATCH;
+		size_t n = 0;
+		int64_t bytes = 0;
 		int sent;
 
-		for (size_t i = 0; i < n; i++) {
-			struct nt_tunnel_txslot *s = &t->txq[(t->txq_head + i) % t->txq_cap];
+		while (n < t->txq_count && n < NT_TUNNEL_TX_BATCH &&
+		       (force || bytes < t->pace_tokens)) {
+			struct nt_tunnel_txslot *s = &t->txq[(t->txq_head + n) % t->txq_cap];
 
-			iov[i] = (struct iovec){.iov_base = s->buf, .iov_len = s->len};
-			msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_name = &s->dst,
+			iov[n] = (struct iovec){.iov_base = s->buf, .iov_len = s->len};
+			msgs[n] = (struct mmsghdr){.msg_hdr = {.msg_name = &s->dst,
 							       .msg_namelen = s->dst_len,
-							       .msg_iov = &iov[i],
+							       .msg_iov = &iov[n],
 							       .msg_iovlen = 1}};
+			bytes += (int64_t)s->len;
+			n++;
+		}
+		if (!n) {
+			pace_wait(t, now);
+			return;
 		}
 		sent = t->send_hook ? t->send_hook(t->send_hook_arg, t->fd, msgs, (unsigned int)n)
 				    : sendmmsg(t->fd, msgs, (unsigned int)n, 0);
+		if (sent < 0 && errno == EINTR)
+			continue;
+		force = false;
 		if (sent > 0) {
+			for (int i = 0; i < sent; i++)
+				t->pace_tokens -= (int64_t)iov[i].iov_len;
 			t->c.tx_datagrams += (uint64_t)sent;
 			tx_pop(t, (size_t)sent);
 			continue;
 		}
-		if (sent < 0 && errno == EINTR)
-			continue;
 		if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
 			tx_block(t);
 			return;
@@ -160,11 +262,22 @@ void nt_tunnel_tx_flush(struct nt_tunnel *t)
 	}
 }
 
+void nt_tunnel_tx_flush(struct nt_tunnel *t)
+{
+	/* The pacer's timer sends the next quantum; an earlier flush would
+	 * only send datagrams one at a time. */
+	if (!t->pace_waiting)
+		tx_send(t, false);
+}
+
 void nt_tunnel_flush_timer_cb(struct nt_loop *loop, struct nt_timer *timer, void *arg)
 {
+	struct nt_tunnel *t = arg;
+
 	(void)loop;
 	(void)timer;
-	nt_tunnel_tx_flush(arg);
+	t->pace_waiting = false;
+	tx_send(t, false);
 }
 
 /* ---- sending ---- */

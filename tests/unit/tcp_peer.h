@@ -1,7 +1,9 @@
 /* The remote end of a TCP connection through the embedded stack, played by
  * hand: what lwIP sends is captured (outq, the stack's output callback), read
  * by peer_pump(), and answered with crafted packets through
- * nt_stack_input(). For test_flow and test_splice; one peer at a time.
+ * nt_stack_input(). For test_flow, test_splice and test_sack; one peer at a
+ * time. The peer offers MSS and window scaling; SACK and timestamps only
+ * when a test turns them on (peer.sack_perm, peer.timestamps) before the SYN.
  *
  * The addresses (100.64.0.0/10, fd00::/8) exist only inside the process.
  */
@@ -35,6 +37,7 @@
 #define OUTQ_MAX      2048
 #define PEER_ISS      0x10000000u
 #define PEER_SINK_CAP (8u << 20)
+#define PEER_SACK_MAX 3 /* blocks that fit beside a timestamp (RFC 2018) */
 
 #define F_FIN 0x01
 #define F_SYN 0x02
@@ -122,6 +125,11 @@ static struct peer {
 	uint16_t last_wnd_field, max_wnd_field;
 	uint8_t *sink; /* the bytes lwIP sent, in order */
 	size_t sink_len, sink_cap;
+	bool sack_perm, timestamps;	 /* offered in the SYN, then used */
+	uint32_t ts_val;		 /* the peer's next TSval */
+	uint32_t ts_ecr;		 /* lwIP's last TSval, echoed */
+	uint32_t sack[PEER_SACK_MAX][2]; /* blocks for the next segment sent */
+	unsigned nsack;
 } peer;
 
 /* A fresh peer at PEER4/PEER6 port 443, talking to OUR4/OUR6. */
@@ -135,17 +143,49 @@ static inline void peer_reset(int family)
 	peer.their_port = 443;
 	peer.snd_nxt = PEER_ISS;
 	peer.wnd_field = 0xffff; /* 8 MiB scaled by 7 */
+	peer.ts_val = 1000;
 	peer.auto_ack = true;
 	peer.sink_cap = PEER_SINK_CAP;
 	peer.sink = malloc(peer.sink_cap);
 	assert_non_null(peer.sink);
 }
 
-static inline void peer_send(uint8_t flags, const void *data, size_t len)
+/* The peer's TCP options for a segment with flags, padded to 4 bytes. */
+static inline size_t peer_options(uint8_t flags, uint8_t opt[40])
 {
 	static const uint8_t synopt[8] = {2, 4, 1380 >> 8, 1380 & 0xff, 1, 3, 3, 7};
-	uint8_t tcp[20 + 8 + MTU], pkt[40 + sizeof(tcp)];
-	size_t opt = flags & F_SYN ? sizeof(synopt) : 0;
+	size_t n = 0;
+
+	if (flags & F_SYN) {
+		memcpy(opt, synopt, sizeof(synopt));
+		n = sizeof(synopt);
+		if (peer.sack_perm) {
+			memcpy(opt + n, (const uint8_t[]){1, 1, 4, 2}, 4);
+			n += 4;
+		}
+	}
+	if (peer.timestamps) {
+		memcpy(opt + n, (const uint8_t[]){1, 1, 8, 10}, 4);
+		wr32(opt + n + 4, peer.ts_val++);
+		wr32(opt + n + 8, flags & F_ACK ? peer.ts_ecr : 0);
+		n += 12;
+	}
+	if (peer.nsack && !(flags & F_SYN)) {
+		assert_true(n + 4 + 8 * peer.nsack <= 40);
+		memcpy(opt + n, (const uint8_t[]){1, 1, 5, (uint8_t)(2 + 8 * peer.nsack)}, 4);
+		n += 4;
+		for (unsigned i = 0; i < peer.nsack; i++, n += 8) {
+			wr32(opt + n, peer.sack[i][0]);
+			wr32(opt + n + 4, peer.sack[i][1]);
+		}
+	}
+	return n;
+}
+
+static inline void peer_send(uint8_t flags, const void *data, size_t len)
+{
+	uint8_t tcp[20 + 40 + MTU], pkt[40 + sizeof(tcp)];
+	size_t opt = peer_options(flags, tcp + 20);
 	size_t n;
 
 	assert_true((peer.family == AF_INET ? 20 : 40) + 20 + opt + len <= MTU);
@@ -157,12 +197,44 @@ static inline void peer_send(uint8_t flags, const void *data, size_t len)
 	tcp[12] = (uint8_t)((20 + opt) / 4) << 4;
 	tcp[13] = flags;
 	wr16(tcp + 14, peer.wnd_field);
-	memcpy(tcp + 20, synopt, opt);
 	if (len)
 		memcpy(tcp + 20 + opt, data, len);
 	n = build_ip(pkt, peer.family, peer.their, peer.our, 6, tcp, 20 + opt + len, 16);
 	assert_int_equal(nt_stack_input(pkt, n), 0);
 	peer.snd_nxt += (uint32_t)len + !!(flags & F_SYN) + !!(flags & F_FIN);
+}
+
+/* A pure ACK of ack (as the peer's cumulative ACK from now on) carrying n
+ * SACK blocks {left, right}: what a receiver holding them out of order
+ * sends. */
+static inline void peer_send_sack(uint32_t ack, const uint32_t (*blocks)[2], unsigned n)
+{
+	assert_true(n <= PEER_SACK_MAX);
+	peer.rcv_nxt = ack;
+	if (n)
+		memcpy(peer.sack, blocks, n * sizeof(*blocks));
+	peer.nsack = n;
+	peer_send(F_ACK, NULL, 0);
+	peer.nsack = 0;
+}
+
+/* lwIP's TSval in a TCP header with doff bytes of header, or 0. */
+static inline uint32_t peer_tsval_of(const uint8_t *tcp, size_t doff)
+{
+	for (size_t i = 20; i < doff;) {
+		if (tcp[i] == 0)
+			break;
+		if (tcp[i] == 1) {
+			i++;
+			continue;
+		}
+		if (i + 1 >= doff || tcp[i + 1] < 2 || i + tcp[i + 1] > doff)
+			break;
+		if (tcp[i] == 8 && tcp[i + 1] == 10)
+			return rd32(tcp + i + 2);
+		i += tcp[i + 1];
+	}
+	return 0;
 }
 
 /* Reads one packet from lwIP (it is TCP to the peer, or counted as other). */
@@ -171,7 +243,7 @@ static inline void peer_parse(const uint8_t *pkt, size_t len)
 	size_t h = (pkt[0] >> 4) == 4 ? 20 : 40;
 	uint8_t proto = (pkt[0] >> 4) == 4 ? pkt[9] : pkt[6];
 	const uint8_t *tcp = pkt + h;
-	uint32_t seq, ack;
+	uint32_t seq, ack, tsval;
 	size_t doff, dlen;
 	uint8_t flags;
 
@@ -184,6 +256,9 @@ static inline void peer_parse(const uint8_t *pkt, size_t len)
 	doff = (size_t)(tcp[12] >> 4) * 4;
 	flags = tcp[13];
 	dlen = len - h - doff;
+	tsval = peer_tsval_of(tcp, doff);
+	if (tsval)
+		peer.ts_ecr = tsval;
 	if (flags & F_SYN) {
 		peer.syns++;
 		peer.our_port = rd16(tcp);

@@ -24,14 +24,17 @@
 #include "platform/random.h"
 
 #define WAIT_MS	  2000
-#define MAX_SEEN  64
+#define MAX_SEEN  1024
 #define PKT_BYTES 100
+#define BIG_PKT	  1200 /* the pacer tests' packets */
+#define LOG_MAX	  1024
 
 struct node {
 	struct nt_tunnel *tun;
 	struct wg_peer *peer; /* the other node */
 	uint8_t priv[32], pub[32];
-	int inner; /* last octet of the node's inner address 10.0.0.x */
+	int inner;	/* last octet of the node's inner address 10.0.0.x */
+	size_t pkt_len; /* of the packets it receives; 0: PKT_BYTES */
 	size_t delivered;
 	uint8_t tags[MAX_SEEN]; /* byte 20 of each packet delivered, in order */
 	int completed, gave_up, roamed;
@@ -54,6 +57,12 @@ struct world {
 	size_t want;	  /* for b_has_want */
 	bool socket_full; /* send_hook: the socket says EAGAIN */
 	unsigned int hook_calls;
+	/* What send_hook let through: totals, and when (after each call). */
+	uint64_t sent_dgrams, sent_bytes;
+	struct {
+		uint64_t ns, bytes;
+	} log[LOG_MAX];
+	size_t log_n;
 	struct relay relay;
 	bool relay_up;
 };
@@ -65,7 +74,7 @@ static void on_deliver(void *arg, struct wg_peer *peer, const uint8_t *pkt, size
 	struct node *n = arg;
 
 	assert_ptr_equal(peer, n->peer);
-	assert_int_equal(len, PKT_BYTES);
+	assert_int_equal(len, n->pkt_len ? n->pkt_len : PKT_BYTES);
 	if (n->delivered < MAX_SEEN)
 		n->tags[n->delivered] = pkt[20];
 	n->delivered++;
@@ -143,13 +152,13 @@ static void node_add_peer(struct node *n, const struct node *other, const uint8_
 	assert_int_equal(nt_tunnel_add_peer(n->tun, &pc, &n->peer), 0);
 }
 
-/* An IPv4 packet of PKT_BYTES from 10.0.0.src to 10.0.0.dst, tagged at byte 20. */
-static void make_packet(uint8_t pkt[PKT_BYTES], int src, int dst, uint8_t tag)
+/* An IPv4 packet of len bytes from 10.0.0.src to 10.0.0.dst, tagged at byte 20. */
+static void make_packet_len(uint8_t *pkt, size_t len, int src, int dst, uint8_t tag)
 {
-	memset(pkt, 0, PKT_BYTES);
+	memset(pkt, 0, len);
 	pkt[0] = 0x45;
-	pkt[2] = PKT_BYTES >> 8;
-	pkt[3] = PKT_BYTES & 0xff;
+	pkt[2] = (uint8_t)(len >> 8);
+	pkt[3] = (uint8_t)len;
 	pkt[8] = 64;
 	pkt[9] = 17;
 	pkt[12] = 10;
@@ -159,12 +168,19 @@ static void make_packet(uint8_t pkt[PKT_BYTES], int src, int dst, uint8_t tag)
 	pkt[20] = tag;
 }
 
+static void make_packet(uint8_t pkt[PKT_BYTES], int src, int dst, uint8_t tag)
+{
+	make_packet_len(pkt, PKT_BYTES, src, dst, tag);
+}
+
+/* Sends a packet of the length the receiver expects. */
 static int send_tagged(struct node *from, const struct node *to, uint8_t tag)
 {
-	uint8_t pkt[PKT_BYTES];
+	uint8_t pkt[BIG_PKT];
+	size_t len = to->pkt_len ? to->pkt_len : PKT_BYTES;
 
-	make_packet(pkt, from->inner, to->inner, tag);
-	return nt_tunnel_send(from->tun, from->peer, pkt, sizeof(pkt));
+	make_packet_len(pkt, len, from->inner, to->inner, tag);
+	return nt_tunnel_send(from->tun, from->peer, pkt, len);
 }
 
 typedef bool (*cond_fn)(struct world *w);
@@ -570,35 +586,58 @@ static void test_rekey_after_time_rotates_keys_without_losing_packets(void **sta
 	assert_non_null(w->a.peer->previous);
 }
 
-/* Stands in for sendmmsg: EAGAIN while the test says the socket is full. */
+/* Stands in for sendmmsg: EAGAIN while the test says the socket is full;
+ * otherwise sends and notes what left, and when. */
 static int full_socket_hook(void *arg, int fd, struct mmsghdr *msgs, unsigned int n)
 {
 	struct world *w = arg;
+	int sent;
 
 	w->hook_calls++;
 	if (w->socket_full) {
 		errno = EAGAIN;
 		return -1;
 	}
-	return sendmmsg(fd, msgs, n, 0);
+	sent = sendmmsg(fd, msgs, n, 0);
+	for (int i = 0; i < sent; i++)
+		w->sent_bytes += msgs[i].msg_hdr.msg_iov[0].iov_len;
+	if (sent > 0) {
+		w->sent_dgrams += (uint64_t)sent;
+		if (w->log_n < LOG_MAX) {
+			w->log[w->log_n].ns = nt_clock_mono_ns();
+			w->log[w->log_n++].bytes = w->sent_bytes;
+		}
+	}
+	return sent;
 }
 
-static void test_full_socket_queues_datagrams_until_writable_and_counts_overflow(void **state)
+/* a, whose socket is full_socket_hook (txq_max 0: the default), and b
+ * with a session, packets of pkt_len (0: the default); tag 0 delivered. */
+static void hooked_pair(struct world *w, size_t txq_max, size_t pkt_len)
 {
-	struct world *w = *state;
 	struct nt_tunnel_config cfg;
-	struct nt_tunnel_counters c;
 
 	nt_tunnel_config_init(&cfg);
-	cfg.txq_max = 8;
+	if (txq_max)
+		cfg.txq_max = txq_max;
 	cfg.send_hook = full_socket_hook;
 	cfg.send_hook_arg = w;
 	node_up_cfg(w, &w->a, 1, &cfg);
 	node_up(w, &w->b, 2, NT_TUNNEL_UNDER_LOAD_DEFAULT, NULL);
 	node_add_peer(&w->a, &w->b, NULL, NULL, nt_tunnel_port(w->b.tun));
 	node_add_peer(&w->b, &w->a, NULL, NULL, 0);
+	if (pkt_len)
+		w->b.pkt_len = pkt_len;
 	assert_int_equal(send_tagged(&w->a, &w->b, 0), 0);
 	assert_true(run_until(w, b_delivered, WAIT_MS));
+}
+
+static void test_full_socket_queues_datagrams_until_writable_and_counts_overflow(void **state)
+{
+	struct world *w = *state;
+	struct nt_tunnel_counters c;
+
+	hooked_pair(w, 8, 0);
 
 	/* The socket fills up: 8 datagrams wait, the next 4 are dropped. */
 	w->socket_full = true;
@@ -619,6 +658,113 @@ static void test_full_socket_queues_datagrams_until_writable_and_counts_overflow
 		assert_int_equal(w->b.tags[i], i);
 	run_until(w, NULL, 20);
 	assert_int_equal(w->b.delivered, 9);
+}
+
+/* ---- the pacer (core/tunnel_tx.c) ---- */
+
+#define PACE_BURST (24 * 1024)	  /* its PACE_BURST_BYTES */
+#define PACE_FLOOR 16000000ull	  /* its PACE_FLOOR_BPS */
+#define PACE_DGRAM (BIG_PKT + 32) /* a BIG_PKT packet on the wire */
+
+/* a (whose socket is the hook) and b with a session, packets of BIG_PKT,
+ * and a's pacer idle long enough to allow a full burst. */
+static void pace_pair(struct world *w, size_t txq_max)
+{
+	hooked_pair(w, txq_max, BIG_PKT);
+	run_until(w, NULL, 10);
+	w->sent_dgrams = 0;
+	w->sent_bytes = 0;
+	w->log_n = 0;
+}
+
+/* b got tags 0..n in order, each once. */
+static void assert_b_got_all_in_order(struct world *w, size_t n)
+{
+	w->want = n + 1;
+	assert_true(run_until(w, b_has_want, WAIT_MS));
+	run_until(w, NULL, 20);
+	assert_int_equal(w->b.delivered, n + 1);
+	for (size_t i = 0; i <= n; i++)
+		assert_int_equal(w->b.tags[i], (uint8_t)i);
+}
+
+static void test_pacer_spreads_a_burst_queued_at_once_and_loses_nothing(void **state)
+{
+	struct world *w = *state;
+	const size_t n = 600; /* 739 KB: 30 times the burst */
+	struct nt_tunnel_counters c;
+	uint64_t t0, rate_max;
+
+	pace_pair(w, 0);
+	/* The socket is full while the burst is queued: it is all there
+	 * when the socket turns writable. */
+	w->socket_full = true;
+	for (size_t i = 1; i <= n; i++)
+		assert_int_equal(send_tagged(&w->a, &w->b, (uint8_t)i), 0);
+	w->socket_full = false;
+	t0 = nt_clock_mono_ns();
+	/* One iteration: EPOLLOUT, one flush, the pacer's bucket and no more
+	 * (its timer is due later). */
+	assert_true(nt_loop_run_once(w->loop, 0) >= 0);
+	assert_true(w->sent_dgrams > 0);
+	assert_true(w->sent_bytes <= PACE_BURST + PACE_DGRAM);
+	assert_true(w->sent_dgrams < n);
+
+	/* The rest follows on the pacer's timer: all of it, in order. */
+	assert_b_got_all_in_order(w, n);
+	assert_int_equal(w->sent_dgrams, n);
+	assert_int_equal(w->sent_bytes, n * PACE_DGRAM);
+	assert_true(w->log_n >= 2 && w->log_n < LOG_MAX); /* every send noted */
+	nt_tunnel_counters(w->a.tun, &c);
+	assert_int_equal(c.tx_queue_full, 0);
+	assert_int_equal(c.tx_errors, 0);
+
+	/* Never faster than the bucket allows: the burst, then at most twice
+	 * the rate the datagrams arrived at (all of them within 50 ms, and
+	 * the handshake's), so the whole took at least that long. */
+	rate_max = 2 * 20 * (w->sent_bytes + 4096);
+	if (rate_max < PACE_FLOOR)
+		rate_max = PACE_FLOOR;
+	for (size_t k = 0; k < w->log_n; k++)
+		assert_true(w->log[k].bytes <= PACE_BURST + PACE_DGRAM +
+						   (w->log[k].ns - t0) * rate_max / NT_NS_PER_SEC);
+	assert_true(w->log[w->log_n - 1].ns - t0 >=
+		    (w->sent_bytes - PACE_BURST - PACE_DGRAM) * NT_NS_PER_SEC / rate_max);
+}
+
+static void test_pacer_never_holds_back_a_steady_stream(void **state)
+{
+	struct world *w = *state;
+
+	pace_pair(w, 0);
+	/* A datagram a millisecond (1.2 MB/s) leaves in the loop iteration
+	 * that follows, every time. */
+	for (size_t i = 1; i <= 50; i++) {
+		uint64_t before = w->sent_dgrams;
+
+		assert_int_equal(send_tagged(&w->a, &w->b, (uint8_t)i), 0);
+		assert_true(nt_loop_run_once(w->loop, 0) >= 0);
+		assert_int_equal(w->sent_dgrams, before + 1);
+		run_until(w, NULL, 1);
+	}
+	assert_b_got_all_in_order(w, 50);
+}
+
+static void test_full_queue_sends_a_batch_past_the_pacer_rather_than_drop(void **state)
+{
+	struct world *w = *state;
+	const size_t n = 300, txq = 64;
+	struct nt_tunnel_counters c;
+
+	pace_pair(w, txq);
+	for (size_t i = 1; i <= n; i++)
+		assert_int_equal(send_tagged(&w->a, &w->b, (uint8_t)i), 0);
+	/* The queue holds 64: the rest left before the loop ran again. */
+	assert_true(w->sent_dgrams >= n - txq);
+	nt_tunnel_counters(w->a.tun, &c);
+	assert_int_equal(c.tx_queue_full, 0);
+	assert_b_got_all_in_order(w, n);
+	assert_int_equal(w->sent_dgrams, n);
 }
 
 int main(void)
@@ -650,6 +796,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(
 		test_full_socket_queues_datagrams_until_writable_and_counts_overflow, setup,
 		teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_pacer_spreads_a_burst_queued_at_once_and_loses_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_pacer_never_holds_back_a_steady_stream, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_full_queue_sends_a_batch_past_the_pacer_rather_than_drop, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
