@@ -21,7 +21,17 @@ LWS_OUT := $(TP)/lws
 VERSION := 0.1.0
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-INCLUDES := -I. -Inetstack -I$(LWIP_DIR)/src/include -I$(LWS_OUT)/include
+# The lwIP files notun's patches change (third_party/lwip-*.patch, see
+# below); the headers come from $(O)/lwip-patched, ahead of lwIP's own, for
+# lwIP and notun alike.
+LWIP_PATCHED_SRCS := src/core/ip.c src/core/ipv4/ip4.c src/core/ipv6/ip6.c src/core/tcp.c \
+	src/core/tcp_in.c src/core/udp.c
+LWIP_PATCHED_H := src/include/lwip/tcp.h src/include/lwip/priv/tcp_priv.h
+LWIP_PATCHED := $(LWIP_PATCHED_SRCS) $(LWIP_PATCHED_H)
+LWIP_PATCHED_DIR := $(O)/lwip-patched
+LWIP_PATCHED_HDRS := $(addprefix $(LWIP_PATCHED_DIR)/,$(LWIP_PATCHED_H))
+LWIP_INCLUDES := -I$(LWIP_PATCHED_DIR)/src/include -I$(LWIP_DIR)/src/include
+INCLUDES := -I. -Inetstack $(LWIP_INCLUDES) -I$(LWS_OUT)/include
 CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -MMD -MP -fno-strict-aliasing
 ifeq ($(SAN),fuzz)
 OPT := -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
@@ -79,31 +89,44 @@ $(LWS_OUT)/lib/libwebsockets.a:
 LWIP_SAN := $(if $(filter-out 0,$(SAN)),-fno-sanitize=shift-base)
 
 LWIP_CC = $(CC) -std=c11 -D_GNU_SOURCE -g -MMD -MP $(OPT) $(LWIP_SAN) -w -I. -Inetstack \
-	-I$(LWIP_DIR)/src/include
+	$(LWIP_INCLUDES)
 
-$(O)/lwip/%.o: $(LWIP_DIR)/%.c netstack/lwipopts.h $(wildcard netstack/arch/*.h) Makefile
+$(O)/lwip/%.o: $(LWIP_DIR)/%.c netstack/lwipopts.h $(wildcard netstack/arch/*.h) Makefile \
+		$(LWIP_PATCHED_HDRS)
 	@mkdir -p $(dir $@)
 	$(LWIP_CC) -c $< -o $@
 
 # notun's lwIP patches, applied in name order: the files they touch are
-# copied (as LF text), patched under $(O)/lwip-patched and compiled instead
-# of the originals; the upstream tree stays as fetched. Each patch says why
-# it exists (accept-any: inert until the gateway enables it at run time;
-# sack-recovery: fast retransmit from SACK information).
+# copied (as LF text), patched under $(O)/lwip-patched and used instead of
+# the originals (sources compiled, headers found first); the upstream tree
+# stays as fetched. Each patch says why it exists (accept-any: inert until
+# the gateway enables it at run time; pcb-hash: pcb lookup without walking
+# lists; sack-recovery: fast retransmit from SACK information). A patched
+# file is replaced only when its text changes, and every object depends on
+# the patched headers: a header change (pcb-hash changes struct tcp_pcb)
+# rebuilds everything, a patch that leaves them alone rebuilds its sources.
 LWIP_PATCHES := $(sort $(wildcard third_party/lwip-*.patch))
-LWIP_PATCHED := src/core/ip.c src/core/ipv4/ip4.c src/core/ipv6/ip6.c src/core/tcp_in.c \
-	src/core/udp.c
-LWIP_PATCHED_DIR := $(O)/lwip-patched
-
-$(LWIP_PATCHED_DIR)/.stamp: $(LWIP_PATCHES) $(addprefix $(LWIP_DIR)/,$(LWIP_PATCHED))
-	@rm -rf $(LWIP_PATCHED_DIR)
+$(LWIP_PATCHED_DIR)/.stamp: $(LWIP_PATCHES) $(addprefix $(LWIP_DIR)/,$(LWIP_PATCHED)) Makefile
+	@rm -rf $(LWIP_PATCHED_DIR).tmp
+	@for f in $(LWIP_PATCHED); do mkdir -p $(LWIP_PATCHED_DIR).tmp/$$(dirname $$f) && \
+		sed 's/\r$$//' $(LWIP_DIR)/$$f >$(LWIP_PATCHED_DIR).tmp/$$f || exit 1; done
+	@for p in $(LWIP_PATCHES); do \
+		patch -s -p1 --no-backup-if-mismatch -d $(LWIP_PATCHED_DIR).tmp <$$p || exit 1; done
+	@mkdir -p $(LWIP_PATCHED_DIR) && cd $(LWIP_PATCHED_DIR) && \
+		find . -type f ! -name .stamp | sed 's|^\./||' | while read f; do \
+		case " $(LWIP_PATCHED) " in *" $$f "*) ;; *) rm -f "$$f";; esac; done
 	@for f in $(LWIP_PATCHED); do mkdir -p $(LWIP_PATCHED_DIR)/$$(dirname $$f) && \
-		sed 's/\r$$//' $(LWIP_DIR)/$$f >$(LWIP_PATCHED_DIR)/$$f || exit 1; done
-	@for p in $(LWIP_PATCHES); do patch -s -p1 -d $(LWIP_PATCHED_DIR) <$$p || exit 1; done
+		{ cmp -s $(LWIP_PATCHED_DIR).tmp/$$f $(LWIP_PATCHED_DIR)/$$f || \
+		cp $(LWIP_PATCHED_DIR).tmp/$$f $(LWIP_PATCHED_DIR)/$$f; } || exit 1; done
+	@rm -rf $(LWIP_PATCHED_DIR).tmp
 	@touch $@
 
-$(patsubst %.c,$(O)/lwip/%.o,$(LWIP_PATCHED)): $(O)/lwip/%.o: $(LWIP_PATCHED_DIR)/.stamp \
-		netstack/lwipopts.h $(wildcard netstack/arch/*.h) Makefile
+# Made by the stamp's recipe, which leaves them untouched when unchanged.
+$(LWIP_PATCHED_HDRS): $(LWIP_PATCHED_DIR)/.stamp
+	@test -f $@ || { rm -f $<; echo "$@ is missing: run make again" >&2; exit 1; }
+
+$(patsubst %.c,$(O)/lwip/%.o,$(LWIP_PATCHED_SRCS)): $(O)/lwip/%.o: $(LWIP_PATCHED_DIR)/.stamp \
+		$(LWIP_PATCHED_HDRS) netstack/lwipopts.h $(wildcard netstack/arch/*.h) Makefile
 	@mkdir -p $(dir $@)
 	$(LWIP_CC) -c $(LWIP_PATCHED_DIR)/$*.c -o $@
 
@@ -111,7 +134,7 @@ $(O)/liblwip.a: $(LWIP_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(O)/obj/%.o: %.c
+$(O)/obj/%.o: %.c $(LWIP_PATCHED_HDRS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -DNT_VERSION='"$(VERSION)"' -c $< -o $@
 
@@ -166,8 +189,8 @@ format:
 
 # Project objects only: the fetched and built third-party code stays.
 clean:
-	rm -rf build/obj build/lwip build/lwip-patched build/tests build/tools build/bench build/asan build/fuzz \
-		build/notun build/*.a
+	rm -rf build/obj build/lwip build/lwip-patched build/lwip-patched.tmp build/tests build/tools \
+		build/bench build/asan build/fuzz build/notun build/*.a
 
 distclean:
 	rm -rf build

@@ -120,15 +120,6 @@ static struct {
 
 /* ---- addresses ---- */
 
-static bool ip_is(const ip_addr_t *ip, int family, const uint8_t *addr)
-{
-	uint8_t a[16];
-
-	if (nt_flow_ip_to_addr(ip, a) != family)
-		return false;
-	return memcmp(a, addr, family == AF_INET ? 4 : 16) == 0;
-}
-
 static bool is_ours(int family, const uint8_t *addr)
 {
 	struct netif *n = netif_default;
@@ -680,18 +671,13 @@ static void on_err(void *arg, err_t err)
 /* ---- TCP API ---- */
 
 /* lwIP hands out local ports from one range across all pcbs, TIME_WAIT
- * ones included. When the range is exhausted, drop the oldest of those. */
+ * ones included. When the range is exhausted, drop the pcb longest in
+ * TIME_WAIT: the tail of lwIP's list (third_party/lwip-pcb-hash.patch keeps
+ * it in order), found without a walk. */
 static bool recycle_port(void)
 {
-	struct tcp_pcb *pcb, *oldest = NULL;
-	u32_t age = 0;
+	struct tcp_pcb *oldest = tcp_nt_tw_oldest();
 
-	for (pcb = tcp_tw_pcbs; pcb; pcb = pcb->next) {
-		if ((u32_t)(tcp_ticks - pcb->tmr) >= age) {
-			age = tcp_ticks - pcb->tmr;
-			oldest = pcb;
-		}
-	}
 	if (!oldest)
 		return false;
 	tcp_abort(oldest);
@@ -1109,29 +1095,31 @@ int nt_flow_local_addr(const struct nt_flow *f, struct sockaddr_storage *ss, soc
 
 static int icmp_tcp(const struct nt_icmp_err *e)
 {
-	for (struct tcp_pcb *pcb = tcp_active_pcbs; pcb; pcb = pcb->next) {
-		struct nt_flow *f = pcb->callback_arg;
+	ip_addr_t local, remote;
+	struct tcp_pcb *pcb;
+	struct nt_flow *f;
 
-		if (pcb->errf != on_err || !f || pcb->local_port != e->q_sport ||
-		    pcb->remote_port != e->q_dport || !ip_is(&pcb->local_ip, e->family, e->q_src) ||
-		    !ip_is(&pcb->remote_ip, e->family, e->q_dst))
-			continue;
-		/* Only a segment we may still have in flight: a blind attacker
-		 * would have to guess the sequence space (RFC 5927). */
-		if (!TCP_SEQ_BETWEEN(e->q_tcp_seq, pcb->lastack, pcb->snd_nxt))
-			return 0;
-		if (f->owner_gone) {
-			pcb_abort(f);
-			g.stats.tcp_lingering--;
-			flow_done(f);
-			return 1;
-		}
-		hold(f);
-		fail_flow(f, e->fail);
-		release(f);
+	/* The quote is of a segment we sent: its source is our side. */
+	nt_flow_addr_to_ip(e->family, e->q_src, &local);
+	nt_flow_addr_to_ip(e->family, e->q_dst, &remote);
+	pcb = tcp_nt_lookup(&local, e->q_sport, &remote, e->q_dport);
+	if (!pcb || pcb->state == TIME_WAIT || pcb->errf != on_err || !pcb->callback_arg)
+		return 0;
+	f = pcb->callback_arg;
+	/* Only a segment we may still have in flight: a blind attacker would
+	 * have to guess the sequence space (RFC 5927). */
+	if (!TCP_SEQ_BETWEEN(e->q_tcp_seq, pcb->lastack, pcb->snd_nxt))
+		return 0;
+	if (f->owner_gone) {
+		pcb_abort(f);
+		g.stats.tcp_lingering--;
+		flow_done(f);
 		return 1;
 	}
-	return 0;
+	hold(f);
+	fail_flow(f, e->fail);
+	release(f);
+	return 1;
 }
 
 int nt_flow_handle_icmp_error(const uint8_t *pkt, size_t len)

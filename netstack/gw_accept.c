@@ -118,13 +118,6 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 	return ERR_OK;
 }
 
-static bool pcb_is(const struct tcp_pcb *pcb, const ip_addr_t *local, u16_t lport,
-		   const ip_addr_t *remote, u16_t rport)
-{
-	return pcb->local_port == lport && pcb->remote_port == rport &&
-	       ip_addr_cmp(&pcb->local_ip, local) && ip_addr_cmp(&pcb->remote_ip, remote);
-}
-
 /* The SYN's addresses and ports. 0 or -EINVAL. */
 static int syn_tuple(const uint8_t *pkt, size_t len, ip_addr_t *local, u16_t *lport,
 		     ip_addr_t *remote, u16_t *rport)
@@ -154,28 +147,24 @@ int nt_gw_accept_syn(const uint8_t *pkt, size_t len, void *arg, struct nt_gw_hal
 		return -ENETDOWN;
 	if (syn_tuple(pkt, len, &local, &lport, &remote, &rport) != 0)
 		return -EINVAL;
-	for (pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
-		if (pcb_is(pcb, &local, lport, &remote, rport))
-			break;
-	if (pcb) {
+	/* lwIP's 4-tuple hash (third_party/lwip-pcb-hash.patch): no walk, however many
+	 * connections are open or in TIME_WAIT. */
+	pcb = tcp_nt_lookup(&local, lport, &remote, rport);
+	if (pcb && pcb->state != TIME_WAIT) {
 		(void)nt_stack_input(pkt, len); /* lwIP answers it as that connection */
 		return -EEXIST;
 	}
-	for (pcb = tcp_tw_pcbs; pcb; pcb = pcb->next) {
-		if (pcb_is(pcb, &local, lport, &remote, rport)) {
-			tcp_abort(pcb);
-			ga.stats.time_wait_dropped++;
-			break;
-		}
+	if (pcb) {
+		/* A new connection reusing the tuple: TIME_WAIT would answer it
+		 * with an ACK or RST. */
+		tcp_abort(pcb);
+		ga.stats.time_wait_dropped++;
 	}
 	rc = nt_stack_input(pkt, len);
 	if (rc != 0)
 		goto not_taken;
-	/* tcp_listen_input put it first in the active list. */
-	for (pcb = tcp_active_pcbs; pcb; pcb = pcb->next)
-		if (pcb->state == SYN_RCVD && pcb_is(pcb, &local, lport, &remote, rport))
-			break;
-	if (!pcb) {
+	pcb = tcp_nt_lookup(&local, lport, &remote, rport);
+	if (!pcb || pcb->state != SYN_RCVD) {
 		rc = -EAGAIN;
 		goto not_taken;
 	}

@@ -112,11 +112,12 @@
  * them) stalls a connection for 1.5 s or more. 50 ms keeps RTOs in the
  * hundreds of ms; the timer runs only while connections exist. */
 #define TCP_TMR_INTERVAL 50
-/* TIME_WAIT lasts 2 x MSL. lwIP's 60 s MSL keeps every closed connection
- * (a proxy closes thousands) in lists it searches one by one, and holds its
- * 16384 local ports: new connections slowed to a crawl after a few thousand.
- * Inside an authenticated tunnel a stray old segment is all TIME_WAIT guards
- * against; 5 s (10 s of TIME_WAIT) covers any delay the tunnel has. */
+/* TIME_WAIT lasts 2 x MSL and holds its local port. lwIP's 60 s MSL would
+ * keep every closed connection (a proxy closes thousands a second) and the
+ * client's 16383 local ports for two minutes. Inside an authenticated tunnel
+ * a stray old segment is all TIME_WAIT guards against; 5 s (10 s of
+ * TIME_WAIT) covers any delay the tunnel has. However many there are, lwIP
+ * finds pcbs by hash (third_party/lwip-pcb-hash.patch). */
 #define TCP_MSL 5000UL
 
 /* ---- DNS: lwIP's client is unused; core/resolver_tunnel.c queries over raw UDP ---- */

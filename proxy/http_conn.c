@@ -39,7 +39,8 @@
  * room, the upstream only while the client took what came before. Bytes of
  * a next request that came early wait in the client's buffer. A tunnel
  * flow is read through a pipe (the flow hands its data to descriptors
- * only), except for body bytes that are all the response's: those go from
+ * only; an emptied pipe is kept for the next flow, NT_HTTP_PIPE_POOL of
+ * them), except for body bytes that are all the response's: those go from
  * the flow to the client's socket directly.
  */
 #include "proxy/http_conn.h"
@@ -74,10 +75,11 @@ enum phase { P_HEAD, P_OPENING, P_FORWARD, P_CLOSING };
 enum rstate { R_HEAD, R_BODY, R_DONE };
 enum fin { FIN_NONE, FIN_QUIET, FIN_RESET };
 
-/* Data in [off, len). */
+/* Data in [off, len); nothing was ever written past hw (a wipe stops there:
+ * wiping the whole capacity, 16 KiB or more, was a memset per connection). */
 struct buf {
 	uint8_t *p;
-	size_t cap, off, len;
+	size_t cap, off, len, hw;
 };
 
 struct upstream {
@@ -161,7 +163,7 @@ static bool buf_ensure(struct conn *c, struct buf *b)
 	if (b->p)
 		return true;
 	b->cap = buf_cap(c);
-	b->off = b->len = 0;
+	b->off = b->len = b->hw = 0;
 	b->p = malloc(b->cap);
 	return b->p != NULL;
 }
@@ -169,7 +171,7 @@ static bool buf_ensure(struct conn *c, struct buf *b)
 static void buf_free(struct buf *b, bool wipe)
 {
 	if (b->p && wipe)
-		sodium_memzero(b->p, b->cap);
+		sodium_memzero(b->p, b->hw);
 	free(b->p);
 	memset(b, 0, sizeof(*b));
 }
@@ -286,6 +288,40 @@ static void up_watch(struct conn *c, uint32_t want)
 	}
 }
 
+/* A pipe for a tunnel flow: a kept one, or a new one. 0 or -errno. */
+static int pipe_get(struct nt_http_proxy *hp, int fds[2])
+{
+	if (hp->npipes > 0) {
+		hp->npipes--;
+		fds[0] = hp->pipes[hp->npipes][0];
+		fds[1] = hp->pipes[hp->npipes][1];
+		return 0;
+	}
+	return pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0 ? -errno : 0;
+}
+
+/* Kept for the next flow if empty and there is room, closed otherwise. */
+static void pipe_put(struct nt_http_proxy *hp, const int fds[2], bool empty)
+{
+	if (empty && hp->npipes < NT_HTTP_PIPE_POOL) {
+		hp->pipes[hp->npipes][0] = fds[0];
+		hp->pipes[hp->npipes][1] = fds[1];
+		hp->npipes++;
+		return;
+	}
+	close(fds[0]);
+	close(fds[1]);
+}
+
+void nt_http_proxy_fini(struct nt_http_proxy *hp)
+{
+	while (hp->npipes > 0) {
+		hp->npipes--;
+		close(hp->pipes[hp->npipes][0]);
+		close(hp->pipes[hp->npipes][1]);
+	}
+}
+
 static void up_close(struct conn *c, bool abort)
 {
 	struct upstream *u = &c->up;
@@ -297,8 +333,8 @@ static void up_close(struct conn *c, bool abort)
 			nt_flow_abort(u->flow);
 		else
 			nt_flow_close(u->flow);
-		close(u->pipe[0]);
-		close(u->pipe[1]);
+		/* Everything put in it was read: empty, as a new one. */
+		pipe_put(c->hp, u->pipe, u->piped == 0);
 	} else {
 		/* No dup of it: closing leaves the epoll set. */
 		nt_loop_forget_fd(c->loop, u->fd);
@@ -320,9 +356,11 @@ static int up_install(struct conn *c, const struct nt_open_result *res)
 	u->fd = -1;
 	u->target = c->target;
 	if (res->flow) {
-		if (pipe2(u->pipe, O_NONBLOCK | O_CLOEXEC) < 0) {
+		int rc = pipe_get(c->hp, u->pipe);
+
+		if (rc < 0) {
 			nt_flow_abort(res->flow);
-			return -errno;
+			return rc;
 		}
 		u->flow = res->flow;
 		nt_flow_set_ops(u->flow, &up_flow_ops, c);
@@ -485,6 +523,8 @@ static ssize_t client_read(struct conn *c)
 	} while (n < 0 && errno == EINTR);
 	if (n > 0) {
 		b->len += (size_t)n;
+		if (b->len > b->hw)
+			b->hw = b->len;
 		return n;
 	}
 	if (n == 0) {
@@ -1135,6 +1175,8 @@ static int pump_down(struct conn *c)
 		if (n < 0)
 			return upstream_failed(c, n);
 		b->len += (size_t)n;
+		if (b->len > b->hw)
+			b->hw = b->len;
 		c->got_bytes = true;
 		progress = 1;
 	}

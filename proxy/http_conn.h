@@ -64,10 +64,17 @@ int nt_proxy_http_configure(struct nt_proxy *p, const struct nt_http_config *cfg
 
 /* ---- inside proxy/ ---- */
 
+/* Empty pipes kept for the next tunnel flow (http_conn.c reads flows
+ * through one): pipe2 and two closes per request cost the client more than
+ * the proxied connection's own close. */
+#define NT_HTTP_PIPE_POOL 16
+
 /* What the proxy keeps for HTTP: one per proxy. */
 struct nt_http_proxy {
 	struct nt_http_config cfg;
 	struct nt_http_counters c;
+	int pipes[NT_HTTP_PIPE_POOL][2];
+	size_t npipes;
 };
 
 /* proxy.c */
@@ -78,5 +85,7 @@ struct nt_http_proxy *nt_proxy_http(struct nt_proxy *p);
  * once: the client may be served or closed before this returns. Closes fd
  * on failure. */
 int nt_http_conn_start(struct nt_proxy *p, int fd, uint64_t deadline_ns);
+/* http_conn.c: closes the kept pipes; after every client is gone. */
+void nt_http_proxy_fini(struct nt_http_proxy *hp);
 
 #endif

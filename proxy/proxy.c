@@ -490,6 +490,7 @@ void nt_proxy_free(struct nt_proxy *p)
 	/* Bounded by the list: each destroy unlinks its client. */
 	while (p->clients.next != &p->clients)
 		p->clients.next->destroy(p->clients.next);
+	nt_http_proxy_fini(&p->http);
 	free(p->udp_buf);
 	wipe_string(p->username);
 	wipe_string(p->password);
