@@ -39,7 +39,6 @@
 #include "platform/loop.h"
 #include "platform/sockaddr.h"
 
-
 struct nt_engine_req {
 	struct nt_engine *e;
 	struct nt_engine_req *prev, *next;
@@ -182,10 +181,13 @@ static void direct_ready(struct nt_loop *loop, int fd, uint32_t events, void *ar
 	struct nt_open_result res = {.fd = -1};
 	int err = 0;
 	socklen_t len = sizeof(err);
-	(void)events;
 
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+	/* Writable without an error: connected, no need to ask. A failed
+	 * connect always comes with EPOLLERR (and EPOLLHUP). */
+	if ((events & NT_EV_ERROR) && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
 		err = errno;
+	if ((events & NT_EV_ERROR) && !err)
+		err = ECONNRESET; /* hung up, the error already taken */
 	if (err) {
 		req_fail(r, nt_fail_from_errno(err));
 		return;
@@ -196,9 +198,6 @@ static void direct_ready(struct nt_loop *loop, int fd, uint32_t events, void *ar
 	(void)nt_loop_take_fd(loop, fd, NT_EV_WRITE, direct_orphan, NULL);
 	res.fd = fd;
 	r->fd = -1; /* now the caller's */
-	res.bound_len = sizeof(res.bound);
-	if (getsockname(fd, (struct sockaddr *)&res.bound, &res.bound_len) != 0)
-		res.bound_len = 0;
 	req_finish(r, &res);
 	/* Not taken over (closed, or kept aside): the registration goes. */
 	if (nt_loop_fd_owner(loop, fd, NULL) == direct_orphan)
@@ -377,8 +376,7 @@ static void tunnel_deliver(void *arg, struct wg_peer *peer, const uint8_t *pkt, 
 
 /* ---- peer endpoints given as names ---- */
 
-static void endpoint_resolved(void *arg, int status, const struct nt_resolver_addr *addrs,
-			      size_t n)
+static void endpoint_resolved(void *arg, int status, const struct nt_resolver_addr *addrs, size_t n)
 {
 	struct engine_peer *ep = arg;
 	struct sockaddr_storage ss;
@@ -391,7 +389,8 @@ static void endpoint_resolved(void *arg, int status, const struct nt_resolver_ad
 		return;
 	}
 	len = nt_sockaddr_set(&ss, addrs[0].family, addrs[0].addr, ep->endpoint->port);
-	if (len && nt_tunnel_peer_set_endpoint(ep->e->tunnel, ep->peer, (struct sockaddr *)&ss, len) == 0)
+	if (len &&
+	    nt_tunnel_peer_set_endpoint(ep->e->tunnel, ep->peer, (struct sockaddr *)&ss, len) == 0)
 		nt_info(MOD, "event=endpoint_resolved peer=%s host=%s", nt_tunnel_peer_id(ep->peer),
 			ep->endpoint->host);
 }
@@ -402,8 +401,8 @@ static void tunnel_peer_event(void *arg, struct wg_peer *peer, enum nt_tunnel_pe
 	struct nt_engine *e = arg;
 	struct engine_peer *ep = nt_tunnel_peer_user(peer);
 
-	if (ev != NT_TUNNEL_HANDSHAKE_GIVE_UP || !ep || !ep->endpoint ||
-	    ep->endpoint->is_literal || ep->resolving || !e->endpoint_resolver)
+	if (ev != NT_TUNNEL_HANDSHAKE_GIVE_UP || !ep || !ep->endpoint || ep->endpoint->is_literal ||
+	    ep->resolving || !e->endpoint_resolver)
 		return;
 	if (nt_resolver_lookup(e->endpoint_resolver, ep->endpoint->host, NT_RESOLVER_V4_FIRST,
 			       endpoint_resolved, ep, &ep->resolving) != 0)
@@ -466,11 +465,11 @@ static int peers_up(struct nt_engine *e, const struct nt_config *cfg, bool *any_
 		const struct nt_config_peer *p = &cfg->peers[i];
 		struct engine_peer *ep = &e->peers[i];
 		struct nt_tunnel_peer_config pc = {
-			.psk = p->has_preshared_key ? p->preshared_key : NULL,
-			.allowed_ips = p->allowed_ips,
-			.allowed_ips_count = p->allowed_ips_count,
-			.persistent_keepalive_s = p->persistent_keepalive,
-			.user = ep,
+		    .psk = p->has_preshared_key ? p->preshared_key : NULL,
+		    .allowed_ips = p->allowed_ips,
+		    .allowed_ips_count = p->allowed_ips_count,
+		    .persistent_keepalive_s = p->persistent_keepalive,
+		    .user = ep,
 		};
 		struct sockaddr_storage ss;
 		socklen_t len;
@@ -521,8 +520,8 @@ int nt_engine_new(struct nt_loop *loop, const struct nt_config *cfg,
 		  const struct wg_timers_params *timers, struct nt_engine **out)
 {
 	static const struct nt_tunnel_ops tunnel_ops_template = {
-		.deliver = tunnel_deliver,
-		.peer_event = tunnel_peer_event,
+	    .deliver = tunnel_deliver,
+	    .peer_event = tunnel_peer_event,
 	};
 	struct nt_tunnel_ops tops = tunnel_ops_template;
 	struct nt_tunnel_config tc;
@@ -572,7 +571,8 @@ int nt_engine_new(struct nt_loop *loop, const struct nt_config *cfg,
 	}
 	nt_info(MOD, "event=engine_up peers=%zu dns=%s bypass=%s connect_timeout_ms=%u",
 		e->peer_count, cfg->dns_server_count ? "tunnel" : "system",
-		e->bypass == NT_CONFIG_BYPASS_REJECT ? "reject" : "direct", cfg->connect_timeout_ms);
+		e->bypass == NT_CONFIG_BYPASS_REJECT ? "reject" : "direct",
+		cfg->connect_timeout_ms);
 	*out = e;
 	return 0;
 err:

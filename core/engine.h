@@ -39,7 +39,8 @@ struct nt_target {
 };
 
 /* Exactly one of flow and fd is set when fail is NT_FAIL_NONE; ownership
- * passes to the callee. bound is the local end (the SOCKS5 BND.ADDR). */
+ * passes to the callee. bound is a flow's local end (the SOCKS5 BND.ADDR);
+ * a socket's is left to getsockname (bound_len 0), which HTTP never needs. */
 struct nt_open_result {
 	enum nt_fail fail;
 	struct nt_flow *flow; /* tunnel: a connected lwIP TCP flow */
@@ -70,7 +71,6 @@ int nt_engine_udp_send(struct nt_engine_udp *u, const struct nt_target *to, cons
 void nt_engine_udp_close(struct nt_engine_udp *u);
 
 struct nt_loop *nt_engine_loop(const struct nt_engine *e);
-
 
 /* ---- construction, for the CLI and the library API ---- */
 

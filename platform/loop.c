@@ -552,9 +552,15 @@ int nt_loop_run_once(struct nt_loop *loop, int timeout_ms)
 	struct epoll_event evs[LOOP_BATCH];
 	int n, ran = 0, err;
 
-	err = timerfd_program(loop);
-	if (err)
-		return err;
+	/* A timer already due (the zero-delay ones that end an iteration)
+	 * needs no timerfd: setting and draining it would cost two syscalls. */
+	if (loop->heap_len && loop->heap[0]->deadline_ns <= nt_clock_mono_ns()) {
+		timeout_ms = 0;
+	} else {
+		err = timerfd_program(loop);
+		if (err)
+			return err;
+	}
 	n = epoll_wait(loop->epfd, evs, LOOP_BATCH, timeout_ms);
 	if (n < 0 && errno != EINTR)
 		return -errno;

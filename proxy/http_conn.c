@@ -109,6 +109,7 @@ struct conn {
 	struct nt_engine_req *req;
 	bool in_eof, client_blocked;
 	bool lingering; /* CLOSING: answer sent, our side shut, input dropped */
+	bool no_linger; /* CLOSING: the client sends nothing more, all it sent was read */
 	size_t lingered;
 
 	struct buf in; /* from the client */
@@ -602,7 +603,7 @@ static void conn_destroy(struct nt_proxy_client *link)
 static int start_closing(struct conn *c)
 {
 	c->phase = P_CLOSING;
-	c->lingering = false;
+	c->lingering = c->no_linger = false;
 	set_deadline(c, nt_loop_now(c->loop) + nt_proxy_handshake_timeout_ns(c->p));
 	return 1;
 }
@@ -1194,9 +1195,17 @@ static int exchange_end(struct conn *c)
 	if (!c->req_done || c->close_after || c->in_eof) {
 		/* The server answered before the body ended, or the client
 		 * will not send another request. */
+		/* A client that said close (RFC 9112 9.6: it sends no further
+		 * request) or shut its side, with every byte read: a plain close
+		 * sends FIN, and lingering would cost a round trip of syscalls. */
+		bool quiet =
+		    c->req_done && buf_avail(&c->in) == 0 && (c->in_eof || !c->keep_client);
+
 		up_close(c, !c->req_done);
 		exchange_clear(c);
-		return start_closing(c);
+		start_closing(c);
+		c->no_linger = quiet;
+		return 1;
 	}
 	if (!keep_up)
 		up_close(c, false);
@@ -1267,6 +1276,8 @@ static int step_closing(struct conn *c)
 			return fin(c, FIN_QUIET);
 		c->out_off += (size_t)n;
 	}
+	if (c->no_linger)
+		return fin(c, FIN_QUIET);
 	if (!c->lingering) {
 		c->lingering = true;
 		(void)shutdown(c->fd, SHUT_WR);

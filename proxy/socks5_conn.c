@@ -250,6 +250,8 @@ static void on_open(void *arg, const struct nt_open_result *res)
 	struct conn *c = arg;
 	uint8_t msg[NT_SOCKS5_REPLY_MAX];
 	enum nt_fail fail = res->fail;
+	struct sockaddr_storage bound;
+	socklen_t blen;
 
 	c->req = NULL;
 	if (fail == NT_FAIL_NONE && !res->flow && res->fd < 0)
@@ -263,9 +265,15 @@ static void on_open(void *arg, const struct nt_open_result *res)
 		return;
 	}
 	c->stats->connect_ok++;
+	bound = res->bound;
+	blen = res->bound_len;
+	if (!blen && res->fd >= 0) {
+		blen = sizeof(bound);
+		if (getsockname(res->fd, (struct sockaddr *)&bound, &blen) != 0)
+			blen = 0; /* BND.ADDR 0.0.0.0:0 */
+	}
 	push(c, msg,
-	     nt_socks5_build_reply(msg, NT_SOCKS5_REP_SUCCEEDED,
-				   (const struct sockaddr *)&res->bound, res->bound_len));
+	     nt_socks5_build_reply(msg, NT_SOCKS5_REP_SUCCEEDED, (struct sockaddr *)&bound, blen));
 	if (flush(c) < 0) {
 		/* Gone, or (never seen) a send buffer without room for 22 bytes:
 		 * either way the reply cannot be followed by the stream. */

@@ -988,6 +988,34 @@ static void test_http_response_until_close_closes_client(void **state)
 	assert_true(run_until(w, proxy_idle, WAIT_MS));
 }
 
+/* A client that said close and sent nothing more is closed as soon as the
+ * answer is out, not lingered on for LINGER_MS (2 s) waiting for its FIN;
+ * one that did not say so is lingered on until it closes. */
+static void test_http_client_that_said_close_is_not_lingered_on(void **state)
+{
+	struct world *w = *state;
+	struct resp r;
+	struct cli c, k;
+
+	proxy_up(w);
+	cli_open(w, &c);
+	assert_int_equal(
+	    exchange(w, &c, "GET http://o/hello HTTP/1.1\r\nConnection: close\r\n\r\n", &r), 200);
+	resp_free(&r);
+	expect_closed(w, &c);
+	/* The client has not closed: only the proxy's own close ends it. */
+	assert_true(run_until(w, proxy_idle, 1000));
+
+	cli_open(w, &k);
+	assert_int_equal(exchange(w, &k, "GET http://o/close/10 HTTP/1.1\r\n\r\n", &r), 200);
+	assert_true(k.eof);
+	resp_free(&r);
+	assert_false(run_until(w, proxy_idle, 300));
+	cli_close(&k);
+	assert_true(run_until(w, proxy_idle, WAIT_MS));
+	cli_close(&c);
+}
+
 static void test_http_slow_reader_gets_every_byte(void **state)
 {
 	struct world *w = *state;
@@ -1418,6 +1446,7 @@ int main(void)
 	    T(test_http_post_large_body_by_content_length),
 	    T(test_http_chunked_upload_and_download),
 	    T(test_http_response_until_close_closes_client),
+	    T(test_http_client_that_said_close_is_not_lingered_on),
 	    T(test_http_slow_reader_gets_every_byte),
 	    T(test_http_connect_tunnels_bytes_both_ways),
 	    T(test_http_connect_after_forwarded_requests),
