@@ -1,5 +1,6 @@
 #include <netinet/in.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "platform/sockaddr.h"
 
@@ -23,4 +24,12 @@ socklen_t nt_sockaddr_set(struct sockaddr_storage *ss, int family, const void *a
 		return sizeof(*sin6);
 	}
 	return 0;
+}
+
+void nt_socket_reset_close(int fd)
+{
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+	close(fd);
 }

@@ -1,5 +1,5 @@
 /* Socket addresses from the (family, raw address, port) triples the rest of
- * the code passes around. */
+ * the code passes around, and closing a socket with a reset. */
 #ifndef NT_PLATFORM_SOCKADDR_H
 #define NT_PLATFORM_SOCKADDR_H
 
@@ -10,5 +10,9 @@
  * in host order. Returns the length to pass to connect/sendto, or 0 for an
  * unknown family. */
 socklen_t nt_sockaddr_set(struct sockaddr_storage *ss, int family, const void *addr, uint16_t port);
+
+/* Closes fd with an RST instead of a FIN (SO_LINGER 0): the peer must not
+ * take what it got for a complete stream. */
+void nt_socket_reset_close(int fd);
 
 #endif

@@ -3,7 +3,8 @@
  *
  *   HEAD ---head complete, CONNECT------------> OPENING --ok--> "200" --> splice
  *    ^  \--head complete, absolute-form--+       |  \--failed--> CLOSING (403/502/504)
- *    |        same host:port kept alive? |       |
+ *    |    same host:port kept alive, or  |       |
+ *    |    one in the pool (retryable)?   |       |
  *    |        yes -----------------------+-------+--ok--> FORWARD
  *    |                                                      |
  *    +---response done, both sides keep-alive---------------+
@@ -27,6 +28,16 @@
  * before any byte of an answer, for a request without body and with an
  * idempotent method, is replaced once by a fresh one (RFC 9110, 9.2.2).
  *
+ * Kept connections outlive their client (http_pool.c): one this client no
+ * longer needs (it ends: said close, HTTP/1.0, EOF, gone or timed out in
+ * HEAD; or its next request goes elsewhere) is parked in the proxy's pool
+ * if still alive, and a request from any client without a connection to
+ * its host:port takes the most recent one parked there, but only a request
+ * that may be sent again (c->retryable: the rule above turns a connection
+ * the server closed meanwhile into a transparent retry; a POST always gets
+ * a fresh connection). The request to the server never says close on its
+ * client's behalf; what the client is told is decided as before.
+ *
  * Timer (one per client): HEAD between requests: idle_timeout (closed);
  * HEAD from a request's first byte: header_timeout (408; the first request
  * is bound by the proxy's handshake deadline); OPENING: none (the engine
@@ -47,7 +58,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <sodium.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -60,6 +70,7 @@
 #include "netstack/flow.h"
 #include "platform/log.h"
 #include "platform/loop.h"
+#include "platform/sockaddr.h"
 #include "proxy/socks5_conn.h"
 #include "proxy/splice.h"
 
@@ -80,16 +91,6 @@ enum fin { FIN_NONE, FIN_QUIET, FIN_RESET };
 struct buf {
 	uint8_t *p;
 	size_t cap, off, len, hw;
-};
-
-struct upstream {
-	struct nt_flow *flow; /* tunnel, or */
-	int fd;		      /* direct (else -1) */
-	int pipe[2];	      /* flow -> pipe -> us */
-	size_t piped;
-	bool watched, hup, write_blocked;
-	uint32_t events;
-	struct nt_target target;
 };
 
 struct conn {
@@ -117,7 +118,7 @@ struct conn {
 	bool rq_started;
 
 	bool has_up;
-	struct upstream up;
+	struct nt_http_up up;
 
 	/* the exchange */
 	struct nt_target target;
@@ -150,6 +151,7 @@ void nt_http_config_init(struct nt_http_config *cfg)
 	nt_http_limits_init(&cfg->limits);
 	cfg->idle_timeout_ms = NT_HTTP_IDLE_TIMEOUT_MS_DEFAULT;
 	cfg->header_timeout_ms = NT_HTTP_HEADER_TIMEOUT_MS_DEFAULT;
+	cfg->pool_idle_ms = NT_HTTP_POOL_IDLE_MS_DEFAULT;
 }
 
 static size_t buf_cap(const struct conn *c)
@@ -230,15 +232,6 @@ static uint64_t ms_from_now(const struct conn *c, uint32_t ms)
 	return nt_loop_now(c->loop) + (uint64_t)ms * 1000000u;
 }
 
-static bool same_target(const struct nt_target *a, const struct nt_target *b)
-{
-	if (a->kind != b->kind || a->port != b->port)
-		return false;
-	if (a->kind == NT_TARGET_NAME)
-		return strcmp(a->name, b->name) == 0;
-	return memcmp(a->addr, b->addr, a->kind == NT_TARGET_IPV4 ? 4 : 16) == 0;
-}
-
 /* For logs: the parser let only [A-Za-z0-9._-] into a name. */
 static const char *target_str(const struct nt_target *t, char *buf, size_t len)
 {
@@ -252,14 +245,6 @@ static const char *target_str(const struct nt_target *t, char *buf, size_t len)
 	return buf;
 }
 
-static void reset_close(int fd)
-{
-	struct linger lg = {.l_onoff = 1, .l_linger = 0};
-
-	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	close(fd);
-}
-
 /* ---- the upstream connection ---- */
 
 static void on_up_fd(struct nt_loop *loop, int fd, uint32_t events, void *arg);
@@ -268,7 +253,7 @@ static const struct nt_flow_ops up_flow_ops = {.event = on_up_flow};
 
 static void up_watch(struct conn *c, uint32_t want)
 {
-	struct upstream *u = &c->up;
+	struct nt_http_up *u = &c->up;
 
 	if (!c->has_up || u->fd < 0)
 		return;
@@ -289,75 +274,23 @@ static void up_watch(struct conn *c, uint32_t want)
 	}
 }
 
-/* A pipe for a tunnel flow: a kept one, or a new one. 0 or -errno. */
-static int pipe_get(struct nt_http_proxy *hp, int fds[2])
-{
-	if (hp->npipes > 0) {
-		hp->npipes--;
-		fds[0] = hp->pipes[hp->npipes][0];
-		fds[1] = hp->pipes[hp->npipes][1];
-		return 0;
-	}
-	return pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0 ? -errno : 0;
-}
-
-/* Kept for the next flow if empty and there is room, closed otherwise. */
-static void pipe_put(struct nt_http_proxy *hp, const int fds[2], bool empty)
-{
-	if (empty && hp->npipes < NT_HTTP_PIPE_POOL) {
-		hp->pipes[hp->npipes][0] = fds[0];
-		hp->pipes[hp->npipes][1] = fds[1];
-		hp->npipes++;
-		return;
-	}
-	close(fds[0]);
-	close(fds[1]);
-}
-
-void nt_http_proxy_fini(struct nt_http_proxy *hp)
-{
-	while (hp->npipes > 0) {
-		hp->npipes--;
-		close(hp->pipes[hp->npipes][0]);
-		close(hp->pipes[hp->npipes][1]);
-	}
-}
-
 static void up_close(struct conn *c, bool abort)
 {
-	struct upstream *u = &c->up;
-
 	if (!c->has_up)
 		return;
-	if (u->flow) {
-		if (abort)
-			nt_flow_abort(u->flow);
-		else
-			nt_flow_close(u->flow);
-		/* Everything put in it was read: empty, as a new one. */
-		pipe_put(c->hp, u->pipe, u->piped == 0);
-	} else {
-		/* No dup of it: closing leaves the epoll set. */
-		nt_loop_forget_fd(c->loop, u->fd);
-		if (abort)
-			reset_close(u->fd);
-		else
-			close(u->fd);
-	}
+	nt_http_up_close(c->hp, c->loop, &c->up, abort);
 	c->has_up = false;
-	memset(u, 0, sizeof(*u));
-	u->fd = -1;
 }
 
 static int up_install(struct conn *c, const struct nt_open_result *res)
 {
-	struct upstream *u = &c->up;
+	struct nt_http_up *u = &c->up;
 
 	memset(u, 0, sizeof(*u));
 	u->fd = -1;
 	u->target = c->target;
 	if (res->flow) {
-		int rc = pipe_get(c->hp, u->pipe);
+		int rc = nt_http_pipe_get(c->hp, u->pipe);
 
 		if (rc < 0) {
 			nt_flow_abort(res->flow);
@@ -385,10 +318,50 @@ static bool up_alive(struct conn *c)
 	return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
 }
 
+/* Idle and alive (up_alive), its last response ended exactly: for the next
+ * client that wants its host:port. */
+static void up_park(struct conn *c)
+{
+	nt_http_pool_put(c->hp, c->loop, &c->up);
+	c->has_up = false;
+}
+
+/* An idle kept connection this client no longer needs. */
+static void up_release(struct conn *c)
+{
+	if (c->has_up && up_alive(c))
+		up_park(c);
+	else
+		up_close(c, false);
+}
+
+/* A connection another client left, taken for a request that can be sent
+ * once more should it turn out closed meanwhile (c->retryable). */
+static bool up_from_pool(struct conn *c)
+{
+	int tries;
+
+	for (tries = 0; tries < NT_HTTP_UP_POOL; tries++) {
+		if (!nt_http_pool_take(c->hp, &c->target, &c->up))
+			return false;
+		c->has_up = true;
+		if (c->up.flow)
+			nt_flow_set_ops(c->up.flow, &up_flow_ops, c);
+		else if (c->up.watched &&
+			 nt_loop_take_fd(c->loop, c->up.fd, c->up.events, on_up_fd, c) < 0)
+			c->up.hup = true; /* cannot be watched: not used */
+		if (!c->up.hup && up_alive(c))
+			return true;
+		c->st->upstream_pool_dropped++;
+		up_close(c, false);
+	}
+	return false;
+}
+
 /* Bytes taken, -EAGAIN (wait: WRITABLE or EPOLLOUT), or an error. */
 static ssize_t up_send(struct conn *c, const uint8_t *buf, size_t len)
 {
-	struct upstream *u = &c->up;
+	struct nt_http_up *u = &c->up;
 	ssize_t n;
 	int rc;
 
@@ -425,7 +398,7 @@ static ssize_t up_send(struct conn *c, const uint8_t *buf, size_t len)
 /* Bytes read, 0 at EOF, -EAGAIN, or an error. */
 static ssize_t up_recv(struct conn *c, uint8_t *buf, size_t cap)
 {
-	struct upstream *u = &c->up;
+	struct nt_http_up *u = &c->up;
 	ssize_t n;
 
 	if (u->flow) {
@@ -577,11 +550,14 @@ static void finish(struct conn *c)
 		c->req = NULL;
 		nt_proxy_stats(c->p)->engine_canceled++;
 	}
-	up_close(c, mid);
+	if (mid)
+		up_close(c, true);
+	else
+		up_release(c);
 	if (c->fd >= 0) {
 		nt_loop_forget_fd(c->loop, c->fd); /* no dup of it: close suffices */
 		if (c->fin == FIN_RESET)
-			reset_close(c->fd);
+			nt_socket_reset_close(c->fd);
 		else
 			close(c->fd);
 	}
@@ -623,7 +599,10 @@ static int reply_error(struct conn *c, int status, const char *why)
 		nt_engine_cancel(c->req);
 		c->req = NULL;
 	}
-	up_close(c, true);
+	if (c->phase == P_HEAD)
+		up_release(c); /* a kept one, idle: another client may use it */
+	else
+		up_close(c, true);
 	exchange_clear(c);
 	len = nt_http_build_error(msg, status, why, c->rq.is_head);
 	c->out = malloc(len);
@@ -776,7 +755,7 @@ static int on_request(struct conn *c, size_t head_len)
 		 target_str(&c->target, name, sizeof(name)));
 	if (r->is_connect) {
 		buf_consume(&c->in, head_len, true);
-		up_close(c, false);
+		up_release(c);
 		c->is_connect = true;
 		return open_upstream(c);
 	}
@@ -799,13 +778,17 @@ static int on_request(struct conn *c, size_t head_len)
 	c->retryable = r->idempotent && r->h.body == NT_HTTP_BODY_NONE;
 	c->close_after = false;
 	buf_consume(&c->in, head_len, true);
-	if (c->has_up && same_target(&c->up.target, &c->target) && up_alive(c)) {
+	if (c->has_up && nt_http_same_target(&c->up.target, &c->target) && up_alive(c)) {
 		c->reused = true;
 		c->st->upstream_reused++;
 		return start_forward(c);
 	}
-	up_close(c, false);
-	c->reused = false;
+	up_release(c);
+	c->reused = c->retryable && up_from_pool(c);
+	if (c->reused) {
+		c->st->upstream_pooled_hits++;
+		return start_forward(c);
+	}
 	return open_upstream(c);
 }
 
@@ -1201,16 +1184,23 @@ static int exchange_end(struct conn *c)
 		bool quiet =
 		    c->req_done && buf_avail(&c->in) == 0 && (c->in_eof || !c->keep_client);
 
-		up_close(c, !c->req_done);
+		if (keep_up) {
+			c->up.idle_since = nt_loop_now(c->loop);
+			up_park(c);
+		} else {
+			up_close(c, !c->req_done);
+		}
 		exchange_clear(c);
 		start_closing(c);
 		c->no_linger = quiet;
 		return 1;
 	}
-	if (!keep_up)
+	if (!keep_up) {
 		up_close(c, false);
-	else
+	} else {
+		c->up.idle_since = nt_loop_now(c->loop);
 		up_watch(c, 0);
+	}
 	exchange_clear(c);
 	c->phase = P_HEAD;
 	nt_http_request_init(&c->rq);

@@ -10,11 +10,15 @@
 
 #include "core/fail.h"
 #include "proxy/http_parse.h"
+#include "proxy/http_pool.h"
 
 struct nt_proxy;
 
 #define NT_HTTP_IDLE_TIMEOUT_MS_DEFAULT	  60000
 #define NT_HTTP_HEADER_TIMEOUT_MS_DEFAULT 10000
+/* Below common servers' keep-alive timeouts (Apache's 5 s): a server
+ * rarely closes a connection just as it is taken. */
+#define NT_HTTP_POOL_IDLE_MS_DEFAULT 4000
 
 struct nt_http_config {
 	struct nt_http_limits limits; /* head (431), request line (414), fields (431) */
@@ -26,6 +30,10 @@ struct nt_http_config {
 	 * then it is the proxy's handshake timeout) to the end of its head:
 	 * 408. */
 	uint32_t header_timeout_ms;
+	/* An idle connection to a destination kept for any client's next
+	 * request to the same host:port: closed after this long without an
+	 * exchange. 0: none kept once its client ends. */
+	uint32_t pool_idle_ms;
 };
 
 struct nt_http_counters {
@@ -52,6 +60,13 @@ struct nt_http_counters {
 	uint64_t internal_errors;  /* out of memory, descriptors: 502 */
 	uint64_t bytes_up;	   /* client -> destination, heads included */
 	uint64_t bytes_down;	   /* destination -> client, heads included */
+
+	/* The pool of idle connections shared by all clients: */
+	uint64_t upstream_pooled;	/* parked when their client ended */
+	uint64_t upstream_pooled_hits;	/* requests sent on one taken from the pool */
+	uint64_t upstream_pool_expired; /* closed after pool_idle_ms */
+	uint64_t upstream_pool_evicted; /* closed to make room (NT_HTTP_UP_POOL) */
+	uint64_t upstream_pool_dropped; /* closed by the destination (or found dead) */
 };
 
 void nt_http_config_init(struct nt_http_config *cfg);
@@ -64,17 +79,11 @@ int nt_proxy_http_configure(struct nt_proxy *p, const struct nt_http_config *cfg
 
 /* ---- inside proxy/ ---- */
 
-/* Empty pipes kept for the next tunnel flow (http_conn.c reads flows
- * through one): pipe2 and two closes per request cost the client more than
- * the proxied connection's own close. */
-#define NT_HTTP_PIPE_POOL 16
-
 /* What the proxy keeps for HTTP: one per proxy. */
 struct nt_http_proxy {
 	struct nt_http_config cfg;
 	struct nt_http_counters c;
-	int pipes[NT_HTTP_PIPE_POOL][2];
-	size_t npipes;
+	struct nt_http_pool pool; /* http_pool.c */
 };
 
 /* proxy.c */
@@ -85,7 +94,8 @@ struct nt_http_proxy *nt_proxy_http(struct nt_proxy *p);
  * once: the client may be served or closed before this returns. Closes fd
  * on failure. */
 int nt_http_conn_start(struct nt_proxy *p, int fd, uint64_t deadline_ns);
-/* http_conn.c: closes the kept pipes; after every client is gone. */
+/* http_pool.c: closes the pooled connections and the kept pipes; after
+ * every client is gone. */
 void nt_http_proxy_fini(struct nt_http_proxy *hp);
 
 #endif

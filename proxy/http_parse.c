@@ -887,9 +887,10 @@ int nt_http_build_request(const struct nt_http_request *r, const uint8_t *head, 
 	put(&o, head + r->authority, r->authority_len);
 	puts_(&o, "\r\n");
 	put_fields(&o, &r->h, head, true, false, false);
+	/* No Connection field: the upstream stays open (HTTP/1.1) whatever the
+	 * client said, for the proxy's pool of idle connections; the client's
+	 * own close is the response's to say. */
 	put_via(&o, r->h.minor);
-	if (!r->h.keep_alive)
-		puts_(&o, "Connection: close\r\n");
 	puts_(&o, "\r\n");
 	return o.overflow ? -ENOBUFS : (int)o.len;
 }

@@ -141,8 +141,9 @@ size_t nt_http_request_out_max(const struct nt_http_request *r, size_t head_len)
 /* The request for the origin: "METHOD path HTTP/1.1", the fields without
  * hop-by-hop ones (Connection and those it names, Keep-Alive,
  * Proxy-Connection, Proxy-Authorization, TE, Trailer, Upgrade) and without
- * Host, then Host from the target, Via, and "Connection: close" when the
- * client did not ask for a persistent connection. Returns the length or
+ * Host, then Host from the target, and Via. No Connection field: the
+ * upstream stays open for the proxy's pool whatever the client asked (its
+ * answer says close to the client instead). Returns the length or
  * -ENOBUFS. */
 int nt_http_build_request(const struct nt_http_request *r, const uint8_t *head, uint8_t *out,
 			  size_t cap);

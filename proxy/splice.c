@@ -28,6 +28,7 @@
 #include "netstack/flow.h"
 #include "platform/log.h"
 #include "platform/loop.h"
+#include "platform/sockaddr.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -96,14 +97,6 @@ static void release(struct nt_splice *s)
 		free(s);
 }
 
-static void reset_close(int fd)
-{
-	struct linger lg = {.l_onoff = 1, .l_linger = 0};
-
-	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	close(fd);
-}
-
 static int sock_error(int fd)
 {
 	int err = 0;
@@ -137,7 +130,7 @@ static void splice_end(struct nt_splice *s, enum cause why)
 	nt_loop_forget_fd(s->loop, s->fd[REMOTE]);
 	s->watched[CLIENT] = s->watched[REMOTE] = false;
 	if (reset_client)
-		reset_close(s->fd[CLIENT]);
+		nt_socket_reset_close(s->fd[CLIENT]);
 	else
 		close(s->fd[CLIENT]);
 	if (s->flow) {
@@ -147,7 +140,7 @@ static void splice_end(struct nt_splice *s, enum cause why)
 			nt_flow_close(s->flow);
 		s->flow = NULL;
 	} else if (reset_remote) {
-		reset_close(s->fd[REMOTE]);
+		nt_socket_reset_close(s->fd[REMOTE]);
 	} else {
 		close(s->fd[REMOTE]);
 	}
@@ -570,7 +563,7 @@ int nt_splice_start_flow_notify(struct nt_loop *loop, int client_fd, struct nt_f
 		struct nt_splice_result res = {.reset = true};
 
 		nt_loop_forget_fd(loop, client_fd);
-		reset_close(client_fd);
+		nt_socket_reset_close(client_fd);
 		nt_flow_abort(flow);
 		if (done)
 			done(done_arg, &res);
@@ -613,8 +606,8 @@ int nt_splice_start_fd(struct nt_loop *loop, int client_fd, int remote_fd, const
 	    !(s = splice_new(loop, client_fd, remote_fd))) {
 		nt_loop_forget_fd(loop, client_fd);
 		nt_loop_forget_fd(loop, remote_fd);
-		reset_close(client_fd);
-		reset_close(remote_fd);
+		nt_socket_reset_close(client_fd);
+		nt_socket_reset_close(remote_fd);
 		return -ENOMEM;
 	}
 	hold(s);

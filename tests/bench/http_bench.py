@@ -43,8 +43,9 @@ from benchlib import (TOP, Interrupted, NotunProcess, free_tcp_port, header, inf
 
 TITLE = "HTTP proxy"
 # -n, the same for notun and the reference. RUNS x AB_REQUESTS connections
-# through the tunnel stay under the 16384 local ports of the client's lwIP:
-# each keeps its port in TIME_WAIT for 2 x 60 s (see tests/bench/README.md).
+# through the tunnel stay near the 16384 local ports of the client's lwIP,
+# which keeps a port in TIME_WAIT for 10 s (past that, the oldest is
+# recycled; see tests/bench/README.md).
 AB_REQUESTS = 5000
 AB_CONCURRENCY = 10  # -c
 AB_TIMEOUT_S = 120

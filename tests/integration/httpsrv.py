@@ -55,6 +55,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return
+        if url.path == "/peer":
+            # Which connection asked: the proxy's upstream, as the server saw it.
+            body = ("%s %d\n" % self.client_address[:2]).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            return
         if url.path.startswith("/bytes/"):
             n = int(url.path.split("/")[2])
             seed = urllib.parse.parse_qs(url.query).get("seed", ["0"])[0]

@@ -82,6 +82,26 @@ def test_keep_alive_several_requests_on_one_connection(site, client):
         conn.close()
 
 
+def test_clients_one_after_another_share_one_tunnel_connection(site, client):
+    """curl run once per request (a new client connection each, saying
+    close): notun keeps the flow through the tunnel for the next GET to the
+    same server, so the server sees one connection (that a POST never
+    takes one is tested in tests/unit/test_http_proxy.c)."""
+    _, port = client
+    url = f"http://{site.ip}:{HTTP_PORT}/peer"
+
+    def peer(*extra):
+        out = subprocess.run(["curl", "-sS", "--max-time", "20", "--proxy", proxy_url(port),
+                              "-H", "Connection: close", *extra, url],
+                             capture_output=True, text=True, timeout=30)
+        assert out.returncode == 0, out.stderr
+        return out.stdout.strip()
+
+    first = peer()
+    assert first.split()[0] != "127.0.0.1" and int(first.split()[1]) > 0
+    assert [peer() for _ in range(3)] == [first] * 3
+
+
 def test_chunked_upload_and_download(site, client):
     _, port = client
     base = f"http://{site.ip}:{HTTP_PORT}"

@@ -680,11 +680,15 @@ static void test_forward_request_in_origin_form_without_hop_by_hop_fields(void *
 	assert_int_equal(nt_http_build_request(&r, (const uint8_t *)s, out, 20), -ENOBUFS);
 }
 
-static void test_forward_request_asks_close_for_a_closing_client(void **state)
+/* The connection to the origin outlives a client that closes (the proxy
+ * pools it): no Connection: close for an HTTP/1.0 client, nor for one that
+ * said close. */
+static void test_forward_request_keeps_upstream_for_a_closing_client(void **state)
 {
 	static const char s[] = "GET http://a?q HTTP/1.0\nUser-Agent:x\n\n";
 	static const char want[] = "GET /?q HTTP/1.1\r\nHost: a\r\nUser-Agent: x\r\n"
-				   "Via: 1.0 notun\r\nConnection: close\r\n\r\n";
+				   "Via: 1.0 notun\r\n\r\n";
+	static const char s11[] = "GET http://a/ HTTP/1.1\r\nConnection: close\r\n\r\n";
 	struct nt_http_request r;
 	uint8_t out[256];
 	int n;
@@ -696,6 +700,11 @@ static void test_forward_request_asks_close_for_a_closing_client(void **state)
 	n = nt_http_build_request(&r, (const uint8_t *)s, out, sizeof(out));
 	assert_int_equal(n, (int)strlen(want));
 	assert_memory_equal(out, want, (size_t)n);
+	assert_true(parse_req(s11, &r) > 0);
+	assert_false(r.h.keep_alive);
+	n = nt_http_build_request(&r, (const uint8_t *)s11, out, sizeof(out));
+	assert_true(n > 0);
+	assert_null(memmem(out, (size_t)n, "Connection", 10));
 }
 
 static void test_response_head_for_the_client(void **state)
@@ -846,7 +855,7 @@ int main(void)
 	    cmocka_unit_test(test_chunked_bad_framing_refused),
 	    cmocka_unit_test(test_chunk_size_lines),
 	    cmocka_unit_test(test_forward_request_in_origin_form_without_hop_by_hop_fields),
-	    cmocka_unit_test(test_forward_request_asks_close_for_a_closing_client),
+	    cmocka_unit_test(test_forward_request_keeps_upstream_for_a_closing_client),
 	    cmocka_unit_test(test_response_head_for_the_client),
 	    cmocka_unit_test(test_framing_fields_survive_and_lie_no_more),
 	    cmocka_unit_test(test_error_responses),

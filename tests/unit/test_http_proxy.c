@@ -39,11 +39,12 @@
 #include "proxy/splice.h"
 
 #define WAIT_MS	     3000
-#define MAX_ORIGIN   32 /* connections the origin serves in a test */
+#define MAX_ORIGIN   48 /* connections the origin serves in a test: > NT_HTTP_UP_POOL */
 #define HEAD_MAX     16384
 #define ORIGIN_BODY  (8u << 20)
 #define CLIENT_BUF   (8u << 20)
 #define SLOW_SEND_MS 2
+#define BYE_DELAY_MS 150
 
 /* ---- the origin: a blocking HTTP/1.1 server on its own threads ---- */
 
@@ -51,6 +52,7 @@ struct origin_conn {
 	struct origin *o;
 	int fd;
 	pthread_t thr;
+	bool ended; /* served until EOF (or dropped): its thread is done */
 };
 
 struct origin {
@@ -60,6 +62,7 @@ struct origin {
 	pthread_mutex_t mu;
 	struct origin_conn conns[MAX_ORIGIN];
 	int nconns;
+	int ended; /* connections whose thread is done */
 	int requests;
 	char last_head[HEAD_MAX]; /* the last request head, as received */
 	bool drop_next;		  /* close without answering the next request */
@@ -289,6 +292,12 @@ static void o_serve(struct origin *o, int fd)
 			return;
 		} else if (strcmp(path, "/silent") == 0) {
 			return;
+		} else if (strcmp(path, "/bye") == 0) {
+			/* A whole answer that allows keep-alive, then a close
+			 * a little later: after the proxy was done with it. */
+			o_printf(fd, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nbye");
+			usleep(BYE_DELAY_MS * 1000);
+			return;
 		} else if (strcmp(path, "/bad-chunks") == 0) {
 			o_printf(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 				     "5\r\nhello\r\nzz\r\n");
@@ -304,6 +313,10 @@ static void *o_conn_main(void *arg)
 
 	o_serve(oc->o, oc->fd);
 	shutdown(oc->fd, SHUT_RDWR);
+	pthread_mutex_lock(&oc->o->mu);
+	oc->ended = true;
+	oc->o->ended++;
+	pthread_mutex_unlock(&oc->o->mu);
 	return NULL;
 }
 
@@ -1434,6 +1447,265 @@ static void test_http_proxy_free_closes_clients_in_progress(void **state)
 	cli_close(&kept);
 }
 
+/* ---- the pool of idle upstream connections ---- */
+
+static int origin_ended(struct world *w)
+{
+	int n;
+
+	pthread_mutex_lock(&w->origin.mu);
+	n = w->origin.ended;
+	pthread_mutex_unlock(&w->origin.mu);
+	return n;
+}
+
+static bool origin_conn_ended(struct world *w, int i)
+{
+	bool ended;
+
+	pthread_mutex_lock(&w->origin.mu);
+	ended = w->origin.conns[i].ended;
+	pthread_mutex_unlock(&w->origin.mu);
+	return ended;
+}
+
+static size_t pooled_now(struct world *w)
+{
+	return nt_proxy_http(w->proxy)->pool.n;
+}
+
+static bool pool_empty(struct world *w)
+{
+	return pooled_now(w) == 0;
+}
+
+static bool one_origin_conn_ended(struct world *w)
+{
+	return origin_ended(w) == 1;
+}
+
+/* One client, one request, the proxy's answer, the proxy's close. */
+static void one_shot(struct world *w, const char *req, int status, const char *body)
+{
+	struct resp r;
+	struct cli c;
+
+	cli_open(w, &c);
+	assert_int_equal(exchange(w, &c, req, &r), status);
+	if (body)
+		expect_body(&r, body);
+	assert_non_null(strstr(r.head, "Connection: close\r\n"));
+	resp_free(&r);
+	expect_closed(w, &c);
+	cli_close(&c);
+}
+
+static void test_http_pool_serves_clients_one_after_another_on_one_upstream(void **state)
+{
+	struct world *w = *state;
+	char head[HEAD_MAX];
+	struct resp r;
+	struct cli c;
+
+	proxy_up(w);
+	/* ab, or curl once per request: each client says close, or is
+	 * HTTP/1.0 without keep-alive. Each is told close, and closed, as
+	 * before; the origin's connection outlives them. */
+	one_shot(w, "GET http://o/hello HTTP/1.1\r\nConnection: close\r\n\r\n", 200, "hello");
+	origin_last_head(&w->origin, head, sizeof(head));
+	assert_null(strcasestr(head, "Connection"));
+	one_shot(w, "GET http://o/hello HTTP/1.1\r\nConnection: close\r\n\r\n", 200, "hello");
+	cli_open(w, &c);
+	assert_int_equal(exchange(w, &c, "GET http://o/big/3000 HTTP/1.0\r\n\r\n", &r), 200);
+	assert_non_null(strstr(r.head, "Connection: close\r\n"));
+	expect_pattern(&r, 3000);
+	resp_free(&r);
+	expect_closed(w, &c);
+	cli_close(&c);
+	origin_last_head(&w->origin, head, sizeof(head));
+	assert_memory_equal(head, "GET /big/3000 HTTP/1.1\r\n", 24);
+	assert_null(strcasestr(head, "Connection"));
+	assert_int_equal(w->engine.opens, 1);
+	assert_int_equal(hc(w).upstream_opened, 1);
+	assert_int_equal(hc(w).upstream_pooled, 3);
+	assert_int_equal(hc(w).upstream_pooled_hits, 2);
+	assert_int_equal(hc(w).retries, 0);
+	assert_int_equal(pooled_now(w), 1);
+	assert_int_equal(origin_ended(w), 0);
+	/* A client that keeps its connection hands the upstream over when
+	 * it leaves between requests. */
+	cli_open(w, &c);
+	assert_int_equal(exchange(w, &c, "GET http://o/hello HTTP/1.1\r\n\r\n", &r), 200);
+	assert_null(strstr(r.head, "Connection: close"));
+	resp_free(&r);
+	assert_int_equal(pooled_now(w), 0);
+	cli_close(&c);
+	assert_true(run_until(w, proxy_idle, WAIT_MS));
+	assert_int_equal(pooled_now(w), 1);
+	one_shot(w, "HEAD http://o/hello HTTP/1.0\r\n\r\n", 200, NULL);
+	assert_int_equal(w->engine.opens, 1);
+	assert_int_equal(hc(w).upstream_pooled_hits, 4);
+}
+
+static void test_http_pool_not_taken_for_a_request_with_a_body(void **state)
+{
+	struct world *w = *state;
+
+	proxy_up(w);
+	one_shot(w, "GET http://o/hello HTTP/1.1\r\nConnection: close\r\n\r\n", 200, "hello");
+	assert_int_equal(pooled_now(w), 1);
+	/* Should the parked connection have closed meanwhile, a POST could
+	 * not be sent again: it gets a fresh one. */
+	one_shot(w,
+		 "POST http://o/sum HTTP/1.1\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc",
+		 200, "len=00000003 fnv=1a47e90b\n");
+	assert_int_equal(w->engine.opens, 2);
+	assert_int_equal(hc(w).upstream_pooled_hits, 0);
+	/* Both are parked now; a GET takes one. */
+	assert_int_equal(pooled_now(w), 2);
+	one_shot(w, "GET http://o/hello HTTP/1.1\r\nConnection: close\r\n\r\n", 200, "hello");
+	assert_int_equal(w->engine.opens, 2);
+	assert_int_equal(hc(w).upstream_pooled_hits, 1);
+}
+
+static bool pooled_one_dropped(struct world *w)
+{
+	return hc(w).upstream_pool_dropped == 1 && pooled_now(w) == 0;
+}
+
+static void test_http_pool_drops_a_connection_the_origin_closes(void **state)
+{
+	struct world *w = *state;
+
+	proxy_up(w);
+	/* Closed while parked: the pool sees it go and drops it. */
+	one_shot(w, "GET http://o/bye HTTP/1.1\r\nConnection: close\r\n\r\n", 200, "bye");
+	assert_int_equal(hc(w).upstream_pooled, 1);
+	assert_true(run_until(w, pooled_one_dropped, WAIT_MS));
+	one_shot(w, "GET http://o/hello HTTP/1.1\r\nConnection: close\r\n\r\n", 200, "hello");
+	assert_int_equal(w->engine.opens, 2);
+	assert_int_equal(hc(w).upstream_pooled_hits, 0);
+	/* Closed as the request goes out on it (the origin drops the next
+	 * request it reads): a GET is sent once more on a fresh one, and
+	 * the client never knows. */
+	one_shot(w, "GET http://o/drop-next HTTP/1.1\r\nConnection: close\r\n\r\n", 200, "ok");
+	one_shot(w, "GET http://o/hello HTTP/1.1\r\nConnection: close\r\n\r\n", 200, "hello");
+	assert_int_equal(hc(w).upstream_pooled_hits, 2);
+	assert_int_equal(hc(w).retries, 1);
+	assert_int_equal(w->engine.opens, 3);
+}
+
+static void test_http_pool_idle_timeout_closes_the_upstream(void **state)
+{
+	struct world *w = *state;
+	struct nt_http_config hcfg;
+	uint64_t start;
+
+	proxy_up(w);
+	nt_http_config_init(&hcfg);
+	assert_int_equal(hcfg.pool_idle_ms, NT_HTTP_POOL_IDLE_MS_DEFAULT);
+	hcfg.pool_idle_ms = 100;
+	assert_int_equal(nt_proxy_http_configure(w->proxy, &hcfg), 0);
+	one_shot(w, "GET http://o/hello HTTP/1.1\r\nConnection: close\r\n\r\n", 200, "hello");
+	start = nt_clock_mono_ns();
+	assert_int_equal(pooled_now(w), 1);
+	/* The origin sees its connection closed: by the pool's timer. */
+	assert_true(run_until(w, one_origin_conn_ended, WAIT_MS));
+	assert_true(nt_clock_mono_ns() - start >= 80 * NT_NS_PER_MS);
+	assert_int_equal(hc(w).upstream_pool_expired, 1);
+	assert_int_equal(pooled_now(w), 0);
+	one_shot(w, "GET http://o/hello HTTP/1.1\r\nConnection: close\r\n\r\n", 200, "hello");
+	assert_int_equal(w->engine.opens, 2);
+	/* 0: nothing outlives its client. */
+	hcfg.pool_idle_ms = 0;
+	assert_int_equal(nt_proxy_http_configure(w->proxy, &hcfg), 0);
+	one_shot(w, "GET http://o/hello HTTP/1.1\r\nConnection: close\r\n\r\n", 200, "hello");
+	assert_true(run_until(w, pool_empty, WAIT_MS));
+	assert_int_equal(w->engine.opens, 3);
+}
+
+static size_t pool_target;
+
+static bool pooled_reached(struct world *w)
+{
+	return hc(w).upstream_pooled == pool_target;
+}
+
+static bool first_origin_conn_ended(struct world *w)
+{
+	return origin_conn_ended(w, 0);
+}
+
+static void test_http_pool_full_closes_the_oldest(void **state)
+{
+	struct world *w = *state;
+	struct cli c[NT_HTTP_UP_POOL + 1];
+	struct resp r;
+	size_t i;
+
+	proxy_up(w);
+	/* Kept-alive clients, each holding its own upstream. */
+	for (i = 0; i < NT_HTTP_UP_POOL + 1; i++) {
+		cli_open(w, &c[i]);
+		assert_int_equal(exchange(w, &c[i], "GET http://o/hello HTTP/1.1\r\n\r\n", &r),
+				 200);
+		resp_free(&r);
+	}
+	assert_int_equal(w->engine.opens, NT_HTTP_UP_POOL + 1);
+	/* They leave one by one: each upstream parked, in that order. */
+	for (i = 0; i < NT_HTTP_UP_POOL + 1; i++) {
+		cli_close(&c[i]);
+		pool_target = i + 1;
+		assert_true(run_until(w, pooled_reached, WAIT_MS));
+	}
+	assert_int_equal(pooled_now(w), NT_HTTP_UP_POOL);
+	assert_int_equal(hc(w).upstream_pool_evicted, 1);
+	/* The first client's upstream (the origin's first connection) went. */
+	assert_true(run_until(w, first_origin_conn_ended, WAIT_MS));
+	assert_true(run_until(w, proxy_idle, WAIT_MS));
+	assert_int_equal(origin_ended(w), 1);
+}
+
+static void test_http_pool_never_shares_between_targets(void **state)
+{
+	struct world *w = *state;
+	struct resp r;
+	struct cli c;
+
+	proxy_up(w);
+	one_shot(w, "GET http://a.test/hello HTTP/1.1\r\nConnection: close\r\n\r\n", 200, "hello");
+	one_shot(w, "GET http://b.test/hello HTTP/1.1\r\nConnection: close\r\n\r\n", 200, "hello");
+	one_shot(w, "GET http://a.test:8080/hello HTTP/1.1\r\nConnection: close\r\n\r\n", 200,
+		 "hello");
+	one_shot(w, "GET http://10.0.0.1/hello HTTP/1.1\r\nConnection: close\r\n\r\n", 200,
+		 "hello");
+	one_shot(w, "GET http://10.0.0.2/hello HTTP/1.1\r\nConnection: close\r\n\r\n", 200,
+		 "hello");
+	one_shot(w, "GET http://[2001:db8::1]/hello HTTP/1.1\r\nConnection: close\r\n\r\n", 200,
+		 "hello");
+	assert_int_equal(w->engine.opens, 6);
+	assert_int_equal(hc(w).upstream_pooled_hits, 0);
+	assert_int_equal(pooled_now(w), 6);
+	/* Each one to its own. */
+	one_shot(w, "GET http://a.test:80/hello HTTP/1.1\r\nConnection: close\r\n\r\n", 200,
+		 "hello");
+	one_shot(w, "GET http://10.0.0.2:80/hello HTTP/1.1\r\nConnection: close\r\n\r\n", 200,
+		 "hello");
+	assert_int_equal(w->engine.opens, 6);
+	assert_int_equal(hc(w).upstream_pooled_hits, 2);
+	/* A client moving to another host:port leaves its upstream to others. */
+	cli_open(w, &c);
+	assert_int_equal(exchange(w, &c, "GET http://b.test/hello HTTP/1.1\r\n\r\n", &r), 200);
+	resp_free(&r);
+	assert_int_equal(exchange(w, &c, "GET http://a.test/hello HTTP/1.1\r\n\r\n", &r), 200);
+	resp_free(&r);
+	cli_close(&c);
+	assert_int_equal(w->engine.opens, 6);
+	assert_int_equal(hc(w).upstream_pooled_hits, 4);
+	assert_true(run_until(w, proxy_idle, WAIT_MS));
+	assert_int_equal(pooled_now(w), 6);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, world_setup, world_teardown)
 
 int main(void)
@@ -1462,6 +1734,12 @@ int main(void)
 	    T(test_http_client_leaving_while_engine_opens_cancels),
 	    T(test_http_header_and_idle_timeouts),
 	    T(test_http_proxy_free_closes_clients_in_progress),
+	    T(test_http_pool_serves_clients_one_after_another_on_one_upstream),
+	    T(test_http_pool_not_taken_for_a_request_with_a_body),
+	    T(test_http_pool_drops_a_connection_the_origin_closes),
+	    T(test_http_pool_idle_timeout_closes_the_upstream),
+	    T(test_http_pool_full_closes_the_oldest),
+	    T(test_http_pool_never_shares_between_targets),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
