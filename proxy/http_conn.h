@@ -1,7 +1,8 @@
 /* The HTTP/1.1 proxy (RFC 9110, RFC 9112) on the proxy's listeners: what
  * proxy.c hands over and keeps for it, and what callers of the proxy may
  * read or tune. The per-client state machine is in http_conn.c, the
- * messages in http_parse.c.
+ * exchange with a destination in http_relay.c, the messages in
+ * http_parse.c.
  */
 #ifndef NT_PROXY_HTTP_CONN_H
 #define NT_PROXY_HTTP_CONN_H

@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "netstack/flow.h"
 #include "platform/clock.h"
 #include "platform/log.h"
 #include "platform/loop.h"
@@ -168,6 +169,14 @@ void nt_proxy_close_gently(int fd)
 	}
 	shutdown(fd, SHUT_WR);
 	close(fd);
+}
+
+void nt_proxy_release_result(const struct nt_open_result *res)
+{
+	if (res->flow)
+		nt_flow_abort(res->flow);
+	else if (res->fd >= 0)
+		close(res->fd);
 }
 
 /* ---- sniffing the first byte ---- */

@@ -53,16 +53,26 @@ static int parse_addr(const uint8_t *buf, size_t len, struct nt_target *t, uint8
 	return (int)need;
 }
 
+/* The first two bytes of every message: a version (or a reserved 0) and one
+ * more. 0 until both are here, -EPROTO for another first byte, else 1.
+ * *reply is set to fail first: the answer to any error. */
+static int lead(const uint8_t *buf, size_t len, uint8_t version, uint8_t *reply, uint8_t fail)
+{
+	*reply = fail;
+	if (len < 1)
+		return 0;
+	if (buf[0] != version)
+		return -EPROTO;
+	return len >= 2;
+}
+
 int nt_socks5_parse_greeting(const uint8_t *buf, size_t len, struct nt_socks5_greeting *out,
 			     uint8_t *reply)
 {
-	*reply = NT_SOCKS5_METHOD_NO_ACCEPTABLE;
-	if (len < 1)
-		return 0;
-	if (buf[0] != NT_SOCKS5_VERSION)
-		return -EPROTO;
-	if (len < 2)
-		return 0;
+	int n = lead(buf, len, NT_SOCKS5_VERSION, reply, NT_SOCKS5_METHOD_NO_ACCEPTABLE);
+
+	if (n <= 0)
+		return n;
 	if (buf[1] == 0)
 		return -EINVAL;
 	if (len < 2u + buf[1])
@@ -74,15 +84,11 @@ int nt_socks5_parse_greeting(const uint8_t *buf, size_t len, struct nt_socks5_gr
 
 int nt_socks5_parse_auth(const uint8_t *buf, size_t len, struct nt_socks5_auth *out, uint8_t *reply)
 {
+	int n = lead(buf, len, NT_SOCKS5_AUTH_VERSION, reply, NT_SOCKS5_AUTH_FAILURE);
 	size_t ulen, plen;
 
-	*reply = NT_SOCKS5_AUTH_FAILURE;
-	if (len < 1)
-		return 0;
-	if (buf[0] != NT_SOCKS5_AUTH_VERSION)
-		return -EPROTO;
-	if (len < 2)
-		return 0;
+	if (n <= 0)
+		return n;
 	ulen = buf[1];
 	if (ulen == 0)
 		return -EINVAL;
@@ -103,15 +109,10 @@ int nt_socks5_parse_auth(const uint8_t *buf, size_t len, struct nt_socks5_auth *
 int nt_socks5_parse_request(const uint8_t *buf, size_t len, struct nt_socks5_request *out,
 			    uint8_t *reply)
 {
-	int n;
+	int n = lead(buf, len, NT_SOCKS5_VERSION, reply, NT_SOCKS5_REP_GENERAL);
 
-	*reply = NT_SOCKS5_REP_GENERAL;
-	if (len < 1)
-		return 0;
-	if (buf[0] != NT_SOCKS5_VERSION)
-		return -EPROTO;
-	if (len < 2)
-		return 0;
+	if (n <= 0)
+		return n;
 	if (buf[1] != NT_SOCKS5_CMD_CONNECT && buf[1] != NT_SOCKS5_CMD_BIND &&
 	    buf[1] != NT_SOCKS5_CMD_UDP_ASSOCIATE) {
 		*reply = NT_SOCKS5_REP_CMD_UNSUPPORTED;
@@ -131,14 +132,10 @@ int nt_socks5_parse_request(const uint8_t *buf, size_t len, struct nt_socks5_req
 int nt_socks5_parse_udp_header(const uint8_t *buf, size_t len, struct nt_socks5_udp_header *out)
 {
 	uint8_t reply;
-	int n;
+	int n = lead(buf, len, 0, &reply, 0);
 
-	if (len < 1)
-		return 0;
-	if (buf[0] != 0)
-		return -EPROTO;
-	if (len < 2)
-		return 0;
+	if (n <= 0)
+		return n;
 	if (buf[1] != 0)
 		return -EPROTO;
 	if (len < 3)

@@ -42,7 +42,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "netstack/flow.h"
 #include "platform/log.h"
 #include "platform/loop.h"
 #include "proxy/socks5.h"
@@ -104,15 +103,6 @@ static const char *target_str(const struct nt_target *t, char *buf, size_t len)
 }
 
 /* ---- teardown ---- */
-
-/* A connection the client will never get. */
-static void release_result(const struct nt_open_result *res)
-{
-	if (res->flow)
-		nt_flow_abort(res->flow);
-	else if (res->fd >= 0)
-		close(res->fd);
-}
 
 static void conn_free(struct conn *c)
 {
@@ -278,7 +268,7 @@ static void on_open(void *arg, const struct nt_open_result *res)
 		/* Gone, or (never seen) a send buffer without room for 22 bytes:
 		 * either way the reply cannot be followed by the stream. */
 		c->stats->closed_early++;
-		release_result(res);
+		nt_proxy_release_result(res);
 		conn_free(c);
 		return;
 	}

@@ -35,6 +35,8 @@ uint8_t *nt_proxy_udp_buffer(struct nt_proxy *p, size_t *len);
 /* Closes a client socket after a last reply without losing that reply to an
  * RST: what the client sent and we did not read is read and dropped first. */
 void nt_proxy_close_gently(int fd);
+/* A connection from the engine that no client will get: aborted or closed. */
+void nt_proxy_release_result(const struct nt_open_result *res);
 
 /* ---- socks5_conn.c ---- */
 /* Takes fd, whose unread first byte is 0x05, and runs the negotiation until
