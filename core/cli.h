@@ -5,8 +5,8 @@
 #include <stdio.h>
 
 /* Exit codes shared by every subcommand. */
-#define NT_EXIT_OK 0
-#define NT_EXIT_FAIL 1  /* the work itself failed */
+#define NT_EXIT_OK    0
+#define NT_EXIT_FAIL  1 /* the work itself failed */
 #define NT_EXIT_USAGE 2 /* bad arguments, bad input or bad configuration */
 
 struct nt_cmd {
@@ -27,6 +27,19 @@ int nt_cmd_gateway(int argc, char **argv);
 
 /* One-line error on stderr, prefixed "notun CMD: ". Returns NT_EXIT_USAGE. */
 int nt_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Option parsing, the same for every subcommand (cli.c). The optstring
+ * starts with ':' so that a missing value is told from an unknown option. */
+struct nt_config_listen;
+/* Before a subcommand's getopt_long loop: from argv[1], getopt silent. */
+void nt_cli_getopt_start(void);
+/* The usage error for what getopt_long returned instead of a known option:
+ * ':' a missing value, anything else an unknown option. Returns NT_EXIT_USAGE. */
+int nt_cli_option_error(const char *cmd, int opt, char **argv);
+/* The usage error for an operand where none is taken. Returns NT_EXIT_USAGE. */
+int nt_cli_unexpected_arg(const char *cmd, const char *arg);
+/* --listen ADDR:PORT into out: NT_EXIT_OK, or the usage error. */
+int nt_cli_listen_arg(const char *cmd, const char *arg, struct nt_config_listen *out);
 
 /* Linked library versions, one "name version" per line. */
 void nt_version_print(FILE *out);

@@ -592,18 +592,14 @@ int nt_cmd_connect(int argc, char **argv)
 	struct endpoint ep;
 	int opt, code;
 
-	optind = 1;
-	opterr = 0;
+	nt_cli_getopt_start();
 	while ((opt = getopt_long(argc, argv, "+:c:", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			config_path = optarg;
 			break;
-		case ':':
-			return nt_cli_usage_error("connect", "%s needs a value", argv[optind - 1]);
 		default:
-			return nt_cli_usage_error("connect", "unknown option '%s'",
-						  argv[optind - 1]);
+			return nt_cli_option_error("connect", opt, argv);
 		}
 	}
 	if (argc - optind != 2)

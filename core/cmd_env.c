@@ -67,21 +67,18 @@ int nt_cmd_env(int argc, char **argv)
 	struct nt_config cfg;
 	int opt, code;
 
-	optind = 1;
-	opterr = 0;
+	nt_cli_getopt_start();
 	while ((opt = getopt_long(argc, argv, ":c:", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
 			opts.config_path = optarg;
 			break;
-		case ':':
-			return nt_cli_usage_error("env", "%s needs a value", argv[optind - 1]);
 		default:
-			return nt_cli_usage_error("env", "unknown option '%s'", argv[optind - 1]);
+			return nt_cli_option_error("env", opt, argv);
 		}
 	}
 	if (optind < argc)
-		return nt_cli_usage_error("env", "unexpected argument '%s'", argv[optind]);
+		return nt_cli_unexpected_arg("env", argv[optind]);
 	if (!opts.config_path)
 		return nt_cli_usage_error("env", "needs -c FILE (the configuration of notun up)");
 	code = nt_client_load_config(&opts, &cfg);

@@ -129,8 +129,7 @@ int nt_cmd_gateway(int argc, char **argv)
 	unsigned v;
 	int opt;
 
-	optind = 1;
-	opterr = 0;
+	nt_cli_getopt_start();
 	while ((opt = getopt_long(argc, argv, ":c:", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -155,14 +154,12 @@ int nt_cmd_gateway(int argc, char **argv)
 				return NT_EXIT_USAGE;
 			limits.udp_idle_ms = v * 1000u;
 			break;
-		case ':':
-			return nt_cli_usage_error(CMD, "%s needs a value", argv[optind - 1]);
 		default:
-			return nt_cli_usage_error(CMD, "unknown option '%s'", argv[optind - 1]);
+			return nt_cli_option_error(CMD, opt, argv);
 		}
 	}
 	if (optind < argc)
-		return nt_cli_usage_error(CMD, "unexpected argument '%s'", argv[optind]);
+		return nt_cli_unexpected_arg(CMD, argv[optind]);
 	if (!path)
 		return nt_cli_usage_error(CMD, "needs -c FILE (a wg-quick configuration with "
 					       "[Gateway] Allow rules)");

@@ -152,8 +152,7 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 	};
 	int opt;
 
-	optind = 1;
-	opterr = 0;
+	nt_cli_getopt_start();
 	/* '+': options end at CMD, whose own options are its business. */
 	while ((opt = getopt_long(argc, argv, "+:c:", longopts, NULL)) != -1) {
 		switch (opt) {
@@ -166,15 +165,12 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 		case 'l':
 			if (a->has_listen)
 				return nt_cli_usage_error("run", "--listen may be given once");
-			if (nt_config_parse_listen(optarg, &a->listen) != 0)
-				return nt_cli_usage_error("run", "--listen '%s' is not ADDR:PORT",
-							  optarg);
+			if (nt_cli_listen_arg("run", optarg, &a->listen))
+				return NT_EXIT_USAGE;
 			a->has_listen = true;
 			break;
-		case ':':
-			return nt_cli_usage_error("run", "%s needs a value", argv[optind - 1]);
 		default:
-			return nt_cli_usage_error("run", "unknown option '%s'", argv[optind - 1]);
+			return nt_cli_option_error("run", opt, argv);
 		}
 	}
 	if (!a->config_path)

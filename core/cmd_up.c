@@ -9,16 +9,15 @@
 int nt_cmd_up(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{"config", required_argument, NULL, 'c'},
-		{"listen", required_argument, NULL, 'l'},
-		{NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {NULL, 0, NULL, 0},
 	};
 	struct nt_config_listen listen[NT_CONFIG_MAX_LISTEN];
 	struct nt_client_options opts = {.listen = listen};
 	int opt;
 
-	optind = 1;
-	opterr = 0;
+	nt_cli_getopt_start();
 	while ((opt = getopt_long(argc, argv, ":c:", longopts, NULL)) != -1) {
 		switch (opt) {
 		case 'c':
@@ -28,19 +27,16 @@ int nt_cmd_up(int argc, char **argv)
 			if (opts.listen_count == NT_CONFIG_MAX_LISTEN)
 				return nt_cli_usage_error("up", "at most %d --listen",
 							  NT_CONFIG_MAX_LISTEN);
-			if (nt_config_parse_listen(optarg, &listen[opts.listen_count]) != 0)
-				return nt_cli_usage_error("up", "--listen '%s' is not ADDR:PORT",
-							  optarg);
+			if (nt_cli_listen_arg("up", optarg, &listen[opts.listen_count]))
+				return NT_EXIT_USAGE;
 			opts.listen_count++;
 			break;
-		case ':':
-			return nt_cli_usage_error("up", "%s needs a value", argv[optind - 1]);
 		default:
-			return nt_cli_usage_error("up", "unknown option '%s'", argv[optind - 1]);
+			return nt_cli_option_error("up", opt, argv);
 		}
 	}
 	if (optind < argc)
-		return nt_cli_usage_error("up", "unexpected argument '%s'", argv[optind]);
+		return nt_cli_unexpected_arg("up", argv[optind]);
 	if (!opts.config_path)
 		return nt_cli_usage_error("up", "needs -c FILE (a wg-quick configuration)");
 	return nt_client_run(&opts);
