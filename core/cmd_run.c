@@ -9,9 +9,10 @@
  *   spawn:   posix_spawnp(CMD) with the caller's signal mask and SIGPIPE
  *            disposition (ours are changed for the loop), in our process
  *            group, with our stdin/stdout/stderr.
- *   running: SIGINT, SIGTERM, SIGHUP -> forwarded to CMD (a Ctrl-C on a
- *            terminal thus reaches CMD from the terminal and from us; CMD
- *            decides what a signal means); SIGCHLD (signalfd) -> reap CMD.
+ *   running: SIGINT, SIGTERM, SIGHUP -> forwarded to CMD (CMD decides
+ *            what a signal means), except a terminal's Ctrl-C (SIGINT from
+ *            the kernel), which CMD, in our process group, got too;
+ *            SIGCHLD (signalfd) -> reap CMD.
  *   reaped:  stop the loop, close the proxy and its connections, exit with
  *            CMD's status (128 + N when a signal N killed it).
  *
@@ -53,9 +54,18 @@ static void on_forward(struct nt_loop *loop, int signo, void *arg)
 {
 	struct run *r = arg;
 
-	(void)loop;
 	if (r->child <= 0)
 		return;
+	/* A SIGINT from the kernel is a terminal's Ctrl-C, sent to the whole
+	 * foreground process group, CMD included: a second copy from us would
+	 * be a second Ctrl-C, which many programs take for "quit now". */
+	if (signo == SIGINT && nt_loop_signal_code(loop) == SI_KERNEL) {
+		nt_debug(
+		    MOD,
+		    "event=signal_not_forwarded signal=%s reason=\"sent to CMD's process group\"",
+		    strsignal(signo));
+		return;
+	}
 	nt_debug(MOD, "event=forward_signal signal=%s pid=%d", strsignal(signo), (int)r->child);
 	kill(r->child, signo);
 }

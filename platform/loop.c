@@ -70,6 +70,7 @@ struct nt_loop {
 	sigset_t sigs;	  /* signals delivered through the signalfd */
 	sigset_t unblock; /* those of them we blocked ourselves */
 	struct sig_watch sig[LOOP_SIGNALS];
+	int sig_code; /* si_code of the signal being dispatched */
 };
 
 static int epoll_add(int epfd, int fd, uint32_t events, uint64_t data)
@@ -501,11 +502,17 @@ static int dispatch_signals(struct nt_loop *loop)
 
 			if (signo > 0 && signo < LOOP_SIGNALS && loop->sig[signo].cb) {
 				ran++;
+				loop->sig_code = si[i].ssi_code;
 				loop->sig[signo].cb(loop, signo, loop->sig[signo].arg);
 			}
 		}
 	}
 	return ran;
+}
+
+int nt_loop_signal_code(const struct nt_loop *loop)
+{
+	return loop->sig_code;
 }
 
 /* ---- the loop ---- */

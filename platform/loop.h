@@ -73,6 +73,10 @@ bool nt_timer_armed(const struct nt_timer *timer);
  * Call it before starting other threads so that they inherit the mask.
  * nt_loop_free() unblocks the signals that were not blocked before. */
 int nt_loop_add_signal(struct nt_loop *loop, int signo, nt_signal_cb cb, void *arg);
+/* In a signal callback: who sent it, as siginfo's si_code (SI_USER for
+ * kill(), SI_KERNEL for the kernel itself, such as a terminal's Ctrl-C sent
+ * to its whole foreground process group). */
+int nt_loop_signal_code(const struct nt_loop *loop);
 
 /* Runs until nt_loop_stop(); returns 0, or a negative errno on failure. */
 int nt_loop_run(struct nt_loop *loop);

@@ -709,6 +709,7 @@ static void test_fd_mod_in_callback_masks_pending_event(void **state)
 struct sig_rec {
 	int signo;
 	int calls;
+	int code;
 	bool stop;
 };
 
@@ -717,6 +718,7 @@ static void sig_cb(struct nt_loop *loop, int signo, void *arg)
 	struct sig_rec *s = arg;
 
 	s->signo = signo;
+	s->code = nt_loop_signal_code(loop);
 	s->calls++;
 	if (s->stop)
 		nt_loop_stop(loop);
@@ -733,6 +735,17 @@ static void test_signal_sigusr1_reaches_callback(void **state)
 		assert_true(nt_loop_run_once(loop, 100) >= 0);
 	assert_int_equal(s.calls, 1);
 	assert_int_equal(s.signo, SIGUSR1);
+	assert_int_equal(s.code, SI_TKILL); /* raise() is tgkill */
+	assert_int_equal(kill(getpid(), SIGUSR1), 0);
+	for (int i = 0; i < 10 && s.calls < 2; i++)
+		assert_true(nt_loop_run_once(loop, 100) >= 0);
+	assert_int_equal(s.calls, 2);
+	assert_int_equal(s.code, SI_USER);
+	assert_int_equal(sigqueue(getpid(), SIGUSR1, (union sigval){.sival_int = 7}), 0);
+	for (int i = 0; i < 10 && s.calls < 3; i++)
+		assert_true(nt_loop_run_once(loop, 100) >= 0);
+	assert_int_equal(s.calls, 3);
+	assert_int_equal(s.code, SI_QUEUE);
 	assert_int_equal(nt_loop_add_signal(loop, SIGKILL, sig_cb, &s), -EINVAL);
 	assert_int_equal(nt_loop_add_signal(loop, 0, sig_cb, &s), -EINVAL);
 }
