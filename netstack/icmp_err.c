@@ -6,8 +6,9 @@
  *   outer IP header (to us) | ICMP type, code, checksum, 4 unused |
  *   quoted IP header (from us) | first 8 bytes of the quoted TCP/UDP header
  *
- * Only a quote without IPv6 extension headers and of a first (or only)
- * IPv4 fragment has ports to match; anything else is malformed for us.
+ * Only a quote of a first (or only) fragment has ports to match, past any
+ * IPv6 extension headers (lwIP fragments large UDP datagrams, and routers
+ * quote what they got); anything else is malformed for us.
  */
 #include "netstack/flow.h"
 #include "netstack/ippkt.h"
@@ -19,7 +20,6 @@
 #define ICMP4_UNREACH 3
 #define ICMP6_UNREACH 1
 #define ICMP_HDR      8
-#define V6_HDR	      40
 #define L4_QUOTE      8 /* ports, and TCP's sequence number */
 
 static enum nt_fail fail_v4(uint8_t code)
@@ -81,7 +81,6 @@ static int parse_err(const uint8_t *pkt, size_t len, struct nt_icmp_err *out)
 		return -EINVAL;
 	if (nt_ippkt_parse_quote(icmp + ICMP_HDR, ip.l4_len - ICMP_HDR, &q) != 0 ||
 	    q.family != ip.family || !q.has_l4 || q.l4_len < L4_QUOTE ||
-	    (q.family == AF_INET6 && q.l4 != V6_HDR) ||
 	    (q.proto != IPPROTO_TCP && q.proto != IPPROTO_UDP))
 		return -EINVAL;
 	alen = ip.family == AF_INET ? 4 : 16;

@@ -778,6 +778,59 @@ static void test_icmp_error_fails_connected_flow(void **state)
 	nt_flow_close(f);
 }
 
+/* The SYN quoted with an 8-byte IPv6 extension header of type `type` in
+ * front of TCP (a fragment header gets `frag_off`, M set): what a router
+ * quotes of a datagram that carried one. */
+static size_t quote_with_ext(uint8_t *q, const uint8_t *syn, size_t syn_len, uint8_t type,
+			     uint16_t frag_off)
+{
+	memcpy(q, syn, 40);
+	memset(q + 40, 0, 8);
+	q[40] = syn[6]; /* next header: what followed the fixed header */
+	if (type == 44)
+		wr16(q + 42, (uint16_t)(frag_off << 3 | 1));
+	q[6] = type;
+	wr16(q + 4, (uint16_t)(syn_len - 40 + 8));
+	memcpy(q + 48, syn + 40, syn_len - 40);
+	return syn_len + 8;
+}
+
+static void test_icmpv6_error_quoting_extension_headers_fails_flow(void **state)
+{
+	static const struct {
+		uint8_t type;
+		uint16_t frag_off;
+		bool ours;
+	} cases[] = {
+	    {60, 0, true},   /* destination options */
+	    {0, 0, true},    /* hop-by-hop options */
+	    {44, 0, true},   /* the first fragment: the ports are in it */
+	    {44, 185, false} /* a later fragment: no ports to match */
+	};
+	uint8_t syn[MTU], q[MTU + 8], pkt[2 * MTU];
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct nt_flow *f;
+		size_t syn_len, n;
+
+		memset(&rec, 0, sizeof(rec));
+		peer_reset(AF_INET6);
+		assert_int_equal(nt_flow_tcp_connect(AF_INET6, peer.their, 443, &rec_ops, NULL, &f),
+				 0);
+		assert_int_equal(outq.n, 1);
+		syn_len = outq.len[0];
+		memcpy(syn, outq.pkt[0], syn_len);
+		peer_pump();
+		n = quote_with_ext(q, syn, syn_len, cases[i].type, cases[i].frag_off);
+		n = build_unreach(pkt, AF_INET6, 4, q, n);
+		assert_int_equal(nt_flow_handle_icmp_error(pkt, n), cases[i].ours ? 1 : 0);
+		assert_int_equal(nt_flow_error(f), cases[i].ours ? NT_FAIL_REFUSED : NT_FAIL_NONE);
+		nt_flow_close(f);
+		peer_pump();
+	}
+}
+
 static void test_malformed_icmp_errors_are_ignored(void **state)
 {
 	uint8_t syn[MTU], q[MTU], pkt[2 * MTU];
@@ -1045,6 +1098,7 @@ int main(void)
 	    T(test_owner_may_close_from_its_event_handler),
 	    T(test_icmp_errors_fail_flow_with_reason),
 	    T(test_icmp_error_fails_connected_flow),
+	    T(test_icmpv6_error_quoting_extension_headers_fails_flow),
 	    T(test_malformed_icmp_errors_are_ignored),
 	    T(test_icmp_parser_survives_noise),
 	    T(test_udp_sendto_recv_and_port_unreachable),
