@@ -85,6 +85,8 @@ int nt_flow_init(struct nt_loop *loop, const struct nt_flow_config *cfg)
 		c.chunk = c.send_cap;
 	if (!c.total_send_cap)
 		c.total_send_cap = NT_FLOW_DEFAULT_TOTAL_SEND_CAP;
+	if (!c.total_recv_cap)
+		c.total_recv_cap = NT_FLOW_DEFAULT_TOTAL_RECV_CAP;
 	if (!c.max_flows)
 		c.max_flows = NT_FLOW_DEFAULT_MAX_FLOWS;
 	if (c.chunk < 512 || c.total_send_cap < c.chunk)
@@ -96,6 +98,7 @@ int nt_flow_init(struct nt_loop *loop, const struct nt_flow_config *cfg)
 	nt_flow_g.chunk = c.chunk;
 	nt_flow_g.max_chunks = c.send_cap / c.chunk;
 	nt_flow_g.total_cap = c.total_send_cap;
+	nt_flow_g.recv_total_cap = c.total_recv_cap;
 	nt_flow_g.max_flows = c.max_flows;
 	nt_flow_tcp_layer_init();
 	memset(&nt_flow_g.stats, 0, sizeof(nt_flow_g.stats));

@@ -9,7 +9,9 @@
  *     socket (one sendmsg over the chain), frees what the socket took and
  *     opens the receive window by exactly that much. Data the socket does
  *     not take stays queued, and the window stays shut by its size: the
- *     queue is bounded by the receive window.
+ *     queue is bounded by the receive window, and what all flows hold by
+ *     a global cap (data arriving at the cap is dropped, then retransmitted
+ *     by the remote once owners read).
  *   socket -> lwIP: nt_flow_write_from_fd() reads from the socket into the
  *     flow's send space (chunks allocated on demand, at most a per-flow cap
  *     and a global cap) and queues those bytes to lwIP by reference; a chunk
@@ -68,14 +70,20 @@ struct nt_flow_udp;
 #define NT_FLOW_DEFAULT_CHUNK	       (64u * 1024)
 #define NT_FLOW_DEFAULT_SEND_CAP       (2048u * 1024)	    /* per flow: TCP_SND_BUF, a full window in flight */
 #define NT_FLOW_DEFAULT_TOTAL_SEND_CAP (256u * 1024 * 1024) /* all flows */
+#define NT_FLOW_DEFAULT_TOTAL_RECV_CAP (256u * 1024 * 1024) /* all flows: received, unread */
 #define NT_FLOW_DEFAULT_MAX_FLOWS      8192u		    /* TCP flows open at once */
 
 /* 0 in any field means its default. send_cap is rounded down to whole
- * chunks (at least one); chunk is at most send_cap. */
+ * chunks (at least one); chunk is at most send_cap. total_recv_cap bounds
+ * the bytes all TCP flows received and their owners have not read yet: at
+ * the cap, data arriving for any flow is dropped before lwIP takes it (the
+ * sender retransmits), so the total exceeds the cap by at most one
+ * delivery (a segment, with the out-of-order data it completes). */
 struct nt_flow_config {
 	size_t chunk;
 	size_t send_cap;
 	size_t total_send_cap;
+	size_t total_recv_cap;
 	unsigned max_flows;
 };
 
@@ -217,21 +225,22 @@ struct nt_flow_stats {
 	uint64_t connected;
 	uint64_t connect_errors; /* nt_flow_tcp_connect returned an error */
 	uint64_t failures[NT_FLOW_FAIL_SLOTS];
-	uint64_t resets;	 /* RST from the remote after connect */
-	uint64_t bytes_in;	 /* remote -> owner's fd */
-	uint64_t bytes_out;	 /* owner -> remote (taken into the send space) */
-	uint64_t mem_send;	 /* gauge: bytes of send chunks allocated */
-	uint64_t mem_recv;	 /* gauge: bytes received and queued, not yet read */
-	uint64_t mem_total;	 /* gauge: both plus per-flow state */
-	uint64_t flow_cap_hits;	 /* -ENOBUFS: the flow's send cap */
-	uint64_t total_cap_hits; /* -ENOBUFS: the global send cap */
-	uint64_t max_flows_hits; /* -EMFILE */
-	uint64_t port_recycles;	 /* a TIME_WAIT pcb dropped to free a local port */
-	uint64_t timer_errors;	 /* the deferred-work timer could not be armed */
-	uint64_t icmp_matched;	 /* errors that failed a flow or reached a UDP socket */
-	uint64_t icmp_unmatched; /* well-formed, but no flow of ours */
-	uint64_t icmp_malformed; /* ignored */
-	uint64_t udp_open;	 /* gauge */
+	uint64_t resets;	    /* RST from the remote after connect */
+	uint64_t bytes_in;	    /* remote -> owner's fd */
+	uint64_t bytes_out;	    /* owner -> remote (taken into the send space) */
+	uint64_t mem_send;	    /* gauge: bytes of send chunks allocated */
+	uint64_t mem_recv;	    /* gauge: bytes received and queued, not yet read */
+	uint64_t mem_total;	    /* gauge: both plus per-flow state */
+	uint64_t flow_cap_hits;	    /* -ENOBUFS: the flow's send cap */
+	uint64_t total_cap_hits;    /* -ENOBUFS: the global send cap */
+	uint64_t rx_total_cap_hits; /* data segments dropped: total_recv_cap reached */
+	uint64_t max_flows_hits;    /* -EMFILE */
+	uint64_t port_recycles;	    /* a TIME_WAIT pcb dropped to free a local port */
+	uint64_t timer_errors;	    /* the deferred-work timer could not be armed */
+	uint64_t icmp_matched;	    /* errors that failed a flow or reached a UDP socket */
+	uint64_t icmp_unmatched;    /* well-formed, but no flow of ours */
+	uint64_t icmp_malformed;    /* ignored */
+	uint64_t udp_open;	    /* gauge */
 	uint64_t udp_tx;
 	uint64_t udp_tx_bytes;
 	uint64_t udp_tx_errors;

@@ -25,6 +25,9 @@
  * The send space (flow_io.c) holds the bytes lwIP's segments point to: a
  * flow that still has bytes in flight cannot let go of its pcb.
  *
+ * Received bytes wait in each flow's queue until the owner reads them; their
+ * total over all flows is capped at input (rx_admit, below).
+ *
  * Callbacks and lifetime: lwIP calls on_recv/on_sent/on_connected with the
  * pcb alive and on_err after freeing it. A flow is held while a callback or
  * an event runs; nt_flow_close/abort from inside only mark it, and the last
@@ -401,6 +404,39 @@ static void on_err(void *arg, err_t err)
 	release(f);
 }
 
+/* ---- the global receive cap ---- */
+
+/* lwIP is about to process a segment carrying len bytes for pcb. While
+ * what all flows received and their owners have not read (mem_recv) is at
+ * total_recv_cap, data for our flows is dropped here, before lwIP sees it.
+ *
+ * Why here and not later: refusing it in on_recv (ERR_MEM) bounds nothing,
+ * because by then lwIP has advanced rcv_nxt, shrunk the window and queued the
+ * ACK, so it must keep the pbuf (pcb->refused_data) and re-offer it from its
+ * fast timer: every flow would still hold one more delivery. Withholding
+ * tcp_recved bounds nothing either: each new flow opens with a full window.
+ * A segment dropped here is unacknowledged, plain loss to the sender, which
+ * retransmits; once reads bring the total under the cap the next
+ * (re)transmission is taken. Nothing is parked on our side, so nothing needs
+ * resuming. Segments without data (ACKs, a bare FIN), SYN and RST always
+ * pass: sending and closing go on. The total can exceed the cap by the one
+ * delivery admitted just below it: a segment, plus the out-of-order data it
+ * completes (lwIP's, bounded per flow by TCP_OOSEQ_MAX_BYTES). */
+static bool rx_admit(struct tcp_pcb *pcb, size_t len)
+{
+	const struct nt_flow *f = pcb->callback_arg;
+
+	(void)len;
+	if (nt_flow_g.stats.mem_recv < nt_flow_g.recv_total_cap)
+		return true;
+	/* Not a flow's (lwIP's default handler frees what it gets), or closed
+	 * by its owner (lwIP resets a remote that sends more): nothing held. */
+	if (pcb->recv != on_recv || !f || f->owner_gone)
+		return true;
+	nt_flow_g.stats.rx_total_cap_hits++;
+	return false;
+}
+
 /* ---- TCP API ---- */
 
 /* lwIP hands out local ports from one range across all pcbs, TIME_WAIT
@@ -661,6 +697,7 @@ void nt_flow_tcp_layer_init(void)
 	list_init(&nt_flow_g.work_list);
 	list_init(&nt_flow_g.waiters);
 	nt_timer_init(&nt_flow_g.work, work_cb, NULL);
+	nt_stack_set_tcp_filter(rx_admit);
 }
 
 size_t nt_flow_tcp_layer_fini(void)
@@ -668,6 +705,7 @@ size_t nt_flow_tcp_layer_fini(void)
 	struct link *l, *next;
 	size_t owned = 0;
 
+	nt_stack_set_tcp_filter(NULL);
 	for (l = nt_flow_g.flows.next; l != &nt_flow_g.flows; l = next) {
 		struct nt_flow *f = container_of(l, struct nt_flow, all);
 

@@ -54,6 +54,7 @@ struct nt_flow_layer {
 	size_t chunk;
 	size_t max_chunks;
 	size_t total_cap;
+	size_t recv_total_cap; /* stats.mem_recv at which data is dropped at input */
 	unsigned max_flows;
 	unsigned lwip_depth; /* our lwIP callbacks on the stack */
 	struct link flows;

@@ -88,6 +88,8 @@
 #define TCP_MSS		 1380 /* MTU 1420 - 20 (IPv4) - 20 (TCP); IPv6 gets 1360 */
 #define LWIP_WND_SCALE	 1
 #define TCP_RCV_SCALE	 7 /* up to 65535 << 7 = 8 MiB */
+/* Per flow; what all flows hold received and unread is capped globally by
+ * the flow layer (total_recv_cap, see the input hook below). */
 #define TCP_WND		 (2 * 1024 * 1024)
 #define TCP_SND_BUF	 (2 * 1024 * 1024)
 #define TCP_SND_QUEUELEN ((4 * (TCP_SND_BUF) + (TCP_MSS - 1)) / (TCP_MSS))
@@ -163,6 +165,12 @@
 /* RFC 6528 initial sequence numbers instead of lwIP's counter. */
 #define LWIP_HOOK_TCP_ISN(local_ip, local_port, remote_ip, remote_port)                            \
 	nt_lwip_tcp_isn((local_ip), (local_port), (remote_ip), (remote_port))
+/* Every TCP segment that reached a pcb, before lwIP processes it: the flow
+ * layer drops data segments while the bytes received and not yet read by all
+ * flows are at their global cap (netstack/stack.c, nt_stack_set_tcp_filter;
+ * netstack/flow_tcp.c says why there). */
+#define LWIP_HOOK_TCP_INPACKET_PCB(pcb, hdr, optlen, opt1len, opt2, p)                             \
+	(nt_lwip_tcp_inpacket((pcb), (hdr), (p)) == 0 ? ERR_OK : ERR_MEM)
 
 /* ---- Byte order: our code uses libc's htons & co. ---- */
 #define LWIP_DONT_PROVIDE_BYTEORDER_FUNCTIONS 1

@@ -34,6 +34,7 @@
 #include "platform/loop.h"
 #include "platform/random.h"
 
+#include "arch/hooks.h"
 #include "lwip/init.h"
 #include "lwip/ip.h"
 #include "lwip/ip4_frag.h"
@@ -346,6 +347,27 @@ int nt_stack_input(const uint8_t *pkt, size_t len)
 		pbuf_free(p);
 	timers_update();
 	return 0;
+}
+
+/* ---- the TCP input filter ---- */
+
+static nt_stack_tcp_filter_fn tcp_filter;
+
+void nt_stack_set_tcp_filter(nt_stack_tcp_filter_fn fn)
+{
+	tcp_filter = fn;
+}
+
+/* lwIP's LWIP_HOOK_TCP_INPACKET_PCB (lwipopts.h). p's payload is the TCP
+ * payload. A listener arrives here cast to a tcp_pcb: only the fields common
+ * to all pcbs (state) may be read before ruling it out. */
+int nt_lwip_tcp_inpacket(struct tcp_pcb *pcb, const struct tcp_hdr *hdr, const struct pbuf *p)
+{
+	if (!tcp_filter || p->tot_len == 0 || pcb->state == LISTEN || pcb->state == TIME_WAIT)
+		return 0;
+	if (TCPH_FLAGS(hdr) & (TCP_SYN | TCP_RST))
+		return 0;
+	return tcp_filter(pcb, p->tot_len) ? 0 : -1;
 }
 
 /* ---- lifecycle ---- */

@@ -102,4 +102,12 @@ unsigned nt_stack_timers_armed(void);
 
 void nt_stack_get_stats(struct nt_stack_stats *out);
 
+/* Consulted for every TCP segment that carries data (not SYN, not RST) for
+ * a connection (not a listener, not TIME_WAIT), before lwIP processes it:
+ * returning false drops it as if lost on the way, and the sender retransmits.
+ * One filter at a time (the flow layer's); NULL removes it. */
+struct tcp_pcb;
+typedef bool (*nt_stack_tcp_filter_fn)(struct tcp_pcb *pcb, size_t len);
+void nt_stack_set_tcp_filter(nt_stack_tcp_filter_fn fn);
+
 #endif

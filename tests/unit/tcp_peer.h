@@ -150,6 +150,18 @@ static inline void peer_reset(int family)
 	assert_non_null(peer.sink);
 }
 
+/* Several connections, one played at a time: swaps the peer with *other,
+ * a connection parked meanwhile (zeroed for none; its sink stays its own:
+ * free other->sink when done). Give each its own port so that packets for
+ * the parked one are counted as other, not taken as the current one's. */
+static inline void peer_swap(struct peer *other)
+{
+	struct peer t = peer;
+
+	peer = *other;
+	*other = t;
+}
+
 /* The peer's TCP options for a segment with flags, padded to 4 bytes. */
 static inline size_t peer_options(uint8_t flags, uint8_t opt[40])
 {

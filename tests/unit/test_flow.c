@@ -110,13 +110,15 @@ static void socketpair_nb(int sv[2])
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
 }
 
-/* Connects a flow, checks the SYN, and leaves it unanswered. */
-static struct nt_flow *start_connect(int family)
+/* Connects a flow to the peer's port, checks the SYN, and leaves it
+ * unanswered. */
+static struct nt_flow *start_connect_port(int family, uint16_t port)
 {
 	struct nt_flow *f;
 
 	peer_reset(family);
-	assert_int_equal(nt_flow_tcp_connect(family, peer.their, 443, &rec_ops, NULL, &f), 0);
+	peer.their_port = port;
+	assert_int_equal(nt_flow_tcp_connect(family, peer.their, port, &rec_ops, NULL, &f), 0);
 	assert_non_null(f);
 	assert_int_equal(outq.n, 1);
 	peer_pump();
@@ -124,17 +126,28 @@ static struct nt_flow *start_connect(int family)
 	return f;
 }
 
-/* A connected flow: SYN out, SYN-ACK in, CONNECTED, ACK out. */
-static struct nt_flow *open_flow(int family)
+static struct nt_flow *start_connect(int family)
 {
-	struct nt_flow *f = start_connect(family);
+	return start_connect_port(family, 443);
+}
+
+/* A connected flow: SYN out, SYN-ACK in, CONNECTED, ACK out. */
+static struct nt_flow *open_flow_port(int family, uint16_t port)
+{
+	struct nt_flow *f = start_connect_port(family, port);
+	unsigned connected = rec.n[NT_FLOW_CONNECTED];
 
 	peer_send(F_SYN | F_ACK, NULL, 0);
-	assert_int_equal(rec.n[NT_FLOW_CONNECTED], 1);
+	assert_int_equal(rec.n[NT_FLOW_CONNECTED], connected + 1);
 	assert_true(nt_flow_connected(f));
 	peer_pump();
 	assert_int_equal(peer.lw_ack, PEER_ISS + 1);
 	return f;
+}
+
+static struct nt_flow *open_flow(int family)
+{
+	return open_flow_port(family, 443);
 }
 
 /* Sends len bytes of the pattern from the peer in MSS-sized segments. */
@@ -549,6 +562,160 @@ static void test_global_cap_blocks_and_wakes_other_flows(void **state)
 	assert_int_equal(nt_flow_write(b, buf, 1), 0);
 	nt_flow_abort(b);
 	outq.n = 0;
+}
+
+/* ---- tests: the global receive cap ---- */
+
+#define RX_SEG	  1000
+#define RX_CAP	  3500		  /* crossed in the middle of a segment */
+#define B_PATTERN ((size_t)50000) /* flow B's bytes: the pattern from here */
+
+static uint32_t want_ack;
+
+static bool ack_reached(void)
+{
+	return peer.lw_ack == want_ack;
+}
+
+static void reinit_recv_cap(size_t cap)
+{
+	struct nt_flow_config c = {.total_recv_cap = cap};
+
+	nt_flow_fini();
+	assert_int_equal(nt_flow_init(loop, &c), 0);
+}
+
+/* The current peer sends stream bytes [off, off + len) (again, when they
+ * were dropped), the pattern from base + off, and waits for lwIP's ACK of
+ * acked bytes (delayed ACKs go out on lwIP's fast timer). */
+static void rx_send(size_t base, size_t off, size_t len, size_t acked)
+{
+	peer.snd_nxt = PEER_ISS + 1 + (uint32_t)off;
+	peer_send_pattern(base + off, len, RX_SEG);
+	want_ack = PEER_ISS + 1 + (uint32_t)acked;
+	run_until(ack_reached, 500);
+	assert_int_equal(peer.lw_ack, want_ack);
+}
+
+/* The flow's queue through a pipe: exactly len bytes, the pattern from base. */
+static void rx_read_all(struct nt_flow *f, size_t base, size_t len)
+{
+	static uint8_t buf[8192];
+	int p[2];
+
+	assert_true(len <= sizeof(buf));
+	assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+	assert_int_equal(nt_flow_read_to_fd(f, p[1]), (ssize_t)len);
+	assert_int_equal(nt_flow_rx_queued(f), 0);
+	assert_int_equal(drain(p[0], buf, sizeof(buf)), len);
+	for (size_t i = 0; i < len; i++)
+		assert_int_equal(buf[i], pattern(base + i));
+	close(p[0]);
+	close(p[1]);
+}
+
+static uint64_t rx_stats(uint64_t *hits)
+{
+	struct nt_flow_stats s;
+
+	nt_flow_get_stats(&s);
+	*hits = s.rx_total_cap_hits;
+	assert_true(s.mem_recv <= RX_CAP + RX_SEG);
+	return s.mem_recv;
+}
+
+static void test_recv_total_cap_drops_data_until_owners_read(void **state)
+{
+	struct peer other = {0};
+	struct nt_flow *a, *b;
+	uint64_t hits;
+
+	(void)state;
+	reinit_recv_cap(RX_CAP);
+	/* Two flows receive data nobody reads: A 3000 bytes, B one segment,
+	 * which takes the total from under the cap to one segment over it. */
+	a = open_flow_port(AF_INET, 443);
+	rx_send(0, 0, 3000, 3000);
+	peer_swap(&other);
+	b = open_flow_port(AF_INET, 444);
+	rx_send(B_PATTERN, 0, RX_SEG, RX_SEG);
+	assert_int_equal(rx_stats(&hits), 3000 + RX_SEG);
+	assert_int_equal(hits, 0);
+
+	/* At the cap, more data for either flow is dropped before lwIP takes
+	 * it: not queued, not acknowledged (the sender will retransmit). */
+	for (int i = 0; i < 3; i++)
+		rx_send(B_PATTERN, RX_SEG, RX_SEG, RX_SEG);
+	run_until(NULL, 120); /* past lwIP's delayed-ACK timer: still no ACK */
+	assert_int_equal(peer.lw_ack, PEER_ISS + 1 + RX_SEG);
+	assert_int_equal(nt_flow_rx_queued(b), RX_SEG);
+	peer_swap(&other);
+	rx_send(0, 3000, RX_SEG, 3000);
+	assert_int_equal(nt_flow_rx_queued(a), 3000);
+	assert_int_equal(rx_stats(&hits), 3000 + RX_SEG);
+	assert_int_equal(hits, 4);
+
+	/* A's owner reads: the total falls, and the retransmissions of both
+	 * flows get in. */
+	rx_read_all(a, 0, 3000);
+	rx_send(0, 3000, RX_SEG, 4000);
+	peer_swap(&other);
+	rx_send(B_PATTERN, RX_SEG, 2 * RX_SEG, 3 * RX_SEG);
+	assert_int_equal(rx_stats(&hits), 4 * RX_SEG);
+	assert_int_equal(hits, 4);
+
+	/* A FIN without data still passes at the cap; EOF follows the read. */
+	peer_send(F_FIN | F_ACK, NULL, 0);
+	want_ack = PEER_ISS + 1 + 3 * RX_SEG + 1;
+	run_until(ack_reached, 500);
+	assert_int_equal(peer.lw_ack, want_ack);
+	assert_false(nt_flow_rx_eof(b));
+	assert_int_equal(rec.n[NT_FLOW_EOF], 0);
+	rx_read_all(b, B_PATTERN, 3 * RX_SEG);
+	run_until(NULL, 20);
+	assert_int_equal(rec.n[NT_FLOW_EOF], 1);
+	assert_true(nt_flow_rx_eof(b));
+
+	/* Every byte arrived once, in order: B's above, A's last segment here. */
+	rx_read_all(a, 3000, RX_SEG);
+	assert_int_equal(rx_stats(&hits), 0);
+	assert_int_equal(hits, 4);
+	nt_flow_abort(a);
+	nt_flow_abort(b);
+	free(other.sink);
+	outq.n = 0;
+}
+
+static bool send_space_freed(void)
+{
+	struct nt_flow_stats s;
+
+	nt_flow_get_stats(&s);
+	return s.mem_send == 0;
+}
+
+static void test_recv_total_cap_still_takes_acks_for_our_data(void **state)
+{
+	uint64_t hits;
+	struct nt_flow *f;
+
+	(void)state;
+	reinit_recv_cap(RX_SEG);
+	f = open_flow(AF_INET);
+	rx_send(0, 0, RX_SEG, RX_SEG);
+	rx_send(0, RX_SEG, RX_SEG, RX_SEG); /* dropped: at the cap */
+	assert_int_equal(rx_stats(&hits), RX_SEG);
+	assert_int_equal(hits, 1);
+
+	/* Our data still goes out, and the peer's pure ACKs free it. */
+	assert_int_equal(nt_flow_write(f, (const uint8_t *)"hello", 5), 0);
+	run_until(send_space_freed, 500);
+	assert_true(send_space_freed());
+	assert_int_equal(peer.sink_len, 5);
+	assert_memory_equal(peer.sink, "hello", 5);
+	assert_int_equal(rx_stats(&hits), RX_SEG);
+	assert_int_equal(hits, 1);
+	nt_flow_abort(f);
 }
 
 static void test_idle_connected_flow_holds_no_send_chunks(void **state)
@@ -1089,6 +1256,8 @@ int main(void)
 	    T(test_small_writes_are_copied_and_sent),
 	    T(test_send_cap_gives_enobufs_then_writable_after_ack),
 	    T(test_global_cap_blocks_and_wakes_other_flows),
+	    T(test_recv_total_cap_drops_data_until_owners_read),
+	    T(test_recv_total_cap_still_takes_acks_for_our_data),
 	    T(test_idle_connected_flow_holds_no_send_chunks),
 	    T(test_close_lingers_until_data_is_acknowledged),
 	    T(test_active_close_leaves_time_wait_to_lwip),
