@@ -457,17 +457,6 @@ void nt_proxy_env_random_credentials(char username[NT_PROXY_ENV_USERNAME_LEN + 1
 
 /* ---- proxy URLs ---- */
 
-static int hex_digit(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Decodes len bytes of s into out (NUL-terminated); -EINVAL for a bad
  * escape, %00, or more than NT_PROXY_URL_CREDENTIAL_MAX bytes. */
 static int percent_decode(const char *s, size_t len, char out[NT_PROXY_URL_CREDENTIAL_MAX + 1])
@@ -478,15 +467,14 @@ static int percent_decode(const char *s, size_t len, char out[NT_PROXY_URL_CREDE
 		int c = (unsigned char)s[i];
 
 		if (c == '%') {
-			int hi, lo;
+			unsigned char byte;
+			size_t got;
 
-			if (i + 2 >= len)
+			if (i + 2 >= len ||
+			    sodium_hex2bin(&byte, 1, s + i + 1, 2, NULL, &got, NULL) != 0 ||
+			    got != 1 || byte == 0)
 				return -EINVAL;
-			hi = hex_digit(s[i + 1]);
-			lo = hex_digit(s[i + 2]);
-			if (hi < 0 || lo < 0 || (hi | lo) == 0)
-				return -EINVAL;
-			c = hi * 16 + lo;
+			c = byte;
 			i += 2;
 		}
 		if (n == NT_PROXY_URL_CREDENTIAL_MAX)

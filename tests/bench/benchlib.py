@@ -437,6 +437,13 @@ def run_bench(title, build, rows_only, bench):
         word = "skipped" if os.geteuid() != 0 else "FAILED"
         print(f"{title:38} {word}: {reason}")
         return 0 if os.geteuid() != 0 else 1
+    return run_guarded(title, bench)
+
+
+def run_guarded(title, bench):
+    """bench(stack), with everything it registers on the ExitStack undone on
+    success, failure, SIGTERM or Ctrl-C; one row says why it did not end
+    normally. Returns the exit status."""
 
     def on_term(*_):
         raise Interrupted()

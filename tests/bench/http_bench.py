@@ -26,11 +26,9 @@ Usage: http_bench.py [--build DIR] [--rows-only] [--calibrate]
   every ab run, and the server's counters.
 """
 import argparse
-import contextlib
 import os
 import resource
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -38,8 +36,8 @@ import sys
 import tempfile
 import time
 
-from benchlib import (TOP, Interrupted, NotunProcess, free_tcp_port, header, info, one_line,
-                      proc_cpu_s, raise_nofile, row, stop_proc)
+from benchlib import (TOP, NotunProcess, free_tcp_port, header, info, one_line, proc_cpu_s, row,
+                      run_guarded, stop_proc)
 
 TITLE = "HTTP proxy"
 # -n, the same for notun and the reference. RUNS x AB_REQUESTS connections
@@ -378,21 +376,7 @@ def main():
     if reason:
         print(f"{TITLE:38} FAILED ({reason})", flush=True)
         return 1
-
-    def on_term(*_):
-        raise Interrupted()
-
-    signal.signal(signal.SIGTERM, on_term)
-    raise_nofile()
-    try:
-        with contextlib.ExitStack() as stack:
-            return 0 if bench(args, stack) else 1
-    except (Interrupted, KeyboardInterrupt):
-        print(f"{TITLE:38} interrupted", flush=True)
-        return 130
-    except Exception as e:
-        print(f"{TITLE:38} FAILED (set-up: {one_line(e)})", flush=True)
-        return 1
+    return run_guarded(TITLE, lambda stack: bench(args, stack))
 
 
 if __name__ == "__main__":

@@ -206,6 +206,22 @@ static size_t grow_flight(size_t una, size_t want)
 	return una;
 }
 
+/* want segments in flight, then one ACK that reports the holes a, a + gap
+ * and a + 2 x gap, the rest of the flight SACKed (b keeps the blocks, end
+ * the flight's end). Returns a. */
+static size_t three_holes(size_t want, size_t gap, uint32_t b[3][2], size_t *end)
+{
+	size_t a = grow_flight(0, want);
+
+	*end = tx.n;
+	block(b[0], a + 1, a + gap);
+	block(b[1], a + gap + 1, a + 2 * gap);
+	block(b[2], a + 2 * gap + 1, *end);
+	peer_send_sack(tx.seq[a], b, 3);
+	collect();
+	return a;
+}
+
 /* ---- tests ---- */
 
 static void test_sack_resends_every_hole_at_once_and_no_sacked_segment(void **state)
@@ -215,14 +231,7 @@ static void test_sack_resends_every_hole_at_once_and_no_sacked_segment(void **st
 
 	(void)state;
 	open_upload(true);
-	a = grow_flight(0, 40);
-	end = tx.n;
-	/* Three holes: a, a + 10, a + 20; the rest of the flight arrived. */
-	block(b[0], a + 1, a + 10);
-	block(b[1], a + 11, a + 20);
-	block(b[2], a + 21, end);
-	peer_send_sack(tx.seq[a], b, 3);
-	collect();
+	a = three_holes(40, 10, b, &end);
 	/* One ACK: all three holes leave, once each, and nothing SACKed. */
 	assert_int_equal(tx.nrex, 3);
 	assert_int_equal(resent(a), 1);
@@ -248,13 +257,7 @@ static void test_sack_lost_retransmission_is_resent_once_a_later_one_is_sacked(v
 
 	(void)state;
 	open_upload(true);
-	a = grow_flight(0, 40);
-	end = tx.n;
-	block(b[0], a + 1, a + 10);
-	block(b[1], a + 11, a + 20);
-	block(b[2], a + 21, end);
-	peer_send_sack(tx.seq[a], b, 3);
-	collect();
+	a = three_holes(40, 10, b, &end);
 	assert_int_equal(resent(a) + resent(a + 10) + resent(a + 20), 3);
 
 	/* The resent a and a + 20 arrive, a + 10 is lost again: the ACK
@@ -284,8 +287,8 @@ static void test_sack_cuts_the_window_once_per_recovery(void **state)
 	(void)state;
 	open_upload(true);
 	a = grow_flight(0, 60);
-	end = tx.n;
 	flight = tx.next - tx.seq[a];
+	end = tx.n;
 	block(b[0], a + 1, a + 20);
 	block(b[1], a + 21, a + 40);
 	block(b[2], a + 41, end);
