@@ -7,6 +7,7 @@
 #include "core/cli.h"
 #include "platform/log.h"
 #include "platform/random.h"
+#include "platform/secret.h"
 
 static const struct nt_cmd commands[] = {
 	{"up", "-c FILE [--listen ADDR:PORT]", "run the client: SOCKS5 proxy into the WireGuard tunnel",
@@ -62,7 +63,7 @@ static const struct nt_cmd *find_command(const char *name)
 
 int main(int argc, char **argv)
 {
-	int i = 1;
+	int i = 1, ret;
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
 		const char *opt = argv[i];
@@ -104,6 +105,12 @@ int main(int argc, char **argv)
 	}
 	if (nt_platform_init() != 0) {
 		fprintf(stderr, "notun: cannot initialise libsodium\n");
+		return NT_EXIT_FAIL;
+	}
+	/* Every command holds a key or credentials at some point. */
+	ret = nt_secret_protect_process();
+	if (ret != 0) {
+		fprintf(stderr, "notun: cannot make the process non-dumpable: %s\n", strerror(-ret));
 		return NT_EXIT_FAIL;
 	}
 	return cmd->run(argc - i, argv + i);

@@ -19,6 +19,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "platform/secret.h"
+
 enum { ST_START, ST_FIELDS, ST_DONE, ST_FAILED };
 
 /* nt_http_head.flags */
@@ -1012,7 +1014,7 @@ bool nt_http_basic_auth_ok(const uint8_t *value, size_t len, const char *user, c
 	memcpy(want, user, ulen);
 	want[ulen] = ':';
 	memcpy(want + ulen + 1, pass, plen);
-	ok = glen == ulen + 1 + plen && sodium_memcmp(got, want, glen) == 0;
+	ok = nt_secret_equal(got, glen, want, ulen + 1 + plen);
 out:
 	sodium_memzero(got, sizeof(got));
 	sodium_memzero(want, sizeof(want));

@@ -8,6 +8,8 @@
 #include <sodium.h>
 #include <string.h>
 
+#include "platform/secret.h"
+
 /* ATYP, address, port: shared by requests and UDP headers. */
 static int parse_addr(const uint8_t *buf, size_t len, struct nt_target *t, uint8_t *reply)
 {
@@ -168,15 +170,9 @@ uint8_t nt_socks5_choose_method(const struct nt_socks5_greeting *g, bool auth_re
 
 bool nt_socks5_auth_check(const struct nt_socks5_auth *a, const char *user, const char *pass)
 {
-	size_t ulen = strlen(user), plen = strlen(pass);
-	int diff;
-
-	if (ulen != a->ulen || plen != a->plen)
-		return false;
-	/* Both compared in full, whichever differs. */
-	diff = sodium_memcmp(a->user, user, ulen);
-	diff |= sodium_memcmp(a->pass, pass, plen);
-	return diff == 0;
+	/* Both compared in full, whichever differs: & does not short-circuit. */
+	return nt_secret_equal(a->user, a->ulen, user, strlen(user)) &
+	       nt_secret_equal(a->pass, a->plen, pass, strlen(pass));
 }
 
 void nt_socks5_auth_wipe(struct nt_socks5_auth *a)
