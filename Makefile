@@ -51,8 +51,8 @@ LWIP_SRCS := $(wildcard $(LWIP_DIR)/src/core/*.c $(LWIP_DIR)/src/core/ipv4/*.c \
 LWIP_OBJS := $(patsubst $(LWIP_DIR)/%.c,$(O)/lwip/%.o,$(LWIP_SRCS))
 
 # Project code: every module's .c files; main.c alone makes the binary.
-LIB_SRCS := $(wildcard platform/*.c netstack/*.c netstack/arch/*.c proxy/*.c core/*.c)
-LIB_SRCS := $(filter-out core/main.c,$(LIB_SRCS))
+LIB_SRCS := $(wildcard platform/*.c netstack/*.c netstack/arch/*.c proxy/*.c core/*.c core/*/*.c)
+LIB_SRCS := $(filter-out core/cli/main.c,$(LIB_SRCS))
 LIB_OBJS := $(patsubst %.c,$(O)/obj/%.o,$(LIB_SRCS))
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(O)/tests/%,$(UNIT_SRCS))
@@ -143,9 +143,9 @@ $(O)/libnotun.a: $(LIB_OBJS)
 	ar rcs $@ $^
 
 # Only the version report includes libwebsockets' headers; its library links last.
-$(O)/obj/core/version.o: | $(LWS_OUT)/lib/libwebsockets.a
+$(O)/obj/core/cli/version.o: | $(LWS_OUT)/lib/libwebsockets.a
 
-$(O)/notun: $(O)/obj/core/main.o $(O)/libnotun.a $(O)/liblwip.a | $(LWS_OUT)/lib/libwebsockets.a
+$(O)/notun: $(O)/obj/core/cli/main.o $(O)/libnotun.a $(O)/liblwip.a | $(LWS_OUT)/lib/libwebsockets.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(O)/tests/%: $(O)/obj/tests/unit/%.o $(O)/libnotun.a $(O)/liblwip.a | $(LWS_OUT)/lib/libwebsockets.a
@@ -185,7 +185,7 @@ install: all
 	install -D -m 0755 build/notun $(DESTDIR)$(PREFIX)/bin/notun
 
 format:
-	clang-format -i $(LIB_SRCS) core/main.c $(wildcard */*.h */*/*.h tests/unit/*.c tests/tools/*.c)
+	clang-format -i $(LIB_SRCS) core/cli/main.c $(wildcard */*.h */*/*.h tests/unit/*.c tests/tools/*.c)
 
 # Project objects only: the fetched and built third-party code stays.
 clean:
@@ -198,5 +198,5 @@ distclean:
 # Keep objects make would see as intermediate (test objects), so a second run rebuilds nothing.
 .SECONDARY:
 
--include $(LIB_OBJS:.o=.d) $(LWIP_OBJS:.o=.d) $(O)/obj/core/main.d \
+-include $(LIB_OBJS:.o=.d) $(LWIP_OBJS:.o=.d) $(O)/obj/core/cli/main.d \
 	$(patsubst %,$(O)/obj/%.d,$(basename $(UNIT_SRCS) $(TOOL_SRCS) $(FUZZ_SRCS) $(BENCH_SRCS)))

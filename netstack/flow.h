@@ -59,7 +59,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
-#include "core/fail.h"
+#include "platform/fail.h"
 
 struct nt_loop;
 struct nt_flow;

@@ -124,7 +124,7 @@ static int syn_tuple(const uint8_t *pkt, size_t len, ip_addr_t *local, u16_t *lp
 {
 	struct nt_ippkt ip;
 
-	/* A SYN with IPv6 extension headers is not supported (core/gateway.md). */
+	/* A SYN with IPv6 extension headers is not supported (core/gateway/gateway.md). */
 	if (nt_ippkt_parse(pkt, len, &ip) != 0 || ip.proto != IP_PROTO_TCP || !ip.has_l4 ||
 	    ip.l4_len < 4 || (ip.family == AF_INET6 && ip.l4 != IP6_HLEN))
 		return -EINVAL;

@@ -27,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/fail.h"
+#include "platform/fail.h"
 
 struct nt_flow;
 struct nt_gw_half;

@@ -1,6 +1,6 @@
 /* IPv4 and IPv6 headers, read and checksummed without I/O: the one place
  * that knows their layout, for the client's ICMP error parser (icmp_err.c),
- * the gateway's packet work (gw_accept.c, core/gw_pkt.c) and the test tools.
+ * the gateway's packet work (gw_accept.c, core/gateway/gw_pkt.c) and the test tools.
  *
  * The input is untrusted (a packet from the tunnel, or the quote inside an
  * ICMP error), so every length is checked before it is read.

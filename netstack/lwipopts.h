@@ -122,7 +122,7 @@
  * finds pcbs by hash (third_party/lwip-pcb-hash.patch). */
 #define TCP_MSL 5000UL
 
-/* ---- DNS: lwIP's client is unused; core/resolver_tunnel.c queries over raw UDP ---- */
+/* ---- DNS: lwIP's client is unused; core/resolver/resolver_tunnel.c queries over raw UDP ---- */
 #define LWIP_DNS 0
 
 /* ---- Checksums: generated in software and checked on input ----

@@ -15,7 +15,7 @@
  *                  ip6_reass_tmr()               by every incoming fragment, so each
  *                                                datagram gets its full lifetime.
  *   none           dns_tmr()                     never: lwIP's DNS client is compiled out
- *                                                (LWIP_DNS 0); core/resolver_tunnel.c sends
+ *                                                (LWIP_DNS 0); core/resolver/resolver_tunnel.c sends
  *                                                its queries over the raw UDP API.
  *   none           nd6_tmr()                     never: no DAD, no router solicitation,
  *                                                no SLAAC, and ND messages are dropped at

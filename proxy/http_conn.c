@@ -44,7 +44,7 @@
 #include "platform/sockaddr.h"
 #include "proxy/http_conn_int.h"
 #include "proxy/socks5_conn.h"
-#include "proxy/splice.h"
+#include "netstack/splice.h"
 
 #define MOD "http"
 

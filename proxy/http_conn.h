@@ -9,7 +9,7 @@
 
 #include <stdint.h>
 
-#include "core/fail.h"
+#include "platform/fail.h"
 #include "proxy/http_parse.h"
 #include "proxy/http_pool.h"
 

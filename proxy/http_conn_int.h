@@ -13,7 +13,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 
-#include "core/engine.h"
+#include "core/engine/engine.h"
 #include "platform/loop.h"
 #include "proxy/http_conn.h"
 #include "proxy/socks5_conn.h"

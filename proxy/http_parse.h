@@ -28,7 +28,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "core/engine.h"
+#include "core/engine/engine.h"
 
 #define NT_HTTP_HEAD_MAX_DEFAULT   (32u * 1024)	    /* a whole head -> 431 */
 #define NT_HTTP_LINE_MAX_DEFAULT   (8u * 1024)	    /* the request line -> 414 */

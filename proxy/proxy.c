@@ -34,7 +34,7 @@
 #include "proxy/http_conn.h"
 #include "proxy/socks5.h"
 #include "proxy/socks5_conn.h"
-#include "proxy/splice.h"
+#include "netstack/splice.h"
 
 #define MOD "proxy"
 

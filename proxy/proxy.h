@@ -18,7 +18,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "core/engine.h"
+#include "core/engine/engine.h"
 
 struct nt_loop;
 struct nt_proxy;

@@ -19,7 +19,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "core/engine.h"
+#include "core/engine/engine.h"
 
 #define NT_SOCKS5_VERSION      0x05
 #define NT_SOCKS5_AUTH_VERSION 0x01

@@ -45,7 +45,7 @@
 #include "platform/log.h"
 #include "platform/loop.h"
 #include "proxy/socks5.h"
-#include "proxy/splice.h"
+#include "netstack/splice.h"
 
 #define MOD "socks5"
 

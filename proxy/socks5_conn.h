@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-#include "core/engine.h"
+#include "core/engine/engine.h"
 #include "proxy/proxy.h"
 
 /* Every client the proxy holds is on its list: that is what max_clients

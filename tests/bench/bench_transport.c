@@ -8,7 +8,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/transport.h"
+#include "core/wg/transport.h"
 
 #define PACKET_LEN 1420
 #define PACKETS_PER_ROUND 20000

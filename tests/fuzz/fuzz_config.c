@@ -18,7 +18,7 @@
 
 #include <sodium.h>
 
-#include "core/config.h"
+#include "core/config/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -13,7 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core/dns_msg.h"
+#include "core/resolver/dns_msg.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

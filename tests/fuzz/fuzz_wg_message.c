@@ -16,10 +16,10 @@
 
 #include <sodium.h>
 
-#include "core/cookie.h"
-#include "core/noise.h"
-#include "core/transport.h"
-#include "core/wg_messages.h"
+#include "core/wg/cookie.h"
+#include "core/wg/noise.h"
+#include "core/wg/transport.h"
+#include "core/wg/wg_messages.h"
 #include "tests/unit/wg_test_vectors.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

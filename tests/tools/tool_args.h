@@ -12,7 +12,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 
-#include "core/config.h"
+#include "core/config/config.h"
 #include "platform/sockaddr.h"
 
 /* Decimal digits only, in min..max. 0 or -EINVAL. */

@@ -29,9 +29,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/cookie.h"
-#include "core/key.h"
-#include "core/wg_messages.h"
+#include "core/wg/cookie.h"
+#include "core/wg/key.h"
+#include "core/wg/wg_messages.h"
 #include "platform/clock.h"
 #include "platform/random.h"
 #include "tests/tools/tool_args.h"

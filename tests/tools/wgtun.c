@@ -33,9 +33,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "core/allowedips.h"
-#include "core/key.h"
-#include "core/tunnel.h"
+#include "core/wg/allowedips.h"
+#include "core/wg/key.h"
+#include "core/tunnel/tunnel.h"
 #include "netstack/ippkt.h"
 #include "platform/clock.h"
 #include "platform/log.h"

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "core/allowedips.h"
+#include "core/wg/allowedips.h"
 
 /* Owners are only compared, never dereferenced. */
 static int peer_a, peer_b, peer_c, peer_d, peer_e;

@@ -14,7 +14,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "core/config.h"
+#include "core/config/config.h"
 
 /* RFC 7748 section 6.1 key pairs (Alice, Bob), and filler keys. */
 #define ALICE_PRIV "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo="

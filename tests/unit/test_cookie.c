@@ -8,8 +8,8 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "core/cookie.h"
-#include "core/wg_constants.h"
+#include "core/wg/cookie.h"
+#include "core/wg/wg_constants.h"
 #include "tests/unit/wg_test_vectors.h"
 
 static const uint8_t src_a[] = {127, 0, 0, 1, 0xca, 0xfe};

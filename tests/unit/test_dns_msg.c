@@ -1,5 +1,5 @@
 /* core/dns_msg: query bytes, and responses built by hand, good and hostile. */
-#include "core/dns_msg.h"
+#include "core/resolver/dns_msg.h"
 
 #include <errno.h>
 #include <setjmp.h>

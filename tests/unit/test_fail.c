@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "core/fail.h"
+#include "platform/fail.h"
 
 static void test_fail_from_errno_maps_connect_errors(void **state)
 {

@@ -13,7 +13,7 @@
 
 #include <cmocka.h>
 
-#include "core/gw_pkt.h"
+#include "core/gateway/gw_pkt.h"
 #include "netstack/flow.h"
 #include "tests/unit/pkt_bytes.h"
 

@@ -12,8 +12,8 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "core/config.h"
-#include "core/gw_rules.h"
+#include "core/config/config.h"
+#include "core/gateway/gw_rules.h"
 
 #define PRIV "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo="
 #define PUB1 "3p7bfXt9wbTTW2HC7OQ1Nz+DQ8hbeGdNrfx+FG+IK08="

@@ -1,6 +1,6 @@
 /* The HTTP proxy over real loopback sockets: the listener, the HTTP state
  * machine and the splice, in one loop, against a FAKE engine defined here
- * (static linking lets it stand in for core/engine.c).
+ * (static linking lets it stand in for core/engine/engine.c).
  *
  * The fake engine answers an open (never from inside nt_engine_open_tcp)
  * with a socket connected to an ORIGIN: a small HTTP/1.1 server on its own
@@ -30,13 +30,13 @@
 
 #include <cmocka.h>
 
-#include "core/engine.h"
+#include "core/engine/engine.h"
 #include "platform/clock.h"
 #include "platform/log.h"
 #include "platform/loop.h"
 #include "proxy/http_conn.h"
 #include "proxy/proxy.h"
-#include "proxy/splice.h"
+#include "netstack/splice.h"
 
 #define WAIT_MS	     3000
 #define MAX_ORIGIN   48 /* connections the origin serves in a test: > NT_HTTP_UP_POOL */

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "core/index.h"
+#include "core/wg/index.h"
 #include "platform/random.h"
 
 /* Draws from a fixed list, then repeats the last value. */

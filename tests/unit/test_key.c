@@ -9,7 +9,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "core/key.h"
+#include "core/wg/key.h"
 
 /* RFC 7748 section 6.1: Alice's key pair. */
 static const char alice_priv_b64[] = "dwdtCnMYpX08FsFyUbJmRd9ML4frwJkqsXf7pR25LCo=";

@@ -8,10 +8,10 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "core/cookie.h"
-#include "core/noise.h"
-#include "core/tai64n.h"
-#include "core/wg_constants.h"
+#include "core/wg/cookie.h"
+#include "core/wg/noise.h"
+#include "core/wg/tai64n.h"
+#include "core/wg/wg_constants.h"
 #include "tests/unit/wg_test_vectors.h"
 
 /* One side of a connection with a single peer: its identity, the peer's

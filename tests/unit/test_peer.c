@@ -12,7 +12,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "core/peer.h"
+#include "core/wg/peer.h"
 #include "platform/random.h"
 
 #define T0 WG_SEC(1000)

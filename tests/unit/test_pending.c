@@ -6,7 +6,7 @@
 
 #include <cmocka.h>
 
-#include "core/pending.h"
+#include "core/engine/pending.h"
 
 /* A minimal IPv4 or IPv6 TCP packet: addresses, ports and flags. */
 static size_t tcp_packet(uint8_t *pkt, int v6, uint8_t last_src_byte, uint16_t sport,

@@ -6,7 +6,7 @@
  * socket connected to an echo server in the same loop, or with a chosen
  * nt_fail, or not at all (to let the client leave first). Its UDP side
  * echoes every datagram back, from the address it was sent to. Static
- * linking lets these definitions stand in for core/engine.c as long as this
+ * linking lets these definitions stand in for core/engine/engine.c as long as this
  * file uses nothing else of it.
  *
  * Test clients are ordinary blocking sockets; every wait for the proxy runs
@@ -28,13 +28,13 @@
 
 #include <cmocka.h>
 
-#include "core/engine.h"
+#include "core/engine/engine.h"
 #include "platform/clock.h"
 #include "platform/log.h"
 #include "platform/loop.h"
 #include "proxy/proxy.h"
 #include "proxy/socks5.h"
-#include "proxy/splice.h"
+#include "netstack/splice.h"
 
 #define WAIT_MS	  2000
 #define MAX_ECHO  16

@@ -7,8 +7,8 @@
 
 #include <cmocka.h>
 
-#include "core/replay.h"
-#include "core/wg_constants.h"
+#include "core/wg/replay.h"
+#include "core/wg/wg_constants.h"
 
 #define LIMIT WG_REJECT_AFTER_MESSAGES
 

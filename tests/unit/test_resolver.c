@@ -6,8 +6,8 @@
  * process: packets go from lwIP to the capture buffer and back, never to a
  * socket. The system backend only ever resolves "localhost".
  */
-#include "core/dns_msg.h"
-#include "core/resolver.h"
+#include "core/resolver/dns_msg.h"
+#include "core/resolver/resolver.h"
 #include "netstack/stack.h"
 #include "platform/clock.h"
 #include "platform/loop.h"

@@ -5,7 +5,7 @@
  * The sockets are loopback TCP pairs (so that resets are real resets); the
  * flow's addresses (100.64.0.0/10) exist only inside this process.
  */
-#include "proxy/splice.h"
+#include "netstack/splice.h"
 
 #include "netstack/flow.h"
 #include "netstack/stack.h"

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "core/timers.h"
+#include "core/wg/timers.h"
 
 /* An arbitrary non-zero start, as a monotonic clock reads after boot. */
 #define T0 WG_SEC(1000)

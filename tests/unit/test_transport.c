@@ -8,8 +8,8 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "core/transport.h"
-#include "core/wg_constants.h"
+#include "core/wg/transport.h"
+#include "core/wg/wg_constants.h"
 #include "tests/unit/wg_test_vectors.h"
 
 #define MAX_PLAIN 1500

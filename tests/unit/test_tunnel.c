@@ -18,7 +18,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "core/tunnel.h"
+#include "core/tunnel/tunnel.h"
 #include "platform/clock.h"
 #include "platform/log.h"
 #include "platform/random.h"
@@ -660,7 +660,7 @@ static void test_full_socket_queues_datagrams_until_writable_and_counts_overflow
 	assert_int_equal(w->b.delivered, 9);
 }
 
-/* ---- the pacer (core/tunnel_tx.c) ---- */
+/* ---- the pacer (core/tunnel/tunnel_tx.c) ---- */
 
 #define PACE_BURST (24 * 1024)	  /* its PACE_BURST_BYTES */
 #define PACE_FLOOR 16000000ull	  /* its PACE_FLOOR_BPS */

@@ -8,7 +8,7 @@
 #include <cmocka.h>
 #include <sodium.h>
 
-#include "core/wg_hash.h"
+#include "core/wg/wg_hash.h"
 #include "tests/unit/wg_test_vectors.h"
 
 static void assert_hex(const uint8_t *got, size_t len, const char *hex)

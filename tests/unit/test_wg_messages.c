@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "core/wg_messages.h"
+#include "core/wg/wg_messages.h"
 #include "tests/unit/wg_test_vectors.h"
 
 static void test_parse_initiation_vector(void **state)

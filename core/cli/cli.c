@@ -1,0 +1,31 @@
+/* Option parsing shared by the subcommands: they run getopt_long the same
+ * way and word the same mistakes the same way. */
+#include <getopt.h>
+
+#include "core/cli/cli.h"
+#include "core/config/config.h"
+
+void nt_cli_getopt_start(void)
+{
+	optind = 1; /* getopt's state is global: start again at argv[1] */
+	opterr = 0; /* the messages below, prefixed with the subcommand */
+}
+
+int nt_cli_option_error(const char *cmd, int opt, char **argv)
+{
+	if (opt == ':')
+		return nt_cli_usage_error(cmd, "%s needs a value", argv[optind - 1]);
+	return nt_cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
+}
+
+int nt_cli_unexpected_arg(const char *cmd, const char *arg)
+{
+	return nt_cli_usage_error(cmd, "unexpected argument '%s'", arg);
+}
+
+int nt_cli_listen_arg(const char *cmd, const char *arg, struct nt_config_listen *out)
+{
+	if (nt_config_parse_listen(arg, out) != 0)
+		return nt_cli_usage_error(cmd, "--listen '%s' is not ADDR:PORT", arg);
+	return NT_EXIT_OK;
+}

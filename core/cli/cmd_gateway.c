@@ -1,0 +1,167 @@
+/* notun gateway -c FILE [limits]: the gateway in the foreground, until
+ * SIGINT or SIGTERM; SIGUSR1 logs its counters. */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/cli/cli.h"
+#include "core/config/config.h"
+#include "core/gateway/gateway.h"
+#include "platform/log.h"
+#include "platform/loop.h"
+
+#define MOD "gateway"
+#define CMD "gateway"
+
+static void on_stop(struct nt_loop *loop, int signo, void *arg)
+{
+	(void)arg;
+	nt_info(MOD, "event=stopping signal=%s", strsignal(signo));
+	nt_loop_stop(loop);
+}
+
+static void on_usr1(struct nt_loop *loop, int signo, void *arg)
+{
+	(void)loop;
+	(void)signo;
+	nt_gateway_log_counters(arg);
+}
+
+/* NT_EXIT_OK, or NT_EXIT_USAGE with the message printed. */
+static int load_config(const char *path, struct nt_config *cfg)
+{
+	struct nt_config_error err;
+	bool exposed = false;
+	unsigned int mode = 0;
+	int ret;
+
+	ret = nt_config_load(path, cfg, &err, &exposed, &mode);
+	if (ret == 0)
+		ret = nt_config_validate_gateway(cfg, &err);
+	if (ret != 0) {
+		fprintf(stderr, "notun: %s\n", err.message);
+		return NT_EXIT_USAGE;
+	}
+	if (cfg->address_count == 0) {
+		fprintf(stderr,
+			"notun: %s: a gateway needs an Address in [Interface] (its tunnel "
+			"address, the source of its ICMP errors)\n",
+			cfg->filename);
+		return NT_EXIT_USAGE;
+	}
+	for (size_t i = 0; i < cfg->warning_count; i++)
+		nt_warn(MOD, "event=config_warning msg=\"%s\"", cfg->warnings[i].message);
+	if (exposed)
+		nt_warn(MOD, "event=config_readable_by_others file=%s mode=%04o hint=\"chmod 600\"",
+			path, mode);
+	if (cfg->gateway_allow_count == 0)
+		nt_warn(MOD, "event=no_allow_rules hint=\"every flow will be denied: add [Gateway] "
+			     "Allow rules\"");
+	return NT_EXIT_OK;
+}
+
+static int run(const char *path, const struct nt_gateway_limits *limits)
+{
+	struct nt_config cfg;
+	struct nt_loop *loop = NULL;
+	struct nt_gateway *gw = NULL;
+	int ret, code;
+
+	code = load_config(path, &cfg);
+	if (code != NT_EXIT_OK)
+		goto out_config;
+	code = NT_EXIT_FAIL;
+	/* A destination that went away must not kill us on the next write. */
+	signal(SIGPIPE, SIG_IGN);
+	if (nt_loop_new(&loop) != 0)
+		goto out_config;
+	if (nt_loop_add_signal(loop, SIGINT, on_stop, NULL) != 0 ||
+	    nt_loop_add_signal(loop, SIGTERM, on_stop, NULL) != 0)
+		goto out_loop;
+	ret = nt_gateway_new(loop, &cfg, limits, NULL, &gw);
+	if (ret != 0) {
+		fprintf(stderr, "notun: gateway: %s\n", strerror(-ret));
+		goto out_loop;
+	}
+	if (nt_loop_add_signal(loop, SIGUSR1, on_usr1, gw) != 0)
+		goto out_gw;
+	ret = nt_loop_run(loop);
+	code = ret == 0 ? NT_EXIT_OK : NT_EXIT_FAIL;
+	nt_gateway_log_counters(gw);
+out_gw:
+	nt_gateway_free(gw);
+out_loop:
+	nt_loop_free(loop);
+out_config:
+	nt_config_free(&cfg);
+	return code;
+}
+
+static int parse_uint(const char *opt, const char *text, unsigned max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(text, &end, 10);
+	if (errno || end == text || *end || v == 0 || v > max || text[0] == '-')
+		return nt_cli_usage_error(CMD, "%s takes a number from 1 to %u", opt, max);
+	*out = (unsigned)v;
+	return 0;
+}
+
+int nt_cmd_gateway(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"max-flows", required_argument, NULL, 'F'},
+	    {"max-flows-per-peer", required_argument, NULL, 'P'},
+	    {"connect-timeout", required_argument, NULL, 'T'},
+	    {"udp-idle", required_argument, NULL, 'U'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct nt_gateway_limits limits = {0};
+	const char *path = NULL;
+	unsigned v;
+	int opt;
+
+	nt_cli_getopt_start();
+	while ((opt = getopt_long(argc, argv, ":c:", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			path = optarg;
+			break;
+		case 'F':
+			if (parse_uint("--max-flows", optarg, 1u << 20, &limits.max_flows))
+				return NT_EXIT_USAGE;
+			break;
+		case 'P':
+			if (parse_uint("--max-flows-per-peer", optarg, 1u << 20,
+				       &limits.max_flows_per_peer))
+				return NT_EXIT_USAGE;
+			break;
+		case 'T':
+			if (parse_uint("--connect-timeout", optarg, 300, &v))
+				return NT_EXIT_USAGE;
+			limits.connect_timeout_ms = v * 1000u;
+			break;
+		case 'U':
+			if (parse_uint("--udp-idle", optarg, 3600, &v))
+				return NT_EXIT_USAGE;
+			limits.udp_idle_ms = v * 1000u;
+			break;
+		default:
+			return nt_cli_option_error(CMD, opt, argv);
+		}
+	}
+	if (optind < argc)
+		return nt_cli_unexpected_arg(CMD, argv[optind]);
+	if (!path)
+		return nt_cli_usage_error(CMD, "needs -c FILE (a wg-quick configuration with "
+					       "[Gateway] Allow rules)");
+	return run(path, &limits);
+}

@@ -1,0 +1,43 @@
+/* notun up -c FILE [--listen ADDR:PORT]...: the client in the foreground. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/cli/cli.h"
+#include "core/cli/client.h"
+
+int nt_cmd_up(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {NULL, 0, NULL, 0},
+	};
+	struct nt_config_listen listen[NT_CONFIG_MAX_LISTEN];
+	struct nt_client_options opts = {.listen = listen};
+	int opt;
+
+	nt_cli_getopt_start();
+	while ((opt = getopt_long(argc, argv, ":c:", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'c':
+			opts.config_path = optarg;
+			break;
+		case 'l':
+			if (opts.listen_count == NT_CONFIG_MAX_LISTEN)
+				return nt_cli_usage_error("up", "at most %d --listen",
+							  NT_CONFIG_MAX_LISTEN);
+			if (nt_cli_listen_arg("up", optarg, &listen[opts.listen_count]))
+				return NT_EXIT_USAGE;
+			opts.listen_count++;
+			break;
+		default:
+			return nt_cli_option_error("up", opt, argv);
+		}
+	}
+	if (optind < argc)
+		return nt_cli_unexpected_arg("up", argv[optind]);
+	if (!opts.config_path)
+		return nt_cli_usage_error("up", "needs -c FILE (a wg-quick configuration)");
+	return nt_client_run(&opts);
+}

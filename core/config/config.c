@@ -1,0 +1,465 @@
+/* The configuration parser: wg-quick's INI syntax, notun's sections.
+ *
+ * One pass over the text, one line at a time: check the bytes (UTF-8, no
+ * control characters), strip the comment, then a section header or a
+ * "Key = Value" line, dispatched through the key table (config_keys.c,
+ * one handler per key; value syntax in config_value.c). Checks that
+ * need a whole section (a [Peer] without PublicKey) run when the section
+ * closes; checks that need the whole file (PrivateKey present, a peer using
+ * our own key, Username without Password) run at the end. The first error
+ * stops the parse. config.h has the grammar. The role checks are in
+ * config_validate.c, writing a config back as text in config_format.c.
+ */
+#include "core/config/config_parse_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+
+#include <sodium.h>
+
+static const char *const section_names[] = {"", "Interface", "Peer", "Proxy", "Gateway"};
+
+static int set_error_v(struct nt_config_error *err, const char *file, unsigned int line,
+		       const char *key, const char *fmt, va_list ap)
+{
+	size_t size = sizeof(err->message), n;
+
+	if (!err)
+		return -EINVAL;
+	memset(err, 0, sizeof(*err));
+	snprintf(err->file, sizeof(err->file), "%s", file);
+	err->line = line;
+	snprintf(err->key, sizeof(err->key), "%s", key ? key : "");
+	/* file and key are bounded well below the message size. */
+	if (line)
+		snprintf(err->message, size, "%s:%u: ", err->file, line);
+	else
+		snprintf(err->message, size, "%s: ", err->file);
+	n = strlen(err->message);
+	if (err->key[0])
+		snprintf(err->message + n, size - n, "%s: ", err->key);
+	n = strlen(err->message);
+	vsnprintf(err->message + n, size - n, fmt, ap);
+	return -EINVAL;
+}
+
+int nt_config_set_error(struct nt_config_error *err, const char *file, unsigned int line,
+			const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = set_error_v(err, file, line, key, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+/* An error on the current line about the current key. */
+int nt_config_fail_key(struct parser *p, const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = set_error_v(p->err, p->cfg->filename, p->line, p->key ? p->key->name : NULL, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+__attribute__((format(printf, 4, 5))) static int fail_at(struct parser *p, unsigned int line,
+							 const char *key, const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = set_error_v(p->err, p->cfg->filename, line, key, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+int nt_config_fail_nomem(struct parser *p)
+{
+	fail_at(p, p->line, NULL, "out of memory");
+	return -ENOMEM;
+}
+
+static size_t key_index(const struct key_def *k)
+{
+	return (size_t)(k - nt_config_keys);
+}
+
+static const struct key_def *key_find(enum section sec, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nt_config_key_count; i++) {
+		if (nt_config_keys[i].sec == sec && strcasecmp(nt_config_keys[i].name, name) == 0)
+			return &nt_config_keys[i];
+	}
+	return NULL;
+}
+
+static const struct key_def *key_find_any(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < nt_config_key_count; i++) {
+		if (strcasecmp(nt_config_keys[i].name, name) == 0)
+			return &nt_config_keys[i];
+	}
+	return NULL;
+}
+
+static bool key_seen(const struct parser *p, const char *name)
+{
+	const struct key_def *k = key_find(p->sec, name);
+
+	return k && p->seen[key_index(k)] != 0;
+}
+
+/* Checks on a section once all its lines are in. */
+static int section_close(struct parser *p)
+{
+	if (p->sec == SEC_PEER && !key_seen(p, "PublicKey"))
+		return fail_at(p, p->peer->line, "PublicKey", "[Peer] has no PublicKey");
+	return 0;
+}
+
+static int section_open(struct parser *p, char *name)
+{
+	struct nt_config *cfg = p->cfg;
+	enum section sec = SEC_NONE;
+	size_t i;
+	int ret;
+
+	for (i = 1; i < ARRAY_SIZE(section_names); i++) {
+		if (strcasecmp(name, section_names[i]) == 0)
+			sec = (enum section)i;
+	}
+	if (sec == SEC_NONE)
+		return fail_at(p, p->line, NULL, "unknown section [%.*s%s]", QA(name));
+	ret = section_close(p);
+	if (ret)
+		return ret;
+	p->sec = sec;
+	p->peer = NULL;
+	switch (sec) {
+	case SEC_INTERFACE:
+		if (!cfg->interface_line)
+			cfg->interface_line = p->line;
+		break;
+	case SEC_PROXY:
+		if (!cfg->proxy_line)
+			cfg->proxy_line = p->line;
+		break;
+	case SEC_GATEWAY:
+		if (!cfg->gateway_line)
+			cfg->gateway_line = p->line;
+		break;
+	case SEC_PEER:
+		if (cfg->peer_count == NT_CONFIG_MAX_PEERS)
+			return fail_at(p, p->line, NULL, "more than %d [Peer] sections",
+				       NT_CONFIG_MAX_PEERS);
+		if (nt_config_grow((void **)&cfg->peers, &cfg->peer_cap, cfg->peer_count,
+				   sizeof(*cfg->peers)) != 0)
+			return nt_config_fail_nomem(p);
+		p->peer = &cfg->peers[cfg->peer_count++];
+		p->peer->line = p->line;
+		/* Each [Peer] is new: its keys may be set again. */
+		for (i = 0; i < nt_config_key_count; i++) {
+			if (nt_config_keys[i].sec == SEC_PEER)
+				p->seen[i] = 0;
+		}
+		break;
+	case SEC_NONE:
+		break;
+	}
+	return 0;
+}
+
+/* Keys are short words of letters. Anything else is not echoed back as a
+ * key: a misplaced '=' can make a secret look like one. */
+static bool is_key_name(const char *s)
+{
+	size_t n = strlen(s), i;
+
+	if (n == 0 || n >= NT_CONFIG_KEY_MAX)
+		return false;
+	for (i = 0; i < n; i++) {
+		if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z')))
+			return false;
+	}
+	return true;
+}
+
+/* A line that is not "Key = Value" with a one-word key. Nothing past the
+ * first word is shown: it may be a key, as in "PrivateKey yAnz...=". */
+static int not_key_value(struct parser *p, char *s)
+{
+	const struct key_def *k;
+
+	s[strcspn(s, " \t=")] = '\0';
+	k = key_find_any(s);
+	if (k)
+		return fail_at(p, p->line, k->name, "missing '=' (expected Key = Value)");
+	return fail_at(p, p->line, NULL, "expected [Section] or Key = Value");
+}
+
+static int key_value(struct parser *p, char *s)
+{
+	char *eq = strchr(s, '='), *name, *value;
+	const struct key_def *k;
+	size_t idx;
+
+	if (!eq)
+		return not_key_value(p, s);
+	*eq = '\0';
+	name = nt_config_trim(s);
+	value = nt_config_trim(eq + 1);
+	if (*name == '\0')
+		return fail_at(p, p->line, NULL, "no key before '='");
+	if (!is_key_name(name))
+		return not_key_value(p, name);
+	if (p->sec == SEC_NONE)
+		return fail_at(p, p->line, name, "key outside a section");
+	k = key_find(p->sec, name);
+	if (!k) {
+		const struct key_def *other = key_find_any(name);
+
+		if (other)
+			return fail_at(p, p->line, other->name, "belongs in [%s], not [%s]",
+				       section_names[other->sec], section_names[p->sec]);
+		return fail_at(p, p->line, name, "unknown key in [%s]", section_names[p->sec]);
+	}
+	p->key = k;
+	idx = key_index(k);
+	if (!(k->flags & (KEY_LIST | KEY_REPEAT | KEY_IGNORED)) && p->seen[idx])
+		return nt_config_fail_key(p, "duplicate key (first set at line %u)", p->seen[idx]);
+	if (*value == '\0' && !(k->flags & (KEY_LIST | KEY_IGNORED)))
+		return nt_config_fail_key(p, "empty value");
+	if (!p->seen[idx])
+		p->seen[idx] = p->line;
+	return k->parse(p, value);
+}
+
+/* NULL when the line is UTF-8 without control characters other than tab;
+ * otherwise what is wrong with it, in msg. */
+static const char *line_bytes_problem(const unsigned char *s, size_t n, char *msg, size_t size)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		unsigned char c = s[i];
+		unsigned char lo = 0x80, hi = 0xbf;
+		size_t more;
+		uint32_t cp;
+
+		if (c == 0)
+			return "NUL byte in the line";
+		if (c < 0x80) {
+			if ((c < 0x20 && c != '\t') || c == 0x7f) {
+				snprintf(msg, size, "control character 0x%02x in the line", c);
+				return msg;
+			}
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			more = 1;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			more = 2;
+			if (c == 0xe0)
+				lo = 0xa0; /* overlong */
+			if (c == 0xed)
+				hi = 0x9f; /* surrogates */
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			more = 3;
+			if (c == 0xf0)
+				lo = 0x90; /* overlong */
+			if (c == 0xf4)
+				hi = 0x8f; /* above U+10FFFF */
+		} else {
+			return "the line is not valid UTF-8";
+		}
+		if (n - i <= more || s[i + 1] < lo || s[i + 1] > hi)
+			return "the line is not valid UTF-8";
+		cp = c & (0x3f >> more);
+		for (size_t k = 1; k <= more; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return "the line is not valid UTF-8";
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if (cp >= 0x80 && cp <= 0x9f) {
+			snprintf(msg, size, "control character U+%04X in the line", (unsigned)cp);
+			return msg;
+		}
+		i += more + 1;
+	}
+	return NULL;
+}
+
+static int parse_line(struct parser *p, const char *line, size_t n)
+{
+	char msg[64];
+	const char *problem;
+	char *s, *hash, *close;
+
+	if (n > NT_CONFIG_MAX_LINE)
+		return fail_at(p, p->line, NULL, "the line is longer than %d bytes",
+			       NT_CONFIG_MAX_LINE);
+	problem = line_bytes_problem((const unsigned char *)line, n, msg, sizeof(msg));
+	if (problem)
+		return fail_at(p, p->line, NULL, "%s", problem);
+	memcpy(p->buf, line, n);
+	p->buf[n] = '\0';
+	hash = strchr(p->buf, '#');
+	if (hash)
+		*hash = '\0';
+	s = nt_config_trim(p->buf);
+	if (*s == '\0')
+		return 0;
+	p->key = NULL;
+	if (*s != '[')
+		return key_value(p, s);
+	close = strchr(s, ']');
+	if (!close)
+		return fail_at(p, p->line, NULL, "section header without ']'");
+	if (close[1] != '\0')
+		return fail_at(p, p->line, NULL, "text after the section header");
+	*close = '\0';
+	return section_open(p, nt_config_trim(s + 1));
+}
+
+/* Whole-file checks, after the last line. */
+static int finish(struct parser *p)
+{
+	struct nt_config *cfg = p->cfg;
+	const struct key_def *user = key_find(SEC_PROXY, "Username");
+	const struct key_def *pass = key_find(SEC_PROXY, "Password");
+	size_t i;
+	int ret;
+
+	ret = section_close(p);
+	if (ret)
+		return ret;
+	if (!cfg->interface_line)
+		return fail_at(p, 0, "PrivateKey", "no [Interface] section");
+	if (!p->seen[key_index(key_find(SEC_INTERFACE, "PrivateKey"))])
+		return fail_at(p, cfg->interface_line, "PrivateKey",
+			       "[Interface] has no PrivateKey");
+	if (nt_key_public(cfg->public_key, cfg->private_key) != 0)
+		return fail_at(p, p->seen[key_index(key_find(SEC_INTERFACE, "PrivateKey"))],
+			       "PrivateKey", "not a usable Curve25519 private key");
+	for (i = 0; i < cfg->peer_count; i++) {
+		if (memcmp(cfg->peers[i].public_key, cfg->public_key, NT_KEY_LEN) == 0)
+			return fail_at(p, cfg->peers[i].public_key_line, "PublicKey",
+				       "our own public key (from PrivateKey) cannot be a peer");
+	}
+	if (p->seen[key_index(user)] && !p->seen[key_index(pass)])
+		return fail_at(p, p->seen[key_index(user)], "Password",
+			       "Username is set but Password is not");
+	if (p->seen[key_index(pass)] && !p->seen[key_index(user)])
+		return fail_at(p, p->seen[key_index(pass)], "Username",
+			       "Password is set but Username is not");
+	if (cfg->listen_count == 0) {
+		cfg->listen[0].ip.family = AF_INET;
+		cfg->listen[0].ip.addr[0] = 127;
+		cfg->listen[0].ip.addr[3] = 1;
+		cfg->listen[0].port = NT_CONFIG_DEFAULT_LISTEN_PORT;
+		cfg->listen_count = 1;
+	}
+	return 0;
+}
+
+/* The file name as it will appear in messages: one line, bounded. */
+static void set_filename(struct nt_config *cfg, const char *filename)
+{
+	size_t i;
+
+	snprintf(cfg->filename, sizeof(cfg->filename), "%s", filename ? filename : "config");
+	for (i = 0; cfg->filename[i]; i++) {
+		if ((unsigned char)cfg->filename[i] < 0x20 || cfg->filename[i] == 0x7f)
+			cfg->filename[i] = '?';
+	}
+}
+
+int nt_config_parse(const char *text, size_t len, const char *filename, struct nt_config *out,
+		    struct nt_config_error *err)
+{
+	struct parser *p;
+	size_t pos = 0;
+	int ret = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (err)
+		memset(err, 0, sizeof(*err));
+	set_filename(out, filename);
+	out->bypass = NT_CONFIG_BYPASS_DIRECT;
+	out->connect_timeout_ms = NT_CONFIG_DEFAULT_TIMEOUT_MS;
+	out->max_connections = NT_CONFIG_DEFAULT_MAX_CONNS;
+
+	if (len > NT_CONFIG_MAX_FILE)
+		return nt_config_set_error(err, out->filename, 0, NULL,
+					   "the file is larger than %d bytes", NT_CONFIG_MAX_FILE);
+	if (!text && len)
+		return nt_config_set_error(err, out->filename, 0, NULL, "no text");
+	/* On the heap: a 4 KiB line buffer is a lot of stack for a library. */
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		nt_config_set_error(err, out->filename, 0, NULL, "out of memory");
+		return -ENOMEM;
+	}
+	p->cfg = out;
+	p->err = err;
+	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+		pos = 3;
+	while (pos < len) {
+		const char *line = text + pos;
+		const char *nl = memchr(line, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - line) : len - pos;
+
+		pos += n + (nl ? 1 : 0);
+		p->line++;
+		if (n > 0 && line[n - 1] == '\r')
+			n--;
+		ret = parse_line(p, line, n);
+		if (ret)
+			goto err_parse;
+	}
+	ret = finish(p);
+	if (ret)
+		goto err_parse;
+	sodium_memzero(p, sizeof(*p));
+	free(p);
+	return 0;
+
+err_parse:
+	sodium_memzero(p, sizeof(*p));
+	free(p);
+	nt_config_free(out);
+	return ret;
+}
+
+void nt_config_free(struct nt_config *cfg)
+{
+	size_t i;
+
+	if (!cfg)
+		return;
+	for (i = 0; i < cfg->peer_count; i++) {
+		free(cfg->peers[i].allowed_ips);
+		free(cfg->peers[i].allow);
+	}
+	if (cfg->peers)
+		sodium_memzero(cfg->peers, cfg->peer_cap * sizeof(*cfg->peers));
+	free(cfg->peers);
+	free(cfg->gateway_allow);
+	sodium_memzero(cfg, sizeof(*cfg));
+}

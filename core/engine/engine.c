@@ -1,0 +1,603 @@
+/* The engine: routes a proxy's connection to a peer (a TCP flow in lwIP,
+ * through the tunnel), to a direct OS socket, or to a refusal, and moves IP
+ * packets between lwIP and the tunnel.
+ *
+ * A request's life:
+ *
+ *   open_tcp --name--> RESOLVING --address--> route:
+ *       peer in AllowedIPs  -> CONNECTING (flow)   -> CONNECTED / ERROR
+ *       bypass = direct     -> CONNECTING (socket) -> writable: SO_ERROR
+ *       bypass = reject     -> refused (NT_FAIL_NOT_ALLOWED)
+ *   one timer covers the whole request: ConnectTimeout after open_tcp the
+ *   request fails (HOST_UNREACH when the peer never completed a handshake,
+ *   TIMEOUT otherwise), whatever state it is in. The same timer, armed at
+ *   zero, delivers results that are known at once, so the callback never
+ *   runs inside open_tcp.
+ *
+ * Packets: lwIP output -> destination's peer (longest prefix over AllowedIPs)
+ * -> nt_tunnel_send (staged while the peer has no session: the pending
+ * buffer); tunnel deliver -> ICMP errors end their flow at once -> lwIP.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "core/config/config.h"
+#include "core/engine/engine.h"
+#include "core/engine/engine_int.h"
+#include "core/engine/pending.h"
+#include "core/resolver/resolver.h"
+#include "core/tunnel/tunnel.h"
+#include "netstack/flow.h"
+#include "netstack/stack.h"
+#include "platform/log.h"
+#include "platform/loop.h"
+#include "platform/sockaddr.h"
+
+struct nt_engine_req {
+	struct nt_engine *e;
+	struct nt_engine_req *prev, *next;
+	struct nt_target target;
+	nt_engine_open_cb cb;
+	void *arg;
+	struct nt_timer timer;
+	struct nt_resolver_req *resolving;
+	struct nt_flow *flow;
+	struct wg_peer *peer;
+	int fd;
+	enum nt_fail fail; /* set when the result is known and waits for the timer */
+	bool done;
+};
+
+/* ---- requests ---- */
+
+static void req_unlink(struct nt_engine_req *r)
+{
+	struct nt_engine *e = r->e;
+
+	if (r->prev)
+		r->prev->next = r->next;
+	else
+		e->reqs = r->next;
+	if (r->next)
+		r->next->prev = r->prev;
+}
+
+/* Releases what the request still holds; the callback is not called. */
+static void req_free(struct nt_engine_req *r)
+{
+	nt_timer_cancel(r->e->loop, &r->timer);
+	if (r->resolving)
+		nt_resolver_cancel(r->resolving);
+	if (r->flow)
+		nt_flow_abort(r->flow);
+	if (r->fd >= 0) {
+		nt_loop_del_fd(r->e->loop, r->fd);
+		close(r->fd);
+	}
+	req_unlink(r);
+	free(r);
+}
+
+static void req_finish(struct nt_engine_req *r, const struct nt_open_result *res)
+{
+	struct nt_engine *e = r->e;
+	nt_engine_open_cb cb = r->cb;
+	void *arg = r->arg;
+
+	if (res->fail == NT_FAIL_NONE) {
+		e->counters.connected++;
+	} else {
+		e->counters.failed++;
+		nt_debug(MOD, "event=connect_failed target=%s port=%u reason=\"%s\"",
+			 r->target.kind == NT_TARGET_NAME ? r->target.name : "addr", r->target.port,
+			 nt_fail_text(res->fail));
+	}
+	req_free(r);
+	cb(arg, res);
+}
+
+static void req_fail(struct nt_engine_req *r, enum nt_fail fail)
+{
+	struct nt_open_result res = {.fail = fail, .fd = -1};
+
+	req_finish(r, &res);
+}
+
+/* A result known now is delivered from the loop, never inside open_tcp. */
+static void req_fail_later(struct nt_engine_req *r, enum nt_fail fail)
+{
+	r->fail = fail;
+	nt_timer_arm(r->e->loop, &r->timer, 0);
+}
+
+static void req_timer(struct nt_loop *loop, struct nt_timer *t, void *arg)
+{
+	struct nt_engine_req *r = arg;
+	(void)loop;
+	(void)t;
+
+	if (r->fail != NT_FAIL_NONE) {
+		req_fail(r, r->fail);
+		return;
+	}
+	r->e->counters.timeouts++;
+	/* A peer that never answered our handshake is "host unreachable";
+	 * one that did but whose destination stays silent is a timeout. */
+	if (r->peer && !nt_tunnel_peer_has_session(r->peer))
+		req_fail(r, NT_FAIL_HOST_UNREACH);
+	else
+		req_fail(r, NT_FAIL_TIMEOUT);
+}
+
+/* ---- tunnel flows ---- */
+
+static void flow_event(void *arg, struct nt_flow *f, enum nt_flow_event ev)
+{
+	struct nt_engine_req *r = arg;
+	struct nt_open_result res = {.fd = -1};
+
+	switch (ev) {
+	case NT_FLOW_CONNECTED:
+		/* r dies below; until the splice takes the flow, events wait in it. */
+		nt_flow_set_ops(f, NULL, NULL);
+		res.flow = f;
+		res.bound_len = sizeof(res.bound);
+		if (nt_flow_local_addr(f, &res.bound, &res.bound_len) != 0)
+			res.bound_len = 0;
+		r->flow = NULL; /* now the caller's */
+		req_finish(r, &res);
+		break;
+	case NT_FLOW_ERROR:
+		req_fail(r, nt_flow_error(f));
+		break;
+	default:
+		/* Data before CONNECTED cannot happen; EOF/WRITABLE wait for the owner. */
+		break;
+	}
+}
+
+static const struct nt_flow_ops flow_ops = {.event = flow_event};
+
+/* ---- direct (bypass) connections ---- */
+
+/* A connected socket handed to the caller that did not take its loop
+ * registration over. */
+static void direct_orphan(struct nt_loop *loop, int fd, uint32_t events, void *arg)
+{
+	(void)events;
+	(void)arg;
+	nt_loop_del_fd(loop, fd);
+}
+
+static void direct_ready(struct nt_loop *loop, int fd, uint32_t events, void *arg)
+{
+	struct nt_engine_req *r = arg;
+	struct nt_open_result res = {.fd = -1};
+	int err = 0;
+	socklen_t len = sizeof(err);
+
+	/* Writable without an error: connected, no need to ask. A failed
+	 * connect always comes with EPOLLERR (and EPOLLHUP). */
+	if ((events & NT_EV_ERROR) && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+		err = errno;
+	if ((events & NT_EV_ERROR) && !err)
+		err = ECONNRESET; /* hung up, the error already taken */
+	if (err) {
+		req_fail(r, nt_fail_from_errno(err));
+		return;
+	}
+	/* The socket goes to the caller still registered, so that it can take
+	 * the registration over (nt_loop_take_fd) instead of leaving the epoll
+	 * set and entering it again. Until it does, events go nowhere. */
+	(void)nt_loop_take_fd(loop, fd, NT_EV_WRITE, direct_orphan, NULL);
+	res.fd = fd;
+	r->fd = -1; /* now the caller's */
+	req_finish(r, &res);
+	/* Not taken over (closed, or kept aside): the registration goes. */
+	if (nt_loop_fd_owner(loop, fd, NULL) == direct_orphan)
+		nt_loop_del_fd(loop, fd);
+}
+
+static void direct_connect(struct nt_engine_req *r, int family, const uint8_t *addr)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = nt_sockaddr_set(&ss, family, addr, r->target.port);
+	int fd;
+
+	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		req_fail_later(r, nt_fail_from_errno(errno));
+		return;
+	}
+	if (connect(fd, (struct sockaddr *)&ss, len) != 0 && errno != EINPROGRESS) {
+		int err = errno;
+
+		close(fd);
+		req_fail_later(r, nt_fail_from_errno(err));
+		return;
+	}
+	if (nt_loop_add_fd(r->e->loop, fd, NT_EV_WRITE, direct_ready, r) != 0) {
+		close(fd);
+		req_fail_later(r, NT_FAIL_GENERAL);
+		return;
+	}
+	r->fd = fd;
+}
+
+/* ---- routing ---- */
+
+static void route(struct nt_engine_req *r, int family, const uint8_t *addr)
+{
+	struct nt_engine *e = r->e;
+	struct wg_peer *peer = nt_tunnel_peer_for_dst(e->tunnel, family, addr);
+	int ret;
+
+	if (peer) {
+		e->counters.via_tunnel++;
+		r->peer = peer;
+		ret = nt_flow_tcp_connect(family, addr, r->target.port, &flow_ops, r, &r->flow);
+		if (ret == -ENETUNREACH || ret == -EAFNOSUPPORT)
+			req_fail_later(r, NT_FAIL_ADDR_TYPE);
+		else if (ret != 0)
+			req_fail_later(r, NT_FAIL_GENERAL);
+		return;
+	}
+	if (e->bypass == NT_CONFIG_BYPASS_REJECT) {
+		e->counters.rejected++;
+		req_fail_later(r, NT_FAIL_NOT_ALLOWED);
+		return;
+	}
+	e->counters.via_direct++;
+	direct_connect(r, family, addr);
+}
+
+static void resolved(void *arg, int status, const struct nt_resolver_addr *addrs, size_t n)
+{
+	struct nt_engine_req *r = arg;
+
+	r->resolving = NULL;
+	if (status != 0 || n == 0) {
+		req_fail(r, status == -ETIMEDOUT ? NT_FAIL_TIMEOUT : NT_FAIL_NAME);
+		return;
+	}
+	route(r, addrs[0].family, addrs[0].addr);
+}
+
+int nt_engine_open_tcp(struct nt_engine *e, const struct nt_target *target, nt_engine_open_cb cb,
+		       void *arg, struct nt_engine_req **out)
+{
+	struct nt_engine_req *r;
+	int ret;
+
+	if (!cb || target->port == 0)
+		return -EINVAL;
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->e = e;
+	r->target = *target;
+	r->cb = cb;
+	r->arg = arg;
+	r->fd = -1;
+	nt_timer_init(&r->timer, req_timer, r);
+	r->next = e->reqs;
+	if (e->reqs)
+		e->reqs->prev = r;
+	e->reqs = r;
+	e->counters.opens++;
+	*out = r;
+
+	if (target->kind == NT_TARGET_NAME) {
+		ret = nt_resolver_lookup(e->resolver, target->name, NT_RESOLVER_V4_FIRST, resolved,
+					 r, &r->resolving);
+		if (ret != 0) {
+			r->resolving = NULL;
+			req_fail_later(r, ret == -EINVAL ? NT_FAIL_NAME : NT_FAIL_GENERAL);
+			return 0;
+		}
+	} else {
+		route(r, target->kind == NT_TARGET_IPV4 ? AF_INET : AF_INET6, target->addr);
+	}
+	if (r->fail == NT_FAIL_NONE)
+		nt_timer_arm(e->loop, &r->timer, e->connect_timeout_ns);
+	return 0;
+}
+
+void nt_engine_cancel(struct nt_engine_req *r)
+{
+	r->e->counters.canceled++;
+	req_free(r);
+}
+
+struct nt_loop *nt_engine_loop(const struct nt_engine *e)
+{
+	return e->loop;
+}
+
+void nt_engine_get_counters(const struct nt_engine *e, struct nt_engine_counters *out)
+{
+	*out = e->counters;
+}
+
+/* ---- packets between lwIP and the tunnel ---- */
+
+/* Reads an IP packet's destination; 0 or -EINVAL. */
+static int ip_destination(const uint8_t *pkt, size_t len, int *family, const uint8_t **addr)
+{
+	if (len >= 20 && pkt[0] >> 4 == 4) {
+		*family = AF_INET;
+		*addr = pkt + 16;
+		return 0;
+	}
+	if (len >= 40 && pkt[0] >> 4 == 6) {
+		*family = AF_INET6;
+		*addr = pkt + 24;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static int stack_output(void *arg, const uint8_t *pkt, size_t len)
+{
+	struct nt_engine *e = arg;
+	const uint8_t *dst;
+	struct wg_peer *peer;
+	int family, ret;
+
+	if (!e->tunnel || ip_destination(pkt, len, &family, &dst) != 0 ||
+	    !(peer = nt_tunnel_peer_for_dst(e->tunnel, family, dst))) {
+		e->counters.out_no_route++;
+		return -EHOSTUNREACH;
+	}
+	ret = nt_tunnel_send(e->tunnel, peer, pkt, len);
+	if (ret != 0)
+		e->counters.out_dropped++;
+	return ret;
+}
+
+static void tunnel_deliver(void *arg, struct wg_peer *peer, const uint8_t *pkt, size_t len)
+{
+	struct nt_engine *e = arg;
+	(void)peer;
+
+	if (nt_flow_handle_icmp_error(pkt, len) > 0) {
+		e->counters.in_icmp_errors++;
+		return;
+	}
+	if (nt_stack_input(pkt, len) != 0)
+		e->counters.in_dropped++;
+}
+
+/* ---- peer endpoints given as names ---- */
+
+static void endpoint_resolved(void *arg, int status, const struct nt_resolver_addr *addrs, size_t n)
+{
+	struct engine_peer *ep = arg;
+	struct sockaddr_storage ss;
+	socklen_t len;
+
+	ep->resolving = NULL;
+	if (status != 0 || n == 0) {
+		nt_warn(MOD, "event=endpoint_unresolved peer=%s host=%s error=%d",
+			nt_tunnel_peer_id(ep->peer), ep->endpoint->host, status);
+		return;
+	}
+	len = nt_sockaddr_set(&ss, addrs[0].family, addrs[0].addr, ep->endpoint->port);
+	if (len &&
+	    nt_tunnel_peer_set_endpoint(ep->e->tunnel, ep->peer, (struct sockaddr *)&ss, len) == 0)
+		nt_info(MOD, "event=endpoint_resolved peer=%s host=%s", nt_tunnel_peer_id(ep->peer),
+			ep->endpoint->host);
+}
+
+/* Handshakes keep failing: the name may point elsewhere now. */
+static void tunnel_peer_event(void *arg, struct wg_peer *peer, enum nt_tunnel_peer_event ev)
+{
+	struct nt_engine *e = arg;
+	struct engine_peer *ep = nt_tunnel_peer_user(peer);
+
+	if (ev != NT_TUNNEL_HANDSHAKE_GIVE_UP || !ep || !ep->endpoint || ep->endpoint->is_literal ||
+	    ep->resolving || !e->endpoint_resolver)
+		return;
+	if (nt_resolver_lookup(e->endpoint_resolver, ep->endpoint->host, NT_RESOLVER_V4_FIRST,
+			       endpoint_resolved, ep, &ep->resolving) != 0)
+		ep->resolving = NULL;
+}
+
+/* At start-up, before the loop runs, a blocking lookup is acceptable and
+ * gives the first handshake an address at once. */
+static int endpoint_resolve_now(const struct nt_config_endpoint *ep, struct sockaddr_storage *ss,
+				socklen_t *len)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_DGRAM, .ai_flags = AI_ADDRCONFIG};
+	struct addrinfo *res;
+	int ret;
+
+	if (ep->is_literal) {
+		*len = nt_sockaddr_set(ss, ep->ip.family, ep->ip.addr, ep->port);
+		return *len ? 0 : -EAFNOSUPPORT;
+	}
+	ret = getaddrinfo(ep->host, NULL, &hints, &res);
+	if (ret != 0) {
+		nt_warn(MOD, "event=endpoint_unresolved host=%s reason=\"%s\"", ep->host,
+			gai_strerror(ret));
+		return -EHOSTUNREACH;
+	}
+	memcpy(ss, res->ai_addr, res->ai_addrlen);
+	*len = res->ai_addrlen;
+	((struct sockaddr_in *)ss)->sin_port = htons(ep->port); /* same offset in sockaddr_in6 */
+	freeaddrinfo(res);
+	return 0;
+}
+
+/* ---- construction ---- */
+
+static int stack_up(struct nt_engine *e, const struct nt_config *cfg)
+{
+	struct nt_stack_config sc = {.mtu = cfg->mtu, .output = stack_output, .output_arg = e};
+
+	for (size_t i = 0; i < cfg->address_count; i++) {
+		const struct wg_cidr *a = &cfg->addresses[i];
+
+		if (a->family == AF_INET && !sc.has_ipv4) {
+			sc.has_ipv4 = true;
+			memcpy(&sc.ipv4, a->addr, 4);
+		} else if (a->family == AF_INET6 && !sc.has_ipv6) {
+			sc.has_ipv6 = true;
+			memcpy(&sc.ipv6, a->addr, 16);
+		}
+	}
+	return nt_stack_init(e->loop, &sc);
+}
+
+static int peers_up(struct nt_engine *e, const struct nt_config *cfg, bool *any_name)
+{
+	e->peers = calloc(cfg->peer_count, sizeof(*e->peers));
+	e->endpoints = calloc(cfg->peer_count, sizeof(*e->endpoints));
+	if (!e->peers || !e->endpoints)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->peer_count; i++) {
+		const struct nt_config_peer *p = &cfg->peers[i];
+		struct engine_peer *ep = &e->peers[i];
+		struct nt_tunnel_peer_config pc = {
+		    .psk = p->has_preshared_key ? p->preshared_key : NULL,
+		    .allowed_ips = p->allowed_ips,
+		    .allowed_ips_count = p->allowed_ips_count,
+		    .persistent_keepalive_s = p->persistent_keepalive,
+		    .user = ep,
+		};
+		struct sockaddr_storage ss;
+		socklen_t len;
+		int ret;
+
+		memcpy(pc.public_key, p->public_key, sizeof(pc.public_key));
+		ep->e = e;
+		if (p->has_endpoint) {
+			e->endpoints[i] = p->endpoint;
+			ep->endpoint = &e->endpoints[i];
+			*any_name |= !p->endpoint.is_literal;
+			if (endpoint_resolve_now(&p->endpoint, &ss, &len) == 0) {
+				pc.endpoint = (struct sockaddr *)&ss;
+				pc.endpoint_len = len;
+			}
+		}
+		ret = nt_tunnel_add_peer(e->tunnel, &pc, &ep->peer);
+		if (ret != 0) {
+			nt_error(MOD, "event=peer_rejected line=%u error=%d", p->line, ret);
+			return ret;
+		}
+		e->peer_count++;
+	}
+	return 0;
+}
+
+static int resolvers_up(struct nt_engine *e, const struct nt_config *cfg, bool any_name)
+{
+	struct nt_resolver_config rc = {0};
+	int ret;
+
+	rc.n_servers = cfg->dns_server_count;
+	for (size_t i = 0; i < cfg->dns_server_count; i++) {
+		rc.servers[i].family = cfg->dns_servers[i].family;
+		memcpy(rc.servers[i].addr, cfg->dns_servers[i].addr, 16);
+	}
+	rc.n_search = cfg->dns_search_count;
+	for (size_t i = 0; i < cfg->dns_search_count; i++)
+		snprintf(rc.search[i], sizeof(rc.search[i]), "%s", cfg->dns_search[i]);
+	ret = nt_resolver_new(e->loop, &rc, &e->resolver);
+	if (ret != 0 || !any_name)
+		return ret;
+	struct nt_resolver_config sys = {0};
+	return nt_resolver_new(e->loop, &sys, &e->endpoint_resolver);
+}
+
+int nt_engine_new(struct nt_loop *loop, const struct nt_config *cfg,
+		  const struct wg_timers_params *timers, struct nt_engine **out)
+{
+	static const struct nt_tunnel_ops tunnel_ops_template = {
+	    .deliver = tunnel_deliver,
+	    .peer_event = tunnel_peer_event,
+	};
+	struct nt_tunnel_ops tops = tunnel_ops_template;
+	struct nt_tunnel_config tc;
+	struct nt_engine *e;
+	bool any_name = false;
+	int ret;
+
+	e = calloc(1, sizeof(*e));
+	if (!e)
+		return -ENOMEM;
+	e->loop = loop;
+	e->bypass = cfg->bypass;
+	e->connect_timeout_ns = (uint64_t)cfg->connect_timeout_ms * 1000000u;
+
+	ret = stack_up(e, cfg);
+	if (ret != 0) {
+		nt_error(MOD, "event=stack_failed error=%d", ret);
+		goto err;
+	}
+	e->stack_up = true;
+	ret = nt_flow_init(loop, NULL);
+	if (ret != 0)
+		goto err;
+	e->flows_up = true;
+
+	nt_tunnel_config_init(&tc);
+	memcpy(tc.private_key, cfg->private_key, sizeof(tc.private_key));
+	tc.listen_port = cfg->has_listen_port ? cfg->listen_port : 0;
+	if (cfg->mtu)
+		tc.mtu = cfg->mtu;
+	tc.timers = timers;
+	tc.stage_supersedes = nt_pending_supersedes;
+	tops.arg = e;
+	ret = nt_tunnel_new(loop, &tc, &tops, &e->tunnel);
+	sodium_memzero(tc.private_key, sizeof(tc.private_key));
+	if (ret != 0) {
+		nt_error(MOD, "event=tunnel_failed error=%d", ret);
+		goto err;
+	}
+	ret = peers_up(e, cfg, &any_name);
+	if (ret != 0)
+		goto err;
+	ret = resolvers_up(e, cfg, any_name);
+	if (ret != 0) {
+		nt_error(MOD, "event=resolver_failed error=%d", ret);
+		goto err;
+	}
+	nt_info(MOD, "event=engine_up peers=%zu dns=%s bypass=%s connect_timeout_ms=%u",
+		e->peer_count, cfg->dns_server_count ? "tunnel" : "system",
+		e->bypass == NT_CONFIG_BYPASS_REJECT ? "reject" : "direct",
+		cfg->connect_timeout_ms);
+	*out = e;
+	return 0;
+err:
+	nt_engine_free(e);
+	return ret;
+}
+
+void nt_engine_free(struct nt_engine *e)
+{
+	if (!e)
+		return;
+	while (e->reqs)
+		req_free(e->reqs);
+	for (size_t i = 0; i < e->peer_count; i++)
+		if (e->peers[i].resolving)
+			nt_resolver_cancel(e->peers[i].resolving);
+	nt_resolver_free(e->endpoint_resolver);
+	nt_resolver_free(e->resolver);
+	/* lwIP's last words (RSTs of aborted flows) still go out through the tunnel. */
+	if (e->flows_up)
+		nt_flow_fini();
+	if (e->stack_up)
+		nt_stack_shutdown();
+	nt_tunnel_free(e->tunnel);
+	free(e->peers);
+	free(e->endpoints);
+	free(e);
+}

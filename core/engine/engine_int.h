@@ -1,0 +1,41 @@
+/* The engine's state, shared by engine.c (TCP, packets, construction) and
+ * engine_udp.c (UDP associations). Not for other modules. */
+#ifndef NT_CORE_ENGINE_INT_H
+#define NT_CORE_ENGINE_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/config/config.h"
+#include "core/engine/engine.h"
+
+#define MOD "engine"
+
+struct nt_resolver;
+struct nt_resolver_req;
+struct nt_tunnel;
+struct wg_peer;
+
+struct engine_peer {
+	struct nt_engine *e;
+	struct wg_peer *peer;
+	const struct nt_config_endpoint *endpoint; /* into the engine's config copy */
+	struct nt_resolver_req *resolving;
+};
+
+struct nt_engine {
+	struct nt_loop *loop;
+	struct nt_tunnel *tunnel;
+	struct nt_resolver *resolver;	       /* targets: the tunnel's DNS, or the system's */
+	struct nt_resolver *endpoint_resolver; /* peer endpoints: always the system's */
+	struct engine_peer *peers;
+	size_t peer_count;
+	struct nt_config_endpoint *endpoints;
+	enum nt_config_bypass bypass;
+	uint64_t connect_timeout_ns;
+	bool stack_up, flows_up;
+	struct nt_engine_req *reqs; /* open requests, for teardown */
+	struct nt_engine_counters counters;
+};
+
+#endif

@@ -1,0 +1,397 @@
+/* The gateway: packets between the tunnel and lwIP, the decisions taken on
+ * them before lwIP sees them (see gateway.h), peers, and construction.
+ * Flows live in gw_flow.c (table, limits), gw_tcp.c and gw_udp.c.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <sodium.h>
+
+#include "core/config/config.h"
+#include "core/gateway/gateway.h"
+#include "core/gateway/gw_int.h"
+#include "core/tunnel/tunnel.h"
+#include "netstack/flow.h"
+#include "netstack/gw_accept.h"
+#include "netstack/stack.h"
+#include "platform/log.h"
+#include "platform/loop.h"
+#include "platform/sockaddr.h"
+
+#define PROTO_ICMP4 1
+#define PROTO_ICMP6 58
+
+/* ---- helpers for the flow files ---- */
+
+void gw_format_ep(int family, const uint8_t *addr, uint16_t port, char *out, size_t size)
+{
+	char text[INET6_ADDRSTRLEN];
+
+	if (!inet_ntop(family, addr, text, sizeof(text)))
+		snprintf(text, sizeof(text), "?");
+	snprintf(out, size, family == AF_INET6 ? "[%s]:%u" : "%s:%u", text, port);
+}
+
+static bool is_ours(const struct nt_gateway *gw, int family, const uint8_t *addr)
+{
+	if (family == AF_INET)
+		return gw->has4 && memcmp(addr, gw->addr4, 4) == 0;
+	return gw->has6 && memcmp(addr, gw->addr6, 16) == 0;
+}
+
+socklen_t gw_os_dest(const struct nt_gateway *gw, const struct gw_key *k,
+		     struct sockaddr_storage *ss)
+{
+	static const uint8_t lo4[4] = {127, 0, 0, 1};
+	static const uint8_t lo6[16] = {[15] = 1};
+	const uint8_t *addr = k->dst;
+
+	if (is_ours(gw, k->family, k->dst))
+		addr = k->family == AF_INET ? lo4 : lo6;
+	return nt_sockaddr_set(ss, k->family, addr, k->dport);
+}
+
+struct gw_peer *gw_peer_of_src(struct nt_gateway *gw, int family, const uint8_t *src)
+{
+	struct wg_peer *wp = nt_tunnel_peer_for_dst(gw->tunnel, family, src);
+
+	return wp ? nt_tunnel_peer_user(wp) : NULL;
+}
+
+bool gw_allowed(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *k)
+{
+	struct nt_gw_dest d = {.family = k->family, .proto = k->proto, .port = k->dport};
+	uint64_t sec = nt_loop_now(gw->loop) / 1000000000u;
+	char src[64], dst[64];
+
+	memcpy(d.addr, k->dst, sizeof(d.addr));
+	if (nt_gw_rules_allow(&gp->rules, &d))
+		return true;
+	gw->c.denied++;
+	gp->c.denied++;
+	if (sec != gp->deny_log_sec) {
+		gp->deny_log_sec = sec;
+		gp->deny_log_count = 0;
+	}
+	if (gp->deny_log_count++ >= GW_DENY_LOG_PER_SEC) {
+		gw->c.deny_logs_dropped++;
+		return false;
+	}
+	gw_format_ep(k->family, k->src, k->sport, src, sizeof(src));
+	gw_format_ep(k->family, k->dst, k->dport, dst, sizeof(dst));
+	nt_info(GW_MOD, "event=flow_denied peer=%s proto=%s src=%s dst=%s", gp->id,
+		k->proto == NT_GW_PROTO_TCP ? "tcp" : "udp", src, dst);
+	return false;
+}
+
+/* ---- answers and packets ---- */
+
+void gw_send(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt, size_t len)
+{
+	if (nt_tunnel_send(gw->tunnel, gp->peer, pkt, len) != 0)
+		gw->c.out_dropped++;
+}
+
+void gw_send_unreach(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt,
+		     const struct nt_gw_pkt *p, enum nt_gw_unreach why)
+{
+	uint8_t out[NT_GW_ANSWER_MAX];
+	const uint8_t *src;
+	int n;
+
+	/* From our own address, as a router would; without one of that
+	 * family, from the destination itself. */
+	if (p->family == AF_INET)
+		src = gw->has4 ? gw->addr4 : p->dst;
+	else
+		src = gw->has6 ? gw->addr6 : p->dst;
+	n = nt_gw_icmp_unreach(out, sizeof(out), pkt, p, src, why);
+	if (n > 0)
+		gw_send(gw, gp, out, (size_t)n);
+}
+
+/* lwIP's output: to the peer whose AllowedIPs hold the destination. */
+static int stack_output(void *arg, const uint8_t *pkt, size_t len)
+{
+	struct nt_gateway *gw = arg;
+	const uint8_t *dst;
+	struct wg_peer *wp = NULL;
+	int family = 0, ret;
+
+	if (len >= 20 && pkt[0] >> 4 == 4) {
+		family = AF_INET;
+		dst = pkt + 16;
+	} else if (len >= 40 && pkt[0] >> 4 == 6) {
+		family = AF_INET6;
+		dst = pkt + 24;
+	}
+	if (family && gw->tunnel)
+		wp = nt_tunnel_peer_for_dst(gw->tunnel, family, dst);
+	if (!wp) {
+		gw->c.out_no_route++;
+		return -EHOSTUNREACH;
+	}
+	ret = nt_tunnel_send(gw->tunnel, wp, pkt, len);
+	if (ret != 0)
+		gw->c.out_dropped++;
+	return ret;
+}
+
+/* An authenticated inner packet whose source the peer may use. */
+static void tunnel_deliver(void *arg, struct wg_peer *wp, const uint8_t *pkt, size_t len)
+{
+	struct nt_gateway *gw = arg;
+	struct gw_peer *gp = nt_tunnel_peer_user(wp);
+	struct nt_gw_pkt p;
+
+	if (!gp || nt_gw_pkt_parse(pkt, len, &p) != 0) {
+		gw->c.in_malformed++;
+		return;
+	}
+	/* Every new connection starts here, checked: a SYN that reached
+	 * lwIP's listener directly would be answered unchecked. TCP is never
+	 * fragmented by its senders (MSS), so a fragment is dropped rather
+	 * than reassembled into one. */
+	if (p.proto == NT_GW_PROTO_TCP && p.fragment) {
+		gw->c.in_malformed++;
+		return;
+	}
+	if (nt_gw_pkt_is_syn(&p)) {
+		gw_tcp_syn(gw, gp, pkt, p.len, &p);
+		return;
+	}
+	/* ICMP is lwIP's for our own address only (echo); we open no flows
+	 * for it, so errors about other addresses concern nothing of ours. */
+	if ((p.proto == PROTO_ICMP4 || p.proto == PROTO_ICMP6) && !is_ours(gw, p.family, p.dst)) {
+		gw->c.in_icmp_foreign++;
+		return;
+	}
+	if (nt_stack_input(pkt, p.len) != 0)
+		gw->c.in_dropped++;
+}
+
+/* ---- counters ---- */
+
+void nt_gateway_get_counters(const struct nt_gateway *gw, struct nt_gateway_counters *out)
+{
+	*out = gw->c;
+}
+
+int nt_gateway_peer_counters(const struct nt_gateway *gw, size_t i,
+			     struct nt_gateway_peer_counters *out)
+{
+	if (i >= gw->peer_count)
+		return -ENOENT;
+	*out = gw->peers[i].c;
+	return 0;
+}
+
+uint16_t nt_gateway_port(const struct nt_gateway *gw)
+{
+	return nt_tunnel_port(gw->tunnel);
+}
+
+void nt_gateway_log_counters(const struct nt_gateway *gw)
+{
+	const struct nt_gateway_counters *c = &gw->c;
+
+	nt_info(GW_MOD,
+		"event=counters flows_open=%" PRIu64 " tcp=%" PRIu64 " udp=%" PRIu64
+		" denied=%" PRIu64 " refused=%" PRIu64 " unreachable=%" PRIu64
+		" limit_total=%" PRIu64 " limit_peer=%" PRIu64 " bytes_up=%" PRIu64
+		" bytes_down=%" PRIu64 " udp_dropped=%" PRIu64 " in_malformed=%" PRIu64
+		" in_dropped=%" PRIu64 " out_dropped=%" PRIu64,
+		c->flows_open, c->tcp_flows, c->udp_flows, c->denied, c->refused, c->unreachable,
+		c->limit_total, c->limit_peer, c->bytes_up, c->bytes_down, c->udp_dropped,
+		c->in_malformed, c->in_dropped, c->out_dropped);
+	for (size_t i = 0; i < gw->peer_count; i++) {
+		const struct gw_peer *gp = &gw->peers[i];
+
+		nt_info(GW_MOD,
+			"event=peer_counters peer=%s flows_open=%" PRIu64 " tcp=%" PRIu64
+			" udp=%" PRIu64 " denied=%" PRIu64 " refused=%" PRIu64
+			" unreachable=%" PRIu64 " limit_hits=%" PRIu64 " bytes_up=%" PRIu64
+			" bytes_down=%" PRIu64,
+			gp->id, gp->c.flows_open, gp->c.tcp_flows, gp->c.udp_flows, gp->c.denied,
+			gp->c.refused, gp->c.unreachable, gp->c.limit_hits, gp->c.bytes_up,
+			gp->c.bytes_down);
+	}
+}
+
+/* ---- construction ---- */
+
+static int stack_up(struct nt_gateway *gw, const struct nt_config *cfg)
+{
+	struct nt_stack_config sc = {.mtu = cfg->mtu, .output = stack_output, .output_arg = gw};
+
+	for (size_t i = 0; i < cfg->address_count; i++) {
+		const struct wg_cidr *a = &cfg->addresses[i];
+
+		if (a->family == AF_INET && !gw->has4) {
+			gw->has4 = sc.has_ipv4 = true;
+			memcpy(gw->addr4, a->addr, 4);
+			memcpy(&sc.ipv4, a->addr, 4);
+		} else if (a->family == AF_INET6 && !gw->has6) {
+			gw->has6 = sc.has_ipv6 = true;
+			memcpy(gw->addr6, a->addr, 16);
+			memcpy(&sc.ipv6, a->addr, 16);
+		}
+	}
+	return nt_stack_init(gw->loop, &sc);
+}
+
+static int tunnel_up(struct nt_gateway *gw, const struct nt_config *cfg,
+		     const struct wg_timers_params *timers)
+{
+	static const struct nt_tunnel_ops ops_template = {.deliver = tunnel_deliver};
+	struct nt_tunnel_ops ops = ops_template;
+	struct nt_tunnel_config tc;
+	int ret;
+
+	nt_tunnel_config_init(&tc);
+	memcpy(tc.private_key, cfg->private_key, sizeof(tc.private_key));
+	tc.listen_port = cfg->listen_port;
+	if (cfg->mtu)
+		tc.mtu = cfg->mtu;
+	tc.timers = timers;
+	ops.arg = gw;
+	ret = nt_tunnel_new(gw->loop, &tc, &ops, &gw->tunnel);
+	sodium_memzero(tc.private_key, sizeof(tc.private_key));
+	return ret;
+}
+
+static int peers_up(struct nt_gateway *gw, const struct nt_config *cfg)
+{
+	gw->peers = calloc(cfg->peer_count ? cfg->peer_count : 1, sizeof(*gw->peers));
+	if (!gw->peers)
+		return -ENOMEM;
+	for (size_t i = 0; i < cfg->peer_count; i++) {
+		const struct nt_config_peer *p = &cfg->peers[i];
+		struct gw_peer *gp = &gw->peers[i];
+		struct nt_tunnel_peer_config pc = {
+		    .psk = p->has_preshared_key ? p->preshared_key : NULL,
+		    .allowed_ips = p->allowed_ips,
+		    .allowed_ips_count = p->allowed_ips_count,
+		    .persistent_keepalive_s = p->persistent_keepalive,
+		    .user = gp,
+		};
+		struct sockaddr_storage ss;
+		int ret;
+
+		memcpy(pc.public_key, p->public_key, sizeof(pc.public_key));
+		/* Clients roam; an Endpoint given as an address is a first guess. */
+		if (p->has_endpoint && p->endpoint.is_literal) {
+			pc.endpoint = (struct sockaddr *)&ss;
+			pc.endpoint_len = nt_sockaddr_set(&ss, p->endpoint.ip.family,
+							  p->endpoint.ip.addr, p->endpoint.port);
+		}
+		gp->gw = gw;
+		gp->rules.global = cfg->gateway_allow;
+		gp->rules.global_count = cfg->gateway_allow_count;
+		gp->rules.peer = p->allow;
+		gp->rules.peer_count = p->allow_count;
+		ret = nt_tunnel_add_peer(gw->tunnel, &pc, &gp->peer);
+		if (ret != 0) {
+			nt_error(GW_MOD, "event=peer_rejected line=%u error=%d", p->line, ret);
+			return ret;
+		}
+		gp->id = nt_tunnel_peer_id(gp->peer);
+		gw->peer_count++;
+	}
+	return 0;
+}
+
+static void limits_set(struct nt_gateway_limits *l, const struct nt_gateway_limits *in)
+{
+	if (in)
+		*l = *in;
+	if (!l->max_flows)
+		l->max_flows = NT_GATEWAY_DEFAULT_MAX_FLOWS;
+	if (!l->max_flows_per_peer)
+		l->max_flows_per_peer = NT_GATEWAY_DEFAULT_MAX_FLOWS_PER_PEER;
+	if (!l->connect_timeout_ms)
+		l->connect_timeout_ms = NT_GATEWAY_DEFAULT_CONNECT_TIMEOUT_MS;
+	if (!l->udp_idle_ms)
+		l->udp_idle_ms = NT_GATEWAY_DEFAULT_UDP_IDLE_MS;
+}
+
+int nt_gateway_new(struct nt_loop *loop, const struct nt_config *cfg,
+		   const struct nt_gateway_limits *limits, const struct wg_timers_params *timers,
+		   struct nt_gateway **out)
+{
+	struct nt_flow_config fc = {0};
+	struct nt_gateway *gw;
+	struct nt_gw_accept_ops aops = {
+	    .tcp_established = gw_tcp_established,
+	    .tcp_failed = gw_tcp_failed,
+	    .udp_datagram = gw_udp_datagram,
+	};
+	int ret;
+
+	gw = calloc(1, sizeof(*gw));
+	if (!gw)
+		return -ENOMEM;
+	gw->loop = loop;
+	gw->cfg = cfg;
+	limits_set(&gw->limits, limits);
+	ret = gw_flows_init(gw);
+	if (ret != 0)
+		goto err;
+	ret = stack_up(gw, cfg);
+	if (ret != 0) {
+		nt_error(GW_MOD, "event=stack_failed error=%d", ret);
+		goto err;
+	}
+	gw->stack_up = true;
+	fc.max_flows = gw->limits.max_flows;
+	ret = nt_flow_init(loop, &fc);
+	if (ret != 0)
+		goto err;
+	gw->flows_up = true;
+	aops.ctx = gw;
+	ret = nt_gw_accept_enable(&aops);
+	if (ret != 0)
+		goto err;
+	gw->accept_up = true;
+	ret = tunnel_up(gw, cfg, timers);
+	if (ret != 0) {
+		nt_error(GW_MOD, "event=tunnel_failed error=%d", ret);
+		goto err;
+	}
+	ret = peers_up(gw, cfg);
+	if (ret != 0)
+		goto err;
+	nt_info(GW_MOD,
+		"event=gateway_up port=%u peers=%zu rules=%zu max_flows=%u max_flows_per_peer=%u "
+		"connect_timeout_ms=%u udp_idle_ms=%u",
+		nt_tunnel_port(gw->tunnel), gw->peer_count, cfg->gateway_allow_count,
+		gw->limits.max_flows, gw->limits.max_flows_per_peer, gw->limits.connect_timeout_ms,
+		gw->limits.udp_idle_ms);
+	*out = gw;
+	return 0;
+err:
+	nt_gateway_free(gw);
+	return ret;
+}
+
+void nt_gateway_free(struct nt_gateway *gw)
+{
+	if (!gw)
+		return;
+	gw_flows_fini(gw);
+	/* lwIP's last words (RSTs of aborted connections) still go out. */
+	if (gw->accept_up)
+		nt_gw_accept_disable();
+	if (gw->flows_up)
+		nt_flow_fini();
+	if (gw->stack_up)
+		nt_stack_shutdown();
+	nt_tunnel_free(gw->tunnel);
+	free(gw->peers);
+	free(gw);
+}

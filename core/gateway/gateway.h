@@ -1,0 +1,101 @@
+/* The gateway role: a WireGuard listener whose clients reach destinations
+ * behind it. lwIP terminates their TCP and UDP flows (addressed to anyone:
+ * netstack/gw_accept.h) and the gateway re-opens each one as an ordinary OS
+ * socket, after checking it against the Allow rules (core/gateway/gw_rules.h).
+ *
+ *   tunnel -> packet from peer P
+ *     TCP SYN     allowed?  no  -> ICMP prohibited (v4 3/13, v6 1/1), logged
+ *                           yes -> OS connect(); the SYN waits (a
+ *                                  retransmission replaces it)
+ *                 connected      -> the SYN to lwIP: SYN-ACK; at the ACK a
+ *                                   flow, spliced to the socket
+ *                 refused        -> RST
+ *                 unreachable, ConnectTimeout -> ICMP host/net unreachable
+ *     UDP         allowed?  no  -> ICMP prohibited, logged
+ *                           yes -> a connected OS UDP socket per (source,
+ *                                  destination), closed when idle
+ *     ICMP echo to our tunnel address -> lwIP answers
+ *     anything else -> lwIP (segments of open connections, fragments)
+ *
+ * Our own tunnel address stands for the gateway host: a flow to it is
+ * connected to loopback (127.0.0.1 or ::1) on the same port, so a service
+ * listening on the gateway's loopback is reachable as
+ * <gateway tunnel address>:<port> (when a rule allows that address).
+ *
+ * Single-threaded: everything runs on the loop's thread.
+ */
+#ifndef NT_CORE_GATEWAY_H
+#define NT_CORE_GATEWAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct nt_config;
+struct nt_gateway;
+struct nt_loop;
+struct wg_timers_params;
+
+#define NT_GATEWAY_DEFAULT_MAX_FLOWS	      8192u /* TCP and UDP, all peers */
+#define NT_GATEWAY_DEFAULT_MAX_FLOWS_PER_PEER 1024u
+#define NT_GATEWAY_DEFAULT_CONNECT_TIMEOUT_MS 10000u
+#define NT_GATEWAY_DEFAULT_UDP_IDLE_MS	      60000u
+
+/* 0 in any field means its default. */
+struct nt_gateway_limits {
+	unsigned max_flows;
+	unsigned max_flows_per_peer;
+	uint32_t connect_timeout_ms; /* the OS connect() to a destination */
+	uint32_t udp_idle_ms;	     /* a UDP flow with no datagram either way is closed */
+};
+
+struct nt_gateway_counters {
+	uint64_t flows_open; /* gauge, TCP and UDP */
+	uint64_t tcp_flows;  /* opened: the destination accepted */
+	uint64_t udp_flows;
+	uint64_t denied;	    /* flows no Allow rule permits (ICMP prohibited) */
+	uint64_t refused;	    /* the destination refused (RST) */
+	uint64_t unreachable;	    /* unreachable or ConnectTimeout (ICMP unreachable) */
+	uint64_t limit_total;	    /* flows refused by max_flows */
+	uint64_t limit_peer;	    /* flows refused by max_flows_per_peer */
+	uint64_t syn_collapsed;	    /* retransmitted SYNs that replaced a held one */
+	uint64_t handshake_failed;  /* the client vanished between SYN-ACK and ACK */
+	uint64_t deny_logs_dropped; /* deny lines over GW_DENY_LOG_PER_SEC */
+	uint64_t bytes_up;	    /* client -> destination, over closed and open UDP flows */
+	uint64_t bytes_down;
+	uint64_t udp_dropped;	  /* datagrams not sent on: socket full or failed */
+	uint64_t in_malformed;	  /* tunnel packets that do not parse, TCP fragments */
+	uint64_t in_icmp_foreign; /* ICMP not for our address: dropped */
+	uint64_t in_dropped;	  /* packets lwIP refused */
+	uint64_t out_no_route;	  /* lwIP output for no peer */
+	uint64_t out_dropped;	  /* the tunnel refused (queue full, too big) */
+};
+
+struct nt_gateway_peer_counters {
+	uint64_t flows_open; /* gauge */
+	uint64_t tcp_flows, udp_flows;
+	uint64_t denied, refused, unreachable, limit_hits;
+	uint64_t bytes_up, bytes_down; /* over closed flows, and open UDP ones */
+};
+
+/* Brings up lwIP (accept-any) with cfg's addresses (at least one), the
+ * tunnel on cfg's ListenPort (0: any free port) with cfg's peers, and the
+ * flow machinery. cfg must pass nt_config_validate_gateway and outlive the
+ * gateway (its Allow rules are used in place).
+ * limits and timers (shortened WireGuard timers, tests) may be NULL.
+ * 0 or a negative errno (logged). */
+int nt_gateway_new(struct nt_loop *loop, const struct nt_config *cfg,
+		   const struct nt_gateway_limits *limits, const struct wg_timers_params *timers,
+		   struct nt_gateway **out);
+/* Open flows are reset. */
+void nt_gateway_free(struct nt_gateway *gw);
+
+/* The bound UDP port. */
+uint16_t nt_gateway_port(const struct nt_gateway *gw);
+void nt_gateway_get_counters(const struct nt_gateway *gw, struct nt_gateway_counters *out);
+/* Peers in config order; 0 or -ENOENT. */
+int nt_gateway_peer_counters(const struct nt_gateway *gw, size_t i,
+			     struct nt_gateway_peer_counters *out);
+/* One log line for the gateway and one per peer with the counters. */
+void nt_gateway_log_counters(const struct nt_gateway *gw);
+
+#endif

@@ -1,0 +1,140 @@
+/* The gateway's state, shared by gateway.c (packets, peers, construction),
+ * gw_flow.c (the flow table and limits), gw_tcp.c and gw_udp.c. Not for
+ * other modules. */
+#ifndef NT_CORE_GW_INT_H
+#define NT_CORE_GW_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "core/gateway/gateway.h"
+#include "core/gateway/gw_pkt.h"
+#include "core/gateway/gw_rules.h"
+#include "netstack/gw_accept.h"
+#include "platform/loop.h"
+
+#define GW_MOD "gateway"
+
+struct nt_config;
+struct nt_flow;
+struct nt_tunnel;
+struct wg_peer;
+
+/* Deny lines logged per peer per second; the rest are counted. */
+#define GW_DENY_LOG_PER_SEC 10
+
+struct gw_peer {
+	struct nt_gateway *gw;
+	struct wg_peer *peer;
+	const char *id;		  /* short key id, for logs */
+	struct nt_gw_rules rules; /* into the gateway's config copy */
+	struct nt_gateway_peer_counters c;
+	uint64_t deny_log_sec; /* the second deny_log_count counts in */
+	unsigned deny_log_count;
+};
+
+enum gw_flow_state {
+	GW_TCP_CONNECTING, /* OS connect() in progress, the client's SYN held */
+	GW_TCP_READY,	   /* OS connected; lwIP did not take the SYN: feed the next one */
+	GW_TCP_HALF_OPEN,  /* SYN fed, SYN-ACK sent, waiting for the client's ACK */
+	GW_TCP_STARTING,   /* an nt_flow, waiting for the loop to start its splice */
+	GW_TCP_SPLICED,	   /* the splice owns the socket and the flow */
+	GW_UDP_OPEN,
+};
+
+/* The flow's identity: the client's source and the destination it asked for. */
+struct gw_key {
+	int family;
+	uint8_t proto;
+	uint8_t src[16], dst[16];
+	uint16_t sport, dport;
+};
+
+struct gw_flow {
+	struct gw_flow *hnext;	     /* hash chain */
+	struct gw_flow *prev, *next; /* all flows */
+	struct nt_gateway *gw;
+	struct gw_peer *peer;
+	struct gw_key key;
+	enum gw_flow_state state;
+	int fd; /* the OS socket, -1 once the splice owns it */
+	struct nt_timer timer;
+	uint64_t opened_ns, last_ns;
+	uint64_t bytes_up, bytes_down; /* client -> destination, destination -> client */
+	/* TCP */
+	uint8_t *syn; /* the newest SYN, until fed */
+	size_t syn_len;
+	struct nt_gw_half *half;
+	struct nt_flow *flow;
+	/* UDP: the last datagram's start, for an ICMP port unreachable */
+	uint8_t quote[NT_GW_QUOTE_MAX];
+	size_t quote_len;
+};
+
+struct nt_gateway {
+	struct nt_loop *loop;
+	struct nt_tunnel *tunnel;
+	const struct nt_config *cfg; /* the caller's; rules point into it */
+	struct gw_peer *peers;
+	size_t peer_count;
+	bool has4, has6;
+	uint8_t addr4[4], addr6[16]; /* our tunnel addresses */
+	struct nt_gateway_limits limits;
+	bool stack_up, flows_up, accept_up;
+	struct gw_flow **buckets;
+	size_t nbuckets;
+	uint8_t hash_key[16];  /* crypto_shorthash_KEYBYTES */
+	struct gw_flow *flows; /* every flow, newest first */
+	uint8_t *rx_buf;       /* UDP datagrams from the OS sockets */
+	struct nt_gateway_counters c;
+};
+
+/* ---- gateway.c ---- */
+
+/* Sends an answer the gateway built (ICMP error, RST) to the peer. */
+void gw_send(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt, size_t len);
+/* ICMP destination unreachable to the sender of pkt (parsed as p). */
+void gw_send_unreach(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt,
+		     const struct nt_gw_pkt *p, enum nt_gw_unreach why);
+/* The peer whose AllowedIPs hold the (already checked) inner source. */
+struct gw_peer *gw_peer_of_src(struct nt_gateway *gw, int family, const uint8_t *src);
+/* Where the OS socket connects: the destination, or loopback for our own
+ * tunnel address. Returns the sockaddr length. */
+socklen_t gw_os_dest(const struct nt_gateway *gw, const struct gw_key *k,
+		     struct sockaddr_storage *ss);
+/* "10.0.0.1:80" / "[fd00::1]:80" */
+void gw_format_ep(int family, const uint8_t *addr, uint16_t port, char *out, size_t size);
+/* The Allow decision, logged (rate-limited) and counted when it is no. */
+bool gw_allowed(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *k);
+
+/* ---- gw_flow.c ---- */
+
+int gw_flows_init(struct nt_gateway *gw);
+void gw_flows_fini(struct nt_gateway *gw);
+struct gw_flow *gw_flow_find(struct nt_gateway *gw, const struct gw_key *k);
+/* A new flow in the table, counted against the limits: NULL with *err
+ * -EMFILE (total limit), -EDQUOT (the peer's limit) or -ENOMEM. */
+struct gw_flow *gw_flow_new(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *k,
+			    nt_timer_cb timer_cb, int *err);
+/* Out of the table, counted, logged, freed; the caller released the rest. */
+void gw_flow_free(struct gw_flow *f, const char *how);
+
+/* ---- gw_tcp.c ---- */
+
+/* A SYN from gp (parsed as p). */
+void gw_tcp_syn(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt, size_t len,
+		const struct nt_gw_pkt *p);
+/* netstack/gw_accept.h's TCP callbacks; arg is the flow. */
+int gw_tcp_established(void *arg, struct nt_flow *flow);
+void gw_tcp_failed(void *arg, enum nt_fail why);
+void gw_tcp_close(struct gw_flow *f); /* teardown: every resource, no answer */
+
+/* ---- gw_udp.c ---- */
+
+void gw_udp_datagram(void *ctx, const struct nt_gw_udp_addrs *a, const uint8_t *buf, size_t len,
+		     const uint8_t *quote, size_t quote_len);
+void gw_udp_close(struct gw_flow *f);
+
+#endif
