@@ -523,6 +523,11 @@ static uint64_t lwip_sum(bool chkerr)
 	return sum;
 }
 
+const char *nt_stack_version(void)
+{
+	return LWIP_VERSION_STRING;
+}
+
 void nt_stack_get_stats(struct nt_stack_stats *out)
 {
 	*out = st.stats;

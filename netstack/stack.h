@@ -102,6 +102,9 @@ unsigned nt_stack_timers_armed(void);
 
 void nt_stack_get_stats(struct nt_stack_stats *out);
 
+/* lwIP's version, "2.1.3": for notun --version. */
+const char *nt_stack_version(void);
+
 /* Consulted for every TCP segment that carries data (not SYN, not RST) for
  * a connection (not a listener, not TIME_WAIT), before lwIP processes it:
  * returning false drops it as if lost on the way, and the sender retransmits.

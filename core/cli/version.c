@@ -1,4 +1,3 @@
-#include <lwip/init.h>
 #include <mbedtls/version.h>
 #include <sodium.h>
 #include <string.h>
@@ -6,6 +5,7 @@
 #include <libwebsockets.h>
 
 #include "core/cli/cli.h"
+#include "netstack/stack.h"
 
 #ifndef NT_VERSION
 #define NT_VERSION "unknown"
@@ -20,7 +20,7 @@ void nt_version_print(FILE *out)
 
 	mbedtls_version_get_string(mbedtls);
 	fprintf(out, "notun %s\n", NT_VERSION);
-	fprintf(out, "lwIP %s\n", LWIP_VERSION_STRING);
+	fprintf(out, "lwIP %s\n", nt_stack_version());
 	fprintf(out, "libsodium %s\n", sodium_version_string());
 	fprintf(out, "mbedTLS %s\n", mbedtls);
 	fprintf(out, "libwebsockets %.*s\n", (int)lws_len, lws);
