@@ -60,60 +60,7 @@ void nt_http_config_init(struct nt_http_config *cfg)
 	cfg->pool_idle_ms = NT_HTTP_POOL_IDLE_MS_DEFAULT;
 }
 
-/* ---- buffers, deadlines ---- */
-
-static size_t buf_cap(const struct conn *c)
-{
-	size_t cap = (size_t)c->hp->cfg.limits.head_max + 2;
-
-	return cap < BUF_MIN ? BUF_MIN : cap;
-}
-
-bool nt_http_buf_ensure(struct conn *c, struct buf *b)
-{
-	if (b->p)
-		return true;
-	b->cap = buf_cap(c);
-	b->off = b->len = b->hw = 0;
-	b->p = malloc(b->cap);
-	return b->p != NULL;
-}
-
-void nt_http_buf_free(struct buf *b, bool wipe)
-{
-	if (b->p && wipe)
-		sodium_memzero(b->p, b->hw);
-	free(b->p);
-	memset(b, 0, sizeof(*b));
-}
-
-size_t nt_http_buf_avail(const struct buf *b)
-{
-	return b->len - b->off;
-}
-
-size_t nt_http_buf_room(const struct conn *c, const struct buf *b)
-{
-	return b->p ? b->cap - nt_http_buf_avail(b) : buf_cap(c);
-}
-
-void nt_http_buf_consume(struct buf *b, size_t n, bool wipe)
-{
-	if (wipe)
-		sodium_memzero(b->p + b->off, n);
-	b->off += n;
-	if (b->off == b->len)
-		b->off = b->len = 0;
-}
-
-void nt_http_buf_compact(struct buf *b)
-{
-	if (b->off == 0 || b->len < b->cap)
-		return;
-	memmove(b->p, b->p + b->off, b->len - b->off);
-	b->len -= b->off;
-	b->off = 0;
-}
+/* ---- deadlines ---- */
 
 int nt_http_fin(struct conn *c, enum fin how)
 {
@@ -198,10 +145,10 @@ ssize_t nt_http_client_send2(struct conn *c, const uint8_t *a, size_t alen, cons
 
 ssize_t nt_http_client_read(struct conn *c)
 {
-	struct buf *b = &c->in;
+	struct nt_http_buf *b = &c->in;
 	ssize_t n;
 
-	if (!nt_http_buf_ensure(c, b))
+	if (!nt_http_buf_ensure(b, c->buf_cap))
 		return -ENOMEM;
 	nt_http_buf_compact(b);
 	if (b->len == b->cap)
@@ -529,7 +476,7 @@ static int step_closing(struct conn *c)
 
 static void update_events(struct conn *c)
 {
-	bool room = nt_http_buf_room(c, &c->in) > 0 && !c->in_eof;
+	bool room = nt_http_buf_room(&c->in, c->buf_cap) > 0 && !c->in_eof;
 	uint32_t ev = 0;
 
 	switch (c->phase) {
@@ -663,6 +610,10 @@ int nt_http_conn_start(struct nt_proxy *p, int fd, uint64_t deadline_ns)
 		goto err_close;
 	c->p = p;
 	c->hp = nt_proxy_http(p);
+	/* The head limit's size, at least 16 KiB. */
+	c->buf_cap = (size_t)c->hp->cfg.limits.head_max + 2;
+	if (c->buf_cap < BUF_MIN)
+		c->buf_cap = BUF_MIN;
 	c->st = &c->hp->c;
 	c->loop = nt_proxy_loop(p);
 	c->fd = fd;

@@ -15,6 +15,7 @@
 
 #include "core/engine/engine.h"
 #include "platform/loop.h"
+#include "proxy/http_buf.h"
 #include "proxy/http_conn.h"
 #include "proxy/socks5_conn.h"
 
@@ -23,13 +24,6 @@
 enum phase { P_HEAD, P_OPENING, P_FORWARD, P_CLOSING };
 enum rstate { R_HEAD, R_BODY, R_DONE };
 enum fin { FIN_NONE, FIN_QUIET, FIN_RESET };
-
-/* Data in [off, len); nothing was ever written past hw (a wipe stops there:
- * wiping the whole capacity, 16 KiB or more, was a memset per connection). */
-struct buf {
-	uint8_t *p;
-	size_t cap, off, len, hw;
-};
 
 struct conn {
 	struct nt_proxy_client link; /* first: the proxy's list holds &link */
@@ -51,7 +45,8 @@ struct conn {
 	bool no_linger; /* CLOSING: the client sends nothing more, all it sent was read */
 	size_t lingered;
 
-	struct buf in; /* from the client */
+	size_t buf_cap;	       /* of in and uin */
+	struct nt_http_buf in; /* from the client */
 	struct nt_http_request rq;
 	bool rq_started;
 
@@ -69,7 +64,7 @@ struct conn {
 	size_t req_ready; /* scanned body bytes at in.off, not sent yet */
 	bool req_end, req_done;
 
-	struct buf uin; /* from the upstream */
+	struct nt_http_buf uin; /* from the upstream */
 	struct nt_http_response rs;
 	enum rstate rstate;
 	enum nt_http_body resp_body;
@@ -87,15 +82,6 @@ struct conn {
 
 /* ---- http_conn.c ---- */
 
-/* Buffers of the head limit's size (at least 16 KiB), allocated on use. */
-bool nt_http_buf_ensure(struct conn *c, struct buf *b);
-void nt_http_buf_free(struct buf *b, bool wipe);
-size_t nt_http_buf_avail(const struct buf *b);
-/* Room once compacted. */
-size_t nt_http_buf_room(const struct conn *c, const struct buf *b);
-void nt_http_buf_consume(struct buf *b, size_t n, bool wipe);
-/* Makes room at the tail; offsets relative to b->off stay valid. */
-void nt_http_buf_compact(struct buf *b);
 
 /* Non-blocking socket I/O. send: bytes taken, -EAGAIN (*blocked set), or
  * -errno; recv: bytes read, 0 at EOF, -EAGAIN, or -errno. */

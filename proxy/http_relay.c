@@ -84,7 +84,7 @@ void nt_http_relay_watch(struct conn *c)
 	uint32_t want = 0;
 
 	if (c->rstate != R_DONE && c->out_len == 0 && c->resp_ready == 0 &&
-	    nt_http_buf_room(c, &c->uin) > 0)
+	    nt_http_buf_room(&c->uin, c->buf_cap) > 0)
 		want |= NT_EV_READ;
 	if (c->up.write_blocked)
 		want |= NT_EV_WRITE;
@@ -260,7 +260,7 @@ void nt_http_relay_clear(struct conn *c)
 
 static int start_forward(struct conn *c)
 {
-	if (!nt_http_buf_ensure(c, &c->uin)) {
+	if (!nt_http_buf_ensure(&c->uin, c->buf_cap)) {
 		c->st->internal_errors++;
 		return nt_http_reply_error(c, 502, nt_fail_text(NT_FAIL_GENERAL));
 	}
@@ -572,7 +572,7 @@ static int up_eof(struct conn *c)
 static int pump_down(struct conn *c)
 {
 	int progress = 0, round, rc;
-	struct buf *b = &c->uin;
+	struct nt_http_buf *b = &c->uin;
 	ssize_t n;
 
 	for (round = 0; round < NT_HTTP_DRIVE_ROUNDS; round++) {

@@ -1,9 +1,23 @@
 /* Option parsing shared by the subcommands: they run getopt_long the same
  * way and word the same mistakes the same way. */
 #include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
 
 #include "core/cli/cli.h"
 #include "core/config/config.h"
+
+int nt_cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "notun %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return NT_EXIT_USAGE;
+}
 
 void nt_cli_getopt_start(void)
 {

@@ -1,6 +1,5 @@
 /* notun: one binary, one table of subcommands (as wg(8) does). Global
  * options come before the subcommand: notun [--log-level L] CMD [ARGS]. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,18 +25,6 @@ static const struct nt_cmd commands[] = {
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
-
-int nt_cli_usage_error(const char *cmd, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "notun %s: ", cmd);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return NT_EXIT_USAGE;
-}
 
 static void usage(FILE *out)
 {

@@ -13,7 +13,6 @@
 #include "core/config/config_parse_int.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,72 +22,6 @@
 #include <sodium.h>
 
 static const char *const section_names[] = {"", "Interface", "Peer", "Proxy", "Gateway"};
-
-static int set_error_v(struct nt_config_error *err, const char *file, unsigned int line,
-		       const char *key, const char *fmt, va_list ap)
-{
-	size_t size = sizeof(err->message), n;
-
-	if (!err)
-		return -EINVAL;
-	memset(err, 0, sizeof(*err));
-	snprintf(err->file, sizeof(err->file), "%s", file);
-	err->line = line;
-	snprintf(err->key, sizeof(err->key), "%s", key ? key : "");
-	/* file and key are bounded well below the message size. */
-	if (line)
-		snprintf(err->message, size, "%s:%u: ", err->file, line);
-	else
-		snprintf(err->message, size, "%s: ", err->file);
-	n = strlen(err->message);
-	if (err->key[0])
-		snprintf(err->message + n, size - n, "%s: ", err->key);
-	n = strlen(err->message);
-	vsnprintf(err->message + n, size - n, fmt, ap);
-	return -EINVAL;
-}
-
-int nt_config_set_error(struct nt_config_error *err, const char *file, unsigned int line,
-			const char *key, const char *fmt, ...)
-{
-	va_list ap;
-	int ret;
-
-	va_start(ap, fmt);
-	ret = set_error_v(err, file, line, key, fmt, ap);
-	va_end(ap);
-	return ret;
-}
-
-/* An error on the current line about the current key. */
-int nt_config_fail_key(struct parser *p, const char *fmt, ...)
-{
-	va_list ap;
-	int ret;
-
-	va_start(ap, fmt);
-	ret = set_error_v(p->err, p->cfg->filename, p->line, p->key ? p->key->name : NULL, fmt, ap);
-	va_end(ap);
-	return ret;
-}
-
-__attribute__((format(printf, 4, 5))) static int fail_at(struct parser *p, unsigned int line,
-							 const char *key, const char *fmt, ...)
-{
-	va_list ap;
-	int ret;
-
-	va_start(ap, fmt);
-	ret = set_error_v(p->err, p->cfg->filename, line, key, fmt, ap);
-	va_end(ap);
-	return ret;
-}
-
-int nt_config_fail_nomem(struct parser *p)
-{
-	fail_at(p, p->line, NULL, "out of memory");
-	return -ENOMEM;
-}
 
 static size_t key_index(const struct key_def *k)
 {
@@ -128,7 +61,7 @@ static bool key_seen(const struct parser *p, const char *name)
 static int section_close(struct parser *p)
 {
 	if (p->sec == SEC_PEER && !key_seen(p, "PublicKey"))
-		return fail_at(p, p->peer->line, "PublicKey", "[Peer] has no PublicKey");
+		return nt_config_fail_at(p, p->peer->line, "PublicKey", "[Peer] has no PublicKey");
 	return 0;
 }
 
@@ -144,7 +77,7 @@ static int section_open(struct parser *p, char *name)
 			sec = (enum section)i;
 	}
 	if (sec == SEC_NONE)
-		return fail_at(p, p->line, NULL, "unknown section [%.*s%s]", QA(name));
+		return nt_config_fail_at(p, p->line, NULL, "unknown section [%.*s%s]", QA(name));
 	ret = section_close(p);
 	if (ret)
 		return ret;
@@ -165,7 +98,7 @@ static int section_open(struct parser *p, char *name)
 		break;
 	case SEC_PEER:
 		if (cfg->peer_count == NT_CONFIG_MAX_PEERS)
-			return fail_at(p, p->line, NULL, "more than %d [Peer] sections",
+			return nt_config_fail_at(p, p->line, NULL, "more than %d [Peer] sections",
 				       NT_CONFIG_MAX_PEERS);
 		if (nt_config_grow((void **)&cfg->peers, &cfg->peer_cap, cfg->peer_count,
 				   sizeof(*cfg->peers)) != 0)
@@ -208,8 +141,8 @@ static int not_key_value(struct parser *p, char *s)
 	s[strcspn(s, " \t=")] = '\0';
 	k = key_find_any(s);
 	if (k)
-		return fail_at(p, p->line, k->name, "missing '=' (expected Key = Value)");
-	return fail_at(p, p->line, NULL, "expected [Section] or Key = Value");
+		return nt_config_fail_at(p, p->line, k->name, "missing '=' (expected Key = Value)");
+	return nt_config_fail_at(p, p->line, NULL, "expected [Section] or Key = Value");
 }
 
 static int key_value(struct parser *p, char *s)
@@ -224,19 +157,19 @@ static int key_value(struct parser *p, char *s)
 	name = nt_config_trim(s);
 	value = nt_config_trim(eq + 1);
 	if (*name == '\0')
-		return fail_at(p, p->line, NULL, "no key before '='");
+		return nt_config_fail_at(p, p->line, NULL, "no key before '='");
 	if (!is_key_name(name))
 		return not_key_value(p, name);
 	if (p->sec == SEC_NONE)
-		return fail_at(p, p->line, name, "key outside a section");
+		return nt_config_fail_at(p, p->line, name, "key outside a section");
 	k = key_find(p->sec, name);
 	if (!k) {
 		const struct key_def *other = key_find_any(name);
 
 		if (other)
-			return fail_at(p, p->line, other->name, "belongs in [%s], not [%s]",
+			return nt_config_fail_at(p, p->line, other->name, "belongs in [%s], not [%s]",
 				       section_names[other->sec], section_names[p->sec]);
-		return fail_at(p, p->line, name, "unknown key in [%s]", section_names[p->sec]);
+		return nt_config_fail_at(p, p->line, name, "unknown key in [%s]", section_names[p->sec]);
 	}
 	p->key = k;
 	idx = key_index(k);
@@ -312,11 +245,11 @@ static int parse_line(struct parser *p, const char *line, size_t n)
 	char *s, *hash, *close;
 
 	if (n > NT_CONFIG_MAX_LINE)
-		return fail_at(p, p->line, NULL, "the line is longer than %d bytes",
+		return nt_config_fail_at(p, p->line, NULL, "the line is longer than %d bytes",
 			       NT_CONFIG_MAX_LINE);
 	problem = line_bytes_problem((const unsigned char *)line, n, msg, sizeof(msg));
 	if (problem)
-		return fail_at(p, p->line, NULL, "%s", problem);
+		return nt_config_fail_at(p, p->line, NULL, "%s", problem);
 	memcpy(p->buf, line, n);
 	p->buf[n] = '\0';
 	hash = strchr(p->buf, '#');
@@ -330,9 +263,9 @@ static int parse_line(struct parser *p, const char *line, size_t n)
 		return key_value(p, s);
 	close = strchr(s, ']');
 	if (!close)
-		return fail_at(p, p->line, NULL, "section header without ']'");
+		return nt_config_fail_at(p, p->line, NULL, "section header without ']'");
 	if (close[1] != '\0')
-		return fail_at(p, p->line, NULL, "text after the section header");
+		return nt_config_fail_at(p, p->line, NULL, "text after the section header");
 	*close = '\0';
 	return section_open(p, nt_config_trim(s + 1));
 }
@@ -350,23 +283,23 @@ static int finish(struct parser *p)
 	if (ret)
 		return ret;
 	if (!cfg->interface_line)
-		return fail_at(p, 0, "PrivateKey", "no [Interface] section");
+		return nt_config_fail_at(p, 0, "PrivateKey", "no [Interface] section");
 	if (!p->seen[key_index(key_find(SEC_INTERFACE, "PrivateKey"))])
-		return fail_at(p, cfg->interface_line, "PrivateKey",
+		return nt_config_fail_at(p, cfg->interface_line, "PrivateKey",
 			       "[Interface] has no PrivateKey");
 	if (nt_key_public(cfg->public_key, cfg->private_key) != 0)
-		return fail_at(p, p->seen[key_index(key_find(SEC_INTERFACE, "PrivateKey"))],
+		return nt_config_fail_at(p, p->seen[key_index(key_find(SEC_INTERFACE, "PrivateKey"))],
 			       "PrivateKey", "not a usable Curve25519 private key");
 	for (i = 0; i < cfg->peer_count; i++) {
 		if (memcmp(cfg->peers[i].public_key, cfg->public_key, NT_KEY_LEN) == 0)
-			return fail_at(p, cfg->peers[i].public_key_line, "PublicKey",
+			return nt_config_fail_at(p, cfg->peers[i].public_key_line, "PublicKey",
 				       "our own public key (from PrivateKey) cannot be a peer");
 	}
 	if (p->seen[key_index(user)] && !p->seen[key_index(pass)])
-		return fail_at(p, p->seen[key_index(user)], "Password",
+		return nt_config_fail_at(p, p->seen[key_index(user)], "Password",
 			       "Username is set but Password is not");
 	if (p->seen[key_index(pass)] && !p->seen[key_index(user)])
-		return fail_at(p, p->seen[key_index(pass)], "Username",
+		return nt_config_fail_at(p, p->seen[key_index(pass)], "Username",
 			       "Password is set but Username is not");
 	if (cfg->listen_count == 0) {
 		cfg->listen[0].ip.family = AF_INET;

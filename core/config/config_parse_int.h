@@ -49,11 +49,14 @@ struct parser {
 extern const struct key_def nt_config_keys[];
 extern const size_t nt_config_key_count;
 
-/* ---- config.c: errors stop the parse ---- */
+/* ---- config_error.c: errors stop the parse ---- */
 
 /* An error on the current line about the current key. Returns -EINVAL. */
 int nt_config_fail_key(struct parser *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* An error on a given line (0: the file) about key (or none). Returns -EINVAL. */
+int nt_config_fail_at(struct parser *p, unsigned int line, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 /* "out of memory" on the current line. Returns -ENOMEM. */
 int nt_config_fail_nomem(struct parser *p);
 
