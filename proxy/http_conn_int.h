@@ -82,7 +82,6 @@ struct conn {
 
 /* ---- http_conn.c ---- */
 
-
 /* Non-blocking socket I/O. send: bytes taken, -EAGAIN (*blocked set), or
  * -errno; recv: bytes read, 0 at EOF, -EAGAIN, or -errno. */
 ssize_t nt_http_send(int fd, const struct iovec *iov, int iovcnt, bool *blocked);
