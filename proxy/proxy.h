@@ -66,6 +66,7 @@ struct nt_proxy_counters {
 	uint64_t udp_rx, udp_tx;      /* datagrams client -> engine, engine -> client */
 	uint64_t udp_frag_dropped;    /* FRAG != 0: not reassembled */
 	uint64_t udp_foreign_dropped; /* from an address that is not the client's */
+	uint64_t udp_foreign_owner;   /* a first datagram from another user's socket */
 	uint64_t udp_malformed;	      /* bad header */
 	uint64_t udp_send_failed;     /* the engine refused the datagram */
 	uint64_t udp_tx_dropped;      /* could not be sent to the client */

@@ -51,7 +51,8 @@ struct nt_socks5_udp;
 /* A relay for the client on control_fd: a UDP socket on the local address
  * that connection reached, port 0, taking datagrams from the client's IP
  * only, and from hint's port when it is not 0 (otherwise the first valid
- * datagram fixes the port). bound is the relay's address, for the reply. */
+ * datagram from a socket of the control connection's owner fixes the port).
+ * bound is the relay's address, for the reply. */
 int nt_socks5_udp_open(struct nt_proxy *p, int control_fd, const struct nt_target *hint,
 		       struct nt_socks5_udp **out, struct sockaddr_storage *bound,
 		       socklen_t *bound_len);

@@ -95,7 +95,7 @@ class Gateway:
 
 
 class UdpEcho(threading.Thread):
-    """A UDP echo server on loopback, in a thread."""
+    """A UDP echo server on loopback, in a thread; got: every payload."""
 
     def __init__(self, addr="127.0.0.1"):
         super().__init__(daemon=True)
@@ -104,6 +104,7 @@ class UdpEcho(threading.Thread):
         self.sock.bind((addr, 0))
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
+        self.got = []
         self.done = threading.Event()
         self.start()
 
@@ -113,6 +114,7 @@ class UdpEcho(threading.Thread):
                 data, peer = self.sock.recvfrom(65535)
             except socket.timeout:
                 continue
+            self.got.append(data)
             self.sock.sendto(data, peer)
 
     def close(self):

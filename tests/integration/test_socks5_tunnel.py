@@ -14,6 +14,7 @@ import pytest
 import socks
 from client import HTTP_PORT, Notun, curl, free_tcp_port, sha256_of_file
 from httpsrv import pattern_sha256
+from test_gateway import UdpEcho
 
 MIB = 1 << 20
 
@@ -211,3 +212,85 @@ def test_silent_peer_gives_0x04_at_connect_timeout(notun, tmp_path, site):
         assert 2.9 <= elapsed <= 4.0, f"answered after {elapsed:.2f}s"
     finally:
         n.stop()
+
+
+def _udp_round_trip(u, relay, port, payload, tries=5):
+    """Sends payload to the echo server through the relay; its answer or None."""
+    for _ in range(tries):
+        u.sendto(socks.udp_wrap("127.0.0.1", port, payload), relay)
+        try:
+            return socks.udp_unwrap(u.recvfrom(65535)[0])
+        except socket.timeout:
+            continue
+    return None
+
+
+_RACER = (
+    "import socket,sys\n"
+    "s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n"
+    "s.sendto(bytes.fromhex(sys.argv[1]),(sys.argv[2],int(sys.argv[3])))\n"
+    "s.settimeout(1)\n"
+    "try: print(s.recv(65535).hex())\n"
+    "except socket.timeout: print('none')\n")
+
+
+@pytest.fixture
+def udp_echo():
+    """An echo server on the host's loopback: outside every AllowedIPs,
+    reached direct."""
+    e = UdpEcho()
+    yield e
+    e.close()
+
+
+def test_udp_association_not_taken_by_another_users_process(client, udp_echo):
+    """The client asks for 0.0.0.0:0; a process of another user on the same
+    host sends to the relay first. Its datagram must not go out (nor fix the
+    association), and the client's own datagrams must still get through."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to run the racing process as nobody")
+    n, port = client
+    ctl, relay = socks.udp_associate(("127.0.0.1", port))
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("127.0.0.1", 0))
+    u.settimeout(2)
+    try:
+        racer = subprocess.run(
+            ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable,
+             "-c", _RACER, socks.udp_wrap("127.0.0.1", udp_echo.port, b"racer").hex(),
+             relay[0], str(relay[1])], capture_output=True, text=True, timeout=30)
+        assert racer.returncode == 0, racer.stderr
+        assert racer.stdout.strip() == "none"
+        payload = os.urandom(300)
+        assert _udp_round_trip(u, relay, udp_echo.port, payload) == payload, n.read_log()
+        assert b"racer" not in udp_echo.got
+        assert "event=udp_foreign_owner" in n.read_log()
+    finally:
+        u.close()
+        ctl.close()
+
+
+def test_udp_association_fixed_refuses_other_ports_in_kernel(client, udp_echo):
+    """Once the client's first datagram fixed its port, the relay socket is
+    connected to it: a datagram from another port of the same IP and user
+    is refused by the kernel (port unreachable), not read and dropped."""
+    n, port = client
+    ctl, relay = socks.udp_associate(("127.0.0.1", port))
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.settimeout(2)
+    other.settimeout(2)
+    try:
+        payload = os.urandom(200)
+        assert _udp_round_trip(u, relay, udp_echo.port, payload) == payload, n.read_log()
+        other.connect(relay)
+        other.send(socks.udp_wrap("127.0.0.1", udp_echo.port, b"other port"))
+        with pytest.raises(ConnectionRefusedError):
+            other.recv(65535)
+        assert b"other port" not in udp_echo.got
+        again = os.urandom(100)
+        assert _udp_round_trip(u, relay, udp_echo.port, again) == again
+    finally:
+        other.close()
+        u.close()
+        ctl.close()

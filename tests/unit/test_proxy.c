@@ -929,18 +929,74 @@ static size_t udp_dgram(uint8_t *out, uint8_t frag, const struct nt_target *t, c
 	return (size_t)n + strlen(data);
 }
 
+static bool one_udp_send(struct world *w)
+{
+	return w->engine.udp_sends == 1;
+}
+
 static bool udp_closed(struct world *w)
 {
 	return w->engine.udp_closes == 1;
 }
 
+/* sock sends to the relay and learns that no socket there takes it: the
+ * ICMP port unreachable a connected UDP socket reports as ECONNREFUSED. A
+ * relay that took the datagram and dropped it itself would send nothing. */
+static void expect_refused_by_kernel(struct world *w, int sock, const struct sockaddr_in *relay,
+				     const struct nt_target *dst)
+{
+	uint8_t buf[NT_SOCKS5_UDP_HDR_MAX + 64];
+	size_t len = udp_dgram(buf, 0, dst, "intruder");
+	uint64_t end = nt_clock_mono_ns() + WAIT_MS * NT_NS_PER_MS;
+	ssize_t n;
+
+	assert_int_equal(connect(sock, (const struct sockaddr *)relay, sizeof(*relay)), 0);
+	assert_int_equal(send(sock, buf, len, 0), (ssize_t)len);
+	while ((n = recv(sock, buf, sizeof(buf), MSG_DONTWAIT)) < 0 && errno == EAGAIN) {
+		assert_true(nt_clock_mono_ns() < end);
+		nt_loop_run_once(w->loop, 5);
+	}
+	assert_int_equal(n, -1);
+	assert_int_equal(errno, ECONNREFUSED);
+}
+
+/* A UDP ASSOCIATE naming port (network order) on 127.0.0.1; the control
+ * connection and the relay's address. */
+static int udp_associate(struct world *w, uint16_t port, struct sockaddr_in *relay)
+{
+	uint8_t assoc[] = {0x05, 0x03, 0x00, 0x01, 0, 0, 0, 0, 0, 0}, reply[10];
+	int ctl = client_connect(w);
+
+	memcpy(assoc + 8, &port, 2);
+	client_send(ctl, greet_none, sizeof(greet_none));
+	client_recv(w, ctl, reply, 2);
+	client_send(ctl, assoc, sizeof(assoc));
+	client_recv(w, ctl, reply, 10);
+	assert_memory_equal(reply, ((uint8_t[]){0x05, 0x00, 0x00, 0x01, 127, 0, 0, 1}), 8);
+	memset(relay, 0, sizeof(*relay));
+	relay->sin_family = AF_INET;
+	relay->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	memcpy(&relay->sin_port, reply + 8, 2);
+	assert_int_not_equal(relay->sin_port, 0);
+	return ctl;
+}
+
+static int loopback_udp_socket(void)
+{
+	struct sockaddr_in any = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+	any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&any, sizeof(any)), 0);
+	return fd;
+}
+
 static void test_udp_associate_round_trip_through_engine(void **state)
 {
-	static const uint8_t assoc[] = {0x05, 0x03, 0x00, 0x01, 0, 0, 0, 0, 0, 0};
 	struct nt_target dst = {.kind = NT_TARGET_IPV4, .addr = {10, 1, 2, 3}, .port = 53};
 	struct world *w = *state;
-	struct sockaddr_in relay = {.sin_family = AF_INET}, any = {.sin_family = AF_INET};
-	uint8_t buf[NT_SOCKS5_UDP_HDR_MAX + 64], reply[10], got[NT_SOCKS5_UDP_HDR_MAX + 64];
+	struct sockaddr_in relay;
+	uint8_t buf[NT_SOCKS5_UDP_HDR_MAX + 64], got[NT_SOCKS5_UDP_HDR_MAX + 64];
 	struct nt_socks5_udp_header h;
 	uint64_t end;
 	size_t len;
@@ -948,22 +1004,10 @@ static void test_udp_associate_round_trip_through_engine(void **state)
 	int ctl, u, stranger;
 
 	proxy_up(w);
-	ctl = client_connect(w);
-	client_send(ctl, greet_none, sizeof(greet_none));
-	client_recv(w, ctl, reply, 2);
-	client_send(ctl, assoc, sizeof(assoc));
-	client_recv(w, ctl, reply, 10);
-	assert_memory_equal(reply, ((uint8_t[]){0x05, 0x00, 0x00, 0x01, 127, 0, 0, 1}), 8);
-	relay.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	memcpy(&relay.sin_port, reply + 8, 2);
-	assert_int_not_equal(relay.sin_port, 0);
+	ctl = udp_associate(w, 0, &relay);
 	assert_int_equal(w->engine.udp_opens, 1);
-
-	any.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	u = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	stranger = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-	assert_int_equal(bind(u, (struct sockaddr *)&any, sizeof(any)), 0);
-	assert_int_equal(bind(stranger, (struct sockaddr *)&any, sizeof(any)), 0);
+	u = loopback_udp_socket();
+	stranger = loopback_udp_socket();
 
 	/* A fragment is dropped; the first whole datagram fixes the port. */
 	len = udp_dgram(buf, 1, &dst, "fragment");
@@ -985,20 +1029,20 @@ static void test_udp_associate_round_trip_through_engine(void **state)
 	assert_int_equal(n, 10 + 5);
 	assert_memory_equal(got + 10, "query", 5);
 
-	/* From the same IP but another port, once the port is known: dropped. */
-	len = udp_dgram(buf, 0, &dst, "intruder");
-	assert_int_equal(sendto(stranger, buf, len, 0, (struct sockaddr *)&relay, sizeof(relay)),
-			 (ssize_t)len);
+	/* From the same IP but another port, once the port is known: the
+	 * relay is connected to the client, the kernel refuses the rest. */
+	expect_refused_by_kernel(w, stranger, &relay, &dst);
 	/* Malformed: dropped. */
 	assert_int_equal(
 	    sendto(u, "\x00\x00\x00\x09", 4, 0, (struct sockaddr *)&relay, sizeof(relay)), 4);
 	end = nt_clock_mono_ns() + WAIT_MS * NT_NS_PER_MS;
-	while (counters(w).udp_foreign_dropped + counters(w).udp_malformed < 2) {
+	while (counters(w).udp_malformed < 1) {
 		assert_true(nt_clock_mono_ns() < end);
 		nt_loop_run_once(w->loop, 5);
 	}
 	assert_int_equal(counters(w).udp_frag_dropped, 1);
-	assert_int_equal(counters(w).udp_foreign_dropped, 1);
+	assert_int_equal(counters(w).udp_foreign_dropped, 0);
+	assert_int_equal(counters(w).udp_foreign_owner, 0);
 	assert_int_equal(counters(w).udp_malformed, 1);
 	assert_int_equal(counters(w).udp_rx, 1);
 	assert_int_equal(counters(w).udp_tx, 1);
@@ -1010,6 +1054,34 @@ static void test_udp_associate_round_trip_through_engine(void **state)
 	assert_true(run_until(w, udp_closed, WAIT_MS));
 	assert_int_equal(counters(w).udp_active, 0);
 	assert_true(run_until(w, proxy_idle, WAIT_MS));
+	close(u);
+	close(stranger);
+}
+
+/* A port named in the request is the client's from the start: other
+ * senders are refused by the kernel before the client sent anything. */
+static void test_udp_associate_named_port_refuses_other_ports_at_once(void **state)
+{
+	struct nt_target dst = {.kind = NT_TARGET_IPV4, .addr = {10, 1, 2, 3}, .port = 53};
+	struct world *w = *state;
+	struct sockaddr_in relay, mine;
+	socklen_t mlen = sizeof(mine);
+	uint8_t buf[NT_SOCKS5_UDP_HDR_MAX + 64];
+	size_t len;
+	int ctl, u = loopback_udp_socket(), stranger = loopback_udp_socket();
+
+	assert_int_equal(getsockname(u, (struct sockaddr *)&mine, &mlen), 0);
+	proxy_up(w);
+	ctl = udp_associate(w, mine.sin_port, &relay);
+	expect_refused_by_kernel(w, stranger, &relay, &dst);
+	len = udp_dgram(buf, 0, &dst, "query");
+	assert_int_equal(sendto(u, buf, len, 0, (struct sockaddr *)&relay, sizeof(relay)),
+			 (ssize_t)len);
+	assert_true(run_until(w, one_udp_send, WAIT_MS));
+	assert_int_equal(counters(w).udp_rx, 1);
+	assert_int_equal(counters(w).udp_foreign_dropped, 0);
+	close(ctl);
+	assert_true(run_until(w, udp_closed, WAIT_MS));
 	close(u);
 	close(stranger);
 }
@@ -1169,6 +1241,9 @@ int main(void)
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_udp_associate_round_trip_through_engine,
 					    world_setup, world_teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_udp_associate_named_port_refuses_other_ports_at_once, world_setup,
+		world_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_free_closes_clients_in_progress, world_setup,
 					    world_teardown),
 	    cmocka_unit_test_setup_teardown(test_proxy_new_reports_address_in_use, world_setup,
