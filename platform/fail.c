@@ -20,6 +20,7 @@ static const struct {
 	[NT_FAIL_TIMEOUT] = {"no answer from the destination in time", 0x04, 504},
 	[NT_FAIL_NAME] = {"name does not resolve", 0x04, 502},
 	[NT_FAIL_ADDR_TYPE] = {"address type not supported", 0x08, 400},
+	[NT_FAIL_LOOP] = {"destination is this proxy itself", 0x02, 403},
 };
 
 #define N_FAILS (sizeof(fails) / sizeof(fails[0]))

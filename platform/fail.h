@@ -17,7 +17,10 @@ enum nt_fail {
 	NT_FAIL_TIMEOUT,      /* 0x04 / 504: no answer within ConnectTimeout */
 	NT_FAIL_NAME,	      /* 0x04 / 502: the name does not resolve */
 	NT_FAIL_ADDR_TYPE,    /* 0x08 / 400: an address family we cannot route */
+	NT_FAIL_LOOP,	      /* 0x02 / 403: the destination is one of our own listeners */
 };
+
+#define NT_FAIL_COUNT (NT_FAIL_LOOP + 1)
 
 const char *nt_fail_text(enum nt_fail fail); /* one line, for logs and HTTP bodies */
 uint8_t nt_fail_socks5(enum nt_fail fail);

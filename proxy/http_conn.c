@@ -318,7 +318,7 @@ static void on_open(void *arg, const struct nt_open_result *res)
 	if (fail == NT_FAIL_NONE && !res->flow && res->fd < 0)
 		fail = NT_FAIL_GENERAL; /* nothing to talk to: not a success */
 	if (fail != NT_FAIL_NONE) {
-		if ((unsigned)fail <= NT_FAIL_ADDR_TYPE)
+		if ((unsigned)fail < NT_FAIL_COUNT)
 			c->st->connect_failed[fail]++;
 		(void)nt_http_reply_error(c, nt_fail_http(fail), nt_fail_text(fail));
 	} else if (c->is_connect) {

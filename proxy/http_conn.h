@@ -50,7 +50,7 @@ struct nt_http_counters {
 	uint64_t head_too_large;  /* 431: head size or number of fields */
 	uint64_t auth_missing;	  /* 407: no Proxy-Authorization */
 	uint64_t auth_failed;	  /* 407: wrong or malformed credentials */
-	uint64_t connect_failed[NT_FAIL_ADDR_TYPE + 1]; /* by enum nt_fail: 403/502/504/400 */
+	uint64_t connect_failed[NT_FAIL_COUNT];		/* by enum nt_fail: 403/502/504/400 */
 	uint64_t bad_response;				/* 502: a malformed answer */
 	uint64_t upstream_failed;			/* 502: closed or reset before answering */
 	uint64_t upstream_aborts;  /* the destination failed mid-response: client reset */

@@ -10,13 +10,21 @@
  *   timer: the handshake deadline, set at accept, carried on to the SOCKS5
  *   and HTTP state machines; a client still sniffing then is closed.
  *
- * When accept() fails for lack of descriptors or memory, the listeners rest
- * for ACCEPT_PAUSE_MS: level-triggered readiness would otherwise spin.
+ * Out of descriptors (EMFILE, ENFILE), a reserve descriptor held for the
+ * purpose is closed to accept one client, which is refused at once (an HTTP
+ * client whose request is already there gets a 503, any other is closed),
+ * and the reserve is opened again: clients learn at once instead of waiting
+ * in the backlog for a descriptor. Without the reserve, or out of memory,
+ * the listeners rest for ACCEPT_PAUSE_MS: level-triggered readiness would
+ * otherwise spin. Either is logged at most once per ACCEPT_LOG_MS, with the
+ * count since the last line.
  */
 #include "proxy/proxy.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sodium.h>
@@ -32,6 +40,7 @@
 #include "platform/log.h"
 #include "platform/loop.h"
 #include "proxy/http_conn.h"
+#include "proxy/http_parse.h"
 #include "proxy/socks5.h"
 #include "proxy/socks5_conn.h"
 #include "netstack/splice.h"
@@ -40,6 +49,7 @@
 
 #define ACCEPT_BATCH	64
 #define ACCEPT_PAUSE_MS 100
+#define ACCEPT_LOG_MS	10000
 #define UDP_BUF_LEN	65536
 #define DRAIN_MAX	4096 /* bytes read and dropped before a last reply */
 
@@ -50,6 +60,7 @@ struct listener {
 	struct nt_proxy *p;
 	int fd;
 	uint16_t port;
+	struct sockaddr_storage bound;
 };
 
 struct sniff {
@@ -70,6 +81,9 @@ struct nt_proxy {
 	uint64_t handshake_ns;
 	struct nt_proxy_client clients; /* list head */
 	struct nt_timer accept_pause;
+	int reserve_fd; /* /dev/null, given up to refuse a client at EMFILE */
+	struct nt_timer shed_log;
+	uint64_t shed_unlogged, pauses_unlogged; /* since the last log line */
 	uint8_t *udp_buf;
 	struct nt_proxy_counters c;
 	struct nt_http_proxy http;
@@ -299,11 +313,92 @@ static void listeners_set(struct nt_proxy *p, uint32_t events)
 		nt_loop_mod_fd(p->loop, p->listeners[i].fd, events);
 }
 
+static void reserve_open(struct nt_proxy *p)
+{
+	if (p->reserve_fd < 0)
+		p->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 static void on_accept_resume(struct nt_loop *loop, struct nt_timer *timer, void *arg)
 {
 	(void)loop;
 	(void)timer;
+	reserve_open(arg);
 	listeners_set(arg, NT_EV_READ);
+}
+
+/* What was refused or paused since the last line; re-armed while there is
+ * something to tell, so a burst gives one line now and one per interval. */
+static void shed_log_flush(struct nt_proxy *p)
+{
+	if (!p->shed_unlogged && !p->pauses_unlogged)
+		return;
+	nt_warn(MOD,
+		"event=clients_refused reason=\"out of descriptors or memory\" refused=%" PRIu64
+		" accept_pauses=%" PRIu64 " interval_ms=%d",
+		p->shed_unlogged, p->pauses_unlogged, ACCEPT_LOG_MS);
+	p->shed_unlogged = p->pauses_unlogged = 0;
+	nt_timer_arm(p->loop, &p->shed_log, ACCEPT_LOG_MS * NT_NS_PER_MS);
+}
+
+static void on_shed_log(struct nt_loop *loop, struct nt_timer *timer, void *arg)
+{
+	(void)loop;
+	(void)timer;
+	shed_log_flush(arg);
+}
+
+static void shed_note(struct nt_proxy *p)
+{
+	if (!nt_timer_armed(&p->shed_log))
+		shed_log_flush(p);
+}
+
+static void accept_pause(struct nt_proxy *p)
+{
+	p->pauses_unlogged++;
+	shed_note(p);
+	listeners_set(p, 0);
+	nt_timer_arm(p->loop, &p->accept_pause, ACCEPT_PAUSE_MS * NT_NS_PER_MS);
+}
+
+/* A client accepted on the reserve's descriptor: it has sent nothing, or
+ * its first bytes are already here; they are only peeked, never waited for. */
+static void shed_client(struct nt_proxy *p, int fd)
+{
+	char msg[NT_HTTP_ERROR_MAX];
+	uint8_t b;
+
+	p->c.rejected_no_fd++;
+	p->shed_unlogged++;
+	if (recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) == 1 && b >= 'A' && b <= 'Z') {
+		size_t n = nt_http_build_error(msg, 503, "out of file descriptors", false);
+
+		(void)send(fd, msg, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+		nt_proxy_close_gently(fd);
+	} else {
+		close(fd);
+	}
+	shed_note(p);
+}
+
+/* errno of the accept on the reserve's descriptor, 0 when a client was
+ * refused; EMFILE when there is no reserve. */
+static int shed_one(struct nt_proxy *p, int lfd)
+{
+	int cfd, err = 0;
+
+	if (p->reserve_fd < 0)
+		return EMFILE;
+	close(p->reserve_fd);
+	p->reserve_fd = -1;
+	cfd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (cfd < 0)
+		err = errno;
+	else
+		shed_client(p, cfd);
+	reserve_open(p);
+	return err;
 }
 
 /* Held here, and connected (spliced). */
@@ -315,30 +410,37 @@ static uint64_t clients(const struct nt_proxy *p)
 	return p->c.active + ss.active;
 }
 
+static bool transient(int err)
+{
+	return err == EINTR || err == ECONNABORTED || err == EPROTO;
+}
+
 static void on_accept(struct nt_loop *loop, int fd, uint32_t events, void *arg)
 {
 	struct listener *l = arg;
 	struct nt_proxy *p = l->p;
-	int i, cfd;
+	int i, cfd, err;
 
 	(void)loop;
 	(void)events;
 	for (i = 0; i < ACCEPT_BATCH; i++) {
 		cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
+			err = errno;
+			if (err == EAGAIN || err == EWOULDBLOCK)
 				return;
-			if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+			if (transient(err))
 				continue;
 			p->c.accept_errors++;
-			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-			    errno == ENOMEM) {
-				nt_warn(MOD, "event=accept_paused err=\"%s\" pause_ms=%d",
-					strerror(errno), ACCEPT_PAUSE_MS);
-				listeners_set(p, 0);
-				nt_timer_arm(p->loop, &p->accept_pause,
-					     ACCEPT_PAUSE_MS * NT_NS_PER_MS);
+			if (err == EMFILE || err == ENFILE) {
+				err = shed_one(p, fd);
+				if (err == 0 || transient(err))
+					continue;
+				if (err == EAGAIN || err == EWOULDBLOCK)
+					return;
 			}
+			if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM)
+				accept_pause(p);
 			return;
 		}
 		p->c.accepted++;
@@ -355,8 +457,8 @@ static void on_accept(struct nt_loop *loop, int fd, uint32_t events, void *arg)
 
 static int listener_open(struct nt_proxy *p, struct listener *l, const struct sockaddr_storage *ss)
 {
-	struct sockaddr_storage bound;
-	socklen_t len, blen = sizeof(bound);
+	struct sockaddr_storage *bound = &l->bound;
+	socklen_t len, blen = sizeof(*bound);
 	char name[INET6_ADDRSTRLEN + 16];
 	int one = 1, rc;
 
@@ -378,18 +480,18 @@ static int listener_open(struct nt_proxy *p, struct listener *l, const struct so
 	    setsockopt(l->fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) < 0)
 		goto err_close;
 	if (bind(l->fd, (const struct sockaddr *)ss, len) < 0 || listen(l->fd, SOMAXCONN) < 0 ||
-	    getsockname(l->fd, (struct sockaddr *)&bound, &blen) < 0)
+	    getsockname(l->fd, (struct sockaddr *)bound, &blen) < 0)
 		goto err_close;
-	l->port = ntohs(bound.ss_family == AF_INET
-			    ? ((const struct sockaddr_in *)(const void *)&bound)->sin_port
-			    : ((const struct sockaddr_in6 *)(const void *)&bound)->sin6_port);
+	l->port = ntohs(bound->ss_family == AF_INET
+			    ? ((const struct sockaddr_in *)(const void *)bound)->sin_port
+			    : ((const struct sockaddr_in6 *)(const void *)bound)->sin6_port);
 	rc = nt_loop_add_fd(p->loop, l->fd, NT_EV_READ, on_accept, l);
 	if (rc < 0) {
 		close(l->fd);
 		l->fd = -1;
 		goto err_log;
 	}
-	nt_info(MOD, "event=listening addr=%s", addr_str(&bound, name, sizeof(name)));
+	nt_info(MOD, "event=listening addr=%s", addr_str(bound, name, sizeof(name)));
 	return 0;
 
 err_close:
@@ -448,6 +550,9 @@ int nt_proxy_new(struct nt_loop *loop, struct nt_engine *engine, const struct nt
 	p->clients.next = p->clients.prev = &p->clients;
 	nt_http_config_init(&p->http.cfg);
 	nt_timer_init(&p->accept_pause, on_accept_resume, p);
+	nt_timer_init(&p->shed_log, on_shed_log, p);
+	p->reserve_fd = -1;
+	reserve_open(p);
 	if (cfg->username) {
 		p->username = strdup(cfg->username);
 		p->password = strdup(cfg->password);
@@ -478,6 +583,8 @@ err_listeners:
 err_udp:
 	free(p->udp_buf);
 err_creds:
+	if (p->reserve_fd >= 0)
+		close(p->reserve_fd);
 	wipe_string(p->username);
 	wipe_string(p->password);
 	free(p);
@@ -491,6 +598,9 @@ void nt_proxy_free(struct nt_proxy *p)
 	if (!p)
 		return;
 	nt_timer_cancel(p->loop, &p->accept_pause);
+	nt_timer_cancel(p->loop, &p->shed_log);
+	if (p->reserve_fd >= 0)
+		close(p->reserve_fd);
 	for (i = 0; i < p->nlisteners; i++) {
 		nt_loop_del_fd(p->loop, p->listeners[i].fd);
 		close(p->listeners[i].fd);
@@ -509,6 +619,11 @@ void nt_proxy_free(struct nt_proxy *p)
 uint16_t nt_proxy_bound_port(const struct nt_proxy *p, size_t index)
 {
 	return index < p->nlisteners ? p->listeners[index].port : 0;
+}
+
+const struct sockaddr_storage *nt_proxy_bound_addr(const struct nt_proxy *p, size_t index)
+{
+	return index < p->nlisteners ? &p->listeners[index].bound : NULL;
 }
 
 void nt_proxy_counters(const struct nt_proxy *p, struct nt_proxy_counters *out)

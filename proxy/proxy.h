@@ -48,6 +48,7 @@ struct nt_proxy_counters {
 	uint64_t active;	/* gauge: clients held now (see max_clients) */
 	uint64_t rejected_full; /* closed at accept: max_clients reached */
 	uint64_t accept_errors; /* accept() failed (EMFILE and the like) */
+	uint64_t rejected_no_fd; /* accepted on the reserve descriptor and closed: EMFILE */
 	uint64_t socks4_refused;
 	uint64_t garbage;	     /* a first byte that is no protocol we speak */
 	uint64_t handshake_timeouts; /* closed: negotiation not done in time */
@@ -58,7 +59,7 @@ struct nt_proxy_counters {
 	uint64_t cmd_unsupported;  /* BIND and unknown commands: 0x07 */
 	uint64_t atyp_unsupported; /* 0x08 */
 	uint64_t connect_ok;
-	uint64_t connect_failed[NT_FAIL_ADDR_TYPE + 1]; /* by enum nt_fail */
+	uint64_t connect_failed[NT_FAIL_COUNT]; /* by enum nt_fail */
 	uint64_t engine_canceled; /* requests canceled because the client left */
 	uint64_t splice_failed;	  /* connected, but the splice could not start */
 	uint64_t udp_associations;
@@ -84,6 +85,9 @@ int nt_proxy_new(struct nt_loop *loop, struct nt_engine *engine, const struct nt
 void nt_proxy_free(struct nt_proxy *p);
 /* The port listener index is bound to (host order); 0 for a bad index. */
 uint16_t nt_proxy_bound_port(const struct nt_proxy *p, size_t index);
+/* The address listener index is bound to, with its port; NULL for a bad
+ * index. */
+const struct sockaddr_storage *nt_proxy_bound_addr(const struct nt_proxy *p, size_t index);
 void nt_proxy_counters(const struct nt_proxy *p, struct nt_proxy_counters *out);
 
 #endif

@@ -247,7 +247,7 @@ static void on_open(void *arg, const struct nt_open_result *res)
 	if (fail == NT_FAIL_NONE && !res->flow && res->fd < 0)
 		fail = NT_FAIL_GENERAL; /* nothing to splice: not a success */
 	if (fail != NT_FAIL_NONE) {
-		if ((unsigned)fail <= NT_FAIL_ADDR_TYPE)
+		if ((unsigned)fail < NT_FAIL_COUNT)
 			c->stats->connect_failed[fail]++;
 		nt_debug(MOD, "event=connect_failed reason=\"%s\"", nt_fail_text(fail));
 		refuse_request(c, nt_fail_socks5(fail));

@@ -71,15 +71,18 @@ int nt_client_load_config(const struct nt_client_options *opts, struct nt_config
 	return NT_EXIT_OK;
 }
 
+_Static_assert(NT_CONFIG_MAX_LISTEN <= NT_ENGINE_OWN_MAX, "every listener is told to the engine");
+
 static int proxy_up(struct nt_loop *loop, struct nt_engine *engine, const struct nt_config *cfg,
 		    struct nt_proxy **out)
 {
 	struct sockaddr_storage listen[NT_CONFIG_MAX_LISTEN];
 	struct nt_proxy_config pc;
+	size_t i;
 	int ret;
 
 	nt_proxy_config_init(&pc);
-	for (size_t i = 0; i < cfg->listen_count; i++)
+	for (i = 0; i < cfg->listen_count; i++)
 		nt_sockaddr_set(&listen[i], cfg->listen[i].ip.family, cfg->listen[i].ip.addr,
 				cfg->listen[i].port);
 	pc.listen = listen;
@@ -92,7 +95,12 @@ static int proxy_up(struct nt_loop *loop, struct nt_engine *engine, const struct
 	ret = nt_proxy_new(loop, engine, &pc, out);
 	if (ret != 0)
 		return ret;
-	for (size_t i = 0; i < cfg->listen_count; i++) {
+	/* The engine refuses to connect back to these: a request naming the
+	 * proxy would otherwise nest without end. */
+	for (i = 0; i < cfg->listen_count; i++)
+		listen[i] = *nt_proxy_bound_addr(*out, i);
+	(void)nt_engine_set_own_listeners(engine, listen, cfg->listen_count);
+	for (i = 0; i < cfg->listen_count; i++) {
 		char addr[INET6_ADDRSTRLEN];
 
 		inet_ntop(cfg->listen[i].ip.family, cfg->listen[i].ip.addr, addr, sizeof(addr));

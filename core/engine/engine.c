@@ -7,6 +7,7 @@
  *   open_tcp --name--> RESOLVING --address--> route:
  *       peer in AllowedIPs  -> CONNECTING (flow)   -> CONNECTED / ERROR
  *       bypass = direct     -> CONNECTING (socket) -> writable: SO_ERROR
+ *         (one of our own listeners -> refused (NT_FAIL_LOOP))
  *       bypass = reject     -> refused (NT_FAIL_NOT_ALLOWED)
  *   one timer covers the whole request: ConnectTimeout after open_tcp the
  *   request fails (HOST_UNREACH when the peer never completed a handshake,
@@ -18,7 +19,9 @@
  * -> nt_tunnel_send (staged while the peer has no session: the pending
  * buffer); tunnel deliver -> ICMP errors end their flow at once -> lwIP.
  */
+#include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +33,7 @@
 #include "core/config/config.h"
 #include "core/engine/engine.h"
 #include "core/engine/engine_int.h"
+#include "core/engine/own_listen.h"
 #include "core/engine/pending.h"
 #include "core/resolver/resolver.h"
 #include "core/tunnel/tunnel.h"
@@ -49,6 +53,7 @@ struct nt_engine_req {
 	struct nt_resolver_req *resolving;
 	struct nt_flow *flow;
 	struct wg_peer *peer;
+	uint64_t id; /* for the logs: the opens counter when it came */
 	int fd;
 	enum nt_fail fail; /* set when the result is known and waits for the timer */
 	bool done;
@@ -253,6 +258,19 @@ static void route(struct nt_engine_req *r, int family, const uint8_t *addr)
 		req_fail_later(r, NT_FAIL_NOT_ALLOWED);
 		return;
 	}
+	/* Here, on the address connect() would be given, after any name was
+	 * resolved: every front end and every way of naming us is covered. */
+	if (nt_own_listener(e->own, e->own_count, family, addr, r->target.port, nt_own_host_has)) {
+		char ip[INET6_ADDRSTRLEN] = "?";
+
+		e->counters.own_refused++;
+		inet_ntop(family, addr, ip, sizeof(ip));
+		nt_info(MOD, "event=own_listener_refused req=%" PRIu64 " target=%s addr=%s port=%u",
+			r->id, r->target.kind == NT_TARGET_NAME ? r->target.name : ip, ip,
+			r->target.port);
+		req_fail_later(r, NT_FAIL_LOOP);
+		return;
+	}
 	e->counters.via_direct++;
 	direct_connect(r, family, addr);
 }
@@ -290,7 +308,7 @@ int nt_engine_open_tcp(struct nt_engine *e, const struct nt_target *target, nt_e
 	if (e->reqs)
 		e->reqs->prev = r;
 	e->reqs = r;
-	e->counters.opens++;
+	r->id = ++e->counters.opens;
 	*out = r;
 
 	if (target->kind == NT_TARGET_NAME) {
@@ -306,6 +324,15 @@ int nt_engine_open_tcp(struct nt_engine *e, const struct nt_target *target, nt_e
 	}
 	if (r->fail == NT_FAIL_NONE)
 		nt_timer_arm(e->loop, &r->timer, e->connect_timeout_ns);
+	return 0;
+}
+
+int nt_engine_set_own_listeners(struct nt_engine *e, const struct sockaddr_storage *addrs, size_t n)
+{
+	if (n > NT_ENGINE_OWN_MAX)
+		return -EINVAL;
+	memcpy(e->own, addrs, n * sizeof(*addrs));
+	e->own_count = n;
 	return 0;
 }
 

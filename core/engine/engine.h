@@ -28,6 +28,7 @@ struct nt_flow;
 struct nt_loop;
 
 #define NT_TARGET_NAME_MAX 255
+#define NT_ENGINE_OWN_MAX  64 /* listening addresses, as the proxy's NT_PROXY_MAX_LISTEN */
 
 enum nt_target_kind { NT_TARGET_IPV4, NT_TARGET_IPV6, NT_TARGET_NAME };
 
@@ -82,6 +83,7 @@ struct nt_engine_counters {
 	uint64_t via_tunnel;	 /* routed to a peer */
 	uint64_t via_direct;	 /* bypass = direct */
 	uint64_t rejected;	 /* bypass = reject */
+	uint64_t own_refused;	 /* direct to one of our own listeners: a loop */
 	uint64_t connected;	 /* callbacks with a stream */
 	uint64_t failed;	 /* callbacks with a reason */
 	uint64_t timeouts;	 /* of which the connect timeout */
@@ -99,6 +101,11 @@ struct nt_engine_counters {
  * shortened WireGuard timers for tests. 0 or a negative errno (logged). */
 int nt_engine_new(struct nt_loop *loop, const struct nt_config *cfg,
 		  const struct wg_timers_params *timers, struct nt_engine **out);
+/* The proxy's listening addresses (with their bound ports), copied: a
+ * direct connection to one of them is refused with NT_FAIL_LOOP, since it
+ * would come back to us. At most NT_ENGINE_OWN_MAX; -EINVAL beyond. */
+int nt_engine_set_own_listeners(struct nt_engine *e, const struct sockaddr_storage *addrs,
+				size_t n);
 /* Requests still open are cancelled without callbacks. */
 void nt_engine_free(struct nt_engine *e);
 void nt_engine_get_counters(const struct nt_engine *e, struct nt_engine_counters *out);

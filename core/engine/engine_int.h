@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "core/config/config.h"
 #include "core/engine/engine.h"
@@ -35,6 +36,8 @@ struct nt_engine {
 	uint64_t connect_timeout_ns;
 	bool stack_up, flows_up;
 	struct nt_engine_req *reqs; /* open requests, for teardown */
+	struct sockaddr_storage own[NT_ENGINE_OWN_MAX]; /* the proxy's listeners */
+	size_t own_count;
 	struct nt_engine_counters counters;
 };
 

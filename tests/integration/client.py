@@ -40,15 +40,17 @@ def wait_port(addr, port, proc, timeout=START_TIMEOUT_S):
 class Notun:
     """notun up -c FILE, with its log in a file; stop() checks a clean exit."""
 
-    def __init__(self, notun, tmp_path, config, name="client"):
+    def __init__(self, notun, tmp_path, config, name="client", args=(), preexec_fn=None,
+                 env=None):
         self.conf = tmp_path / f"{name}.conf"
         fd = os.open(self.conf, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(config)
         self.log_path = tmp_path / f"{name}.log"
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([notun, "--log-level", "debug", "up", "-c", str(self.conf)],
-                                     stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([notun, "--log-level", "debug", "up", "-c", str(self.conf),
+                                      *args], stdout=self.log, stderr=subprocess.STDOUT,
+                                     preexec_fn=preexec_fn, env=env)
 
     def wait_listening(self, port):
         if not wait_port("127.0.0.1", port, self.proc):

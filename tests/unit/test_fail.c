@@ -1,4 +1,4 @@
-/* core/fail: what a failed socket() or connect() means to a proxy client,
+/* platform/fail: what a failed socket() or connect() means to a proxy client,
  * shared by the engine's direct connections and the gateway's. */
 #include <errno.h>
 #include <setjmp.h>

@@ -1249,7 +1249,7 @@ static void test_http_engine_failures_get_status_and_reason(void **state)
 	} cases[] = {
 	    {NT_FAIL_GENERAL, 502},	 {NT_FAIL_NOT_ALLOWED, 403}, {NT_FAIL_NET_UNREACH, 502},
 	    {NT_FAIL_HOST_UNREACH, 502}, {NT_FAIL_REFUSED, 502},     {NT_FAIL_TIMEOUT, 504},
-	    {NT_FAIL_NAME, 502},	 {NT_FAIL_ADDR_TYPE, 400},
+	    {NT_FAIL_NAME, 502},	 {NT_FAIL_ADDR_TYPE, 400},   {NT_FAIL_LOOP, 403},
 	};
 	struct world *w = *state;
 	const char *get = "GET http://o/hello HTTP/1.1\r\n\r\n",
