@@ -240,16 +240,16 @@ void nt_gateway_log_counters(const struct nt_gateway *gw)
 {
 	const struct nt_gateway_counters *c = &gw->c;
 
-	nt_info(GW_MOD,
-		"event=counters flows_open=%" PRIu64 " tcp=%" PRIu64 " udp=%" PRIu64
-		" denied=%" PRIu64 " denied_martian=%" PRIu64 " os_connects=%" PRIu64
-		" refused=%" PRIu64 " unreachable=%" PRIu64 " limit_total=%" PRIu64 " limit_peer=%" PRIu64 " bytes_up=%" PRIu64
-		" bytes_down=%" PRIu64 " udp_dropped=%" PRIu64 " in_malformed=%" PRIu64
-		" in_dropped=%" PRIu64 " out_dropped=%" PRIu64,
-		c->flows_open, c->tcp_flows, c->udp_flows, c->denied, c->denied_martian,
-		c->os_connects, c->refused, c->unreachable,
-		c->limit_total, c->limit_peer, c->bytes_up, c->bytes_down, c->udp_dropped,
-		c->in_malformed, c->in_dropped, c->out_dropped);
+	nt_info(
+	    GW_MOD,
+	    "event=counters flows_open=%" PRIu64 " tcp=%" PRIu64 " udp=%" PRIu64 " denied=%" PRIu64
+	    " denied_martian=%" PRIu64 " os_connects=%" PRIu64 " refused=%" PRIu64
+	    " unreachable=%" PRIu64 " limit_total=%" PRIu64 " limit_peer=%" PRIu64
+	    " bytes_up=%" PRIu64 " bytes_down=%" PRIu64 " udp_dropped=%" PRIu64
+	    " in_malformed=%" PRIu64 " in_dropped=%" PRIu64 " out_dropped=%" PRIu64,
+	    c->flows_open, c->tcp_flows, c->udp_flows, c->denied, c->denied_martian, c->os_connects,
+	    c->refused, c->unreachable, c->limit_total, c->limit_peer, c->bytes_up, c->bytes_down,
+	    c->udp_dropped, c->in_malformed, c->in_dropped, c->out_dropped);
 	for (size_t i = 0; i < gw->peer_count; i++) {
 		const struct gw_peer *gp = &gw->peers[i];
 

@@ -87,5 +87,5 @@ enum nt_gw_verdict nt_gw_rules_decide(const struct nt_gw_rules *r, const struct 
 	if (!any_matches(r->global, r->global_count, d, 0))
 		return NT_GW_DENY;
 	return r->peer_count == 0 || any_matches(r->peer, r->peer_count, d, 0) ? NT_GW_ALLOW
-									      : NT_GW_DENY;
+									       : NT_GW_DENY;
 }

@@ -161,10 +161,10 @@ enum nt_ippkt_scope nt_ippkt_scope_of(int family, const uint8_t *addr, unsigned 
 const char *nt_ippkt_scope_name(enum nt_ippkt_scope s)
 {
 	static const char *const names[] = {
-	    [NT_IPPKT_GLOBAL] = "global",	    [NT_IPPKT_LOOPBACK] = "loopback",
-	    [NT_IPPKT_LINK_LOCAL] = "link_local",   [NT_IPPKT_UNSPECIFIED] = "unspecified",
-	    [NT_IPPKT_MULTICAST] = "multicast",	    [NT_IPPKT_BROADCAST] = "broadcast",
-	    [NT_IPPKT_RESERVED] = "reserved",	    [NT_IPPKT_V4_IN_V6] = "v4_in_v6",
+	    [NT_IPPKT_GLOBAL] = "global",	  [NT_IPPKT_LOOPBACK] = "loopback",
+	    [NT_IPPKT_LINK_LOCAL] = "link_local", [NT_IPPKT_UNSPECIFIED] = "unspecified",
+	    [NT_IPPKT_MULTICAST] = "multicast",	  [NT_IPPKT_BROADCAST] = "broadcast",
+	    [NT_IPPKT_RESERVED] = "reserved",	  [NT_IPPKT_V4_IN_V6] = "v4_in_v6",
 	};
 
 	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
