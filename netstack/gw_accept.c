@@ -42,17 +42,13 @@ static struct {
 
 /* ---- addresses ---- */
 
-/* Addresses nobody may reach through the gateway: they are the gateway
- * host's own (loopback), everyone's (multicast, broadcast) or nobody's. */
+/* Addresses lwIP cannot terminate as a connection's local end: they are
+ * everyone's (multicast, broadcast), nobody's, or IPv4 in disguise. The
+ * gateway refused them before (and loopback and link-local unless a rule
+ * names them): here they are only kept from lwIP's own handling. */
 static bool martian(int family, const uint8_t *a)
 {
-	static const uint8_t zero[15];
-
-	if (family == AF_INET)
-		return a[0] == 0 || a[0] == 127 || a[0] >= 224;
-	if (a[0] == 0xff || (a[0] == 0xfe && (a[1] & 0xc0) == 0x80))
-		return true;			       /* multicast, link-local */
-	return memcmp(a, zero, 15) == 0 && a[15] <= 1; /* ::, ::1 */
+	return !nt_ippkt_scope_unicast(nt_ippkt_scope_of(family, a, NULL));
 }
 
 /* ---- the IP hook: which foreign packets lwIP takes ---- */

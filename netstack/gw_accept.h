@@ -2,8 +2,8 @@
  * destination (third_party/lwip-accept-any.patch).
  *
  * Enabled, lwIP accepts TCP and UDP packets addressed to any unicast
- * address (not loopback, multicast, broadcast, unspecified or IPv6
- * link-local), a TCP listener takes every port, and UDP datagrams no pcb
+ * address (nt_ippkt_scope_unicast: not unspecified, multicast, broadcast,
+ * reserved or IPv4 in IPv6), a TCP listener takes every port, and UDP datagrams no pcb
  * takes reach the udp callback. ICMP is still answered for our own
  * addresses only. Disabled (the default, and always in the client), lwIP
  * behaves as upstream.

@@ -111,6 +111,65 @@ int nt_ippkt_parse_quote(const uint8_t *pkt, size_t len, struct nt_ippkt *out)
 	return parse(pkt, len, true, out);
 }
 
+/* First match wins: broadcast before the rest of 240/4, :: and ::1 before ::/96. */
+static const struct {
+	int family;
+	uint8_t prefix[16];
+	uint8_t len;
+	enum nt_ippkt_scope scope;
+} scope_ranges[] = {
+    {AF_INET, {0}, 8, NT_IPPKT_UNSPECIFIED},
+    {AF_INET, {127}, 8, NT_IPPKT_LOOPBACK},
+    {AF_INET, {169, 254}, 16, NT_IPPKT_LINK_LOCAL},
+    {AF_INET, {224}, 4, NT_IPPKT_MULTICAST},
+    {AF_INET, {255, 255, 255, 255}, 32, NT_IPPKT_BROADCAST},
+    {AF_INET, {240}, 4, NT_IPPKT_RESERVED},
+    {AF_INET6, {0}, 128, NT_IPPKT_UNSPECIFIED},
+    {AF_INET6, {[15] = 1}, 128, NT_IPPKT_LOOPBACK},
+    {AF_INET6, {0xfe, 0x80}, 10, NT_IPPKT_LINK_LOCAL},
+    {AF_INET6, {0xff}, 8, NT_IPPKT_MULTICAST},
+    /* An IPv6 socket connects to ::ffff:a.b.c.d over IPv4, past the rules
+     * written for a.b.c.d: no form of it is reached. */
+    {AF_INET6, {[10] = 0xff, [11] = 0xff}, 96, NT_IPPKT_V4_IN_V6},
+    {AF_INET6, {0}, 96, NT_IPPKT_V4_IN_V6},
+};
+
+static bool prefix_match(const uint8_t *a, const uint8_t *prefix, unsigned len)
+{
+	unsigned full = len / 8, rest = len % 8;
+
+	if (memcmp(a, prefix, full) != 0)
+		return false;
+	return !rest || ((a[full] ^ prefix[full]) & (uint8_t)(0xff << (8 - rest))) == 0;
+}
+
+enum nt_ippkt_scope nt_ippkt_scope_of(int family, const uint8_t *addr, unsigned *prefix_len)
+{
+	for (size_t i = 0; i < sizeof(scope_ranges) / sizeof(scope_ranges[0]); i++) {
+		if (scope_ranges[i].family != family ||
+		    !prefix_match(addr, scope_ranges[i].prefix, scope_ranges[i].len))
+			continue;
+		if (prefix_len)
+			*prefix_len = scope_ranges[i].len;
+		return scope_ranges[i].scope;
+	}
+	if (prefix_len)
+		*prefix_len = 0;
+	return NT_IPPKT_GLOBAL;
+}
+
+const char *nt_ippkt_scope_name(enum nt_ippkt_scope s)
+{
+	static const char *const names[] = {
+	    [NT_IPPKT_GLOBAL] = "global",	  [NT_IPPKT_LOOPBACK] = "loopback",
+	    [NT_IPPKT_LINK_LOCAL] = "link_local", [NT_IPPKT_UNSPECIFIED] = "unspecified",
+	    [NT_IPPKT_MULTICAST] = "multicast",	  [NT_IPPKT_BROADCAST] = "broadcast",
+	    [NT_IPPKT_RESERVED] = "reserved",	  [NT_IPPKT_V4_IN_V6] = "v4_in_v6",
+	};
+
+	return (unsigned)s < sizeof(names) / sizeof(names[0]) ? names[s] : "?";
+}
+
 uint32_t nt_ippkt_sum(const uint8_t *p, size_t len, uint32_t acc)
 {
 	for (size_t i = 0; i + 1 < len; i += 2)

@@ -35,6 +35,33 @@ int nt_ippkt_parse(const uint8_t *pkt, size_t len, struct nt_ippkt *out);
  * the rest may be cut off (then out->len exceeds len). */
 int nt_ippkt_parse_quote(const uint8_t *pkt, size_t len, struct nt_ippkt *out);
 
+/* What kind of address a destination is, for the gateway, which must not
+ * connect to its own host, its link or to addresses no connection can go to
+ * on behalf of a client (core/gateway/gateway.md). */
+enum nt_ippkt_scope {
+	NT_IPPKT_GLOBAL = 0,  /* anything else: Allow rules decide */
+	NT_IPPKT_LOOPBACK,    /* 127.0.0.0/8, ::1 */
+	NT_IPPKT_LINK_LOCAL,  /* 169.254.0.0/16, fe80::/10 */
+	NT_IPPKT_UNSPECIFIED, /* 0.0.0.0/8, :: (connect() reaches the local host) */
+	NT_IPPKT_MULTICAST,   /* 224.0.0.0/4, ff00::/8 */
+	NT_IPPKT_BROADCAST,   /* 255.255.255.255 */
+	NT_IPPKT_RESERVED,    /* the rest of 240.0.0.0/4 */
+	NT_IPPKT_V4_IN_V6,    /* ::ffff:0:0/96 (mapped), ::/96 (compatible) but :: and ::1 */
+};
+
+/* addr: 4 or 16 bytes in network order. *prefix_len (may be NULL) gets the
+ * length of the range that made the verdict (0 for NT_IPPKT_GLOBAL). */
+enum nt_ippkt_scope nt_ippkt_scope_of(int family, const uint8_t *addr, unsigned *prefix_len);
+/* "loopback", "link_local", ... for logs. */
+const char *nt_ippkt_scope_name(enum nt_ippkt_scope s);
+
+/* Unicast addresses a connection can be made to: global, or of the host or
+ * the link (which only an explicit rule opens). The others never. */
+static inline bool nt_ippkt_scope_unicast(enum nt_ippkt_scope s)
+{
+	return s <= NT_IPPKT_LINK_LOCAL;
+}
+
 /* The Internet checksum (RFC 1071): add up every covered part, then take
  * nt_ippkt_csum() of the total. An odd last byte is padded with zero. */
 uint32_t nt_ippkt_sum(const uint8_t *p, size_t len, uint32_t acc);

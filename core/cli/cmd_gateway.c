@@ -11,6 +11,7 @@
 #include "core/cli/cli.h"
 #include "core/config/config.h"
 #include "core/gateway/gateway.h"
+#include "core/gateway/gw_rules.h"
 #include "platform/log.h"
 #include "platform/loop.h"
 
@@ -29,6 +30,22 @@ static void on_usr1(struct nt_loop *loop, int signo, void *arg)
 	(void)loop;
 	(void)signo;
 	nt_gateway_log_counters(arg);
+}
+
+static void warn_broad(const struct nt_config *cfg, const char *section,
+		       const struct nt_config_allow *rules, size_t n)
+{
+	char text[WG_CIDR_STRLEN];
+
+	for (size_t i = 0; i < n; i++) {
+		if (!nt_gw_rule_broad(&rules[i]) || wg_allowedips_format_cidr(&rules[i].cidr, text))
+			continue;
+		nt_warn(MOD,
+			"event=broad_allow_rule file=%s line=%u section=%s cidr=%s hint=\"it opens "
+			"much of the Internet; the gateway host, loopback and link-local addresses "
+			"still need a rule of their own\"",
+			cfg->filename, rules[i].line, section, text);
+	}
 }
 
 /* NT_EXIT_OK, or NT_EXIT_USAGE with the message printed. */
@@ -61,6 +78,9 @@ static int load_config(const char *path, struct nt_config *cfg)
 	if (cfg->gateway_allow_count == 0)
 		nt_warn(MOD, "event=no_allow_rules hint=\"every flow will be denied: add [Gateway] "
 			     "Allow rules\"");
+	warn_broad(cfg, "Gateway", cfg->gateway_allow, cfg->gateway_allow_count);
+	for (size_t i = 0; i < cfg->peer_count; i++)
+		warn_broad(cfg, "Peer", cfg->peers[i].allow, cfg->peers[i].allow_count);
 	return NT_EXIT_OK;
 }
 

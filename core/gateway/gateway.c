@@ -56,6 +56,17 @@ socklen_t gw_os_dest(const struct nt_gateway *gw, const struct gw_key *k,
 	return nt_sockaddr_set(ss, k->family, addr, k->dport);
 }
 
+void gw_key_of(const struct nt_gw_pkt *p, struct gw_key *k)
+{
+	memset(k, 0, sizeof(*k));
+	k->family = p->family;
+	k->proto = p->proto;
+	memcpy(k->src, p->src, sizeof(k->src));
+	memcpy(k->dst, p->dst, sizeof(k->dst));
+	k->sport = p->sport;
+	k->dport = p->dport;
+}
+
 struct gw_peer *gw_peer_of_src(struct nt_gateway *gw, int family, const uint8_t *src)
 {
 	struct wg_peer *wp = nt_tunnel_peer_for_dst(gw->tunnel, family, src);
@@ -67,13 +78,22 @@ bool gw_allowed(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *
 {
 	struct nt_gw_dest d = {.family = k->family, .proto = k->proto, .port = k->dport};
 	uint64_t sec = nt_loop_now(gw->loop) / 1000000000u;
+	enum nt_gw_verdict v;
+	const char *reason = "rules";
 	char src[64], dst[64];
 
 	memcpy(d.addr, k->dst, sizeof(d.addr));
-	if (nt_gw_rules_allow(&gp->rules, &d))
+	d.self = is_ours(gw, k->family, k->dst);
+	v = nt_gw_rules_decide(&gp->rules, &d);
+	if (v == NT_GW_ALLOW)
 		return true;
 	gw->c.denied++;
 	gp->c.denied++;
+	if (v == NT_GW_DENY_MARTIAN) {
+		gw->c.denied_martian++;
+		reason = d.self ? "gateway_host"
+				: nt_ippkt_scope_name(nt_ippkt_scope_of(k->family, k->dst, NULL));
+	}
 	if (sec != gp->deny_log_sec) {
 		gp->deny_log_sec = sec;
 		gp->deny_log_count = 0;
@@ -84,8 +104,8 @@ bool gw_allowed(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *
 	}
 	gw_format_ep(k->family, k->src, k->sport, src, sizeof(src));
 	gw_format_ep(k->family, k->dst, k->dport, dst, sizeof(dst));
-	nt_info(GW_MOD, "event=flow_denied peer=%s proto=%s src=%s dst=%s", gp->id,
-		k->proto == NT_GW_PROTO_TCP ? "tcp" : "udp", src, dst);
+	nt_info(GW_MOD, "event=flow_denied peer=%s proto=%s src=%s dst=%s reason=%s", gp->id,
+		k->proto == NT_GW_PROTO_TCP ? "tcp" : "udp", src, dst, reason);
 	return false;
 }
 
@@ -142,6 +162,24 @@ static int stack_output(void *arg, const uint8_t *pkt, size_t len)
 	return ret;
 }
 
+/* UDP to the gateway host, to a host- or link-scoped address, or to one lwIP
+ * would take as its own (multicast, broadcast) is decided before lwIP sees
+ * it, as a SYN is. True when it was refused (and answered). */
+static bool udp_refused_early(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt,
+			      const struct nt_gw_pkt *p)
+{
+	struct gw_key k;
+
+	if (nt_ippkt_scope_of(p->family, p->dst, NULL) == NT_IPPKT_GLOBAL &&
+	    !is_ours(gw, p->family, p->dst))
+		return false;
+	gw_key_of(p, &k);
+	if (gw_allowed(gw, gp, &k))
+		return false;
+	gw_send_unreach(gw, gp, pkt, p, NT_GW_UNREACH_PROHIBITED);
+	return true;
+}
+
 /* An authenticated inner packet whose source the peer may use. */
 static void tunnel_deliver(void *arg, struct wg_peer *wp, const uint8_t *pkt, size_t len)
 {
@@ -165,6 +203,8 @@ static void tunnel_deliver(void *arg, struct wg_peer *wp, const uint8_t *pkt, si
 		gw_tcp_syn(gw, gp, pkt, p.len, &p);
 		return;
 	}
+	if (p.proto == NT_GW_PROTO_UDP && p.has_ports && udp_refused_early(gw, gp, pkt, &p))
+		return;
 	/* ICMP is lwIP's for our own address only (echo); we open no flows
 	 * for it, so errors about other addresses concern nothing of ours. */
 	if ((p.proto == PROTO_ICMP4 || p.proto == PROTO_ICMP6) && !is_ours(gw, p.family, p.dst)) {
@@ -200,15 +240,16 @@ void nt_gateway_log_counters(const struct nt_gateway *gw)
 {
 	const struct nt_gateway_counters *c = &gw->c;
 
-	nt_info(GW_MOD,
-		"event=counters flows_open=%" PRIu64 " tcp=%" PRIu64 " udp=%" PRIu64
-		" denied=%" PRIu64 " refused=%" PRIu64 " unreachable=%" PRIu64
-		" limit_total=%" PRIu64 " limit_peer=%" PRIu64 " bytes_up=%" PRIu64
-		" bytes_down=%" PRIu64 " udp_dropped=%" PRIu64 " in_malformed=%" PRIu64
-		" in_dropped=%" PRIu64 " out_dropped=%" PRIu64,
-		c->flows_open, c->tcp_flows, c->udp_flows, c->denied, c->refused, c->unreachable,
-		c->limit_total, c->limit_peer, c->bytes_up, c->bytes_down, c->udp_dropped,
-		c->in_malformed, c->in_dropped, c->out_dropped);
+	nt_info(
+	    GW_MOD,
+	    "event=counters flows_open=%" PRIu64 " tcp=%" PRIu64 " udp=%" PRIu64 " denied=%" PRIu64
+	    " denied_martian=%" PRIu64 " os_connects=%" PRIu64 " refused=%" PRIu64
+	    " unreachable=%" PRIu64 " limit_total=%" PRIu64 " limit_peer=%" PRIu64
+	    " bytes_up=%" PRIu64 " bytes_down=%" PRIu64 " udp_dropped=%" PRIu64
+	    " in_malformed=%" PRIu64 " in_dropped=%" PRIu64 " out_dropped=%" PRIu64,
+	    c->flows_open, c->tcp_flows, c->udp_flows, c->denied, c->denied_martian, c->os_connects,
+	    c->refused, c->unreachable, c->limit_total, c->limit_peer, c->bytes_up, c->bytes_down,
+	    c->udp_dropped, c->in_malformed, c->in_dropped, c->out_dropped);
 	for (size_t i = 0; i < gw->peer_count; i++) {
 		const struct gw_peer *gp = &gw->peers[i];
 

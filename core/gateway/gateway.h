@@ -20,7 +20,8 @@
  * Our own tunnel address stands for the gateway host: a flow to it is
  * connected to loopback (127.0.0.1 or ::1) on the same port, so a service
  * listening on the gateway's loopback is reachable as
- * <gateway tunnel address>:<port> (when a rule allows that address).
+ * <gateway tunnel address>:<port> (when a rule names that address as a /32
+ * or /128; a wider rule does not open the host).
  *
  * Single-threaded: everything runs on the loop's thread.
  */
@@ -53,6 +54,8 @@ struct nt_gateway_counters {
 	uint64_t tcp_flows;  /* opened: the destination accepted */
 	uint64_t udp_flows;
 	uint64_t denied;	    /* flows no Allow rule permits (ICMP prohibited) */
+	uint64_t denied_martian;    /* of those, to a special destination (gw_rules.h) */
+	uint64_t os_connects;	    /* connect() calls for flows, TCP and UDP */
 	uint64_t refused;	    /* the destination refused (RST) */
 	uint64_t unreachable;	    /* unreachable or ConnectTimeout (ICMP unreachable) */
 	uint64_t limit_total;	    /* flows refused by max_flows */

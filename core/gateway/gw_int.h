@@ -98,10 +98,13 @@ void gw_send(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt, size
 /* ICMP destination unreachable to the sender of pkt (parsed as p). */
 void gw_send_unreach(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt,
 		     const struct nt_gw_pkt *p, enum nt_gw_unreach why);
+/* The flow a TCP or UDP packet (with ports) belongs to. */
+void gw_key_of(const struct nt_gw_pkt *p, struct gw_key *k);
 /* The peer whose AllowedIPs hold the (already checked) inner source. */
 struct gw_peer *gw_peer_of_src(struct nt_gateway *gw, int family, const uint8_t *src);
 /* Where the OS socket connects: the destination, or loopback for our own
- * tunnel address. Returns the sockaddr length. */
+ * tunnel address (gw_allowed let it through only for a rule naming it).
+ * Returns the sockaddr length. */
 socklen_t gw_os_dest(const struct nt_gateway *gw, const struct gw_key *k,
 		     struct sockaddr_storage *ss);
 /* "10.0.0.1:80" / "[fd00::1]:80" */

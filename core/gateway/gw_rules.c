@@ -30,6 +30,11 @@ static bool port_listed(const struct nt_config_allow *rule, uint16_t port)
 	return false;
 }
 
+bool nt_gw_rule_broad(const struct nt_config_allow *rule)
+{
+	return rule->cidr.prefix_len < (rule->cidr.family == AF_INET ? 8 : 32);
+}
+
 bool nt_gw_rule_matches(const struct nt_config_allow *rule, const struct nt_gw_dest *d)
 {
 	if (!in_cidr(&rule->cidr, d))
@@ -55,19 +60,32 @@ bool nt_gw_rule_matches(const struct nt_config_allow *rule, const struct nt_gw_d
 	return rule->nports == 0 || port_listed(rule, d->port);
 }
 
-static bool any_matches(const struct nt_config_allow *rules, size_t n, const struct nt_gw_dest *d)
+static bool any_matches(const struct nt_config_allow *rules, size_t n, const struct nt_gw_dest *d,
+			unsigned min_prefix)
 {
 	for (size_t i = 0; i < n; i++)
-		if (nt_gw_rule_matches(&rules[i], d))
+		if (rules[i].cidr.prefix_len >= min_prefix && nt_gw_rule_matches(&rules[i], d))
 			return true;
 	return false;
 }
 
-bool nt_gw_rules_allow(const struct nt_gw_rules *r, const struct nt_gw_dest *d)
+enum nt_gw_verdict nt_gw_rules_decide(const struct nt_gw_rules *r, const struct nt_gw_dest *d)
 {
+	enum nt_ippkt_scope scope;
+	unsigned range = 0;
+
 	if (d->family != AF_INET && d->family != AF_INET6)
-		return false;
-	if (!any_matches(r->global, r->global_count, d))
-		return false;
-	return r->peer_count == 0 || any_matches(r->peer, r->peer_count, d);
+		return NT_GW_DENY;
+	scope = nt_ippkt_scope_of(d->family, d->addr, &range);
+	if (!nt_ippkt_scope_unicast(scope))
+		return NT_GW_DENY_MARTIAN;
+	if (d->self)
+		range = d->family == AF_INET ? 32 : 128;
+	/* A matching rule at least as long as the range lies inside it. */
+	if (range && !any_matches(r->global, r->global_count, d, range))
+		return NT_GW_DENY_MARTIAN;
+	if (!any_matches(r->global, r->global_count, d, 0))
+		return NT_GW_DENY;
+	return r->peer_count == 0 || any_matches(r->peer, r->peer_count, d, 0) ? NT_GW_ALLOW
+									       : NT_GW_DENY;
 }

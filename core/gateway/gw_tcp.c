@@ -32,17 +32,6 @@
 #include "platform/log.h"
 #include "netstack/splice.h"
 
-static void key_of(const struct nt_gw_pkt *p, struct gw_key *k)
-{
-	memset(k, 0, sizeof(*k));
-	k->family = p->family;
-	k->proto = NT_GW_PROTO_TCP;
-	memcpy(k->src, p->src, sizeof(k->src));
-	memcpy(k->dst, p->dst, sizeof(k->dst));
-	k->sport = p->sport;
-	k->dport = p->dport;
-}
-
 /* Ends a flow that never reached the splice: everything released. */
 static void tcp_end(struct gw_flow *f, const char *how)
 {
@@ -156,6 +145,7 @@ static void start_connect(struct gw_flow *f)
 	socklen_t len = gw_os_dest(gw, &f->key, &ss);
 	int err;
 
+	gw->c.os_connects++;
 	f->fd = socket(f->key.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (f->fd < 0) {
 		fail_connect(f, errno == EAFNOSUPPORT ? ENETUNREACH : errno);
@@ -200,7 +190,7 @@ void gw_tcp_syn(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt, s
 	char src[64], dst[64];
 	int err, n;
 
-	key_of(p, &k);
+	gw_key_of(p, &k);
 	f = gw_flow_find(gw, &k);
 	if (f) {
 		if (f->state == GW_TCP_CONNECTING || f->state == GW_TCP_READY) {

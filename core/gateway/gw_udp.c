@@ -146,6 +146,7 @@ static struct gw_flow *udp_open(struct nt_gateway *gw, struct gw_peer *gp, const
 		return NULL;
 	}
 	f->state = GW_UDP_OPEN;
+	gw->c.os_connects++;
 	f->fd = socket(k->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (f->fd < 0 || connect(f->fd, (struct sockaddr *)&ss, len) != 0 ||
 	    nt_loop_add_fd(gw->loop, f->fd, NT_EV_READ, on_readable, f) != 0 ||

@@ -498,3 +498,169 @@ def test_gateway_serves_wireguard_go_kernel_tcp_client(notun, tmp_path, servers)
         if wg:
             wg.close()
         ns.close()
+
+
+# ---- special destinations: crafted inner packets (tests/tools/wgtun --probe) ----
+
+PROBER_IP, PROBER_IP6 = "10.99.0.3", "fd00:99::3"
+
+
+def probe(tmp_path, keys, gw_keys, gw_port, probes, count=1, timeout_ms=5000, wait=True):
+    """wgtun as a client of the gateway: a ping to the gateway's address
+    brings the session up, then each probe ("tcp:IP:PORT") sends `count`
+    crafted SYNs or datagrams. Returns the Popen, or with wait its report."""
+    args = [WGTUN, "--private-key-file", secret_file(tmp_path, "prober.key", keys.private),
+            "--address", PROBER_IP, "--address6", PROBER_IP6,
+            "--peer-public-key", gw_keys.public, "--peer-endpoint", f"127.0.0.1:{gw_port}",
+            "--peer-allowed-ips", "0.0.0.0/0,::/0", "--ping", GW_IP, "--count", "1",
+            "--probe-count", str(count), "--probe-timeout-ms", str(timeout_ms),
+            "--log-level", "debug"]
+    for p in probes:
+        args += ["--probe", p]
+    proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if not wait:
+        return proc
+    rc, report, err = finish(proc, timeout=timeout_ms / 1000 + 30)
+    assert rc == 0, err[-3000:]  # the ping: the session was up
+    return report
+
+
+def counters(gateway, field):
+    """The gateway's counters line (SIGUSR1), one field of it."""
+    before = len(re.findall(r"event=counters ", gateway.read_log()))
+    gateway.proc.send_signal(signal.SIGUSR1)
+    gateway.wait_log(r"event=counters ", count=before + 1)
+    line = re.findall(r"event=counters .*", gateway.read_log())[-1]
+    m = re.search(rf" {field}=(\d+)", line)
+    assert m, f"no {field} in {line}"
+    return int(m.group(1))
+
+
+@pytest.fixture
+def loopback_service():
+    """A TCP listener on 127.0.0.1 and one on ::1, same port: services only
+    the gateway host itself should reach."""
+    socks_ = []
+    port = free_tcp_port()
+    try:
+        for fam, addr in ((socket.AF_INET, "127.0.0.1"), (socket.AF_INET6, "::1")):
+            s = socket.socket(fam, socket.SOCK_STREAM)
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind((addr, port))
+            s.listen(64)
+            socks_.append(s)
+        yield port
+    finally:
+        for s in socks_:
+            s.close()
+
+
+def gateway_with(notun, tmp_path, gw_keys, prober_keys, rules, name="gateway"):
+    gw_port = free_udp_port("127.0.0.1")
+    gw = Gateway(notun, tmp_path, (
+        f"[Interface]\nPrivateKey = {gw_keys.private}\nListenPort = {gw_port}\n"
+        f"Address = {GW_IP}/32, {GW_IP6}/128\n\n"
+        f"[Peer]\nPublicKey = {prober_keys.public}\n"
+        f"AllowedIPs = {PROBER_IP}/32, {PROBER_IP6}/128\n\n"
+        f"[Gateway]\n{rules}"), name=name)
+    return gw, gw_port
+
+
+def test_gateway_broad_rule_never_connects_to_special_destinations(notun, tmp_path,
+                                                                   loopback_service):
+    """Allow = 0.0.0.0/0, ::/0: SYNs and datagrams to loopback, unspecified,
+    link-local, multicast, broadcast, IPv4-in-IPv6 forms of them and the
+    gateway's own tunnel address are answered ICMP prohibited, and the
+    gateway makes no socket for any (a listener waits on loopback)."""
+    port = loopback_service
+    gw_keys, prober_keys = KeyPair(notun), KeyPair(notun)
+    gw, gw_port = gateway_with(notun, tmp_path, gw_keys, prober_keys,
+                               "Allow = 0.0.0.0/0, ::/0\n")
+    dests = ["127.0.0.1", "127.1.2.3", "0.0.0.0", "0.0.0.1", "169.254.169.254", "224.0.0.1",
+             "255.255.255.255", "240.0.0.1", GW_IP, "[::1]", "[::]", "[::ffff:127.0.0.1]",
+             "[::ffff:0.0.0.0]", "[::127.0.0.1]", "[fe80::1]", "[ff02::1]", f"[{GW_IP6}]"]
+    probes = [f"{proto}:{d}:{port}" for d in dests for proto in ("tcp", "udp")]
+    try:
+        gw.wait_log(r"event=broad_allow_rule file=\S+ line=11 section=Gateway cidr=0\.0\.0\.0/0")
+        gw.wait_log(r"event=broad_allow_rule file=\S+ line=11 section=Gateway cidr=::/0")
+        report = probe(tmp_path, prober_keys, gw_keys, gw_port, probes)
+        for p in report["probes"]:
+            assert (p["prohibited"], p["synack"], p["rst"], p["icmp_other"]) == (1, 0, 0, 0), p
+        assert len(report["probes"]) == len(probes)
+        assert counters(gw, "os_connects") == 0
+        assert counters(gw, "denied_martian") == len(probes)
+        gw.wait_log(rf"event=flow_denied peer=\S+ proto=tcp src=\S+ dst=127\.0\.0\.1:{port} "
+                    r"reason=loopback")
+    finally:
+        gw.stop()
+
+
+@pytest.mark.parametrize("rule,reached", [("Allow = 0.0.0.0/0, ::/0", False),
+                                          ("Allow = 10.99.0.0/16", False),
+                                          (f"Allow = {GW_IP}/32 tcp:{{port}}", True),
+                                          (f"Allow = {GW_IP}/32", True)])
+def test_gateway_tunnel_address_reaches_host_only_by_its_own_rule(notun, tmp_path,
+                                                                  loopback_service, rule,
+                                                                  reached):
+    port = loopback_service
+    gw_keys, prober_keys = KeyPair(notun), KeyPair(notun)
+    gw, gw_port = gateway_with(notun, tmp_path, gw_keys, prober_keys,
+                               rule.format(port=port) + "\n")
+    try:
+        (p,) = probe(tmp_path, prober_keys, gw_keys, gw_port, [f"tcp:{GW_IP}:{port}"])["probes"]
+        if reached:
+            assert p["synack"] == 1 and p["prohibited"] == 0, p
+            assert counters(gw, "os_connects") == 1
+        else:
+            assert p["prohibited"] == 1 and p["synack"] == 0, p
+            assert counters(gw, "os_connects") == 0
+            gw.wait_log(rf"event=flow_denied peer=\S+ proto=tcp src=\S+ "
+                        rf"dst={re.escape(GW_IP)}:{port} reason=gateway_host")
+    finally:
+        gw.stop()
+
+
+def test_gateway_warns_of_broad_peer_rule(notun, tmp_path):
+    gw_keys, prober_keys = KeyPair(notun), KeyPair(notun)
+    gw_port = free_udp_port("127.0.0.1")
+    gw = Gateway(notun, tmp_path, (
+        f"[Interface]\nPrivateKey = {gw_keys.private}\nListenPort = {gw_port}\n"
+        f"Address = {GW_IP}/32\n\n"
+        f"[Peer]\nPublicKey = {prober_keys.public}\nAllowedIPs = {PROBER_IP}/32\n"
+        f"Allow = 10.0.0.0/8\nAllow = 0.0.0.0/4 tcp:443\n\n"
+        f"[Gateway]\nAllow = 10.0.0.0/8\nAllow = 2001:db8::/32\nAllow = 2000::/3 udp:53\n"))
+    try:
+        gw.wait_log(r"level=warn .*event=broad_allow_rule file=\S+ line=10 section=Peer "
+                    r"cidr=0\.0\.0\.0/4")
+        gw.wait_log(r"event=broad_allow_rule file=\S+ line=15 section=Gateway cidr=2000::/3")
+        assert len(re.findall("event=broad_allow_rule", gw.read_log())) == 2
+    finally:
+        gw.stop()
+
+
+def test_gateway_1100_syns_from_one_peer_hit_its_limit_not_the_others(notun, tmp_path,
+                                                                      servers):
+    """One peer's 1100 crafted SYNs (to a destination that never answers):
+    1024 are held connecting, 76 are refused by the per-peer limit, and the
+    other peer is served meanwhile."""
+    site = Site(notun, tmp_path, servers, gw_args=["--connect-timeout", "3"])
+    prober = None
+    try:
+        prober = probe(tmp_path, site.pinger_keys, site.gw_keys, site.gw_port,
+                       [f"tcp:{GW_IP}:{servers['silent']}"], count=1100, timeout_ms=20000,
+                       wait=False)
+        deadline = time.monotonic() + 10
+        while counters(site.gateway, "limit_peer") < 76 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert counters(site.gateway, "limit_peer") == 76
+        r = curl(["--proxy", proxy_url(site.proxy_port), site.url("/hello")])
+        assert r.returncode == 0 and r.stdout == "hello through notun\n", r.stderr
+        rc, report, err = finish(prober, timeout=40)
+        prober = None
+        (p,) = report["probes"]
+        assert p["rst"] == 76 and p["icmp_other"] == 1024 and p["synack"] == 0, p
+    finally:
+        if prober:
+            prober.kill()
+            prober.wait(timeout=10)
+        site.close()

@@ -8,9 +8,15 @@
  *         [--keepalive-ms MS] [--rekey-timeout-ms MS] [--rekey-attempt-ms MS]
  *         [--under-load-threshold N]
  *         [--ping DST --count N [--size BYTES] [--interval-ms MS] [--timeout-ms MS]]
+ *         [--probe tcp|udp:IP:PORT ... [--probe-count N] [--probe-timeout-ms MS]]
  *         [--serve-ms MS] [--log-level L]
  *
  * Phases: ping (if --ping) until every reply came back or --timeout-ms, then
+ * probe (if --probe, which needs --ping to bring the session up): each probe
+ * sends --probe-count crafted TCP SYNs or UDP datagrams ("x") from distinct
+ * source ports to its destination, and the answers are counted per probe
+ * (ICMP administratively prohibited, other ICMP unreachable, SYN-ACK, RST,
+ * UDP) until each probe has one per packet or --probe-timeout-ms; then
  * serve (if --serve-ms) for that long; with neither, serve until a signal.
  * ICMP/ICMPv6 echo requests for our addresses are answered in every phase.
  * "listening port=P" goes to stderr as soon as the socket is bound (for any
@@ -53,6 +59,20 @@
 #define IP6_HDR		40
 #define ICMP_HDR	8
 #define MAX_SIZE	(65535u - IP6_HDR - ICMP_HDR)
+#define MAX_PROBES	48
+#define PROBE_BATCH	64 /* packets per tick: the tunnel's queue is bounded */
+#define PROBE_SPORT	20000
+#define TCP_HDR		20
+#define UDP_HDR		8
+
+struct probe {
+	int family;
+	uint8_t proto;
+	uint8_t dst[16];
+	uint16_t port;
+	char text[64];
+	uint32_t prohibited, icmp_other, synack, rst, udp;
+};
 
 struct args {
 	uint8_t private_key[NT_KEY_LEN];
@@ -81,6 +101,10 @@ struct args {
 	uint32_t count, size, interval_ms, timeout_ms;
 	uint32_t serve_ms;
 	bool serve_set;
+	/* probe */
+	struct probe probes[MAX_PROBES];
+	size_t nprobes;
+	uint32_t probe_count, probe_timeout_ms;
 };
 
 struct app {
@@ -88,12 +112,13 @@ struct app {
 	struct nt_loop *loop;
 	struct nt_tunnel *tun;
 	struct wg_peer *peer;
-	struct nt_timer ping_timer, phase_timer;
+	struct nt_timer ping_timer, phase_timer, probe_timer;
 	uint16_t ident;
 	uint32_t sent, received, bad_replies, duplicates;
 	uint8_t *seen; /* one flag per sequence number */
 	uint8_t *pkt;  /* scratch for outgoing packets */
-	bool pinging;
+	bool pinging, probing;
+	size_t probe_next; /* packets sent, over all probes */
 	uint64_t served;
 };
 
@@ -154,6 +179,7 @@ static void usage(void)
 	    "             [--under-load-threshold N]\n"
 	    "             [--ping DST --count N [--size BYTES] [--interval-ms MS] "
 	    "[--timeout-ms MS]]\n"
+	    "             [--probe tcp|udp:IP:PORT ... [--probe-count N] [--probe-timeout-ms MS]]\n"
 	    "             [--serve-ms MS] [--log-level trace|debug|info|warn|error|off]\n"
 	    "  --rekey-after-ms without --rekey-timeout-ms also shortens REKEY_TIMEOUT to a\n"
 	    "  third of it (at most 5 s): initiations are REKEY_TIMEOUT apart.\n");
@@ -189,7 +215,40 @@ enum {
 	OPT_TIMEOUT,
 	OPT_SERVE,
 	OPT_LOG,
+	OPT_PROBE,
+	OPT_PROBE_COUNT,
+	OPT_PROBE_TIMEOUT,
 };
+
+/* tcp:10.0.0.1:80, udp:[::1]:53 */
+static int parse_probe(const char *text, struct args *a)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	struct probe *p = &a->probes[a->nprobes];
+
+	if (a->nprobes >= MAX_PROBES || strlen(text) >= sizeof(p->text))
+		return -EINVAL;
+	if (strncmp(text, "tcp:", 4) == 0)
+		p->proto = IPPROTO_TCP;
+	else if (strncmp(text, "udp:", 4) == 0)
+		p->proto = IPPROTO_UDP;
+	else
+		return -EINVAL;
+	if (tool_parse_hostport(text + 4, 1, &ss, &len))
+		return -EINVAL;
+	p->family = ss.ss_family;
+	if (p->family == AF_INET) {
+		memcpy(p->dst, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+		p->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	} else {
+		memcpy(p->dst, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+		p->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+	}
+	snprintf(p->text, sizeof(p->text), "%s", text);
+	a->nprobes++;
+	return 0;
+}
 
 static int parse_ms_option(const char *opt, const char *val, uint64_t *ns, struct args *a)
 {
@@ -227,6 +286,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 	    {"timeout-ms", required_argument, NULL, OPT_TIMEOUT},
 	    {"serve-ms", required_argument, NULL, OPT_SERVE},
 	    {"log-level", required_argument, NULL, OPT_LOG},
+	    {"probe", required_argument, NULL, OPT_PROBE},
+	    {"probe-count", required_argument, NULL, OPT_PROBE_COUNT},
+	    {"probe-timeout-ms", required_argument, NULL, OPT_PROBE_TIMEOUT},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -238,6 +300,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 	a->size = 56;
 	a->interval_ms = 100;
 	a->timeout_ms = 10000;
+	a->probe_count = 1;
+	a->probe_timeout_ms = 5000;
 	opterr = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
@@ -349,6 +413,18 @@ static int parse_args(int argc, char **argv, struct args *a)
 				return bad("--log-level", optarg);
 			nt_log_set_level(level);
 			break;
+		case OPT_PROBE:
+			if (parse_probe(optarg, a))
+				return bad("--probe", optarg);
+			break;
+		case OPT_PROBE_COUNT:
+			if (tool_parse_u32(optarg, 1, PROBE_SPORT, &a->probe_count))
+				return bad("--probe-count", optarg);
+			break;
+		case OPT_PROBE_TIMEOUT:
+			if (tool_parse_u32(optarg, 1, MAX_MS, &a->probe_timeout_ms))
+				return bad("--probe-timeout-ms", optarg);
+			break;
 		case 'h':
 			usage();
 			return -EINVAL;
@@ -370,6 +446,16 @@ static int parse_args(int argc, char **argv, struct args *a)
 	if (a->ping && !count_set) {
 		fprintf(stderr, "wgtun: --ping needs --count\n");
 		return -EINVAL;
+	}
+	if (a->nprobes && !a->ping) {
+		fprintf(stderr, "wgtun: --probe needs --ping (the session comes first)\n");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < a->nprobes; i++) {
+		if (a->probes[i].family == AF_INET6 && !a->addr6_set) {
+			fprintf(stderr, "wgtun: an IPv6 --probe needs --address6\n");
+			return -EINVAL;
+		}
 	}
 	if (a->ping && a->ping_family == AF_INET6 && !a->addr6_set) {
 		fprintf(stderr, "wgtun: --ping to an IPv6 address needs --address6\n");
@@ -466,6 +552,133 @@ static void check_reply(struct app *app, const uint8_t *src, const uint8_t *icmp
 	app->received++;
 }
 
+/* ---- probes ---- */
+
+/* A TCP SYN or a one-byte UDP datagram for probe p from sport into buf;
+ * returns its length. */
+static size_t build_probe(const struct args *a, const struct probe *p, uint16_t sport, uint8_t *buf)
+{
+	size_t hdr = p->family == AF_INET ? IP4_HDR : IP6_HDR;
+	size_t l4_len = p->proto == IPPROTO_TCP ? TCP_HDR : UDP_HDR + 1;
+	const uint8_t *src = p->family == AF_INET ? a->addr4 : a->addr6;
+	uint8_t *l4 = buf + hdr;
+	uint32_t acc;
+
+	memset(buf, 0, hdr + l4_len);
+	if (p->family == AF_INET) {
+		buf[0] = 0x45;
+		nt_ippkt_put16(buf + 2, (uint16_t)(hdr + l4_len));
+		buf[8] = 64;
+		buf[9] = p->proto;
+		memcpy(buf + 12, src, 4);
+		memcpy(buf + 16, p->dst, 4);
+		nt_ippkt_put16(buf + 10, nt_ippkt_csum(nt_ippkt_sum(buf, IP4_HDR, 0)));
+	} else {
+		buf[0] = 0x60;
+		nt_ippkt_put16(buf + 4, (uint16_t)l4_len);
+		buf[6] = p->proto;
+		buf[7] = 64;
+		memcpy(buf + 8, src, 16);
+		memcpy(buf + 24, p->dst, 16);
+	}
+	nt_ippkt_put16(l4, sport);
+	nt_ippkt_put16(l4 + 2, p->port);
+	if (p->proto == IPPROTO_TCP) {
+		nt_ippkt_put32(l4 + 4, (uint32_t)sport * 7919u);
+		l4[12] = 5 << 4;
+		l4[13] = 0x02; /* SYN */
+		nt_ippkt_put16(l4 + 14, 65535);
+	} else {
+		nt_ippkt_put16(l4 + 4, (uint16_t)l4_len);
+		l4[UDP_HDR] = 'x';
+	}
+	acc = nt_ippkt_pseudo_sum(p->family, src, p->dst, p->proto, l4_len);
+	nt_ippkt_put16(l4 + (p->proto == IPPROTO_TCP ? 16 : 6),
+		       nt_ippkt_csum(nt_ippkt_sum(l4, l4_len, acc)));
+	return hdr + l4_len;
+}
+
+static struct probe *probe_of(struct app *app, int family, uint8_t proto, const uint8_t *addr,
+			      uint16_t port)
+{
+	for (size_t i = 0; i < app->a->nprobes; i++) {
+		struct probe *p = &app->a->probes[i];
+
+		if (p->family == family && p->proto == proto && p->port == port &&
+		    memcmp(p->dst, addr, family == AF_INET ? 4 : 16) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+/* An answer to one of our probes, counted; false for anything else. */
+static bool probe_answer(struct app *app, const uint8_t *pkt, size_t len)
+{
+	struct nt_ippkt ip, q;
+	const uint8_t *l4;
+	struct probe *p;
+
+	if (nt_ippkt_parse(pkt, len, &ip) != 0 || !ip.has_l4 || ip.l4_len < 8)
+		return false;
+	l4 = pkt + ip.l4;
+	if (ip.proto == IPPROTO_TCP || ip.proto == IPPROTO_UDP) {
+		p = probe_of(app, ip.family, ip.proto, ip.src, nt_ippkt_get16(l4));
+		if (!p)
+			return false;
+		if (ip.proto == IPPROTO_UDP)
+			p->udp++;
+		else if (ip.l4_len >= TCP_HDR && (l4[13] & 0x04))
+			p->rst++;
+		else if (ip.l4_len >= TCP_HDR && (l4[13] & 0x12) == 0x12)
+			p->synack++;
+		return true;
+	}
+	if (!((ip.proto == 1 && l4[0] == 3) || (ip.proto == 58 && l4[0] == 1)) ||
+	    nt_ippkt_parse_quote(l4 + 8, ip.l4_len - 8, &q) != 0 || !q.has_l4 ||
+	    q.l4 + 4 > ip.l4_len - 8)
+		return false;
+	p = probe_of(app, q.family, q.proto, q.dst, nt_ippkt_get16(l4 + 8 + q.l4 + 2));
+	if (!p)
+		return false;
+	if ((ip.proto == 1 && l4[1] == 13) || (ip.proto == 58 && l4[1] == 1))
+		p->prohibited++;
+	else
+		p->icmp_other++;
+	return true;
+}
+
+static bool probes_answered(const struct app *app)
+{
+	for (size_t i = 0; i < app->a->nprobes; i++) {
+		const struct probe *p = &app->a->probes[i];
+
+		if (p->prohibited + p->icmp_other + p->synack + p->rst + p->udp <
+		    app->a->probe_count)
+			return false;
+	}
+	return true;
+}
+
+static void finish_probe(struct app *app);
+
+static void probe_tick(struct nt_loop *loop, struct nt_timer *timer, void *arg)
+{
+	struct app *app = arg;
+	const struct args *a = app->a;
+	size_t total = a->nprobes * a->probe_count, len;
+
+	(void)timer;
+	for (int n = 0; n < PROBE_BATCH && app->probe_next < total; n++, app->probe_next++) {
+		const struct probe *p = &a->probes[app->probe_next / a->probe_count];
+		uint16_t sport = (uint16_t)(PROBE_SPORT + app->probe_next % a->probe_count);
+
+		len = build_probe(a, p, sport, app->pkt);
+		nt_tunnel_send(app->tun, app->peer, app->pkt, len);
+	}
+	if (app->probe_next < total)
+		nt_timer_arm(loop, &app->probe_timer, NT_NS_PER_MS);
+}
+
 static void finish_ping(struct app *app);
 
 /* Answers an echo request in place (pkt is the tunnel's buffer: copy first). */
@@ -505,6 +718,11 @@ static void on_deliver(void *arg, struct wg_peer *peer, const uint8_t *pkt, size
 	const struct args *a = app->a;
 
 	(void)peer;
+	if (app->probing && probe_answer(app, pkt, len)) {
+		if (probes_answered(app))
+			finish_probe(app);
+		return;
+	}
 	if (len >= IP4_HDR && pkt[0] >> 4 == 4) {
 		size_t hdr = (size_t)(pkt[0] & 15) * 4;
 
@@ -545,6 +763,10 @@ static void phase_end(struct nt_loop *loop, struct nt_timer *timer, void *arg)
 		finish_ping(app);
 		return;
 	}
+	if (app->probing) {
+		finish_probe(app);
+		return;
+	}
 	nt_loop_stop(loop);
 }
 
@@ -555,11 +777,29 @@ static void start_serving(struct app *app)
 	nt_timer_arm(app->loop, &app->phase_timer, (uint64_t)app->a->serve_ms * NT_NS_PER_MS);
 }
 
+static void finish_probe(struct app *app)
+{
+	app->probing = false;
+	nt_timer_cancel(app->loop, &app->probe_timer);
+	nt_timer_cancel(app->loop, &app->phase_timer);
+	if (app->a->serve_set && app->a->serve_ms > 0)
+		start_serving(app);
+	else
+		nt_loop_stop(app->loop);
+}
+
 static void finish_ping(struct app *app)
 {
 	app->pinging = false;
 	nt_timer_cancel(app->loop, &app->ping_timer);
 	nt_timer_cancel(app->loop, &app->phase_timer);
+	if (app->a->nprobes) {
+		app->probing = true;
+		nt_timer_arm(app->loop, &app->phase_timer,
+			     (uint64_t)app->a->probe_timeout_ms * NT_NS_PER_MS);
+		nt_timer_arm(app->loop, &app->probe_timer, 0);
+		return;
+	}
 	if (app->a->serve_set && app->a->serve_ms > 0)
 		start_serving(app);
 	else
@@ -604,7 +844,7 @@ static void report(const struct app *app)
 	       "\"source_not_allowed\":%llu,\"queue_full\":%llu,\"handshake_give_up\":%llu,"
 	       "\"tx_queue_full\":%llu,\"bad_mac1\":%llu,\"unknown_static_key\":%llu,"
 	       "\"handshake_auth\":%llu,\"malformed\":%llu},"
-	       "\"listen_port\":%u}\n",
+	       "\"listen_port\":%u,\"probes\":[",
 	       app->sent, app->received, app->bad_replies, app->duplicates,
 	       (unsigned long long)pc->handshakes_completed,
 	       (unsigned long long)pc->handshakes_initiated, (unsigned long long)pc->cookie_replies,
@@ -618,6 +858,15 @@ static void report(const struct app *app)
 	       (unsigned long long)tc.rx_bad_mac1, (unsigned long long)tc.hs_unknown_key,
 	       (unsigned long long)tc.hs_bad_auth, (unsigned long long)tc.rx_malformed,
 	       nt_tunnel_port(app->tun));
+	for (size_t i = 0; i < app->a->nprobes; i++) {
+		const struct probe *p = &app->a->probes[i];
+
+		printf("%s{\"probe\":\"%s\",\"prohibited\":%u,\"icmp_other\":%u,"
+		       "\"synack\":%u,\"rst\":%u,\"udp\":%u}",
+		       i ? "," : "", p->text, p->prohibited, p->icmp_other, p->synack, p->rst,
+		       p->udp);
+	}
+	printf("]}\n");
 	fflush(stdout);
 }
 
@@ -636,6 +885,7 @@ static int setup(struct app *app)
 		return ret;
 	nt_timer_init(&app->ping_timer, ping_tick, app);
 	nt_timer_init(&app->phase_timer, phase_end, app);
+	nt_timer_init(&app->probe_timer, probe_tick, app);
 	if ((ret = nt_loop_add_signal(app->loop, SIGINT, on_signal, app)) ||
 	    (ret = nt_loop_add_signal(app->loop, SIGTERM, on_signal, app)))
 		return ret;
@@ -715,6 +965,7 @@ out:
 	if (app.loop) {
 		nt_timer_cancel(app.loop, &app.ping_timer);
 		nt_timer_cancel(app.loop, &app.phase_timer);
+		nt_timer_cancel(app.loop, &app.probe_timer);
 		nt_loop_free(app.loop);
 	}
 	free(app.pkt);

@@ -212,6 +212,123 @@ static void test_gw_rules_rejects_unknown_family(void **state)
 	nt_config_free(&cfg);
 }
 
+static enum nt_gw_verdict decide(const struct nt_config *cfg, int peer, const char *addr,
+				 uint8_t proto, uint16_t port, bool self)
+{
+	struct nt_gw_rules r = rules_of(cfg, peer);
+	struct nt_gw_dest d = dest(addr, proto, port);
+
+	d.self = self;
+	return nt_gw_rules_decide(&r, &d);
+}
+
+/* Every special form under the broadest rules there are: refused as a
+ * martian, while ordinary addresses pass. */
+static void test_gw_rules_broad_rules_never_open_special_destinations(void **state)
+{
+	static const char *const martians[] = {
+	    "127.0.0.1",
+	    "127.255.255.254",
+	    "0.0.0.0",
+	    "0.1.2.3",
+	    "169.254.169.254",
+	    "169.254.0.1",
+	    "224.0.0.1",
+	    "239.255.255.250",
+	    "255.255.255.255",
+	    "240.0.0.1",
+	    "::1",
+	    "::",
+	    "fe80::1",
+	    "febf::1",
+	    "ff02::1",
+	    "ff05::2",
+	    "::ffff:127.0.0.1",
+	    "::ffff:0.0.0.0",
+	    "::ffff:10.1.2.3",
+	    "::ffff:169.254.169.254",
+	    "::127.0.0.1",
+	    "::0.0.0.2",
+	};
+	static const char *const ordinary[] = {
+	    "10.1.2.3",	   "192.168.1.1", "126.255.255.255", "128.0.0.1",
+	    "169.253.0.1", "169.255.0.1", "223.255.255.255", "fd00::1",
+	    "2001:db8::1", "fec0::1",	  "64:ff9b::7f00:1", "::1:0:0:1"};
+	struct nt_config cfg;
+	(void)state;
+
+	parse(&cfg, IFACE "[Gateway]\nAllow = 0.0.0.0/0, ::/0\nAllow = 0.0.0.0/1, 128.0.0.0/1\n");
+	for (size_t i = 0; i < sizeof(martians) / sizeof(martians[0]); i++) {
+		assert_int_equal(decide(&cfg, -1, martians[i], TCP, 80, false), NT_GW_DENY_MARTIAN);
+		assert_int_equal(decide(&cfg, -1, martians[i], UDP, 53, false), NT_GW_DENY_MARTIAN);
+	}
+	for (size_t i = 0; i < sizeof(ordinary) / sizeof(ordinary[0]); i++)
+		assert_int_equal(decide(&cfg, -1, ordinary[i], TCP, 80, false), NT_GW_ALLOW);
+	/* The gateway's own tunnel address: its host, not opened by 0.0.0.0/0. */
+	assert_int_equal(decide(&cfg, -1, "10.9.0.1", TCP, 22, true), NT_GW_DENY_MARTIAN);
+	assert_int_equal(decide(&cfg, -1, "fd00:9::1", UDP, 53, true), NT_GW_DENY_MARTIAN);
+	assert_false(allowed(&cfg, -1, "127.0.0.1", TCP, 80));
+	nt_config_free(&cfg);
+}
+
+/* A rule inside the special range opens it (as far as the rule goes); a
+ * rule covering it only as part of a wider prefix does not. */
+static void test_gw_rules_explicit_rule_opens_host_and_link_scope(void **state)
+{
+	struct nt_config cfg;
+	(void)state;
+
+	parse(&cfg, IFACE "[Gateway]\nAllow = 0.0.0.0/0, ::/0\n"
+			  "Allow = 127.0.0.0/8 tcp:8080\nAllow = 169.254.169.254/32\n"
+			  "Allow = ::1/128 udp:53\nAllow = fe80::/10 tcp:22\n"
+			  "Allow = 10.9.0.1/32 tcp:8443\nAllow = 10.9.0.0/24 tcp:9000\n"
+			  "Allow = 224.0.0.0/4, ff00::/8, 0.0.0.0/8, ::ffff:0:0/96\n");
+	assert_int_equal(decide(&cfg, -1, "127.0.0.1", TCP, 8080, false), NT_GW_ALLOW);
+	assert_int_equal(decide(&cfg, -1, "127.1.2.3", TCP, 8080, false), NT_GW_ALLOW);
+	assert_int_equal(decide(&cfg, -1, "127.0.0.1", TCP, 8081, false), NT_GW_DENY_MARTIAN);
+	assert_int_equal(decide(&cfg, -1, "127.0.0.1", UDP, 8080, false), NT_GW_DENY_MARTIAN);
+	assert_int_equal(decide(&cfg, -1, "169.254.169.254", TCP, 80, false), NT_GW_ALLOW);
+	assert_int_equal(decide(&cfg, -1, "169.254.169.253", TCP, 80, false), NT_GW_DENY_MARTIAN);
+	assert_int_equal(decide(&cfg, -1, "::1", UDP, 53, false), NT_GW_ALLOW);
+	assert_int_equal(decide(&cfg, -1, "::1", TCP, 53, false), NT_GW_DENY_MARTIAN);
+	assert_int_equal(decide(&cfg, -1, "fe80::5", TCP, 22, false), NT_GW_ALLOW);
+	/* The tunnel address needs its own /32: the /24 around it is wider. */
+	assert_int_equal(decide(&cfg, -1, "10.9.0.1", TCP, 8443, true), NT_GW_ALLOW);
+	assert_int_equal(decide(&cfg, -1, "10.9.0.1", TCP, 9000, true), NT_GW_DENY_MARTIAN);
+	assert_int_equal(decide(&cfg, -1, "10.9.0.2", TCP, 9000, false), NT_GW_ALLOW);
+	/* Nothing opens what no connection can go to, nor IPv4 in IPv6. */
+	assert_int_equal(decide(&cfg, -1, "224.0.0.1", UDP, 5000, false), NT_GW_DENY_MARTIAN);
+	assert_int_equal(decide(&cfg, -1, "ff02::1", UDP, 5000, false), NT_GW_DENY_MARTIAN);
+	assert_int_equal(decide(&cfg, -1, "0.0.0.0", TCP, 80, false), NT_GW_DENY_MARTIAN);
+	assert_int_equal(decide(&cfg, -1, "::ffff:127.0.0.1", TCP, 8080, false),
+			 NT_GW_DENY_MARTIAN);
+	assert_int_equal(decide(&cfg, -1, "::ffff:10.0.0.1", TCP, 80, false), NT_GW_DENY_MARTIAN);
+	nt_config_free(&cfg);
+	/* Per-peer rules still narrow an explicit one, and cannot name a range
+	 * the [Gateway] rules only cover widely. */
+	parse(&cfg, IFACE "[Gateway]\nAllow = 0.0.0.0/0\nAllow = 127.0.0.0/8 tcp:8080\n"
+			  "[Peer]\nPublicKey = " PUB1 "\nAllowedIPs = 10.9.0.2/32\n"
+			  "Allow = 127.0.0.1/32 tcp:8080\nAllow = 169.254.169.254/32\n");
+	assert_int_equal(decide(&cfg, 0, "127.0.0.1", TCP, 8080, false), NT_GW_ALLOW);
+	assert_int_equal(decide(&cfg, 0, "127.0.0.2", TCP, 8080, false), NT_GW_DENY);
+	assert_int_equal(decide(&cfg, 0, "169.254.169.254", TCP, 80, false), NT_GW_DENY_MARTIAN);
+	nt_config_free(&cfg);
+}
+
+static void test_gw_rules_broad_rule_threshold(void **state)
+{
+	struct nt_config cfg;
+	static const bool want[] = {true, false, true, false, true, true};
+	(void)state;
+
+	parse(&cfg, IFACE "[Gateway]\nAllow = 0.0.0.0/7, 10.0.0.0/8, 2000::/31, 2001:db8::/32\n"
+			  "Allow = 0.0.0.0/0, ::/0\n");
+	assert_int_equal(cfg.gateway_allow_count, 6);
+	for (size_t i = 0; i < 6; i++)
+		assert_int_equal(nt_gw_rule_broad(&cfg.gateway_allow[i]), want[i]);
+	nt_config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -223,6 +340,9 @@ int main(void)
 	    cmocka_unit_test(test_gw_rules_peer_rules_narrow_global_ones),
 	    cmocka_unit_test(test_gw_rules_peer_rules_never_widen),
 	    cmocka_unit_test(test_gw_rules_rejects_unknown_family),
+	    cmocka_unit_test(test_gw_rules_broad_rules_never_open_special_destinations),
+	    cmocka_unit_test(test_gw_rules_explicit_rule_opens_host_and_link_scope),
+	    cmocka_unit_test(test_gw_rules_broad_rule_threshold),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -237,6 +237,69 @@ static void test_ippkt_big_endian_fields(void **state)
 	assert_int_equal(nt_ippkt_get16(b + 2), 0x0304);
 }
 
+static void test_ippkt_scope_of_special_addresses(void **state)
+{
+	static const struct {
+		const char *addr;
+		enum nt_ippkt_scope scope;
+		unsigned len;
+	} cases[] = {
+	    {"127.0.0.1", NT_IPPKT_LOOPBACK, 8},
+	    {"127.200.1.1", NT_IPPKT_LOOPBACK, 8},
+	    {"0.0.0.0", NT_IPPKT_UNSPECIFIED, 8},
+	    {"0.255.0.1", NT_IPPKT_UNSPECIFIED, 8},
+	    {"169.254.169.254", NT_IPPKT_LINK_LOCAL, 16},
+	    {"224.0.0.1", NT_IPPKT_MULTICAST, 4},
+	    {"239.1.2.3", NT_IPPKT_MULTICAST, 4},
+	    {"255.255.255.255", NT_IPPKT_BROADCAST, 32},
+	    {"255.255.255.254", NT_IPPKT_RESERVED, 4},
+	    {"240.0.0.1", NT_IPPKT_RESERVED, 4},
+	    {"::1", NT_IPPKT_LOOPBACK, 128},
+	    {"::", NT_IPPKT_UNSPECIFIED, 128},
+	    {"fe80::1", NT_IPPKT_LINK_LOCAL, 10},
+	    {"febf:ffff::1", NT_IPPKT_LINK_LOCAL, 10},
+	    {"ff02::1", NT_IPPKT_MULTICAST, 8},
+	    {"::ffff:127.0.0.1", NT_IPPKT_V4_IN_V6, 96},
+	    {"::ffff:0.0.0.0", NT_IPPKT_V4_IN_V6, 96},
+	    {"::ffff:169.254.169.254", NT_IPPKT_V4_IN_V6, 96},
+	    {"::ffff:8.8.8.8", NT_IPPKT_V4_IN_V6, 96},
+	    {"::127.0.0.1", NT_IPPKT_V4_IN_V6, 96},
+	    {"::2", NT_IPPKT_V4_IN_V6, 96},
+	    /* Ordinary: next to the special ranges, not in them. */
+	    {"1.0.0.0", NT_IPPKT_GLOBAL, 0},
+	    {"126.255.255.255", NT_IPPKT_GLOBAL, 0},
+	    {"128.0.0.0", NT_IPPKT_GLOBAL, 0},
+	    {"169.253.255.255", NT_IPPKT_GLOBAL, 0},
+	    {"169.255.0.0", NT_IPPKT_GLOBAL, 0},
+	    {"223.255.255.255", NT_IPPKT_GLOBAL, 0},
+	    {"10.0.0.1", NT_IPPKT_GLOBAL, 0},
+	    {"fec0::1", NT_IPPKT_GLOBAL, 0},
+	    {"fe7f::1", NT_IPPKT_GLOBAL, 0},
+	    {"fd00::1", NT_IPPKT_GLOBAL, 0},
+	    {"2001:db8::1", NT_IPPKT_GLOBAL, 0},
+	    {"::1:0:0:1", NT_IPPKT_GLOBAL, 0},
+	    {"::fffe:7f00:1", NT_IPPKT_GLOBAL, 0},
+	    {"64:ff9b::7f00:1", NT_IPPKT_GLOBAL, 0},
+	};
+	uint8_t a[16];
+	unsigned len;
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int family = strchr(cases[i].addr, ':') ? AF_INET6 : AF_INET;
+
+		assert_int_equal(inet_pton(family, cases[i].addr, a), 1);
+		len = 99;
+		if (nt_ippkt_scope_of(family, a, &len) != cases[i].scope || len != cases[i].len)
+			fail_msg("%s: scope %s/%u, want %s/%u", cases[i].addr,
+				 nt_ippkt_scope_name(nt_ippkt_scope_of(family, a, NULL)), len,
+				 nt_ippkt_scope_name(cases[i].scope), cases[i].len);
+		assert_int_equal(nt_ippkt_scope_unicast(cases[i].scope),
+				 cases[i].scope <= NT_IPPKT_LINK_LOCAL);
+	}
+	assert_string_equal(nt_ippkt_scope_name(NT_IPPKT_LINK_LOCAL), "link_local");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -247,6 +310,7 @@ int main(void)
 	    cmocka_unit_test(test_ippkt_quote_may_be_cut_after_its_headers),
 	    cmocka_unit_test(test_ippkt_checksum_matches_rfc1071_example),
 	    cmocka_unit_test(test_ippkt_big_endian_fields),
+	    cmocka_unit_test(test_ippkt_scope_of_special_addresses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
