@@ -16,7 +16,7 @@
  *                                                datagram gets its full lifetime.
  *   none           dns_tmr()                     never: lwIP's DNS client is compiled out
  *                                                (LWIP_DNS 0); core/resolver/resolver_tunnel.c sends
- *                                                its queries over the raw UDP API.
+ *                                                its queries through the flow layer (flow_udp.c).
  *   none           nd6_tmr()                     never: no DAD, no router solicitation,
  *                                                no SLAAC, and ND messages are dropped at
  *                                                input (a raw IP tunnel has no link layer),
