@@ -43,6 +43,7 @@ static int parse_v6(const uint8_t *pkt, size_t len, bool quote, const struct nt_
 	if (tot > len && !quote)
 		return -EMSGSIZE;
 	end = tot < len ? tot : len;
+	out->fragment = false;
 	out->has_l4 = true;
 	out->len = tot;
 	for (int i = 0; v6_ext(nh); i++) {
@@ -72,25 +73,28 @@ static int parse_v6(const uint8_t *pkt, size_t len, bool quote, const struct nt_
 static int parse(const uint8_t *pkt, size_t len, bool quote, struct nt_ippkt *out)
 {
 	struct nt_ippkt_head h;
-	int rc;
+	int rc = -EINVAL;
 
-	memset(out, 0, sizeof(*out));
+	/* Every field is set on success (no memset: this runs per packet). */
 	if (len == 0 || (pkt[0] >> 4 != 4 && pkt[0] >> 4 != 6))
-		return -EINVAL;
+		goto err;
+	rc = -EMSGSIZE; /* shorter than the fixed header */
 	if (nt_ippkt_head(pkt, len, &h) != 0)
-		return -EMSGSIZE; /* shorter than the fixed header */
+		goto err;
 	out->family = h.family;
 	out->src = h.src;
 	out->dst = h.dst;
 	out->len = h.len;
 	rc = h.family == AF_INET ? parse_v4(pkt, len, quote, &h, out)
 				 : parse_v6(pkt, len, quote, &h, out);
-	if (rc < 0) {
-		memset(out, 0, sizeof(*out));
-		return rc;
-	}
+	if (rc < 0)
+		goto err;
 	out->l4_len = (out->len < len ? out->len : len) - out->l4;
 	return 0;
+
+err:
+	memset(out, 0, sizeof(*out));
+	return rc;
 }
 
 int nt_ippkt_parse(const uint8_t *pkt, size_t len, struct nt_ippkt *out)

@@ -151,6 +151,12 @@ static void test_ippkt_walks_v6_extension_headers_to_the_upper_layer(void **stat
 	assert_int_equal(ip.proto, 17);
 	assert_true(ip.fragment);
 	assert_false(ip.has_l4);
+
+	/* Nothing is left over from an earlier parse into the same struct. */
+	len = build_udp(pkt, AF_INET6, 4);
+	assert_int_equal(nt_ippkt_parse(pkt, len, &ip), 0);
+	assert_false(ip.fragment);
+	assert_true(ip.has_l4);
 }
 
 static void test_ippkt_v4_fragments(void **state)
