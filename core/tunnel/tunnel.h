@@ -15,7 +15,8 @@
  *   timers: one nt_timer per peer at its wg_timers deadline.
  *
  * Single-threaded: every function runs on the loop's thread. Callbacks may
- * call nt_tunnel_send but must not remove peers or free the tunnel.
+ * call nt_tunnel_send or nt_tunnel_xmit but must not remove peers or free
+ * the tunnel.
  */
 #ifndef NT_CORE_TUNNEL_H
 #define NT_CORE_TUNNEL_H
