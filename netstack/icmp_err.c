@@ -60,6 +60,11 @@ static enum nt_fail fail_v6(uint8_t code)
 	}
 }
 
+static enum nt_fail fail_of(int family, uint8_t code)
+{
+	return family == AF_INET ? fail_v4(code) : fail_v6(code);
+}
+
 /* Past the quick test: the outer header, the ICMP checksum, the quote. */
 static int parse_err(const uint8_t *pkt, size_t len, struct nt_icmp_err *out)
 {
@@ -86,7 +91,7 @@ static int parse_err(const uint8_t *pkt, size_t len, struct nt_icmp_err *out)
 	alen = ip.family == AF_INET ? 4 : 16;
 	l4 = icmp + ICMP_HDR + q.l4;
 	out->family = ip.family;
-	out->fail = ip.family == AF_INET ? fail_v4(icmp[1]) : fail_v6(icmp[1]);
+	out->fail = fail_of(ip.family, icmp[1]);
 	memcpy(out->dst, ip.dst, alen);
 	out->proto = q.proto;
 	memcpy(out->q_src, q.src, alen);
@@ -99,23 +104,24 @@ static int parse_err(const uint8_t *pkt, size_t len, struct nt_icmp_err *out)
 
 int nt_icmp_err_parse(const uint8_t *pkt, size_t len, struct nt_icmp_err *out)
 {
+	struct nt_ippkt_head h;
+	const uint8_t *icmp;
+	bool v4;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
-	/* The quick test: everything else is "not ours" at once. */
-	if (len >= 21 && pkt[0] >> 4 == 4 && pkt[9] == IPPROTO_ICMP) {
-		size_t ihl = (size_t)(pkt[0] & 0x0f) * 4;
-
-		if (ihl < 20 || len < ihl + 2 || pkt[ihl] != ICMP4_UNREACH)
-			return 0;
-		if (fail_v4(pkt[ihl + 1]) == NT_FAIL_NONE)
-			return 0;
-	} else if (len >= 42 && pkt[0] >> 4 == 6 && pkt[6] == IPPROTO_ICMPV6) {
-		if (pkt[40] != ICMP6_UNREACH || fail_v6(pkt[41]) == NT_FAIL_NONE)
-			return 0;
-	} else {
+	/* The quick test, from the fixed header and the ICMP type and code:
+	 * everything else is "not ours" at once. */
+	if (nt_ippkt_head(pkt, len, &h) != 0)
 		return 0;
-	}
+	v4 = h.family == AF_INET;
+	if (h.next != (v4 ? IPPROTO_ICMP : IPPROTO_ICMPV6) || h.hdr_len < NT_IPPKT_V4_HDR ||
+	    len < h.hdr_len + 2)
+		return 0;
+	icmp = pkt + h.hdr_len;
+	if (icmp[0] != (v4 ? ICMP4_UNREACH : ICMP6_UNREACH) ||
+	    fail_of(h.family, icmp[1]) == NT_FAIL_NONE)
+		return 0;
 	rc = parse_err(pkt, len, out);
 	if (rc < 0)
 		memset(out, 0, sizeof(*out));

@@ -6,8 +6,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#define V4_HDR	   20
-#define V6_HDR	   40
 #define V6_EXT_MAX 8 /* extension headers walked before giving up */
 
 static bool v6_ext(uint8_t nh)
@@ -16,48 +14,36 @@ static bool v6_ext(uint8_t nh)
 	       nh == IPPROTO_DSTOPTS;
 }
 
-static int parse_v4(const uint8_t *pkt, size_t len, bool quote, struct nt_ippkt *out)
+static int parse_v4(const uint8_t *pkt, size_t len, bool quote, const struct nt_ippkt_head *h,
+		    struct nt_ippkt *out)
 {
-	size_t ihl, tot;
+	size_t ihl = h->hdr_len, tot = h->len;
 	uint16_t frag;
 
-	if (len < V4_HDR)
-		return -EMSGSIZE;
-	ihl = (size_t)(pkt[0] & 0x0f) * 4;
-	tot = nt_ippkt_get16(pkt + 2);
-	if (ihl < V4_HDR || tot < ihl)
+	if (ihl < NT_IPPKT_V4_HDR || tot < ihl)
 		return -EINVAL;
 	if ((quote ? ihl : tot) > len)
 		return -EMSGSIZE;
 	frag = nt_ippkt_get16(pkt + 6);
-	out->family = AF_INET;
-	out->src = pkt + 12;
-	out->dst = pkt + 16;
-	out->proto = pkt[9];
+	out->proto = h->next;
 	out->fragment = (frag & 0x3fff) != 0; /* MF or an offset */
 	out->has_l4 = (frag & 0x1fff) == 0;
-	out->len = tot;
 	out->l4 = ihl;
 	return 0;
 }
 
-static int parse_v6(const uint8_t *pkt, size_t len, bool quote, struct nt_ippkt *out)
+static int parse_v6(const uint8_t *pkt, size_t len, bool quote, const struct nt_ippkt_head *h,
+		    struct nt_ippkt *out)
 {
-	size_t tot, end, off = V6_HDR;
-	uint8_t nh;
+	size_t tot = h->len, end, off = NT_IPPKT_V6_HDR;
+	uint8_t nh = h->next;
 
-	if (len < V6_HDR)
-		return -EMSGSIZE;
-	tot = V6_HDR + (size_t)nt_ippkt_get16(pkt + 4);
-	nh = pkt[6];
-	if (tot == V6_HDR && nh == IPPROTO_HOPOPTS)
+	if (tot == NT_IPPKT_V6_HDR && nh == IPPROTO_HOPOPTS)
 		return -EINVAL; /* a jumbogram */
 	if (tot > len && !quote)
 		return -EMSGSIZE;
 	end = tot < len ? tot : len;
-	out->family = AF_INET6;
-	out->src = pkt + 8;
-	out->dst = pkt + 24;
+	out->fragment = false;
 	out->has_l4 = true;
 	out->len = tot;
 	for (int i = 0; v6_ext(nh); i++) {
@@ -86,19 +72,29 @@ static int parse_v6(const uint8_t *pkt, size_t len, bool quote, struct nt_ippkt 
 
 static int parse(const uint8_t *pkt, size_t len, bool quote, struct nt_ippkt *out)
 {
+	struct nt_ippkt_head h;
 	int rc = -EINVAL;
 
-	memset(out, 0, sizeof(*out));
-	if (len > 0 && pkt[0] >> 4 == 4)
-		rc = parse_v4(pkt, len, quote, out);
-	else if (len > 0 && pkt[0] >> 4 == 6)
-		rc = parse_v6(pkt, len, quote, out);
-	if (rc < 0) {
-		memset(out, 0, sizeof(*out));
-		return rc;
-	}
+	/* Every field is set on success (no memset: this runs per packet). */
+	if (len == 0 || (pkt[0] >> 4 != 4 && pkt[0] >> 4 != 6))
+		goto err;
+	rc = -EMSGSIZE; /* shorter than the fixed header */
+	if (nt_ippkt_head(pkt, len, &h) != 0)
+		goto err;
+	out->family = h.family;
+	out->src = h.src;
+	out->dst = h.dst;
+	out->len = h.len;
+	rc = h.family == AF_INET ? parse_v4(pkt, len, quote, &h, out)
+				 : parse_v6(pkt, len, quote, &h, out);
+	if (rc < 0)
+		goto err;
 	out->l4_len = (out->len < len ? out->len : len) - out->l4;
 	return 0;
+
+err:
+	memset(out, 0, sizeof(*out));
+	return rc;
 }
 
 int nt_ippkt_parse(const uint8_t *pkt, size_t len, struct nt_ippkt *out)

@@ -1,6 +1,8 @@
 /* IPv4 and IPv6 headers, read and checksummed without I/O: the one place
- * that knows their layout, for the client's ICMP error parser (icmp_err.c),
- * the gateway's packet work (gw_accept.c, core/gateway/gw_pkt.c) and the test tools.
+ * that knows their layout, for the stack's input checks (stack.c), the
+ * client's ICMP error parser (icmp_err.c), the gateway's packet work
+ * (gw_accept.c, core/gateway/gw_pkt.c), the tunnel's routing and inner
+ * packet checks (core/tunnel), the engine's pending SYNs and the test tools.
  *
  * The input is untrusted (a packet from the tunnel, or the quote inside an
  * ICMP error), so every length is checked before it is read.
@@ -8,9 +10,14 @@
 #ifndef NT_NETSTACK_IPPKT_H
 #define NT_NETSTACK_IPPKT_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+
+#define NT_IPPKT_V4_HDR 20 /* without options */
+#define NT_IPPKT_V6_HDR 40 /* the fixed header */
 
 /* A datagram's headers; src and dst point into the parsed bytes. */
 struct nt_ippkt {
@@ -75,6 +82,43 @@ uint32_t nt_ippkt_pseudo_sum(int family, const uint8_t *src, const uint8_t *dst,
 static inline uint16_t nt_ippkt_get16(const uint8_t *p)
 {
 	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+/* The fixed header alone, for per-packet paths that need no more (the
+ * destination to route by, the source to check): no option or extension
+ * header is read, and the fields are not checked against each other or
+ * against the bytes at hand. */
+struct nt_ippkt_head {
+	int family;	    /* AF_INET or AF_INET6 */
+	const uint8_t *src; /* 4 or 16 bytes, network order */
+	const uint8_t *dst;
+	uint8_t next;	/* IPv4: the protocol; IPv6: the fixed header's next header */
+	size_t hdr_len; /* IPv4: from IHL (below NT_IPPKT_V4_HDR is malformed); IPv6: 40 */
+	size_t len;	/* the datagram's length, from its header */
+};
+
+/* 0, or -EINVAL: not IPv4/IPv6, or fewer than its fixed header's bytes. */
+static inline int nt_ippkt_head(const uint8_t *pkt, size_t len, struct nt_ippkt_head *out)
+{
+	if (len >= NT_IPPKT_V4_HDR && pkt[0] >> 4 == 4) {
+		out->family = AF_INET;
+		out->src = pkt + 12;
+		out->dst = pkt + 16;
+		out->next = pkt[9];
+		out->hdr_len = (size_t)(pkt[0] & 0x0f) * 4;
+		out->len = nt_ippkt_get16(pkt + 2);
+		return 0;
+	}
+	if (len >= NT_IPPKT_V6_HDR && pkt[0] >> 4 == 6) {
+		out->family = AF_INET6;
+		out->src = pkt + 8;
+		out->dst = pkt + 24;
+		out->next = pkt[6];
+		out->hdr_len = NT_IPPKT_V6_HDR;
+		out->len = NT_IPPKT_V6_HDR + (size_t)nt_ippkt_get16(pkt + 4);
+		return 0;
+	}
+	return -EINVAL;
 }
 
 static inline uint32_t nt_ippkt_get32(const uint8_t *p)

@@ -15,8 +15,8 @@
  *                  ip6_reass_tmr()               by every incoming fragment, so each
  *                                                datagram gets its full lifetime.
  *   none           dns_tmr()                     never: lwIP's DNS client is compiled out
- *                                                (LWIP_DNS 0); core/resolver/resolver_tunnel.c sends
- *                                                its queries over the raw UDP API.
+ *                                                (LWIP_DNS 0); core/resolver/ sends its
+ *                                                queries through the flow layer (flow_udp.c).
  *   none           nd6_tmr()                     never: no DAD, no router solicitation,
  *                                                no SLAAC, and ND messages are dropped at
  *                                                input (a raw IP tunnel has no link layer),
@@ -29,6 +29,7 @@
  */
 #include "netstack/stack.h"
 
+#include "netstack/ippkt.h"
 #include "platform/clock.h"
 #include "platform/log.h"
 #include "platform/loop.h"
@@ -50,28 +51,9 @@
 #include <string.h>
 
 #define REASS_TICKS (LWIP_MAX(IP_REASS_MAXAGE, IPV6_REASS_MAXAGE) + 2)
-#define V6_EXT_MAX  8 /* extension headers walked before giving up */
 
-#define IPPROTO_ICMPV6_ 58
-#define ND_FIRST_TYPE	133 /* router solicitation */
-#define ND_LAST_TYPE	137 /* redirect */
-
-enum drop_cause {
-	DROP_NONE,
-	DROP_MALFORMED,
-	DROP_TRUNCATED,
-};
-
-/* What the driver needs to know about a packet; no allocation, no I/O. */
-struct pkt_info {
-	size_t len; /* from the IP header: padding after it excluded */
-	uint8_t version;
-	bool fragment;	   /* any fragment, first or not */
-	bool has_l4;	   /* upper-layer header present (not a later fragment) */
-	uint8_t proto;	   /* upper-layer protocol, when has_l4 */
-	const uint8_t *l4; /* upper-layer header and payload */
-	size_t l4_len;
-};
+#define ND_FIRST_TYPE 133 /* router solicitation */
+#define ND_LAST_TYPE  137 /* redirect */
 
 static struct {
 	bool up;
@@ -88,94 +70,12 @@ static struct {
 	struct nt_stack_stats stats;
 } st;
 
-static uint16_t be16(const uint8_t *p)
+static bool pkt_is_nd(const uint8_t *pkt, const struct nt_ippkt *ip)
 {
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
+	const uint8_t *l4 = pkt + ip->l4;
 
-static enum drop_cause parse_v4(const uint8_t *pkt, size_t len, struct pkt_info *pi)
-{
-	size_t ihl, tot;
-	uint16_t frag;
-
-	if (len < 20)
-		return DROP_TRUNCATED;
-	ihl = (size_t)(pkt[0] & 0x0f) * 4;
-	tot = be16(pkt + 2);
-	if (ihl < 20 || tot < ihl)
-		return DROP_MALFORMED;
-	if (tot > len)
-		return DROP_TRUNCATED;
-	frag = be16(pkt + 6);
-	pi->len = tot;
-	pi->fragment = (frag & 0x3fff) != 0; /* MF or an offset */
-	pi->has_l4 = (frag & 0x1fff) == 0;
-	pi->proto = pkt[9];
-	pi->l4 = pkt + ihl;
-	pi->l4_len = tot - ihl;
-	return DROP_NONE;
-}
-
-static enum drop_cause parse_v6(const uint8_t *pkt, size_t len, struct pkt_info *pi)
-{
-	size_t tot, off = 40;
-	uint8_t nh;
-
-	if (len < 40)
-		return DROP_TRUNCATED;
-	tot = 40 + (size_t)be16(pkt + 4);
-	if (tot == 40 && pkt[6] == 0)
-		return DROP_MALFORMED; /* a jumbogram; lwIP has no support */
-	if (tot > len)
-		return DROP_TRUNCATED;
-	pi->len = tot;
-	pi->has_l4 = true;
-	nh = pkt[6];
-	for (int i = 0;; i++) {
-		if (nh != 0 && nh != 43 && nh != 44 && nh != 60)
-			break; /* hop-by-hop, routing, fragment, destination options */
-		if (i == V6_EXT_MAX)
-			return DROP_MALFORMED;
-		if (off + 8 > tot)
-			return DROP_TRUNCATED;
-		if (nh == 44) {
-			pi->fragment = true;
-			if ((be16(pkt + off + 2) & 0xfff8) != 0)
-				pi->has_l4 = false;
-			nh = pkt[off];
-			off += 8;
-			if (!pi->has_l4)
-				break;
-			continue;
-		}
-		nh = pkt[off];
-		off += ((size_t)pkt[off + 1] + 1) * 8;
-		if (off > tot)
-			return DROP_TRUNCATED;
-	}
-	pi->proto = nh;
-	pi->l4 = pkt + off;
-	pi->l4_len = tot - off;
-	return DROP_NONE;
-}
-
-static enum drop_cause pkt_parse(const uint8_t *pkt, size_t len, struct pkt_info *pi)
-{
-	memset(pi, 0, sizeof(*pi));
-	if (len == 0)
-		return DROP_MALFORMED;
-	pi->version = pkt[0] >> 4;
-	if (pi->version == 4)
-		return parse_v4(pkt, len, pi);
-	if (pi->version == 6)
-		return parse_v6(pkt, len, pi);
-	return DROP_MALFORMED;
-}
-
-static bool pkt_is_nd(const struct pkt_info *pi)
-{
-	return pi->version == 6 && pi->has_l4 && pi->proto == IPPROTO_ICMPV6_ && pi->l4_len >= 1 &&
-	       pi->l4[0] >= ND_FIRST_TYPE && pi->l4[0] <= ND_LAST_TYPE;
+	return ip->family == AF_INET6 && ip->has_l4 && ip->proto == IP6_NEXTH_ICMP6 &&
+	       ip->l4_len >= 1 && l4[0] >= ND_FIRST_TYPE && l4[0] <= ND_LAST_TYPE;
 }
 
 /* ---- timers ---- */
@@ -308,8 +208,9 @@ static err_t netif_output6(struct netif *netif, struct pbuf *p, const ip6_addr_t
 
 int nt_stack_input(const uint8_t *pkt, size_t len)
 {
-	struct pkt_info pi;
+	struct nt_ippkt ip;
 	struct pbuf *p;
+	int rc;
 
 	if (!st.up)
 		return -ENETDOWN;
@@ -317,31 +218,30 @@ int nt_stack_input(const uint8_t *pkt, size_t len)
 		st.stats.in_drop_oversize++;
 		return -EMSGSIZE;
 	}
-	switch (pkt_parse(pkt, len, &pi)) {
-	case DROP_MALFORMED:
-		st.stats.in_drop_malformed++;
-		return -EINVAL;
-	case DROP_TRUNCATED:
+	rc = nt_ippkt_parse(pkt, len, &ip);
+	if (rc == -EMSGSIZE) {
 		st.stats.in_drop_truncated++;
 		return -EINVAL;
-	case DROP_NONE:
-		break;
 	}
-	if (pkt_is_nd(&pi)) {
+	if (rc < 0) {
+		st.stats.in_drop_malformed++;
+		return -EINVAL;
+	}
+	if (pkt_is_nd(pkt, &ip)) {
 		st.stats.in_drop_nd++;
 		return -EPROTO;
 	}
 	/* PBUF_RAM: one contiguous buffer, so a single copy. */
-	p = pbuf_alloc(PBUF_RAW, (u16_t)pi.len, PBUF_RAM);
+	p = pbuf_alloc(PBUF_RAW, (u16_t)ip.len, PBUF_RAM);
 	if (!p) {
 		st.stats.in_drop_nomem++;
 		return -ENOMEM;
 	}
-	memcpy(p->payload, pkt, pi.len);
-	if (pi.fragment)
+	memcpy(p->payload, pkt, ip.len);
+	if (ip.fragment)
 		st.reass_ticks = REASS_TICKS;
 	st.stats.in_packets++;
-	st.stats.in_bytes += pi.len;
+	st.stats.in_bytes += ip.len;
 	/* ip_input always consumes the pbuf (lwIP 2.1.3 returns ERR_OK). */
 	if (ip_input(p, &st.netif) != ERR_OK)
 		pbuf_free(p);

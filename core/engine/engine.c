@@ -15,8 +15,8 @@
  *   zero, delivers results that are known at once, so the callback never
  *   runs inside open_tcp.
  *
- * Packets: lwIP output -> destination's peer (longest prefix over AllowedIPs)
- * -> nt_tunnel_send (staged while the peer has no session: the pending
+ * Packets: lwIP output -> nt_tunnel_xmit (the destination's peer, longest
+ * prefix over AllowedIPs; staged while the peer has no session: the pending
  * buffer); tunnel deliver -> ICMP errors end their flow at once -> lwIP.
  */
 #include <arpa/inet.h>
@@ -354,36 +354,14 @@ void nt_engine_get_counters(const struct nt_engine *e, struct nt_engine_counters
 
 /* ---- packets between lwIP and the tunnel ---- */
 
-/* Reads an IP packet's destination; 0 or -EINVAL. */
-static int ip_destination(const uint8_t *pkt, size_t len, int *family, const uint8_t **addr)
-{
-	if (len >= 20 && pkt[0] >> 4 == 4) {
-		*family = AF_INET;
-		*addr = pkt + 16;
-		return 0;
-	}
-	if (len >= 40 && pkt[0] >> 4 == 6) {
-		*family = AF_INET6;
-		*addr = pkt + 24;
-		return 0;
-	}
-	return -EINVAL;
-}
-
 static int stack_output(void *arg, const uint8_t *pkt, size_t len)
 {
 	struct nt_engine *e = arg;
-	const uint8_t *dst;
-	struct wg_peer *peer;
-	int family, ret;
+	int ret = e->tunnel ? nt_tunnel_xmit(e->tunnel, pkt, len) : -EHOSTUNREACH;
 
-	if (!e->tunnel || ip_destination(pkt, len, &family, &dst) != 0 ||
-	    !(peer = nt_tunnel_peer_for_dst(e->tunnel, family, dst))) {
+	if (ret == -EHOSTUNREACH)
 		e->counters.out_no_route++;
-		return -EHOSTUNREACH;
-	}
-	ret = nt_tunnel_send(e->tunnel, peer, pkt, len);
-	if (ret != 0)
+	else if (ret != 0)
 		e->counters.out_dropped++;
 	return ret;
 }

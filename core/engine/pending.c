@@ -1,8 +1,9 @@
+#include <netinet/in.h>
 #include <string.h>
 
 #include "core/engine/pending.h"
+#include "netstack/ippkt.h"
 
-#define TCP_PROTO 6
 #define TCP_SYN 0x02
 #define TCP_ACK 0x10
 
@@ -11,33 +12,27 @@
  * a SYN without ACK in an unfragmented IPv4 or IPv6 packet. */
 static size_t syn_key(const uint8_t *pkt, size_t len, uint8_t key[36])
 {
-	size_t tcp, alen;
-	const uint8_t *addrs;
+	struct nt_ippkt_head h;
+	const uint8_t *tcp;
+	size_t alen;
 
-	if (len >= 20 && pkt[0] >> 4 == 4) {
-		size_t ihl = (size_t)(pkt[0] & 0x0f) * 4;
-
-		/* Fragments (MF set or an offset) carry no whole TCP header. */
-		if (ihl < 20 || pkt[9] != TCP_PROTO || (pkt[6] & 0x3f) || pkt[7])
-			return 0;
-		tcp = ihl;
-		addrs = pkt + 12;
-		alen = 8;
-	} else if (len >= 40 && pkt[0] >> 4 == 6) {
-		/* lwIP sends TCP right after the fixed header. */
-		if (pkt[6] != TCP_PROTO)
-			return 0;
-		tcp = 40;
-		addrs = pkt + 8;
-		alen = 32;
-	} else {
+	/* The fixed header only: lwIP sends TCP right after it in IPv6, and
+	 * fragments (MF set or an offset) carry no whole TCP header. */
+	if (nt_ippkt_head(pkt, len, &h) != 0 || h.next != IPPROTO_TCP)
 		return 0;
-	}
-	if (len < tcp + 20 || (pkt[tcp + 13] & (TCP_SYN | TCP_ACK)) != TCP_SYN)
+	if (h.family == AF_INET &&
+	    (h.hdr_len < NT_IPPKT_V4_HDR || (nt_ippkt_get16(pkt + 6) & 0x3fff) != 0))
 		return 0;
-	memcpy(key, addrs, alen);
-	memcpy(key + alen, pkt + tcp, 4);
-	return alen + 4;
+	if (len < h.hdr_len + 20)
+		return 0;
+	tcp = pkt + h.hdr_len;
+	if ((tcp[13] & (TCP_SYN | TCP_ACK)) != TCP_SYN)
+		return 0;
+	alen = h.family == AF_INET ? 4 : 16;
+	memcpy(key, h.src, alen);
+	memcpy(key + alen, h.dst, alen);
+	memcpy(key + 2 * alen, tcp, 4);
+	return 2 * alen + 4;
 }
 
 bool nt_pending_supersedes(const uint8_t *old, size_t old_len, const uint8_t *new_pkt,

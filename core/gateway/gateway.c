@@ -139,25 +139,11 @@ void gw_send_unreach(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *p
 static int stack_output(void *arg, const uint8_t *pkt, size_t len)
 {
 	struct nt_gateway *gw = arg;
-	const uint8_t *dst;
-	struct wg_peer *wp = NULL;
-	int family = 0, ret;
+	int ret = gw->tunnel ? nt_tunnel_xmit(gw->tunnel, pkt, len) : -EHOSTUNREACH;
 
-	if (len >= 20 && pkt[0] >> 4 == 4) {
-		family = AF_INET;
-		dst = pkt + 16;
-	} else if (len >= 40 && pkt[0] >> 4 == 6) {
-		family = AF_INET6;
-		dst = pkt + 24;
-	}
-	if (family && gw->tunnel)
-		wp = nt_tunnel_peer_for_dst(gw->tunnel, family, dst);
-	if (!wp) {
+	if (ret == -EHOSTUNREACH)
 		gw->c.out_no_route++;
-		return -EHOSTUNREACH;
-	}
-	ret = nt_tunnel_send(gw->tunnel, wp, pkt, len);
-	if (ret != 0)
+	else if (ret != 0)
 		gw->c.out_dropped++;
 	return ret;
 }

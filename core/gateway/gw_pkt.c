@@ -106,22 +106,19 @@ static uint8_t unreach_code(int family, enum nt_gw_unreach why)
 /* Never answer an ICMP error with one (RFC 1122 3.2.2, RFC 4443 2.4). */
 static bool is_icmp_error(const uint8_t *pkt, const struct nt_gw_pkt *p)
 {
-	size_t off;
+	struct nt_ippkt_head h;
+	uint8_t type;
 
-	if (p->family == AF_INET && p->proto == IPPROTO_ICMP) {
-		off = (size_t)(pkt[0] & 0x0f) * 4;
-		if (off >= p->len)
-			return true; /* no type to read: do not answer */
-		return pkt[off] != 0 && pkt[off] != 8 && pkt[off] != 13 && pkt[off] != 15 &&
-		       pkt[off] != 17;
-	}
-	if (p->family == AF_INET6 && p->proto == IPPROTO_ICMPV6) {
-		/* Only reachable without extension headers; else do not answer. */
-		if (pkt[6] != IPPROTO_ICMPV6 || p->len < 41)
-			return true;
-		return pkt[40] < 128;
-	}
-	return false;
+	if (p->proto != (p->family == AF_INET ? IPPROTO_ICMP : IPPROTO_ICMPV6))
+		return false;
+	/* ICMPv6 behind extension headers is not looked for, and a message
+	 * without a type byte is not read: neither is answered. */
+	if (nt_ippkt_head(pkt, p->len, &h) != 0 || h.next != p->proto || h.hdr_len >= p->len)
+		return true;
+	type = pkt[h.hdr_len];
+	if (p->family == AF_INET6)
+		return type < 128;
+	return type != 0 && type != 8 && type != 13 && type != 15 && type != 17;
 }
 
 int nt_gw_icmp_unreach(uint8_t *out, size_t cap, const uint8_t *pkt, const struct nt_gw_pkt *p,

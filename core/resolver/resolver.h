@@ -15,9 +15,9 @@
  * on the loop's thread, never from inside nt_resolver_lookup().
  *
  * Single-threaded API: every function runs on the loop's thread, which for
- * the tunnel backend is also the thread that called nt_stack_init() (the
- * stack must be up before the first lookup, and the resolver freed before
- * nt_stack_shutdown()).
+ * the tunnel backend is also the thread that called nt_flow_init() (the
+ * flow layer must be up before the first lookup, and the resolver freed
+ * before nt_flow_fini()).
  */
 #ifndef NT_CORE_RESOLVER_H
 #define NT_CORE_RESOLVER_H

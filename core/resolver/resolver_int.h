@@ -117,7 +117,6 @@ struct nt_resolver {
 	struct pool *pool;
 	uint64_t next_job;
 	struct nt_resolver_stats stats;
-	uint8_t rx[NT_RESOLVER_MSG_MAX];
 };
 
 /* resolver.c */

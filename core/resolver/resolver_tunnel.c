@@ -1,12 +1,13 @@
-/* The tunnel backend: A and AAAA queries as UDP datagrams through lwIP, so
- * through the WireGuard tunnel, to the configured servers.
+/* The tunnel backend: A and AAAA queries as UDP datagrams through lwIP (the
+ * flow layer's UDP sockets), so through the WireGuard tunnel, to the
+ * configured servers.
  *
  * A lookup walks its candidate names (for a single-label name:
  * name.search[0], ..., name.search[n-1], then name; otherwise the name
  * alone). For each candidate it fills one slot per wanted type (A, AAAA)
  * from the cache, or by waiting on the transaction (txn) for that name and
  * type, which it shares with every other lookup of the same name. Each txn
- * has its own UDP pcb (so its own source port) and one timer:
+ * has its own UDP socket (so its own source port) and one timer:
  *
  *   txn timer   timeout_ms after each datagram: send the next try to the
  *               next server; after `tries` tries the txn fails with
@@ -27,14 +28,11 @@
 #include "core/resolver/resolver_int.h"
 
 #include "core/resolver/dns_msg.h"
+#include "netstack/flow.h"
 #include "platform/clock.h"
 #include "platform/log.h"
 #include "platform/loop.h"
 #include "platform/random.h"
-
-#include "lwip/ip_addr.h"
-#include "lwip/pbuf.h"
-#include "lwip/udp.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -54,7 +52,7 @@ struct txn {
 	uint16_t qtype;
 	uint8_t query[NT_DNS_QUERY_MAX];
 	size_t query_len;
-	struct udp_pcb *pcb;
+	struct nt_flow_udp *sock;
 	struct nt_timer timer;
 	unsigned tries;
 	unsigned first_server;
@@ -139,8 +137,7 @@ static void req_check(struct nt_resolver_req *q);
 static void txn_free(struct txn *t)
 {
 	nt_timer_cancel(t->r->loop, &t->timer);
-	if (t->pcb)
-		udp_remove(t->pcb);
+	nt_flow_udp_close(t->sock);
 	list_del(&t->link);
 	free(t);
 }
@@ -164,30 +161,16 @@ void nt_resolver_slot_detach(struct slot *s)
 		txn_free(t);
 }
 
-static void addr_to_lwip(const struct nt_resolver_addr *a, ip_addr_t *out)
+static bool from_server(const struct nt_resolver *r, int family, const uint8_t *addr, uint16_t port)
 {
-	memset(out, 0, sizeof(*out));
-	if (a->family == AF_INET) {
-		uint32_t v;
-
-		memcpy(&v, a->addr, 4);
-		ip_addr_set_ip4_u32_val(*out, v); /* both in network order */
-		return;
-	}
-	IP_SET_TYPE_VAL(*out, IPADDR_TYPE_V6);
-	memcpy(ip_2_ip6(out)->addr, a->addr, 16);
-	ip6_addr_clear_zone(ip_2_ip6(out));
-}
-
-static bool from_server(const struct nt_resolver *r, const ip_addr_t *addr, u16_t port)
-{
-	ip_addr_t srv;
+	size_t alen = family == AF_INET ? 4 : 16;
 
 	if (port != DNS_PORT)
 		return false;
 	for (size_t i = 0; i < r->cfg.n_servers; i++) {
-		addr_to_lwip(&r->cfg.servers[i], &srv);
-		if (ip_addr_cmp(&srv, addr))
+		const struct nt_resolver_addr *srv = &r->cfg.servers[i];
+
+		if (srv->family == family && memcmp(srv->addr, addr, alen) == 0)
 			return true;
 	}
 	return false;
@@ -226,22 +209,6 @@ static int txn_fail_status(const struct txn *t)
 	return t->sent_any ? -ETIMEDOUT : -ENETUNREACH;
 }
 
-static int txn_sendto(struct txn *t, const struct nt_resolver_addr *srv)
-{
-	ip_addr_t dst;
-	struct pbuf *p;
-	err_t err;
-
-	addr_to_lwip(srv, &dst);
-	p = pbuf_alloc(PBUF_TRANSPORT, (u16_t)t->query_len, PBUF_RAM);
-	if (!p)
-		return -ENOMEM;
-	memcpy(p->payload, t->query, t->query_len);
-	err = udp_sendto(t->pcb, p, &dst, DNS_PORT);
-	pbuf_free(p);
-	return err == ERR_OK ? 0 : -EHOSTUNREACH;
-}
-
 /* Sends the next try. Returns 0, 1 when the tries are used up, or -ENOMEM
  * when the timer could not be armed. The timer is armed before sending:
  * re-arming an armed timer cannot fail. */
@@ -260,7 +227,7 @@ static int txn_send(struct txn *t)
 	err = nt_timer_arm(r->loop, &t->timer, (uint64_t)r->cfg.timeout_ms * NT_NS_PER_MS);
 	if (err)
 		return err;
-	err = txn_sendto(t, srv);
+	err = nt_flow_udp_sendto(t->sock, srv->family, srv->addr, DNS_PORT, t->query, t->query_len);
 	if (err) {
 		r->stats.send_errors++;
 		nt_debug("resolver", "event=send_failed name=%s err=%d", t->qname, err);
@@ -289,31 +256,26 @@ static void txn_timer_cb(struct nt_loop *loop, struct nt_timer *timer, void *arg
 	txn_next(arg);
 }
 
-static void txn_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr_t *addr,
-		     u16_t port)
+static void txn_recv(void *arg, struct nt_flow_udp *sock, int family, const uint8_t *addr,
+		     uint16_t port, const uint8_t *buf, size_t len)
 {
 	struct txn *t = arg;
 	struct nt_resolver *r = t->r;
 	uint8_t addrs[NT_RESOLVER_MAX_ADDRS][16];
 	struct nt_dns_answer ans;
-	size_t len;
 	int err;
 
-	(void)pcb;
-	if (!from_server(r, addr, port)) {
+	(void)sock;
+	if (!from_server(r, family, addr, port)) {
 		r->stats.answers_mismatched++;
-		pbuf_free(p);
 		return;
 	}
-	if (p->tot_len > sizeof(r->rx)) {
+	if (len > NT_RESOLVER_MSG_MAX) {
 		r->stats.answers_malformed++;
-		pbuf_free(p);
 		return;
 	}
-	len = pbuf_copy_partial(p, r->rx, p->tot_len, 0);
-	pbuf_free(p);
-	err = nt_dns_response_parse(t->query, t->query_len, r->rx, len, addrs,
-				    NT_RESOLVER_MAX_ADDRS, &ans);
+	err = nt_dns_response_parse(t->query, t->query_len, buf, len, addrs, NT_RESOLVER_MAX_ADDRS,
+				    &ans);
 	if (err) {
 		if (err == -EPROTO)
 			r->stats.answers_mismatched++;
@@ -337,6 +299,8 @@ static void txn_recv(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_ad
 	nt_timer_cancel(r->loop, &t->timer);
 	txn_next(t);
 }
+
+static const struct nt_flow_udp_ops txn_ops = {.recv = txn_recv};
 
 static struct txn *txn_find(struct nt_resolver *r, const char *qname, uint16_t qtype)
 {
@@ -366,12 +330,8 @@ static struct txn *txn_new(struct nt_resolver *r, const char *qname, uint16_t qt
 	nt_random_bytes(&id, sizeof(id));
 	if (nt_dns_query_build(id, qname, qtype, t->query, sizeof(t->query), &t->query_len) != 0)
 		goto err_txn;
-	t->pcb = udp_new_ip_type(IPADDR_TYPE_ANY);
-	if (!t->pcb)
+	if (nt_flow_udp_open(&txn_ops, t, &t->sock) != 0)
 		goto err_txn;
-	if (udp_bind(t->pcb, IP_ANY_TYPE, 0) != ERR_OK)
-		goto err_pcb;
-	udp_recv(t->pcb, txn_recv, t);
 	t->first_server = r->next_server++ % r->cfg.n_servers;
 	list_add_tail(&r->txns, &t->link);
 	if (txn_send(t) < 0)
@@ -380,8 +340,7 @@ static struct txn *txn_new(struct nt_resolver *r, const char *qname, uint16_t qt
 
 err_list:
 	list_del(&t->link);
-err_pcb:
-	udp_remove(t->pcb);
+	nt_flow_udp_close(t->sock);
 err_txn:
 	free(t);
 	return NULL;

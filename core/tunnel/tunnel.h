@@ -7,14 +7,16 @@
  *     cookie reply: the peer's cookie maker (the next retransmission has mac2)
  *     transport: index -> keypair -> decrypt + replay window -> keepalive, or
  *       allowed-IPs source check -> ops.deliver
- *   send: nt_tunnel_send -> current keypair ? encrypt -> output queue :
+ *   send: nt_tunnel_xmit -> allowed-IPs lookup of the destination ->
+ *     nt_tunnel_send -> current keypair ? encrypt -> output queue :
  *     stage the packet and start a handshake (rate-limited by the timers)
  *   output queue: datagrams leave in batches (sendmmsg); on EAGAIN/ENOBUFS
  *     they wait, bounded, for EPOLLOUT instead of being dropped.
  *   timers: one nt_timer per peer at its wg_timers deadline.
  *
  * Single-threaded: every function runs on the loop's thread. Callbacks may
- * call nt_tunnel_send but must not remove peers or free the tunnel.
+ * call nt_tunnel_send or nt_tunnel_xmit but must not remove peers or free
+ * the tunnel.
  */
 #ifndef NT_CORE_TUNNEL_H
 #define NT_CORE_TUNNEL_H
@@ -136,6 +138,11 @@ struct wg_peer *nt_tunnel_peer_for_dst(const struct nt_tunnel *t, int family, co
  * 0 (sent or staged), -EMSGSIZE, -ENOBUFS (dropped: a queue is full, counted),
  * -EAFNOSUPPORT (the endpoint's family does not fit the socket). */
 int nt_tunnel_send(struct nt_tunnel *t, struct wg_peer *peer, const void *pkt, size_t len);
+/* Routes and sends an IP packet: to the peer whose allowed IPs hold its
+ * destination (longest prefix), then as nt_tunnel_send. 0, -EHOSTUNREACH
+ * (not IPv4/IPv6, or no peer holds the destination) or nt_tunnel_send's
+ * error. */
+int nt_tunnel_xmit(struct nt_tunnel *t, const uint8_t *pkt, size_t len);
 /* Starts a handshake now, if the timers allow one. 0, -EAGAIN (too soon),
  * -EDESTADDRREQ (no endpoint). */
 int nt_tunnel_initiate(struct nt_tunnel *t, struct wg_peer *peer);

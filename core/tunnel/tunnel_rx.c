@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 
 #include "core/wg/wg_messages.h"
+#include "netstack/ippkt.h"
 #include "platform/clock.h"
 #include "platform/log.h"
 
@@ -250,45 +251,18 @@ static void rx_cookie_reply(struct nt_tunnel *t, const struct wg_message *m, uin
 	nt_debug(NT_TUNNEL_MOD, "event=cookie_reply_received peer=%s", p->short_id);
 }
 
-/* The real length and source of an inner IP packet; false if malformed. */
-static bool inner_ip(const uint8_t *pkt, size_t len, size_t *ip_len, int *family,
-		     const uint8_t **src)
-{
-	if (len >= 20 && pkt[0] >> 4 == 4) {
-		size_t tot = (size_t)pkt[2] << 8 | pkt[3];
-
-		if (tot < 20 || tot > len)
-			return false;
-		*ip_len = tot;
-		*family = AF_INET;
-		*src = pkt + 12;
-		return true;
-	}
-	if (len >= 40 && pkt[0] >> 4 == 6) {
-		size_t tot = 40 + ((size_t)pkt[4] << 8 | pkt[5]);
-
-		if (tot > len)
-			return false;
-		*ip_len = tot;
-		*family = AF_INET6;
-		*src = pkt + 8;
-		return true;
-	}
-	return false;
-}
-
 static void rx_transport(struct nt_tunnel *t, uint8_t *buf, size_t len, const struct wg_message *m,
 			 const struct sockaddr_storage *src, socklen_t src_len, uint64_t now)
 {
 	struct wg_keypair *kp;
 	struct nt_tunnel_peer *tp;
+	struct nt_ippkt_head ip;
 	struct wg_peer *p;
 	void *ptr = NULL;
 	uint8_t *plain;
-	size_t plain_len, ip_len;
-	const uint8_t *isrc;
+	size_t plain_len;
 	uint64_t counter;
-	int ret, family;
+	int ret;
 
 	if (wg_index_lookup(t->index, m->receiver, &ptr) != WG_INDEX_KEYPAIR) {
 		t->c.rx_unknown_index++;
@@ -328,12 +302,14 @@ static void rx_transport(struct nt_tunnel *t, uint8_t *buf, size_t len, const st
 		return;
 	}
 	wg_timers_data_received(&p->timers, now);
-	if (!inner_ip(plain, plain_len, &ip_len, &family, &isrc)) {
+	/* The datagram's own length drops the padding; it must be all there. */
+	if (nt_ippkt_head(plain, plain_len, &ip) != 0 || ip.len > plain_len ||
+	    ip.len < NT_IPPKT_V4_HDR) {
 		t->c.rx_malformed++;
 		nt_tunnel_peer_timer_sync(tp);
 		return;
 	}
-	if (!wg_allowedips_owner_matches(&t->aips, family, isrc, p)) {
+	if (!wg_allowedips_owner_matches(&t->aips, ip.family, ip.src, p)) {
 		p->counters.drop_source++;
 		nt_trace(NT_TUNNEL_MOD, "event=rx_dropped peer=%s reason=\"source not allowed\"",
 			 p->short_id);
@@ -341,10 +317,10 @@ static void rx_transport(struct nt_tunnel *t, uint8_t *buf, size_t len, const st
 		return;
 	}
 	p->counters.rx_packets++;
-	p->counters.rx_bytes += ip_len;
-	nt_trace(NT_TUNNEL_MOD, "event=rx peer=%s len=%zu counter=%llu", p->short_id, ip_len,
+	p->counters.rx_bytes += ip.len;
+	nt_trace(NT_TUNNEL_MOD, "event=rx peer=%s len=%zu counter=%llu", p->short_id, ip.len,
 		 (unsigned long long)counter);
-	t->ops.deliver(t->ops.arg, p, plain, ip_len);
+	t->ops.deliver(t->ops.arg, p, plain, ip.len);
 	nt_tunnel_peer_timer_sync(tp);
 }
 

@@ -32,6 +32,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "netstack/ippkt.h"
 #include "platform/clock.h"
 #include "platform/log.h"
 
@@ -430,6 +431,18 @@ int nt_tunnel_send(struct nt_tunnel *t, struct wg_peer *peer, const void *pkt, s
 		nt_tunnel_maybe_initiate(t, tp, now);
 	nt_tunnel_peer_timer_sync(tp);
 	return ret;
+}
+
+int nt_tunnel_xmit(struct nt_tunnel *t, const uint8_t *pkt, size_t len)
+{
+	struct nt_ippkt_head ip;
+	struct wg_peer *peer;
+
+	/* The fixed header is all routing needs: per packet, nothing more is read. */
+	if (nt_ippkt_head(pkt, len, &ip) != 0 ||
+	    !(peer = wg_allowedips_lookup(&t->aips, ip.family, ip.dst)))
+		return -EHOSTUNREACH;
+	return nt_tunnel_send(t, peer, pkt, len);
 }
 
 int nt_tunnel_initiate(struct nt_tunnel *t, struct wg_peer *peer)

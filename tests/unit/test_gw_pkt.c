@@ -242,13 +242,24 @@ static void test_gw_icmp_never_answers_an_icmp_error(void **state)
 	int n;
 	(void)state;
 
+	for (int family = AF_INET; family != -1; family = family == AF_INET ? AF_INET6 : -1) {
+		size_t hdr = family == AF_INET ? 20 : 40;
+
+		addr(family, family == AF_INET ? GW4 : GW6, gw);
+		assert_int_equal(nt_gw_pkt_parse(pkt, build(pkt, family, true, 0x02, 0), &p), 0);
+		n = nt_gw_icmp_unreach(err, sizeof(err), pkt, &p, gw, NT_GW_UNREACH_HOST);
+		assert_true(n > 0);
+		assert_int_equal(nt_gw_pkt_parse(err, (size_t)n, &pe), 0);
+		assert_int_equal(
+		    nt_gw_icmp_unreach(out, sizeof(out), err, &pe, gw, NT_GW_UNREACH_HOST),
+		    -EINVAL);
+		/* An echo request is no error: it may be answered. */
+		err[hdr] = family == AF_INET ? 8 : 128;
+		assert_true(nt_gw_icmp_unreach(out, sizeof(out), err, &pe, gw, NT_GW_UNREACH_HOST) >
+			    0);
+	}
 	addr(AF_INET, GW4, gw);
 	assert_int_equal(nt_gw_pkt_parse(pkt, build(pkt, AF_INET, true, 0x02, 0), &p), 0);
-	n = nt_gw_icmp_unreach(err, sizeof(err), pkt, &p, gw, NT_GW_UNREACH_HOST);
-	assert_true(n > 0);
-	assert_int_equal(nt_gw_pkt_parse(err, (size_t)n, &pe), 0);
-	assert_int_equal(nt_gw_icmp_unreach(out, sizeof(out), err, &pe, gw, NT_GW_UNREACH_HOST),
-			 -EINVAL);
 	assert_int_equal(nt_gw_icmp_unreach(out, 60, pkt, &p, gw, NT_GW_UNREACH_HOST), -ENOSPC);
 }
 

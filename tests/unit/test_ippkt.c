@@ -1,5 +1,6 @@
 /* netstack/ippkt: IPv4/IPv6 headers of whole packets and of ICMP quotes,
  * truncated versus malformed input, IPv6 extension headers and fragments,
+ * the fixed header alone,
  * and the Internet checksum against RFC 1071's worked example. */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -150,6 +151,12 @@ static void test_ippkt_walks_v6_extension_headers_to_the_upper_layer(void **stat
 	assert_int_equal(ip.proto, 17);
 	assert_true(ip.fragment);
 	assert_false(ip.has_l4);
+
+	/* Nothing is left over from an earlier parse into the same struct. */
+	len = build_udp(pkt, AF_INET6, 4);
+	assert_int_equal(nt_ippkt_parse(pkt, len, &ip), 0);
+	assert_false(ip.fragment);
+	assert_true(ip.has_l4);
 }
 
 static void test_ippkt_v4_fragments(void **state)
@@ -201,6 +208,55 @@ static void test_ippkt_quote_may_be_cut_after_its_headers(void **state)
 	assert_int_equal(ip.l4_len, 8);
 	assert_int_equal(nt_ippkt_parse_quote(pkt, 47, &ip), -EMSGSIZE);
 	assert_true(len > 56);
+}
+
+/* The fixed header alone: what the per-packet paths (routing, the inner
+ * packet check, the ICMP quick test) read, and nothing past it. */
+static void test_ippkt_head_reads_the_fixed_header_only(void **state)
+{
+	uint8_t pkt[200], want[16];
+	struct nt_ippkt_head h;
+	size_t len;
+	(void)state;
+
+	for (int family = AF_INET; family != -1; family = family == AF_INET ? AF_INET6 : -1) {
+		size_t hdr = family == AF_INET ? 20 : 40, alen = family == AF_INET ? 4 : 16;
+
+		len = build_udp(pkt, family, 10);
+		/* Exactly the fixed header at hand is enough; one byte less is not. */
+		assert_int_equal(nt_ippkt_head(pkt, hdr, &h), 0);
+		assert_int_equal(h.family, family);
+		assert_int_equal(h.next, 17);
+		assert_int_equal(h.hdr_len, hdr);
+		assert_int_equal(h.len, len); /* from the header, not from the bytes at hand */
+		assert_int_equal(inet_pton(family, family == AF_INET ? SRC4 : SRC6, want), 1);
+		assert_memory_equal(h.src, want, alen);
+		assert_int_equal(inet_pton(family, family == AF_INET ? DST4 : DST6, want), 1);
+		assert_memory_equal(h.dst, want, alen);
+		assert_int_equal(nt_ippkt_head(pkt, hdr - 1, &h), -EINVAL);
+	}
+
+	/* IPv4 options: IHL says where the upper layer starts; unchecked. */
+	len = build_udp(pkt, AF_INET, 4);
+	pkt[0] = 0x46;
+	assert_int_equal(nt_ippkt_head(pkt, len, &h), 0);
+	assert_int_equal(h.hdr_len, 24);
+	pkt[0] = 0x41; /* impossible, left to the caller */
+	assert_int_equal(nt_ippkt_head(pkt, len, &h), 0);
+	assert_int_equal(h.hdr_len, 4);
+
+	/* IPv6: the first next header, no extension header walked. */
+	len = insert_ext6(pkt, build_udp(pkt, AF_INET6, 4), 44, 1);
+	assert_int_equal(nt_ippkt_head(pkt, len, &h), 0);
+	assert_int_equal(h.next, 44);
+	assert_int_equal(h.hdr_len, 40);
+	assert_int_equal(h.len, len);
+
+	/* Neither IPv4 nor IPv6; nothing at all. */
+	len = build_udp(pkt, AF_INET6, 4);
+	pkt[0] = 0x50;
+	assert_int_equal(nt_ippkt_head(pkt, len, &h), -EINVAL);
+	assert_int_equal(nt_ippkt_head(pkt, 0, &h), -EINVAL);
 }
 
 static void test_ippkt_checksum_matches_rfc1071_example(void **state)
@@ -308,6 +364,7 @@ int main(void)
 	    cmocka_unit_test(test_ippkt_walks_v6_extension_headers_to_the_upper_layer),
 	    cmocka_unit_test(test_ippkt_v4_fragments),
 	    cmocka_unit_test(test_ippkt_quote_may_be_cut_after_its_headers),
+	    cmocka_unit_test(test_ippkt_head_reads_the_fixed_header_only),
 	    cmocka_unit_test(test_ippkt_checksum_matches_rfc1071_example),
 	    cmocka_unit_test(test_ippkt_big_endian_fields),
 	    cmocka_unit_test(test_ippkt_scope_of_special_addresses),

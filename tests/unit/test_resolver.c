@@ -8,6 +8,7 @@
  */
 #include "core/resolver/dns_msg.h"
 #include "core/resolver/resolver.h"
+#include "netstack/flow.h"
 #include "netstack/stack.h"
 #include "platform/clock.h"
 #include "platform/loop.h"
@@ -368,14 +369,20 @@ static int setup_stack(void **state)
 	assert_int_equal(inet_pton(AF_INET6, OUR6, &cfg.ipv6), 1);
 	cfg.output = capture_output;
 	assert_int_equal(nt_stack_init(loop, &cfg), 0);
+	assert_int_equal(nt_flow_init(loop, NULL), 0);
 	return 0;
 }
 
 static int teardown(void **state)
 {
+	struct nt_flow_stats fs;
+
 	(void)state;
 	nt_resolver_free(res);
 	res = NULL;
+	nt_flow_get_stats(&fs);
+	assert_int_equal(fs.udp_open, 0); /* every transaction closed its socket */
+	nt_flow_fini();
 	nt_stack_shutdown();
 	nt_loop_free(loop);
 	loop = NULL;

@@ -482,6 +482,81 @@ static void test_inner_source_outside_allowed_ips_is_dropped(void **state)
 	assert_int_equal(w->b.completed, 1);
 }
 
+/* What a peer decrypted must be a whole IPv4/IPv6 packet by its own header;
+ * padding after it is cut off (on_deliver checks the length). */
+static void test_inner_packet_with_a_bad_header_is_dropped(void **state)
+{
+	struct world *w = *state;
+	uint8_t pkt[PKT_BYTES];
+	struct nt_tunnel_counters c;
+
+	pair_up(w, NULL, NULL);
+	make_packet(pkt, 1, 2, 1);
+	pkt[3] = 200; /* longer than what was sent, with its padding */
+	assert_int_equal(nt_tunnel_send(w->a.tun, w->a.peer, pkt, sizeof(pkt)), 0);
+	make_packet(pkt, 1, 2, 1);
+	pkt[3] = 19; /* shorter than its own header */
+	assert_int_equal(nt_tunnel_send(w->a.tun, w->a.peer, pkt, sizeof(pkt)), 0);
+	make_packet(pkt, 1, 2, 1);
+	pkt[0] = 0x55; /* neither IPv4 nor IPv6 */
+	assert_int_equal(nt_tunnel_send(w->a.tun, w->a.peer, pkt, sizeof(pkt)), 0);
+	assert_int_equal(nt_tunnel_send(w->a.tun, w->a.peer, pkt, 19), 0); /* short */
+	assert_int_equal(send_tagged(&w->a, &w->b, 2), 0);
+	assert_true(run_until(w, b_delivered, WAIT_MS));
+	run_until(w, NULL, 20);
+	assert_int_equal(w->b.delivered, 1);
+	assert_int_equal(w->b.tags[0], 2);
+	nt_tunnel_counters(w->b.tun, &c);
+	assert_int_equal(c.rx_malformed, 4);
+}
+
+/* nt_tunnel_xmit routes by the destination: to the peer whose allowed IPs
+ * hold it, and nowhere when nobody's do or the packet is not IP. */
+static void test_xmit_sends_to_the_peer_holding_the_destination(void **state)
+{
+	struct world *w = *state;
+	static uint8_t big[WG_PEER_PACKET_MAX + 1];
+	uint8_t pkt[PKT_BYTES], c_priv[32];
+	struct nt_tunnel_peer_config pc = {0};
+	struct wg_cidr c_net = {.family = AF_INET, .addr = {10, 0, 0, 3}, .prefix_len = 32};
+	struct wg_peer *c;
+
+	pair_up(w, NULL, NULL);
+	/* A third peer of a's, never up: what is routed to it stays staged. */
+	nt_random_bytes(c_priv, sizeof(c_priv));
+	assert_int_equal(crypto_scalarmult_curve25519_base(pc.public_key, c_priv), 0);
+	pc.allowed_ips = &c_net;
+	pc.allowed_ips_count = 1;
+	assert_int_equal(nt_tunnel_add_peer(w->a.tun, &pc, &c), 0);
+
+	make_packet(pkt, 1, 2, 5);
+	assert_int_equal(nt_tunnel_xmit(w->a.tun, pkt, sizeof(pkt)), 0);
+	assert_true(run_until(w, b_delivered, WAIT_MS));
+	assert_int_equal(w->b.tags[0], 5);
+	assert_int_equal(wg_peer_staged_count(c), 0);
+
+	make_packet(pkt, 1, 3, 6);
+	assert_int_equal(nt_tunnel_xmit(w->a.tun, pkt, sizeof(pkt)), 0);
+	assert_int_equal(wg_peer_staged_count(c), 1);
+
+	make_packet(pkt, 1, 9, 7); /* 10.0.0.9: nobody's */
+	assert_int_equal(nt_tunnel_xmit(w->a.tun, pkt, sizeof(pkt)), -EHOSTUNREACH);
+	make_packet(pkt, 1, 2, 8);
+	pkt[0] = 0x55; /* not IP, though bytes 16-19 name b */
+	assert_int_equal(nt_tunnel_xmit(w->a.tun, pkt, sizeof(pkt)), -EHOSTUNREACH);
+	make_packet(pkt, 1, 2, 9);
+	assert_int_equal(nt_tunnel_xmit(w->a.tun, pkt, 19), -EHOSTUNREACH); /* short */
+	assert_int_equal(nt_tunnel_xmit(w->a.tun, pkt, 0), -EHOSTUNREACH);
+
+	run_until(w, NULL, 20);
+	assert_int_equal(w->b.delivered, 1);
+	assert_int_equal(nt_tunnel_peer_counters(w->a.peer)->tx_packets, 1);
+	assert_int_equal(wg_peer_staged_count(c), 1);
+	/* A send error comes back as is. */
+	make_packet_len(big, sizeof(big), 1, 2, 10);
+	assert_int_equal(nt_tunnel_xmit(w->a.tun, big, sizeof(big)), -EMSGSIZE);
+}
+
 static void test_roaming_endpoint_follows_the_source_of_data(void **state)
 {
 	struct world *w = *state;
@@ -786,6 +861,10 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_inner_source_outside_allowed_ips_is_dropped, setup,
 					    teardown),
+	    cmocka_unit_test_setup_teardown(test_inner_packet_with_a_bad_header_is_dropped, setup,
+					    teardown),
+	    cmocka_unit_test_setup_teardown(test_xmit_sends_to_the_peer_holding_the_destination,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_roaming_endpoint_follows_the_source_of_data, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(
