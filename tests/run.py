@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Runs every test notun has and ends with one line: N passed, N failed, N skipped.
 
-Unit tests are the cmocka binaries in BUILD/tests/; integration tests are
+The layering check (tests/layering.py) counts as one test; unit tests are
+the cmocka binaries in BUILD/tests/; integration tests are
 tests/integration/ under Debian's pytest, pointed at BUILD/notun. A unit binary
 that dies before cmocka prints its summary (a sanitizer report, a crash) counts
 as one failure, so nothing fails silently.
@@ -46,6 +47,14 @@ def run_unit(build):
     return totals
 
 
+def run_layering():
+    """tests/layering.py, counted as one test."""
+    proc = subprocess.run([sys.executable, os.path.join(TOP, "tests", "layering.py"), TOP],
+                          capture_output=True, text=True, timeout=60)
+    print(proc.stdout.rstrip())
+    return [0, 1, 0] if proc.returncode else [1, 0, 0]
+
+
 def run_integration(build, extra):
     xml = os.path.join(build, "pytest.xml")
     if os.path.exists(xml):
@@ -76,7 +85,7 @@ def main():
     ap.add_argument("--unit-only", action="store_true")
     ap.add_argument("pytest_args", nargs="*", help="passed to pytest (e.g. -k keys)")
     args = ap.parse_args()
-    totals = run_unit(args.build)
+    totals = [a + b for a, b in zip(run_layering(), run_unit(args.build))]
     if not args.unit_only:
         integ = run_integration(args.build, args.pytest_args)
         totals = [a + b for a, b in zip(totals, integ)]
