@@ -496,3 +496,41 @@ def test_gateway_serves_wireguard_go_kernel_tcp_client(notun, tmp_path, servers)
         if wg:
             wg.close()
         ns.close()
+
+
+def start_download(site, seed):
+    """A 64 MiB download through the client, under way (its first bytes
+    read) and then left unread: returns the proxy socket."""
+    rep, sock = socks.connect(site.proxy, GW_IP, site.servers["http"])
+    assert rep == 0
+    sock.sendall(f"GET /bytes/{64 * MIB}?seed={seed} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+    site.gateway.wait_log("event=flow_opened")
+    return sock
+
+
+def test_gateway_sees_a_reset_when_the_client_stops_mid_download(site):
+    # Unfixed, the RST of the client's last words waited in its tunnel queue,
+    # freed with it: the gateway kept the flow until retransmissions ran out.
+    with start_download(site, "stopclient"):
+        start = time.monotonic()
+        site.client.proc.send_signal(signal.SIGINT)
+        site.client.proc.wait(timeout=10)
+        left = FAST_S - (time.monotonic() - start)
+        assert left > 0, "the client took more than a second to stop"
+        site.gateway.wait_log(rf"event=flow_closed peer=\S+ proto=tcp src=10\.99\.0\.2:\d+ "
+                              rf"dst=10\.99\.0\.1:{site.servers['http']} how=reset", timeout=left)
+    assert site.client.proc.returncode == 0
+
+
+def test_client_sees_a_reset_when_the_gateway_stops_mid_download(site):
+    with start_download(site, "stopgateway") as sock:
+        start = time.monotonic()
+        site.gateway.proc.send_signal(signal.SIGINT)
+        sock.settimeout(FAST_S)
+        with pytest.raises(ConnectionResetError):
+            while sock.recv(1 << 20):
+                pass
+        assert time.monotonic() - start < FAST_S + 0.2
+        site.gateway.proc.wait(timeout=10)
+    assert site.gateway.proc.returncode == 0
