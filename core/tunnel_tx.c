@@ -296,6 +296,17 @@ void nt_tunnel_tx_drain(struct nt_tunnel *t)
 		nt_warn(NT_TUNNEL_MOD, "event=tx_drain_incomplete left=%zu", t->txq_count);
 }
 
+void nt_tunnel_trim(struct nt_tunnel *t)
+{
+	for (size_t i = t->txq_count; i < t->txq_cap; i++) {
+		struct nt_tunnel_txslot *s = &t->txq[(t->txq_head + i) % t->txq_cap];
+
+		free(s->buf);
+		s->buf = NULL;
+		s->cap = 0;
+	}
+}
+
 void nt_tunnel_flush_timer_cb(struct nt_loop *loop, struct nt_timer *timer, void *arg)
 {
 	struct nt_tunnel *t = arg;

@@ -21,6 +21,7 @@ import pytest
 import socks
 from client import Notun, curl, free_tcp_port, sha256_of_file
 from httpsrv import pattern_sha256
+from conftest import TOP
 from wgtun import WGTUN, KeyPair, finish, free_udp_port, secret_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -534,3 +535,61 @@ def test_client_sees_a_reset_when_the_gateway_stops_mid_download(site):
         assert time.monotonic() - start < FAST_S + 0.2
         site.gateway.proc.wait(timeout=10)
     assert site.gateway.proc.returncode == 0
+
+
+def rss_kib(proc):
+    with open(f"/proc/{proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {proc.pid}")
+
+
+# RSS is measured on the release build: ASan's allocator (its quarantine,
+# its own release policy) is not the glibc malloc notun runs on.
+RELEASE = os.environ.get("NOTUN_RELEASE", os.path.join(TOP, "build", "notun"))
+UNREAD_DOWNLOADS = 50
+# Within 2 MiB of idle, plus 512 KiB: pages that live allocations still touch
+# (malloc_trim gives back whole free pages only) and the glibc arena's top pad.
+RSS_MARGIN_KIB = 2048 + 512
+
+
+def test_memory_returns_to_idle_after_unread_downloads(tmp_path, servers):
+    if not os.access(RELEASE, os.X_OK):
+        pytest.fail(f"{RELEASE} is not built (run make test)")
+    site = Site(RELEASE, tmp_path, servers)
+    socks_open = []
+    try:
+        procs = {"client": site.client.proc, "gateway": site.gateway.proc}
+        r = curl(["--proxy", proxy_url(site.proxy_port), site.url("/hello")])
+        assert r.returncode == 0, r.stderr
+        time.sleep(1)
+        idle = {name: rss_kib(p) for name, p in procs.items()}
+        for i in range(UNREAD_DOWNLOADS):
+            rep, sock = socks.connect(site.proxy, GW_IP, servers["http"])
+            assert rep == 0
+            socks_open.append(sock)
+            sock.sendall(f"GET /bytes/{64 * MIB}?seed=unread{i} HTTP/1.1\r\nHost: x\r\n\r\n"
+                         .encode())
+        # The data piles up in both: each flow's window at the client, its
+        # send space at the gateway.
+        deadline = time.monotonic() + 20
+        while True:
+            peak = {name: rss_kib(p) for name, p in procs.items()}
+            if all(peak[n] - idle[n] > 50 * 1024 for n in procs) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert all(peak[n] - idle[n] > 50 * 1024 for n in procs), f"idle {idle}, load {peak}"
+        for sock in socks_open:
+            sock.close()
+        socks_open = []
+        site.gateway.wait_log("event=flow_closed", count=UNREAD_DOWNLOADS + 1)
+        time.sleep(10)
+        after = {name: rss_kib(p) for name, p in procs.items()}
+        for n in procs:
+            assert after[n] - idle[n] <= RSS_MARGIN_KIB, \
+                f"{n}: {idle[n]} KiB idle, {peak[n]} KiB under load, {after[n]} KiB 10 s after"
+    finally:
+        for sock in socks_open:
+            sock.close()
+        site.close()
