@@ -164,9 +164,11 @@ $(O)/fuzz/%: $(O)/obj/tests/fuzz/%.o $(O)/libnotun.a $(O)/liblwip.a | $(LWS_OUT)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 
-# The test suite runs against the sanitized build in build/asan.
+# The test suite runs against the sanitized build in build/asan; the memory
+# test measures RSS on the release binary, build/notun (glibc's malloc, not ASan's).
 test: deps
 	@$(MAKE) --no-print-directory O=build/asan SAN=1 _tests
+	@$(MAKE) --no-print-directory O=build SAN=0 build/notun
 	@$(PYTHON) tests/run.py --build build/asan
 
 demo: all

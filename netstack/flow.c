@@ -17,6 +17,7 @@
 #include "lwip/netif.h"
 #include "lwip/tcp.h"
 
+#include <malloc.h>
 #include <string.h>
 
 #define MOD NT_FLOW_MOD
@@ -64,6 +65,45 @@ int nt_flow_handle_icmp_error(const uint8_t *pkt, size_t len)
 	return rc;
 }
 
+/* ---- giving memory back (NT_FLOW_TRIM_*, flow.h) ---- */
+
+static uint64_t buffered(void)
+{
+	return nt_flow_g.stats.mem_send + nt_flow_g.stats.mem_recv;
+}
+
+void nt_flow_mem_grew(void)
+{
+	if (!nt_flow_g.trim_due && buffered() >= NT_FLOW_TRIM_HIGH)
+		nt_flow_g.trim_due = true;
+}
+
+void nt_flow_mem_fell(void)
+{
+	if (nt_flow_g.trim_due && buffered() < NT_FLOW_TRIM_LOW &&
+	    !nt_timer_armed(&nt_flow_g.trim_timer))
+		nt_timer_arm(nt_flow_g.loop, &nt_flow_g.trim_timer,
+			     NT_FLOW_TRIM_DELAY_MS * 1000000ull);
+}
+
+static void trim_cb(struct nt_loop *loop, struct nt_timer *timer, void *arg)
+{
+	(void)loop;
+	(void)timer;
+	(void)arg;
+	/* A new burst: its own end arms the timer again. */
+	if (buffered() >= NT_FLOW_TRIM_LOW)
+		return;
+	nt_flow_g.trim_due = false;
+	if (nt_flow_g.trim)
+		nt_flow_g.trim(nt_flow_g.trim_arg);
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+	nt_flow_g.stats.heap_trims++;
+	nt_debug(MOD, "event=heap_trimmed");
+}
+
 /* ---- the layer ---- */
 
 int nt_flow_init(struct nt_loop *loop, const struct nt_flow_config *cfg)
@@ -100,6 +140,10 @@ int nt_flow_init(struct nt_loop *loop, const struct nt_flow_config *cfg)
 	nt_flow_g.total_cap = c.total_send_cap;
 	nt_flow_g.recv_total_cap = c.total_recv_cap;
 	nt_flow_g.max_flows = c.max_flows;
+	nt_flow_g.trim = c.trim;
+	nt_flow_g.trim_arg = c.trim_arg;
+	nt_flow_g.trim_due = false;
+	nt_timer_init(&nt_flow_g.trim_timer, trim_cb, NULL);
 	nt_flow_tcp_layer_init();
 	memset(&nt_flow_g.stats, 0, sizeof(nt_flow_g.stats));
 	nt_flow_g.up = true;
@@ -117,6 +161,7 @@ void nt_flow_fini(void)
 	if (owned || udp)
 		nt_warn(MOD, "event=fini_flows_left tcp=%zu udp=%zu", owned, udp);
 	nt_timer_cancel(nt_flow_g.loop, &nt_flow_g.work);
+	nt_timer_cancel(nt_flow_g.loop, &nt_flow_g.trim_timer);
 	nt_flow_g.up = false;
 }
 

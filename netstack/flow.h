@@ -85,7 +85,23 @@ struct nt_flow_config {
 	size_t total_send_cap;
 	size_t total_recv_cap;
 	unsigned max_flows;
+	/* Optional: the owner frees what it keeps for reuse (the tunnel's
+	 * datagram buffers) when the layer gives memory back (below). */
+	void (*trim)(void *arg);
+	void *trim_arg;
 };
+
+/* Giving memory back after a burst. glibc keeps freed heap in its arenas:
+ * received pbufs and send chunks of many flows, freed when they end,
+ * would stay in the process (100 MB after 50 unread downloads). Once the
+ * flows' buffered bytes (send space and unread data) went above
+ * NT_FLOW_TRIM_HIGH and fell below NT_FLOW_TRIM_LOW, a one-shot timer
+ * (NT_FLOW_TRIM_DELAY_MS, so that flows ending together cost one trim)
+ * calls the owner's trim hook and malloc_trim(0) (heap_trims). Nothing
+ * runs while idle. */
+#define NT_FLOW_TRIM_HIGH     (8u << 20)
+#define NT_FLOW_TRIM_LOW      (256u << 10)
+#define NT_FLOW_TRIM_DELAY_MS 1000u
 
 /* After nt_stack_init(), on the same loop. Returns 0, -EALREADY or -EINVAL. */
 int nt_flow_init(struct nt_loop *loop, const struct nt_flow_config *cfg);
@@ -237,6 +253,7 @@ struct nt_flow_stats {
 	uint64_t max_flows_hits;    /* -EMFILE */
 	uint64_t port_recycles;	    /* a TIME_WAIT pcb dropped to free a local port */
 	uint64_t timer_errors;	    /* the deferred-work timer could not be armed */
+	uint64_t heap_trims;	    /* memory given back after a burst (NT_FLOW_TRIM_*) */
 	uint64_t icmp_matched;	    /* errors that failed a flow or reached a UDP socket */
 	uint64_t icmp_unmatched;    /* well-formed, but no flow of ours */
 	uint64_t icmp_malformed;    /* ignored */

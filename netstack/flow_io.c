@@ -54,6 +54,7 @@ void nt_flow_rx_drop(struct nt_flow *f)
 	nt_flow_g.stats.mem_recv -= f->rx_len;
 	f->rx_tail = NULL;
 	f->rx_off = f->rx_len = 0;
+	nt_flow_mem_fell();
 }
 
 /* ---- send space ---- */
@@ -62,6 +63,7 @@ static void chunk_free(struct chunk *c)
 {
 	free(c);
 	nt_flow_g.stats.mem_send -= nt_flow_g.chunk;
+	nt_flow_mem_fell();
 	if (!list_empty(&nt_flow_g.waiters))
 		nt_flow_wake_waiters();
 }
@@ -134,6 +136,7 @@ static int tail_room(struct nt_flow *f, uint8_t **at, size_t *room, bool *fresh)
 		f->tail = c;
 		f->nchunks++;
 		nt_flow_g.stats.mem_send += nt_flow_g.chunk;
+		nt_flow_mem_grew();
 		*fresh = true;
 	}
 	*at = f->tail->data + f->tail->fill;
@@ -229,6 +232,7 @@ static void rx_consume(struct nt_flow *f, size_t n)
 {
 	f->rx_len -= n;
 	nt_flow_g.stats.mem_recv -= n;
+	nt_flow_mem_fell();
 	while (f->rx_head) {
 		struct pbuf *h = f->rx_head;
 		size_t left = h->len - f->rx_off;

@@ -335,6 +335,7 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 	f->rx_tail = last;
 	f->rx_len += p->tot_len;
 	nt_flow_g.stats.mem_recv += p->tot_len;
+	nt_flow_mem_grew();
 	emit(f, NT_FLOW_READABLE);
 	return cb_leave(f);
 }

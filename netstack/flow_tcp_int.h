@@ -61,10 +61,21 @@ struct nt_flow_layer {
 	struct link work_list;
 	struct link waiters;
 	struct nt_timer work;
+	struct nt_timer trim_timer;
+	bool trim_due; /* buffered bytes went above NT_FLOW_TRIM_HIGH since the last trim */
+	void (*trim)(void *arg);
+	void *trim_arg;
 	struct nt_flow_stats stats;
 };
 
 extern struct nt_flow_layer nt_flow_g;
+
+/* ---- flow.c, for flow_tcp.c and flow_io.c ---- */
+
+/* After stats.mem_send or stats.mem_recv changed: a burst's start or end
+ * (NT_FLOW_TRIM_*). */
+void nt_flow_mem_grew(void);
+void nt_flow_mem_fell(void);
 
 /* ---- flow_tcp.c, for flow.c ---- */
 

@@ -442,6 +442,14 @@ static int endpoint_resolve_now(const struct nt_config_endpoint *ep, struct sock
 
 /* ---- construction ---- */
 
+static void trim_tunnel(void *arg)
+{
+	struct nt_engine *e = arg;
+
+	if (e->tunnel)
+		nt_tunnel_trim(e->tunnel);
+}
+
 static int stack_up(struct nt_engine *e, const struct nt_config *cfg)
 {
 	struct nt_stack_config sc = {.mtu = cfg->mtu, .output = stack_output, .output_arg = e};
@@ -529,6 +537,7 @@ int nt_engine_new(struct nt_loop *loop, const struct nt_config *cfg,
 	    .peer_event = tunnel_peer_event,
 	};
 	struct nt_tunnel_ops tops = tunnel_ops_template;
+	struct nt_flow_config fc = {.trim = trim_tunnel};
 	struct nt_tunnel_config tc;
 	struct nt_engine *e;
 	bool any_name = false;
@@ -538,6 +547,7 @@ int nt_engine_new(struct nt_loop *loop, const struct nt_config *cfg,
 	if (!e)
 		return -ENOMEM;
 	e->loop = loop;
+	fc.trim_arg = e;
 	e->bypass = cfg->bypass;
 	e->connect_timeout_ns = (uint64_t)cfg->connect_timeout_ms * 1000000u;
 
@@ -547,7 +557,7 @@ int nt_engine_new(struct nt_loop *loop, const struct nt_config *cfg,
 		goto err;
 	}
 	e->stack_up = true;
-	ret = nt_flow_init(loop, NULL);
+	ret = nt_flow_init(loop, &fc);
 	if (ret != 0)
 		goto err;
 	e->flows_up = true;

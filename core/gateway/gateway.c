@@ -252,6 +252,14 @@ void nt_gateway_log_counters(const struct nt_gateway *gw)
 
 /* ---- construction ---- */
 
+static void trim_tunnel(void *arg)
+{
+	struct nt_gateway *gw = arg;
+
+	if (gw->tunnel)
+		nt_tunnel_trim(gw->tunnel);
+}
+
 static int stack_up(struct nt_gateway *gw, const struct nt_config *cfg)
 {
 	struct nt_stack_config sc = {.mtu = cfg->mtu, .output = stack_output, .output_arg = gw};
@@ -376,6 +384,8 @@ int nt_gateway_new(struct nt_loop *loop, const struct nt_config *cfg,
 	}
 	gw->stack_up = true;
 	fc.max_flows = gw->limits.max_flows;
+	fc.trim = trim_tunnel;
+	fc.trim_arg = gw;
 	ret = nt_flow_init(loop, &fc);
 	if (ret != 0)
 		goto err;

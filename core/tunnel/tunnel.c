@@ -199,6 +199,7 @@ void nt_tunnel_free(struct nt_tunnel *t)
 {
 	if (!t)
 		return;
+	nt_tunnel_tx_drain(t);
 	while (t->peers) {
 		struct nt_tunnel_peer *tp = t->peers;
 

@@ -37,6 +37,8 @@
 /* Datagrams waiting for the socket to become writable. */
 #define NT_TUNNEL_TXQ_DEFAULT 1024
 #define NT_TUNNEL_MTU_DEFAULT 1420
+/* At free, how long queued datagrams may wait for the socket. */
+#define NT_TUNNEL_DRAIN_MS 200
 
 struct nt_tunnel;
 
@@ -115,6 +117,11 @@ void nt_tunnel_config_init(struct nt_tunnel_config *cfg);
 /* 0, -EINVAL (bad key or config), -ENOMEM, or the socket's error. */
 int nt_tunnel_new(struct nt_loop *loop, const struct nt_tunnel_config *cfg,
 		  const struct nt_tunnel_ops *ops, struct nt_tunnel **out);
+/* Frees the buffers the output queue keeps for reuse (up to the queue's
+ * size, 2 KiB each) that hold no datagram: after a burst, with the heap
+ * trimmed (netstack/flow.h, NT_FLOW_TRIM_*). */
+void nt_tunnel_trim(struct nt_tunnel *t);
+/* Datagrams still queued leave first (see NT_TUNNEL_DRAIN_MS). */
 void nt_tunnel_free(struct nt_tunnel *t);
 /* The bound UDP port. */
 uint16_t nt_tunnel_port(const struct nt_tunnel *t);

@@ -102,6 +102,8 @@ struct nt_tunnel_txslot *nt_tunnel_tx_reserve(struct nt_tunnel *t, size_t need);
 int nt_tunnel_tx_commit(struct nt_tunnel *t, struct nt_tunnel_txslot *s, size_t len,
 			const struct sockaddr_storage *ep);
 void nt_tunnel_tx_flush(struct nt_tunnel *t);
+/* Sends what is queued, waiting for the socket at most NT_TUNNEL_DRAIN_MS. */
+void nt_tunnel_tx_drain(struct nt_tunnel *t);
 /* The socket is writable again. */
 void nt_tunnel_tx_writable(struct nt_tunnel *t);
 void nt_tunnel_maybe_initiate(struct nt_tunnel *t, struct nt_tunnel_peer *tp, uint64_t now);

@@ -28,6 +28,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -269,6 +270,42 @@ void nt_tunnel_tx_flush(struct nt_tunnel *t)
 	 * only send datagrams one at a time. */
 	if (!t->pace_waiting)
 		tx_send(t, false);
+}
+
+/* At exit the queue holds lwIP's last words (the RSTs of the flows just
+ * aborted, behind what was already queued): they leave now, pacing aside,
+ * or the far end keeps those flows until its retransmissions give up. The
+ * socket is waited for at most NT_TUNNEL_DRAIN_MS in all. */
+void nt_tunnel_tx_drain(struct nt_tunnel *t)
+{
+	uint64_t deadline = nt_clock_mono_ns() + NT_TUNNEL_DRAIN_MS * 1000000ull;
+
+	while (t->txq_count) {
+		struct pollfd pfd = {.fd = t->fd, .events = POLLOUT};
+		uint64_t now = nt_clock_mono_ns();
+
+		if (!t->tx_blocked) {
+			tx_send(t, true);
+			continue;
+		}
+		if (now >= deadline ||
+		    poll(&pfd, 1, (int)((deadline - now + 999999) / 1000000)) <= 0)
+			break;
+		t->tx_blocked = false;
+	}
+	if (t->txq_count)
+		nt_warn(NT_TUNNEL_MOD, "event=tx_drain_incomplete left=%zu", t->txq_count);
+}
+
+void nt_tunnel_trim(struct nt_tunnel *t)
+{
+	for (size_t i = t->txq_count; i < t->txq_cap; i++) {
+		struct nt_tunnel_txslot *s = &t->txq[(t->txq_head + i) % t->txq_cap];
+
+		free(s->buf);
+		s->buf = NULL;
+		s->cap = 0;
+	}
 }
 
 void nt_tunnel_flush_timer_cb(struct nt_loop *loop, struct nt_timer *timer, void *arg)

@@ -21,6 +21,7 @@ import pytest
 import socks
 from client import Notun, curl, free_tcp_port, sha256_of_file
 from httpsrv import pattern_sha256
+from conftest import TOP
 from wgtun import WGTUN, KeyPair, finish, free_udp_port, secret_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -663,4 +664,99 @@ def test_gateway_1100_syns_from_one_peer_hit_its_limit_not_the_others(notun, tmp
         if prober:
             prober.kill()
             prober.wait(timeout=10)
+
+
+def start_download(site, seed):
+    """A 64 MiB download through the client, under way (its first bytes
+    read) and then left unread: returns the proxy socket."""
+    rep, sock = socks.connect(site.proxy, GW_IP, site.servers["http"])
+    assert rep == 0
+    sock.sendall(f"GET /bytes/{64 * MIB}?seed={seed} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    assert sock.recv(4096).startswith(b"HTTP/1.1 200")
+    site.gateway.wait_log("event=flow_opened")
+    return sock
+
+
+def test_gateway_sees_a_reset_when_the_client_stops_mid_download(site):
+    # Unfixed, the RST of the client's last words waited in its tunnel queue,
+    # freed with it: the gateway kept the flow until retransmissions ran out.
+    with start_download(site, "stopclient"):
+        start = time.monotonic()
+        site.client.proc.send_signal(signal.SIGINT)
+        site.client.proc.wait(timeout=10)
+        left = FAST_S - (time.monotonic() - start)
+        assert left > 0, "the client took more than a second to stop"
+        site.gateway.wait_log(rf"event=flow_closed peer=\S+ proto=tcp src=10\.99\.0\.2:\d+ "
+                              rf"dst=10\.99\.0\.1:{site.servers['http']} how=reset", timeout=left)
+    assert site.client.proc.returncode == 0
+
+
+def test_client_sees_a_reset_when_the_gateway_stops_mid_download(site):
+    with start_download(site, "stopgateway") as sock:
+        start = time.monotonic()
+        site.gateway.proc.send_signal(signal.SIGINT)
+        sock.settimeout(FAST_S)
+        with pytest.raises(ConnectionResetError):
+            while sock.recv(1 << 20):
+                pass
+        assert time.monotonic() - start < FAST_S + 0.2
+        site.gateway.proc.wait(timeout=10)
+    assert site.gateway.proc.returncode == 0
+
+
+def rss_kib(proc):
+    with open(f"/proc/{proc.pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {proc.pid}")
+
+
+# RSS is measured on the release build: ASan's allocator (its quarantine,
+# its own release policy) is not the glibc malloc notun runs on.
+RELEASE = os.environ.get("NOTUN_RELEASE", os.path.join(TOP, "build", "notun"))
+UNREAD_DOWNLOADS = 50
+# Within 2 MiB of idle, plus 512 KiB: pages that live allocations still touch
+# (malloc_trim gives back whole free pages only) and the glibc arena's top pad.
+RSS_MARGIN_KIB = 2048 + 512
+
+
+def test_memory_returns_to_idle_after_unread_downloads(tmp_path, servers):
+    if not os.access(RELEASE, os.X_OK):
+        pytest.fail(f"{RELEASE} is not built (run make test)")
+    site = Site(RELEASE, tmp_path, servers)
+    socks_open = []
+    try:
+        procs = {"client": site.client.proc, "gateway": site.gateway.proc}
+        r = curl(["--proxy", proxy_url(site.proxy_port), site.url("/hello")])
+        assert r.returncode == 0, r.stderr
+        time.sleep(1)
+        idle = {name: rss_kib(p) for name, p in procs.items()}
+        for i in range(UNREAD_DOWNLOADS):
+            rep, sock = socks.connect(site.proxy, GW_IP, servers["http"])
+            assert rep == 0
+            socks_open.append(sock)
+            sock.sendall(f"GET /bytes/{64 * MIB}?seed=unread{i} HTTP/1.1\r\nHost: x\r\n\r\n"
+                         .encode())
+        # The data piles up in both: each flow's window at the client, its
+        # send space at the gateway.
+        deadline = time.monotonic() + 20
+        while True:
+            peak = {name: rss_kib(p) for name, p in procs.items()}
+            if all(peak[n] - idle[n] > 50 * 1024 for n in procs) or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert all(peak[n] - idle[n] > 50 * 1024 for n in procs), f"idle {idle}, load {peak}"
+        for sock in socks_open:
+            sock.close()
+        socks_open = []
+        site.gateway.wait_log("event=flow_closed", count=UNREAD_DOWNLOADS + 1)
+        time.sleep(10)
+        after = {name: rss_kib(p) for name, p in procs.items()}
+        for n in procs:
+            assert after[n] - idle[n] <= RSS_MARGIN_KIB, \
+                f"{n}: {idle[n]} KiB idle, {peak[n]} KiB under load, {after[n]} KiB 10 s after"
+    finally:
+        for sock in socks_open:
+            sock.close()
         site.close()
