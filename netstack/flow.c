@@ -20,7 +20,7 @@
 #include <malloc.h>
 #include <string.h>
 
-#define MOD NT_FLOW_MOD
+#define MOD "flow"
 
 struct nt_flow_layer nt_flow_g;
 

@@ -16,8 +16,6 @@
 #include "lwip/err.h"
 #include "lwip/ip_addr.h"
 
-#define NT_FLOW_MOD "flow"
-
 struct pbuf;
 
 /* ---- lists: a node is linked exactly while next != NULL ---- */

@@ -47,7 +47,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MOD NT_FLOW_MOD
+#define MOD "flow"
 
 static void save_local(struct nt_flow *f)
 {

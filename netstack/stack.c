@@ -50,6 +50,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define MOD "netstack"
+
 #define REASS_TICKS (LWIP_MAX(IP_REASS_MAXAGE, IPV6_REASS_MAXAGE) + 2)
 
 #define ND_FIRST_TYPE 133 /* router solicitation */
@@ -98,7 +100,7 @@ static void timer_set(struct nt_timer *timer, bool needed, uint64_t period_ns)
 	err = nt_timer_arm(st.loop, timer, period_ns);
 	if (err) {
 		st.stats.timer_errors++;
-		nt_error("netstack", "event=timer_arm_failed err=%d", err);
+		nt_error(MOD, "event=timer_arm_failed err=%d", err);
 	}
 }
 
@@ -356,8 +358,8 @@ int nt_stack_init(struct nt_loop *loop, const struct nt_stack_config *cfg)
 	netif_set_link_up(&st.netif);
 	netif_set_up(&st.netif);
 	st.up = true;
-	nt_info("netstack", "event=up mtu=%u ipv4=%s ipv6=%s", (unsigned)mtu,
-		cfg->has_ipv4 ? "yes" : "no", cfg->has_ipv6 ? "yes" : "no");
+	nt_info(MOD, "event=up mtu=%u ipv4=%s ipv6=%s", (unsigned)mtu, cfg->has_ipv4 ? "yes" : "no",
+		cfg->has_ipv6 ? "yes" : "no");
 	return 0;
 
 err_netif:
@@ -395,7 +397,7 @@ void nt_stack_shutdown(void)
 	for (struct udp_pcb *u = udp_pcbs; u; u = u->next)
 		udp_left++;
 	if (udp_left)
-		nt_warn("netstack", "event=shutdown_udp_pcbs_left count=%zu", udp_left);
+		nt_warn(MOD, "event=shutdown_udp_pcbs_left count=%zu", udp_left);
 	nt_timer_cancel(st.loop, &st.tcp_timer);
 	nt_timer_cancel(st.loop, &st.slow_timer);
 	netif_remove(&st.netif);
@@ -404,7 +406,7 @@ void nt_stack_shutdown(void)
 	st.scratch = NULL;
 	st.loop = NULL;
 	st.up = false;
-	nt_info("netstack", "event=down in=%llu out=%llu", (unsigned long long)st.stats.in_packets,
+	nt_info(MOD, "event=down in=%llu out=%llu", (unsigned long long)st.stats.in_packets,
 		(unsigned long long)st.stats.out_packets);
 }
 

@@ -43,6 +43,8 @@
 #include "platform/loop.h"
 #include "platform/sockaddr.h"
 
+#define MOD "engine"
+
 struct nt_engine_req {
 	struct nt_engine *e;
 	struct nt_engine_req *prev, *next;

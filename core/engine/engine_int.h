@@ -10,8 +10,6 @@
 #include "core/config/config.h"
 #include "core/engine/engine.h"
 
-#define MOD "engine"
-
 struct nt_resolver;
 struct nt_resolver_req;
 struct nt_tunnel;
@@ -35,7 +33,7 @@ struct nt_engine {
 	enum nt_config_bypass bypass;
 	uint64_t connect_timeout_ns;
 	bool stack_up, flows_up;
-	struct nt_engine_req *reqs; /* open requests, for teardown */
+	struct nt_engine_req *reqs;			/* open requests, for teardown */
 	struct sockaddr_storage own[NT_ENGINE_OWN_MAX]; /* the proxy's listeners */
 	size_t own_count;
 	struct nt_engine_counters counters;

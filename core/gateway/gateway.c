@@ -23,12 +23,14 @@
 #include "platform/loop.h"
 #include "platform/sockaddr.h"
 
+#define MOD "gateway"
+
 #define PROTO_ICMP4 1
 #define PROTO_ICMP6 58
 
 /* ---- helpers for the flow files ---- */
 
-void gw_format_ep(int family, const uint8_t *addr, uint16_t port, char *out, size_t size)
+void nt_gw_format_ep(int family, const uint8_t *addr, uint16_t port, char *out, size_t size)
 {
 	char text[INET6_ADDRSTRLEN];
 
@@ -44,8 +46,8 @@ static bool is_ours(const struct nt_gateway *gw, int family, const uint8_t *addr
 	return gw->has6 && memcmp(addr, gw->addr6, 16) == 0;
 }
 
-socklen_t gw_os_dest(const struct nt_gateway *gw, const struct gw_key *k,
-		     struct sockaddr_storage *ss)
+socklen_t nt_gw_os_dest(const struct nt_gateway *gw, const struct gw_key *k,
+			struct sockaddr_storage *ss)
 {
 	static const uint8_t lo4[4] = {127, 0, 0, 1};
 	static const uint8_t lo6[16] = {[15] = 1};
@@ -56,7 +58,7 @@ socklen_t gw_os_dest(const struct nt_gateway *gw, const struct gw_key *k,
 	return nt_sockaddr_set(ss, k->family, addr, k->dport);
 }
 
-void gw_key_of(const struct nt_gw_pkt *p, struct gw_key *k)
+void nt_gw_key_of(const struct nt_gw_pkt *p, struct gw_key *k)
 {
 	memset(k, 0, sizeof(*k));
 	k->family = p->family;
@@ -67,14 +69,14 @@ void gw_key_of(const struct nt_gw_pkt *p, struct gw_key *k)
 	k->dport = p->dport;
 }
 
-struct gw_peer *gw_peer_of_src(struct nt_gateway *gw, int family, const uint8_t *src)
+struct gw_peer *nt_gw_peer_of_src(struct nt_gateway *gw, int family, const uint8_t *src)
 {
 	struct wg_peer *wp = nt_tunnel_peer_for_dst(gw->tunnel, family, src);
 
 	return wp ? nt_tunnel_peer_user(wp) : NULL;
 }
 
-bool gw_allowed(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *k)
+bool nt_gw_allowed(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *k)
 {
 	struct nt_gw_dest d = {.family = k->family, .proto = k->proto, .port = k->dport};
 	uint64_t sec = nt_loop_now(gw->loop) / 1000000000u;
@@ -102,23 +104,23 @@ bool gw_allowed(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *
 		gw->c.deny_logs_dropped++;
 		return false;
 	}
-	gw_format_ep(k->family, k->src, k->sport, src, sizeof(src));
-	gw_format_ep(k->family, k->dst, k->dport, dst, sizeof(dst));
-	nt_info(GW_MOD, "event=flow_denied peer=%s proto=%s src=%s dst=%s reason=%s", gp->id,
+	nt_gw_format_ep(k->family, k->src, k->sport, src, sizeof(src));
+	nt_gw_format_ep(k->family, k->dst, k->dport, dst, sizeof(dst));
+	nt_info(MOD, "event=flow_denied peer=%s proto=%s src=%s dst=%s reason=%s", gp->id,
 		k->proto == NT_GW_PROTO_TCP ? "tcp" : "udp", src, dst, reason);
 	return false;
 }
 
 /* ---- answers and packets ---- */
 
-void gw_send(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt, size_t len)
+void nt_gw_send(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt, size_t len)
 {
 	if (nt_tunnel_send(gw->tunnel, gp->peer, pkt, len) != 0)
 		gw->c.out_dropped++;
 }
 
-void gw_send_unreach(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt,
-		     const struct nt_gw_pkt *p, enum nt_gw_unreach why)
+void nt_gw_send_unreach(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt,
+			const struct nt_gw_pkt *p, enum nt_gw_unreach why)
 {
 	uint8_t out[NT_GW_ANSWER_MAX];
 	const uint8_t *src;
@@ -132,7 +134,7 @@ void gw_send_unreach(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *p
 		src = gw->has6 ? gw->addr6 : p->dst;
 	n = nt_gw_icmp_unreach(out, sizeof(out), pkt, p, src, why);
 	if (n > 0)
-		gw_send(gw, gp, out, (size_t)n);
+		nt_gw_send(gw, gp, out, (size_t)n);
 }
 
 /* lwIP's output: to the peer whose AllowedIPs hold the destination. */
@@ -159,10 +161,10 @@ static bool udp_refused_early(struct nt_gateway *gw, struct gw_peer *gp, const u
 	if (nt_ippkt_scope_of(p->family, p->dst, NULL) == NT_IPPKT_GLOBAL &&
 	    !is_ours(gw, p->family, p->dst))
 		return false;
-	gw_key_of(p, &k);
-	if (gw_allowed(gw, gp, &k))
+	nt_gw_key_of(p, &k);
+	if (nt_gw_allowed(gw, gp, &k))
 		return false;
-	gw_send_unreach(gw, gp, pkt, p, NT_GW_UNREACH_PROHIBITED);
+	nt_gw_send_unreach(gw, gp, pkt, p, NT_GW_UNREACH_PROHIBITED);
 	return true;
 }
 
@@ -186,7 +188,7 @@ static void tunnel_deliver(void *arg, struct wg_peer *wp, const uint8_t *pkt, si
 		return;
 	}
 	if (nt_gw_pkt_is_syn(&p)) {
-		gw_tcp_syn(gw, gp, pkt, p.len, &p);
+		nt_gw_tcp_syn(gw, gp, pkt, p.len, &p);
 		return;
 	}
 	if (p.proto == NT_GW_PROTO_UDP && p.has_ports && udp_refused_early(gw, gp, pkt, &p))
@@ -227,7 +229,7 @@ void nt_gateway_log_counters(const struct nt_gateway *gw)
 	const struct nt_gateway_counters *c = &gw->c;
 
 	nt_info(
-	    GW_MOD,
+	    MOD,
 	    "event=counters flows_open=%" PRIu64 " tcp=%" PRIu64 " udp=%" PRIu64 " denied=%" PRIu64
 	    " denied_martian=%" PRIu64 " os_connects=%" PRIu64 " refused=%" PRIu64
 	    " unreachable=%" PRIu64 " limit_total=%" PRIu64 " limit_peer=%" PRIu64
@@ -239,7 +241,7 @@ void nt_gateway_log_counters(const struct nt_gateway *gw)
 	for (size_t i = 0; i < gw->peer_count; i++) {
 		const struct gw_peer *gp = &gw->peers[i];
 
-		nt_info(GW_MOD,
+		nt_info(MOD,
 			"event=peer_counters peer=%s flows_open=%" PRIu64 " tcp=%" PRIu64
 			" udp=%" PRIu64 " denied=%" PRIu64 " refused=%" PRIu64
 			" unreachable=%" PRIu64 " limit_hits=%" PRIu64 " bytes_up=%" PRIu64
@@ -332,7 +334,7 @@ static int peers_up(struct nt_gateway *gw, const struct nt_config *cfg)
 		gp->rules.peer_count = p->allow_count;
 		ret = nt_tunnel_add_peer(gw->tunnel, &pc, &gp->peer);
 		if (ret != 0) {
-			nt_error(GW_MOD, "event=peer_rejected line=%u error=%d", p->line, ret);
+			nt_error(MOD, "event=peer_rejected line=%u error=%d", p->line, ret);
 			return ret;
 		}
 		gp->id = nt_tunnel_peer_id(gp->peer);
@@ -362,9 +364,9 @@ int nt_gateway_new(struct nt_loop *loop, const struct nt_config *cfg,
 	struct nt_flow_config fc = {0};
 	struct nt_gateway *gw;
 	struct nt_gw_accept_ops aops = {
-	    .tcp_established = gw_tcp_established,
-	    .tcp_failed = gw_tcp_failed,
-	    .udp_datagram = gw_udp_datagram,
+	    .tcp_established = nt_gw_tcp_established,
+	    .tcp_failed = nt_gw_tcp_failed,
+	    .udp_datagram = nt_gw_udp_datagram,
 	};
 	int ret;
 
@@ -374,12 +376,12 @@ int nt_gateway_new(struct nt_loop *loop, const struct nt_config *cfg,
 	gw->loop = loop;
 	gw->cfg = cfg;
 	limits_set(&gw->limits, limits);
-	ret = gw_flows_init(gw);
+	ret = nt_gw_flows_init(gw);
 	if (ret != 0)
 		goto err;
 	ret = stack_up(gw, cfg);
 	if (ret != 0) {
-		nt_error(GW_MOD, "event=stack_failed error=%d", ret);
+		nt_error(MOD, "event=stack_failed error=%d", ret);
 		goto err;
 	}
 	gw->stack_up = true;
@@ -397,13 +399,13 @@ int nt_gateway_new(struct nt_loop *loop, const struct nt_config *cfg,
 	gw->accept_up = true;
 	ret = tunnel_up(gw, cfg, timers);
 	if (ret != 0) {
-		nt_error(GW_MOD, "event=tunnel_failed error=%d", ret);
+		nt_error(MOD, "event=tunnel_failed error=%d", ret);
 		goto err;
 	}
 	ret = peers_up(gw, cfg);
 	if (ret != 0)
 		goto err;
-	nt_info(GW_MOD,
+	nt_info(MOD,
 		"event=gateway_up port=%u peers=%zu rules=%zu max_flows=%u max_flows_per_peer=%u "
 		"connect_timeout_ms=%u udp_idle_ms=%u",
 		nt_tunnel_port(gw->tunnel), gw->peer_count, cfg->gateway_allow_count,
@@ -420,7 +422,7 @@ void nt_gateway_free(struct nt_gateway *gw)
 {
 	if (!gw)
 		return;
-	gw_flows_fini(gw);
+	nt_gw_flows_fini(gw);
 	/* lwIP's last words (RSTs of aborted connections) still go out. */
 	if (gw->accept_up)
 		nt_gw_accept_disable();

@@ -14,8 +14,10 @@
 #include <sodium.h>
 
 #include "core/gateway/gw_int.h"
-#include "platform/log.h"
 #include "netstack/splice.h"
+#include "platform/log.h"
+
+#define MOD "gateway"
 
 _Static_assert(sizeof(((struct nt_gateway *)0)->hash_key) == crypto_shorthash_KEYBYTES,
 	       "the flow hash key is SipHash's");
@@ -49,7 +51,7 @@ static bool key_eq(const struct gw_key *a, const struct gw_key *b)
 	       memcmp(a->dst, b->dst, alen) == 0;
 }
 
-int gw_flows_init(struct nt_gateway *gw)
+int nt_gw_flows_init(struct nt_gateway *gw)
 {
 	size_t n = 64;
 
@@ -64,7 +66,7 @@ int gw_flows_init(struct nt_gateway *gw)
 	return 0;
 }
 
-void gw_flows_fini(struct nt_gateway *gw)
+void nt_gw_flows_fini(struct nt_gateway *gw)
 {
 	/* Spliced flows end through the splice's end callback. */
 	nt_splice_close_all();
@@ -72,9 +74,9 @@ void gw_flows_fini(struct nt_gateway *gw)
 		struct gw_flow *f = gw->flows;
 
 		if (f->key.proto == NT_GW_PROTO_TCP)
-			gw_tcp_close(f);
+			nt_gw_tcp_close(f);
 		else
-			gw_udp_close(f);
+			nt_gw_udp_close(f);
 	}
 	free(gw->buckets);
 	free(gw->rx_buf);
@@ -82,7 +84,7 @@ void gw_flows_fini(struct nt_gateway *gw)
 	gw->rx_buf = NULL;
 }
 
-struct gw_flow *gw_flow_find(struct nt_gateway *gw, const struct gw_key *k)
+struct gw_flow *nt_gw_flow_find(struct nt_gateway *gw, const struct gw_key *k)
 {
 	for (struct gw_flow *f = gw->buckets[bucket_of(gw, k)]; f; f = f->hnext)
 		if (key_eq(&f->key, k))
@@ -90,8 +92,8 @@ struct gw_flow *gw_flow_find(struct nt_gateway *gw, const struct gw_key *k)
 	return NULL;
 }
 
-struct gw_flow *gw_flow_new(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *k,
-			    nt_timer_cb timer_cb, int *err)
+struct gw_flow *nt_gw_flow_new(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *k,
+			       nt_timer_cb timer_cb, int *err)
 {
 	struct gw_flow *f;
 	size_t b;
@@ -131,7 +133,7 @@ struct gw_flow *gw_flow_new(struct nt_gateway *gw, struct gw_peer *gp, const str
 	return f;
 }
 
-void gw_flow_free(struct gw_flow *f, const char *how)
+void nt_gw_flow_free(struct gw_flow *f, const char *how)
 {
 	struct nt_gateway *gw = f->gw;
 	struct gw_flow **pp = &gw->buckets[bucket_of(gw, &f->key)];
@@ -150,9 +152,9 @@ void gw_flow_free(struct gw_flow *f, const char *how)
 	gw->c.flows_open--;
 	f->peer->c.flows_open--;
 	if (how) {
-		gw_format_ep(f->key.family, f->key.src, f->key.sport, src, sizeof(src));
-		gw_format_ep(f->key.family, f->key.dst, f->key.dport, dst, sizeof(dst));
-		nt_info(GW_MOD,
+		nt_gw_format_ep(f->key.family, f->key.src, f->key.sport, src, sizeof(src));
+		nt_gw_format_ep(f->key.family, f->key.dst, f->key.dport, dst, sizeof(dst));
+		nt_info(MOD,
 			"event=flow_closed peer=%s proto=%s src=%s dst=%s how=%s bytes_up=%" PRIu64
 			" bytes_down=%" PRIu64 " ms=%" PRIu64,
 			f->peer->id, f->key.proto == NT_GW_PROTO_TCP ? "tcp" : "udp", src, dst, how,

@@ -15,8 +15,6 @@
 #include "netstack/gw_accept.h"
 #include "platform/loop.h"
 
-#define GW_MOD "gateway"
-
 struct nt_config;
 struct nt_flow;
 struct nt_tunnel;
@@ -94,50 +92,50 @@ struct nt_gateway {
 /* ---- gateway.c ---- */
 
 /* Sends an answer the gateway built (ICMP error, RST) to the peer. */
-void gw_send(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt, size_t len);
+void nt_gw_send(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt, size_t len);
 /* ICMP destination unreachable to the sender of pkt (parsed as p). */
-void gw_send_unreach(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt,
-		     const struct nt_gw_pkt *p, enum nt_gw_unreach why);
+void nt_gw_send_unreach(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt,
+			const struct nt_gw_pkt *p, enum nt_gw_unreach why);
 /* The flow a TCP or UDP packet (with ports) belongs to. */
-void gw_key_of(const struct nt_gw_pkt *p, struct gw_key *k);
+void nt_gw_key_of(const struct nt_gw_pkt *p, struct gw_key *k);
 /* The peer whose AllowedIPs hold the (already checked) inner source. */
-struct gw_peer *gw_peer_of_src(struct nt_gateway *gw, int family, const uint8_t *src);
+struct gw_peer *nt_gw_peer_of_src(struct nt_gateway *gw, int family, const uint8_t *src);
 /* Where the OS socket connects: the destination, or loopback for our own
  * tunnel address (gw_allowed let it through only for a rule naming it).
  * Returns the sockaddr length. */
-socklen_t gw_os_dest(const struct nt_gateway *gw, const struct gw_key *k,
-		     struct sockaddr_storage *ss);
+socklen_t nt_gw_os_dest(const struct nt_gateway *gw, const struct gw_key *k,
+			struct sockaddr_storage *ss);
 /* "10.0.0.1:80" / "[fd00::1]:80" */
-void gw_format_ep(int family, const uint8_t *addr, uint16_t port, char *out, size_t size);
+void nt_gw_format_ep(int family, const uint8_t *addr, uint16_t port, char *out, size_t size);
 /* The Allow decision, logged (rate-limited) and counted when it is no. */
-bool gw_allowed(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *k);
+bool nt_gw_allowed(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *k);
 
 /* ---- gw_flow.c ---- */
 
-int gw_flows_init(struct nt_gateway *gw);
-void gw_flows_fini(struct nt_gateway *gw);
-struct gw_flow *gw_flow_find(struct nt_gateway *gw, const struct gw_key *k);
+int nt_gw_flows_init(struct nt_gateway *gw);
+void nt_gw_flows_fini(struct nt_gateway *gw);
+struct gw_flow *nt_gw_flow_find(struct nt_gateway *gw, const struct gw_key *k);
 /* A new flow in the table, counted against the limits: NULL with *err
  * -EMFILE (total limit), -EDQUOT (the peer's limit) or -ENOMEM. */
-struct gw_flow *gw_flow_new(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *k,
-			    nt_timer_cb timer_cb, int *err);
+struct gw_flow *nt_gw_flow_new(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *k,
+			       nt_timer_cb timer_cb, int *err);
 /* Out of the table, counted, logged, freed; the caller released the rest. */
-void gw_flow_free(struct gw_flow *f, const char *how);
+void nt_gw_flow_free(struct gw_flow *f, const char *how);
 
 /* ---- gw_tcp.c ---- */
 
 /* A SYN from gp (parsed as p). */
-void gw_tcp_syn(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt, size_t len,
-		const struct nt_gw_pkt *p);
+void nt_gw_tcp_syn(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt, size_t len,
+		   const struct nt_gw_pkt *p);
 /* netstack/gw_accept.h's TCP callbacks; arg is the flow. */
-int gw_tcp_established(void *arg, struct nt_flow *flow);
-void gw_tcp_failed(void *arg, enum nt_fail why);
-void gw_tcp_close(struct gw_flow *f); /* teardown: every resource, no answer */
+int nt_gw_tcp_established(void *arg, struct nt_flow *flow);
+void nt_gw_tcp_failed(void *arg, enum nt_fail why);
+void nt_gw_tcp_close(struct gw_flow *f); /* teardown: every resource, no answer */
 
 /* ---- gw_udp.c ---- */
 
-void gw_udp_datagram(void *ctx, const struct nt_gw_udp_addrs *a, const uint8_t *buf, size_t len,
-		     const uint8_t *quote, size_t quote_len);
-void gw_udp_close(struct gw_flow *f);
+void nt_gw_udp_datagram(void *ctx, const struct nt_gw_udp_addrs *a, const uint8_t *buf, size_t len,
+			const uint8_t *quote, size_t quote_len);
+void nt_gw_udp_close(struct gw_flow *f);
 
 #endif

@@ -28,9 +28,11 @@
 
 #include "core/gateway/gw_int.h"
 #include "netstack/flow.h"
+#include "netstack/splice.h"
 #include "netstack/stack.h"
 #include "platform/log.h"
-#include "netstack/splice.h"
+
+#define MOD "gateway"
 
 /* Ends a flow that never reached the splice: everything released. */
 static void tcp_end(struct gw_flow *f, const char *how)
@@ -46,15 +48,15 @@ static void tcp_end(struct gw_flow *f, const char *how)
 	if (how) {
 		char src[64], dst[64];
 
-		gw_format_ep(f->key.family, f->key.src, f->key.sport, src, sizeof(src));
-		gw_format_ep(f->key.family, f->key.dst, f->key.dport, dst, sizeof(dst));
-		nt_info(GW_MOD, "event=flow_failed peer=%s proto=tcp src=%s dst=%s reason=\"%s\"",
+		nt_gw_format_ep(f->key.family, f->key.src, f->key.sport, src, sizeof(src));
+		nt_gw_format_ep(f->key.family, f->key.dst, f->key.dport, dst, sizeof(dst));
+		nt_info(MOD, "event=flow_failed peer=%s proto=tcp src=%s dst=%s reason=\"%s\"",
 			f->peer->id, src, dst, how);
 	}
-	gw_flow_free(f, NULL);
+	nt_gw_flow_free(f, NULL);
 }
 
-void gw_tcp_close(struct gw_flow *f)
+void nt_gw_tcp_close(struct gw_flow *f)
 {
 	tcp_end(f, NULL);
 }
@@ -76,13 +78,13 @@ static void answer_syn(struct gw_flow *f, int err)
 		gp->c.refused++;
 		n = nt_gw_tcp_rst(out, sizeof(out), &p);
 		if (n > 0)
-			gw_send(gw, gp, out, (size_t)n);
+			nt_gw_send(gw, gp, out, (size_t)n);
 		return;
 	}
 	gw->c.unreachable++;
 	gp->c.unreachable++;
-	gw_send_unreach(gw, gp, f->syn, &p,
-			why == NT_FAIL_NET_UNREACH ? NT_GW_UNREACH_NET : NT_GW_UNREACH_HOST);
+	nt_gw_send_unreach(gw, gp, f->syn, &p,
+			   why == NT_FAIL_NET_UNREACH ? NT_GW_UNREACH_NET : NT_GW_UNREACH_HOST);
 }
 
 static void fail_connect(struct gw_flow *f, int err)
@@ -142,7 +144,7 @@ static void start_connect(struct gw_flow *f)
 {
 	struct nt_gateway *gw = f->gw;
 	struct sockaddr_storage ss;
-	socklen_t len = gw_os_dest(gw, &f->key, &ss);
+	socklen_t len = nt_gw_os_dest(gw, &f->key, &ss);
 	int err;
 
 	gw->c.os_connects++;
@@ -181,8 +183,8 @@ static void hold_syn(struct gw_flow *f, const uint8_t *pkt, size_t len)
 	f->syn_len = len;
 }
 
-void gw_tcp_syn(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt, size_t len,
-		const struct nt_gw_pkt *p)
+void nt_gw_tcp_syn(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt, size_t len,
+		   const struct nt_gw_pkt *p)
 {
 	uint8_t out[NT_GW_ANSWER_MAX];
 	struct gw_flow *f;
@@ -190,8 +192,8 @@ void gw_tcp_syn(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt, s
 	char src[64], dst[64];
 	int err, n;
 
-	gw_key_of(p, &k);
-	f = gw_flow_find(gw, &k);
+	nt_gw_key_of(p, &k);
+	f = nt_gw_flow_find(gw, &k);
 	if (f) {
 		if (f->state == GW_TCP_CONNECTING || f->state == GW_TCP_READY) {
 			gw->c.syn_collapsed++;
@@ -204,27 +206,27 @@ void gw_tcp_syn(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt, s
 		(void)nt_stack_input(pkt, len);
 		return;
 	}
-	if (!gw_allowed(gw, gp, &k)) {
-		gw_send_unreach(gw, gp, pkt, p, NT_GW_UNREACH_PROHIBITED);
+	if (!nt_gw_allowed(gw, gp, &k)) {
+		nt_gw_send_unreach(gw, gp, pkt, p, NT_GW_UNREACH_PROHIBITED);
 		return;
 	}
-	f = gw_flow_new(gw, gp, &k, on_timer, &err);
+	f = nt_gw_flow_new(gw, gp, &k, on_timer, &err);
 	if (!f) {
 		/* Over a limit: refused, as a server with a full backlog would. */
 		n = nt_gw_tcp_rst(out, sizeof(out), p);
 		if (n > 0)
-			gw_send(gw, gp, out, (size_t)n);
-		nt_debug(GW_MOD, "event=flow_limit peer=%s err=%d", gp->id, err);
+			nt_gw_send(gw, gp, out, (size_t)n);
+		nt_debug(MOD, "event=flow_limit peer=%s err=%d", gp->id, err);
 		return;
 	}
 	hold_syn(f, pkt, len);
 	if (!f->syn) {
-		gw_flow_free(f, NULL);
+		nt_gw_flow_free(f, NULL);
 		return;
 	}
-	gw_format_ep(k.family, k.src, k.sport, src, sizeof(src));
-	gw_format_ep(k.family, k.dst, k.dport, dst, sizeof(dst));
-	nt_debug(GW_MOD, "event=flow_connecting peer=%s proto=tcp src=%s dst=%s", gp->id, src, dst);
+	nt_gw_format_ep(k.family, k.src, k.sport, src, sizeof(src));
+	nt_gw_format_ep(k.family, k.dst, k.dport, dst, sizeof(dst));
+	nt_debug(MOD, "event=flow_connecting peer=%s proto=tcp src=%s dst=%s", gp->id, src, dst);
 	f->state = GW_TCP_CONNECTING;
 	start_connect(f);
 }
@@ -246,7 +248,7 @@ static void splice_done(void *arg, const struct nt_splice_result *res)
 	f->peer->c.bytes_down += f->bytes_down;
 	f->fd = -1;
 	f->flow = NULL;
-	gw_flow_free(f, res->reset ? "reset" : "closed");
+	nt_gw_flow_free(f, res->reset ? "reset" : "closed");
 }
 
 static void start_splice(struct gw_flow *f)
@@ -256,9 +258,9 @@ static void start_splice(struct gw_flow *f)
 	int fd = f->fd;
 	char src[64], dst[64];
 
-	gw_format_ep(f->key.family, f->key.src, f->key.sport, src, sizeof(src));
-	gw_format_ep(f->key.family, f->key.dst, f->key.dport, dst, sizeof(dst));
-	nt_info(GW_MOD, "event=flow_opened peer=%s proto=tcp src=%s dst=%s", f->peer->id, src, dst);
+	nt_gw_format_ep(f->key.family, f->key.src, f->key.sport, src, sizeof(src));
+	nt_gw_format_ep(f->key.family, f->key.dst, f->key.dport, dst, sizeof(dst));
+	nt_info(MOD, "event=flow_opened peer=%s proto=tcp src=%s dst=%s", f->peer->id, src, dst);
 	gw->c.tcp_flows++;
 	f->peer->c.tcp_flows++;
 	f->state = GW_TCP_SPLICED;
@@ -282,7 +284,7 @@ static void on_timer(struct nt_loop *loop, struct nt_timer *t, void *arg)
 	fail_connect(f, ETIMEDOUT);
 }
 
-int gw_tcp_established(void *arg, struct nt_flow *flow)
+int nt_gw_tcp_established(void *arg, struct nt_flow *flow)
 {
 	struct gw_flow *f = arg;
 
@@ -296,7 +298,7 @@ int gw_tcp_established(void *arg, struct nt_flow *flow)
 	return 0;
 }
 
-void gw_tcp_failed(void *arg, enum nt_fail why)
+void nt_gw_tcp_failed(void *arg, enum nt_fail why)
 {
 	struct gw_flow *f = arg;
 

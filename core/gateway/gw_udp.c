@@ -21,6 +21,8 @@
 #include "core/gateway/gw_int.h"
 #include "platform/log.h"
 
+#define MOD "gateway"
+
 #define RX_ROUNDS 32 /* datagrams read per wake-up */
 #define RX_MAX	  0x10000
 
@@ -56,10 +58,10 @@ static void udp_end(struct gw_flow *f, const char *how)
 		close(f->fd);
 		f->fd = -1;
 	}
-	gw_flow_free(f, how);
+	nt_gw_flow_free(f, how);
 }
 
-void gw_udp_close(struct gw_flow *f)
+void nt_gw_udp_close(struct gw_flow *f)
 {
 	udp_end(f, "shutdown");
 }
@@ -82,7 +84,7 @@ static void send_unreach(struct nt_gateway *gw, struct gw_peer *gp, const struct
 		return;
 	memcpy(p.src, k->src, sizeof(p.src));
 	memcpy(p.dst, k->dst, sizeof(p.dst));
-	gw_send_unreach(gw, gp, quote, &p, why);
+	nt_gw_send_unreach(gw, gp, quote, &p, why);
 }
 
 static void on_idle(struct nt_loop *loop, struct nt_timer *t, void *arg)
@@ -135,14 +137,14 @@ static void on_readable(struct nt_loop *loop, int fd, uint32_t events, void *arg
 static struct gw_flow *udp_open(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *k)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = gw_os_dest(gw, k, &ss);
+	socklen_t len = nt_gw_os_dest(gw, k, &ss);
 	struct gw_flow *f;
 	char src[64], dst[64];
 	int err;
 
-	f = gw_flow_new(gw, gp, k, on_idle, &err);
+	f = nt_gw_flow_new(gw, gp, k, on_idle, &err);
 	if (!f) {
-		nt_debug(GW_MOD, "event=flow_limit peer=%s err=%d", gp->id, err);
+		nt_debug(MOD, "event=flow_limit peer=%s err=%d", gp->id, err);
 		return NULL;
 	}
 	f->state = GW_UDP_OPEN;
@@ -154,27 +156,27 @@ static struct gw_flow *udp_open(struct nt_gateway *gw, struct gw_peer *gp, const
 		err = errno;
 		if (f->fd >= 0)
 			close(f->fd);
-		gw_format_ep(k->family, k->dst, k->dport, dst, sizeof(dst));
-		nt_info(GW_MOD, "event=flow_failed peer=%s proto=udp dst=%s reason=\"%s\"", gp->id,
+		nt_gw_format_ep(k->family, k->dst, k->dport, dst, sizeof(dst));
+		nt_info(MOD, "event=flow_failed peer=%s proto=udp dst=%s reason=\"%s\"", gp->id,
 			dst, strerror(err));
 		f->fd = -1;
-		gw_flow_free(f, NULL);
+		nt_gw_flow_free(f, NULL);
 		return NULL;
 	}
 	gw->c.udp_flows++;
 	gp->c.udp_flows++;
-	gw_format_ep(k->family, k->src, k->sport, src, sizeof(src));
-	gw_format_ep(k->family, k->dst, k->dport, dst, sizeof(dst));
-	nt_info(GW_MOD, "event=flow_opened peer=%s proto=udp src=%s dst=%s", gp->id, src, dst);
+	nt_gw_format_ep(k->family, k->src, k->sport, src, sizeof(src));
+	nt_gw_format_ep(k->family, k->dst, k->dport, dst, sizeof(dst));
+	nt_info(MOD, "event=flow_opened peer=%s proto=udp src=%s dst=%s", gp->id, src, dst);
 	return f;
 }
 
 /* Client -> destination (netstack/gw_accept.h's udp_datagram). */
-void gw_udp_datagram(void *ctx, const struct nt_gw_udp_addrs *a, const uint8_t *buf, size_t len,
-		     const uint8_t *quote, size_t quote_len)
+void nt_gw_udp_datagram(void *ctx, const struct nt_gw_udp_addrs *a, const uint8_t *buf, size_t len,
+			const uint8_t *quote, size_t quote_len)
 {
 	struct nt_gateway *gw = ctx;
-	struct gw_peer *gp = gw_peer_of_src(gw, a->family, a->src);
+	struct gw_peer *gp = nt_gw_peer_of_src(gw, a->family, a->src);
 	struct gw_flow *f;
 	struct gw_key k;
 	ssize_t n;
@@ -184,9 +186,9 @@ void gw_udp_datagram(void *ctx, const struct nt_gw_udp_addrs *a, const uint8_t *
 		return;
 	}
 	key_of(a, &k);
-	f = gw_flow_find(gw, &k);
+	f = nt_gw_flow_find(gw, &k);
 	if (!f) {
-		if (!gw_allowed(gw, gp, &k)) {
+		if (!nt_gw_allowed(gw, gp, &k)) {
 			send_unreach(gw, gp, &k, quote, quote_len, NT_GW_UNREACH_PROHIBITED);
 			return;
 		}

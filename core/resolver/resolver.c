@@ -27,6 +27,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#define MOD "resolver"
+
 #define TRIES_MAX   16
 #define THREADS_MAX 16
 
@@ -154,7 +156,7 @@ static void wake_cb(struct nt_loop *loop, int fd, uint32_t events, void *arg)
 	(void)loop;
 	(void)events;
 	if (read(fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		nt_warn("resolver", "event=wake_read_failed errno=%d", errno);
+		nt_warn(MOD, "event=wake_read_failed errno=%d", errno);
 	r->wake_pending = false;
 	dispatch(r);
 }
@@ -232,8 +234,8 @@ int nt_resolver_new(struct nt_loop *loop, const struct nt_resolver_config *cfg,
 		if (err)
 			goto err_wake_fd;
 	}
-	nt_info("resolver", "event=up backend=%s servers=%zu search=%zu",
-		r->tunnel ? "tunnel" : "system", r->cfg.n_servers, r->cfg.n_search);
+	nt_info(MOD, "event=up backend=%s servers=%zu search=%zu", r->tunnel ? "tunnel" : "system",
+		r->cfg.n_servers, r->cfg.n_search);
 	*out = r;
 	return 0;
 

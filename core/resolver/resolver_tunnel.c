@@ -40,6 +40,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#define MOD "resolver"
+
 #define PAIR_WAIT_MS 250
 #define DNS_PORT     53
 
@@ -186,7 +188,7 @@ static void txn_finish(struct txn *t, int status, uint8_t (*addrs)[16], size_t n
 		n = NT_RESOLVER_MAX_ADDRS;
 	if (status == 0 || status == -ENOENT)
 		cache_put(r, t->qname, t->qtype, status, addrs, n, ttl);
-	nt_debug("resolver", "event=answer name=%s type=%s status=%d addrs=%zu ttl=%u", t->qname,
+	nt_debug(MOD, "event=answer name=%s type=%s status=%d addrs=%zu ttl=%u", t->qname,
 		 t->qtype == NT_DNS_TYPE_A ? "A" : "AAAA", status, n, ttl);
 	t->waiters = NULL;
 	txn_free(t);
@@ -230,13 +232,13 @@ static int txn_send(struct txn *t)
 	err = nt_flow_udp_sendto(t->sock, srv->family, srv->addr, DNS_PORT, t->query, t->query_len);
 	if (err) {
 		r->stats.send_errors++;
-		nt_debug("resolver", "event=send_failed name=%s err=%d", t->qname, err);
+		nt_debug(MOD, "event=send_failed name=%s err=%d", t->qname, err);
 		(void)nt_timer_arm(r->loop, &t->timer, 0);
 		return 0;
 	}
 	r->stats.queries++;
 	t->sent_any = true;
-	nt_trace("resolver", "event=query name=%s type=%s try=%u", t->qname,
+	nt_trace(MOD, "event=query name=%s type=%s try=%u", t->qname,
 		 t->qtype == NT_DNS_TYPE_A ? "A" : "AAAA", t->tries);
 	return 0;
 }
@@ -293,8 +295,8 @@ static void txn_recv(void *arg, struct nt_flow_udp *sock, int family, const uint
 		return;
 	}
 	/* SERVFAIL, REFUSED, ..., or truncated to nothing: the next server. */
-	nt_debug("resolver", "event=server_error name=%s rcode=%u tc=%d", t->qname,
-		 (unsigned)ans.rcode, ans.truncated);
+	nt_debug(MOD, "event=server_error name=%s rcode=%u tc=%d", t->qname, (unsigned)ans.rcode,
+		 ans.truncated);
 	t->server_error = true;
 	nt_timer_cancel(r->loop, &t->timer);
 	txn_next(t);

@@ -23,6 +23,8 @@
 #include "platform/log.h"
 #include "platform/random.h"
 
+#define MOD "tunnel"
+
 #define SOCK_BUF_BYTES (4 * 1024 * 1024)
 /* A peer costs at most four indexes: a handshake and three keypairs. */
 #define INDEXES_PER_PEER 4
@@ -164,7 +166,7 @@ int nt_tunnel_new(struct nt_loop *loop, const struct nt_tunnel_config *cfg,
 	nt_timer_init(&t->flush_timer, nt_tunnel_flush_timer_cb, t);
 	sodium_bin2base64(pub, sizeof(pub), t->local.public_key, WG_KEY_LEN,
 			  sodium_base64_VARIANT_ORIGINAL);
-	nt_info(NT_TUNNEL_MOD, "event=listening port=%u family=%s id=%.8s", t->port,
+	nt_info(MOD, "event=listening port=%u family=%s id=%.8s", t->port,
 		t->family == AF_INET6 ? "dual" : "ipv4", pub);
 	*out = t;
 	return 0;
@@ -273,7 +275,7 @@ int nt_tunnel_add_peer(struct nt_tunnel *t, const struct nt_tunnel_peer_config *
 						   cfg->persistent_keepalive_s);
 		nt_tunnel_peer_timer_sync(tp);
 	}
-	nt_info(NT_TUNNEL_MOD, "event=peer_added peer=%s allowed_ips=%zu", tp->wg.short_id,
+	nt_info(MOD, "event=peer_added peer=%s allowed_ips=%zu", tp->wg.short_id,
 		cfg->allowed_ips_count);
 	if (out)
 		*out = &tp->wg;

@@ -9,8 +9,6 @@
 
 #include "core/tunnel/tunnel.h"
 
-#define NT_TUNNEL_MOD "tunnel"
-
 #define NT_TUNNEL_RX_BATCH   32
 #define NT_TUNNEL_RX_BUDGET  8 /* batches per readiness callback, for fairness */
 #define NT_TUNNEL_RX_BUF_LEN 65536

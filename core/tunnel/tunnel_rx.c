@@ -24,6 +24,8 @@
 #include "platform/clock.h"
 #include "platform/log.h"
 
+#define MOD "tunnel"
+
 #define LOAD_WINDOW NT_NS_PER_SEC
 
 static const char *addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
@@ -83,7 +85,7 @@ static void roam(struct nt_tunnel *t, struct nt_tunnel_peer *tp, const struct so
 
 	if (!wg_peer_set_endpoint(&tp->wg, (const struct sockaddr *)src, len))
 		return;
-	nt_debug(NT_TUNNEL_MOD, "event=endpoint_changed peer=%s endpoint=%s", tp->wg.short_id,
+	nt_debug(MOD, "event=endpoint_changed peer=%s endpoint=%s", tp->wg.short_id,
 		 addr_str(&tp->wg.endpoint, buf, sizeof(buf)));
 	nt_tunnel_emit(t, tp, NT_TUNNEL_ENDPOINT_CHANGED);
 }
@@ -109,7 +111,7 @@ static void handshake_complete(struct nt_tunnel *t, struct nt_tunnel_peer *tp, u
 
 	wg_timers_handshake_complete(&p->timers, now);
 	p->counters.handshakes_completed++;
-	nt_info(NT_TUNNEL_MOD, "event=handshake_complete peer=%s role=%s", p->short_id, role);
+	nt_info(MOD, "event=handshake_complete peer=%s role=%s", p->short_id, role);
 	nt_tunnel_emit(t, tp, NT_TUNNEL_HANDSHAKE_COMPLETE);
 }
 
@@ -127,7 +129,7 @@ static void rx_initiation(struct nt_tunnel *t, const struct wg_message *m,
 	ret = wg_noise_consume_initiation(&t->local, &t->up, m->initiation, now, &hs);
 	if (ret == -EBUSY) {
 		t->c.hs_rate_limited++;
-		nt_trace(NT_TUNNEL_MOD, "event=handshake_dropped reason=\"too many initiations\"");
+		nt_trace(MOD, "event=handshake_dropped reason=\"too many initiations\"");
 		return;
 	}
 	if (ret) {
@@ -141,7 +143,7 @@ static void rx_initiation(struct nt_tunnel *t, const struct wg_message *m,
 			t->c.hs_stale++;
 		else
 			t->c.hs_bad_auth++;
-		nt_debug(NT_TUNNEL_MOD, "event=handshake_failed msg=initiation reason=\"%s\"", why);
+		nt_debug(MOD, "event=handshake_failed msg=initiation reason=\"%s\"", why);
 		return;
 	}
 	tp = (struct nt_tunnel_peer *)((char *)hs - offsetof(struct nt_tunnel_peer, wg.hs));
@@ -168,7 +170,7 @@ static void rx_initiation(struct nt_tunnel *t, const struct wg_message *m,
 	nt_tunnel_tx_commit(t, s, WG_MSG_RESPONSE_LEN, &p->endpoint);
 	wg_timers_session_derived(&p->timers, now);
 	wg_timers_any_authenticated_packet_sent(&p->timers, now);
-	nt_debug(NT_TUNNEL_MOD, "event=handshake_response_sent peer=%s", p->short_id);
+	nt_debug(MOD, "event=handshake_response_sent peer=%s", p->short_id);
 	nt_tunnel_peer_timer_sync(tp);
 	return;
 
@@ -190,7 +192,7 @@ static void rx_response(struct nt_tunnel *t, const struct wg_message *m,
 	ret = wg_noise_consume_response(&t->local, &t->up, m->response, &hs);
 	if (ret == -ENOENT) {
 		t->c.hs_no_pending++;
-		nt_debug(NT_TUNNEL_MOD,
+		nt_debug(MOD,
 			 "event=handshake_failed msg=response reason=\"no pending handshake\"");
 		return;
 	}
@@ -199,7 +201,7 @@ static void rx_response(struct nt_tunnel *t, const struct wg_message *m,
 		if (wg_index_lookup(t->index, m->receiver, &ptr) == WG_INDEX_HANDSHAKE) {
 			p = ptr;
 			p->counters.handshake_failures++;
-			nt_warn(NT_TUNNEL_MOD,
+			nt_warn(MOD,
 				"event=handshake_failed msg=response peer=%s "
 				"reason=\"does not authenticate\" hint=\"wrong preshared key?\"",
 				p->short_id);
@@ -244,11 +246,11 @@ static void rx_cookie_reply(struct nt_tunnel *t, const struct wg_message *m, uin
 		return;
 	}
 	if (wg_cookie_consume_reply(&p->cookie, m->cookie_reply, now) != 0) {
-		nt_debug(NT_TUNNEL_MOD, "event=cookie_reply_rejected peer=%s", p->short_id);
+		nt_debug(MOD, "event=cookie_reply_rejected peer=%s", p->short_id);
 		return;
 	}
 	p->counters.cookie_replies++;
-	nt_debug(NT_TUNNEL_MOD, "event=cookie_reply_received peer=%s", p->short_id);
+	nt_debug(MOD, "event=cookie_reply_received peer=%s", p->short_id);
 }
 
 static void rx_transport(struct nt_tunnel *t, uint8_t *buf, size_t len, const struct wg_message *m,
@@ -266,7 +268,7 @@ static void rx_transport(struct nt_tunnel *t, uint8_t *buf, size_t len, const st
 
 	if (wg_index_lookup(t->index, m->receiver, &ptr) != WG_INDEX_KEYPAIR) {
 		t->c.rx_unknown_index++;
-		nt_trace(NT_TUNNEL_MOD, "event=rx_dropped reason=\"no session\"");
+		nt_trace(MOD, "event=rx_dropped reason=\"no session\"");
 		return;
 	}
 	kp = ptr;
@@ -282,7 +284,7 @@ static void rx_transport(struct nt_tunnel *t, uint8_t *buf, size_t len, const st
 			p->counters.drop_replay++;
 		else
 			p->counters.drop_decrypt++;
-		nt_trace(NT_TUNNEL_MOD, "event=rx_dropped peer=%s reason=%s", p->short_id,
+		nt_trace(MOD, "event=rx_dropped peer=%s reason=%s", p->short_id,
 			 ret == -EBADMSG ? "decrypt" : "replay");
 		return;
 	}
@@ -297,7 +299,7 @@ static void rx_transport(struct nt_tunnel *t, uint8_t *buf, size_t len, const st
 		nt_tunnel_maybe_initiate(t, tp, now);
 	if (plain_len == 0) {
 		p->counters.keepalives_rx++;
-		nt_trace(NT_TUNNEL_MOD, "event=rx_keepalive peer=%s", p->short_id);
+		nt_trace(MOD, "event=rx_keepalive peer=%s", p->short_id);
 		nt_tunnel_peer_timer_sync(tp);
 		return;
 	}
@@ -311,14 +313,14 @@ static void rx_transport(struct nt_tunnel *t, uint8_t *buf, size_t len, const st
 	}
 	if (!wg_allowedips_owner_matches(&t->aips, ip.family, ip.src, p)) {
 		p->counters.drop_source++;
-		nt_trace(NT_TUNNEL_MOD, "event=rx_dropped peer=%s reason=\"source not allowed\"",
+		nt_trace(MOD, "event=rx_dropped peer=%s reason=\"source not allowed\"",
 			 p->short_id);
 		nt_tunnel_peer_timer_sync(tp);
 		return;
 	}
 	p->counters.rx_packets++;
 	p->counters.rx_bytes += ip.len;
-	nt_trace(NT_TUNNEL_MOD, "event=rx peer=%s len=%zu counter=%llu", p->short_id, ip.len,
+	nt_trace(MOD, "event=rx peer=%s len=%zu counter=%llu", p->short_id, ip.len,
 		 (unsigned long long)counter);
 	t->ops.deliver(t->ops.arg, p, plain, ip.len);
 	nt_tunnel_peer_timer_sync(tp);
@@ -346,12 +348,12 @@ static void rx_handshake(struct nt_tunnel *t, uint8_t *buf, size_t len, const st
 					   (struct wg_msg_cookie_reply *)s->buf) == 0 &&
 		    nt_tunnel_tx_commit(t, s, WG_MSG_COOKIE_REPLY_LEN, src) == 0)
 			t->c.cookie_replies_sent++;
-		nt_trace(NT_TUNNEL_MOD, "event=cookie_reply_sent");
+		nt_trace(MOD, "event=cookie_reply_sent");
 		return;
 	}
 	if (ret) {
 		t->c.rx_bad_mac1++;
-		nt_trace(NT_TUNNEL_MOD, "event=rx_dropped reason=\"bad mac1\"");
+		nt_trace(MOD, "event=rx_dropped reason=\"bad mac1\"");
 		return;
 	}
 	if (m->type == WG_MSG_INITIATION)
@@ -415,7 +417,7 @@ void nt_tunnel_on_socket(struct nt_loop *loop, int fd, uint32_t events, void *ar
 			/* ICMP errors of earlier sends surface here; they only
 			 * mean that datagram was lost. */
 			if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-				nt_trace(NT_TUNNEL_MOD, "event=rx_error errno=%d", errno);
+				nt_trace(MOD, "event=rx_error errno=%d", errno);
 			if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 				break;
 			if (n == 0)

@@ -37,6 +37,8 @@
 #include "platform/clock.h"
 #include "platform/log.h"
 
+#define MOD "tunnel"
+
 #define TX_SLOT_MIN 2048
 
 #define NSEC 1000000000ull
@@ -198,7 +200,7 @@ static void tx_block(struct nt_tunnel *t)
 	t->tx_blocked = true;
 	t->c.tx_blocked++;
 	nt_loop_mod_fd(t->loop, t->fd, NT_EV_READ | NT_EV_WRITE);
-	nt_debug(NT_TUNNEL_MOD, "event=tx_blocked queued=%zu", t->txq_count);
+	nt_debug(MOD, "event=tx_blocked queued=%zu", t->txq_count);
 }
 
 static void tx_pop(struct nt_tunnel *t, size_t n)
@@ -259,7 +261,7 @@ static void tx_send(struct nt_tunnel *t, bool force)
 		/* This datagram cannot leave (no route, bad address...): drop
 		 * it alone and go on with the others. */
 		t->c.tx_errors++;
-		nt_trace(NT_TUNNEL_MOD, "event=tx_error errno=%d", sent < 0 ? errno : 0);
+		nt_trace(MOD, "event=tx_error errno=%d", sent < 0 ? errno : 0);
 		tx_pop(t, 1);
 	}
 }
@@ -294,7 +296,7 @@ void nt_tunnel_tx_drain(struct nt_tunnel *t)
 		t->tx_blocked = false;
 	}
 	if (t->txq_count)
-		nt_warn(NT_TUNNEL_MOD, "event=tx_drain_incomplete left=%zu", t->txq_count);
+		nt_warn(MOD, "event=tx_drain_incomplete left=%zu", t->txq_count);
 }
 
 void nt_tunnel_trim(struct nt_tunnel *t)
@@ -355,7 +357,7 @@ static int send_with(struct nt_tunnel *t, struct nt_tunnel_peer *tp, struct wg_k
 		p->counters.keepalives_tx++;
 	}
 	wg_timers_any_authenticated_packet_sent(&p->timers, now);
-	nt_trace(NT_TUNNEL_MOD, "event=tx peer=%s len=%zu counter=%llu", p->short_id, len,
+	nt_trace(MOD, "event=tx peer=%s len=%zu counter=%llu", p->short_id, len,
 		 (unsigned long long)(kp->tr.send_counter - 1));
 	return 0;
 }
@@ -370,7 +372,7 @@ static int send_initiation(struct nt_tunnel *t, struct nt_tunnel_peer *tp, uint6
 
 	if (!wg_peer_has_endpoint(p)) {
 		t->c.tx_no_endpoint++;
-		nt_debug(NT_TUNNEL_MOD, "event=handshake_skipped peer=%s reason=\"no endpoint\"",
+		nt_debug(MOD, "event=handshake_skipped peer=%s reason=\"no endpoint\"",
 			 p->short_id);
 		return -EDESTADDRREQ;
 	}
@@ -383,8 +385,8 @@ static int send_initiation(struct nt_tunnel *t, struct nt_tunnel_peer *tp, uint6
 	}
 	ret = wg_peer_handshake_index_new(p, &idx);
 	if (ret) {
-		nt_warn(NT_TUNNEL_MOD,
-			"event=handshake_skipped peer=%s reason=\"index table full\"", p->short_id);
+		nt_warn(MOD, "event=handshake_skipped peer=%s reason=\"index table full\"",
+			p->short_id);
 		return ret;
 	}
 	wg_peer_next_timestamp(p, nt_clock_real_ns(), ts);
@@ -400,7 +402,7 @@ static int send_initiation(struct nt_tunnel *t, struct nt_tunnel_peer *tp, uint6
 		return ret;
 	p->counters.handshakes_initiated++;
 	wg_timers_any_authenticated_packet_sent(&p->timers, now);
-	nt_debug(NT_TUNNEL_MOD, "event=handshake_initiation_sent peer=%s attempt=%u", p->short_id,
+	nt_debug(MOD, "event=handshake_initiation_sent peer=%s attempt=%u", p->short_id,
 		 p->timers.attempts);
 	return 0;
 }
@@ -531,15 +533,14 @@ void nt_tunnel_peer_timer_cb(struct nt_loop *loop, struct nt_timer *timer, void 
 	wg_timers_expire(&p->timers, now, &a);
 	if (a.set & WG_TIMERS_ZERO_KEYS) {
 		wg_peer_keys_zero(p);
-		nt_debug(NT_TUNNEL_MOD, "event=keys_zeroed peer=%s", p->short_id);
+		nt_debug(MOD, "event=keys_zeroed peer=%s", p->short_id);
 		nt_tunnel_emit(t, tp, NT_TUNNEL_KEYS_ZEROED);
 	}
 	if (a.set & WG_TIMERS_GIVE_UP) {
 		size_t n = wg_peer_staged_drop(p);
 
 		wg_peer_handshake_clear(p);
-		nt_info(NT_TUNNEL_MOD, "event=handshake_give_up peer=%s dropped=%zu", p->short_id,
-			n);
+		nt_info(MOD, "event=handshake_give_up peer=%s dropped=%zu", p->short_id, n);
 		nt_tunnel_emit(t, tp, NT_TUNNEL_HANDSHAKE_GIVE_UP);
 	}
 	if (a.set & WG_TIMERS_SEND_HANDSHAKE_INITIATION)

@@ -16,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define MOD "lwip"
+
 u32_t sys_now(void)
 {
 	/* lwIP compares these with wrap-around arithmetic; truncation is fine. */
@@ -24,7 +26,7 @@ u32_t sys_now(void)
 
 void nt_lwip_assert_failed(const char *msg, const char *file, int line)
 {
-	nt_error("lwip", "event=assert_failed file=%s line=%d msg=\"%s\"", file, line, msg);
+	nt_error(MOD, "event=assert_failed file=%s line=%d msg=\"%s\"", file, line, msg);
 	abort();
 }
 
@@ -39,7 +41,7 @@ void nt_lwip_diag(const char *fmt, ...)
 	va_end(ap);
 	n = strcspn(buf, "\r\n");
 	buf[n] = '\0';
-	nt_debug("lwip", "event=diag msg=\"%s\"", buf);
+	nt_debug(MOD, "event=diag msg=\"%s\"", buf);
 }
 
 static pthread_t core_owner;
