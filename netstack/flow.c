@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The flow layer: its limits and counters, and ICMP errors from the tunnel
  * handed to the TCP flow or UDP socket they are about. Flows are elsewhere:
  *

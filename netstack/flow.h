@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Flows: TCP connections and UDP sockets terminated in the embedded lwIP
  * stack, as byte streams and datagrams for the engine and the proxy.
  *

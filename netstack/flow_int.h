@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Inside the flow layer: what flow.c (the layer, TCP flows, ICMP errors),
  * flow_udp.c (UDP sockets) and gw_accept.c (the gateway's side of lwIP)
  * share. Nothing outside netstack/ includes this. */

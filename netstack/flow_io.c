@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* TCP flows: moving bytes between a flow and a file descriptor, and the
  * send space that holds them meanwhile. The life cycle (flow_tcp.c) calls
  * in here from lwIP's callbacks; the owner calls the nt_flow_read_to_fd /

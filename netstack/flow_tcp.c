@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* TCP flows in lwIP, for the engine and the splice: their life cycle, lwIP
  * callbacks and deferred events. Moving bytes and the send space:
  * flow_io.c; the layer (init, counters, ICMP dispatch): flow.c; UDP

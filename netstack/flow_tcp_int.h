@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Inside the TCP flows: what flow.c (the layer), flow_tcp.c (the life
  * cycle and lwIP's callbacks) and flow_io.c (bytes to and from fds, the
  * send space) share. flow_udp.c and gw_accept.c do not include this. */

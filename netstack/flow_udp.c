@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* UDP sockets in lwIP, for SOCKS5 UDP ASSOCIATE and DNS through the tunnel.
  *
  * A socket is one lwIP udp_pcb bound to our tunnel address(es) on an

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* lwIP accept-any for the gateway (see gw_accept.h and
  * third_party/lwip-accept-any.patch).
  *

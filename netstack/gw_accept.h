@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The gateway's side of lwIP: terminating TCP and UDP addressed to any
  * destination (third_party/lwip-accept-any.patch).
  *

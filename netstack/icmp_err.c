@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* ICMP and ICMPv6 "destination unreachable" errors: which flow they are about
  * and why it failed. Bytes in, a result out; the input is untrusted, so every
  * length is checked before it is read (netstack/ippkt.c) and both checksums

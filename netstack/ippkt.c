@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* IP headers and the Internet checksum (see ippkt.h). */
 #include "netstack/ippkt.h"
 

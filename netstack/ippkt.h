@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* IPv4 and IPv6 headers, read and checksummed without I/O: the one place
  * that knows their layout, for the stack's input checks (stack.c), the
  * client's ICMP error parser (icmp_err.c), the gateway's packet work

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lwIP 2.1.3 configuration for notun. netstack/README.md explains each
  * choice; the short version is kept beside each group below.
  *

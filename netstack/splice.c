@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The splice between a proxy client and its remote end.
  *
  * Two directions, each closed on its own:

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The splice: joins a proxy client's socket to the remote end of its
  * connection, a TCP flow in lwIP (tunnel) or a plain socket (direct), and
  * moves bytes both ways until both directions are closed.

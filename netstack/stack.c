@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The lwIP driver: one netif that carries raw IP packets, and lwIP's timers
  * on the engine's loop.
  *

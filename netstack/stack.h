@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The embedded TCP/IP stack (lwIP) and its link to the tunnel.
  *
  * IP packets from the tunnel go in through nt_stack_input(); every packet

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* Monotonic and real-time clocks in nanoseconds. */
 #include "platform/clock.h"
 
 #include <time.h>

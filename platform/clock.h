@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Clocks in nanoseconds. The monotonic clock drives timers and the loop;
  * the real-time clock is for timestamps shown to humans (logs, status). */
 #ifndef NT_PLATFORM_CLOCK_H

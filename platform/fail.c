@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The reasons a connection fails, the errno values they come from, and what
  * each tells a SOCKS5 or HTTP client.
  * Kept apart from engine.c so that the proxy's tests can stand in a fake

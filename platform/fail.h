@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Why a connection could not be made. A leaf header: the flow layer, the
  * engine and the proxy all speak it. */
 #ifndef NT_PLATFORM_FAIL_H

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* Logging: one key=value line per event on stderr. */
 #include "platform/log.h"
 
 #include "platform/clock.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Logging: one line per event on stderr, key=value fields.
  *
  *   ts=2026-11-23T14:10:39.123Z level=info mod=tunnel event=handshake_done gid=gw1

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The event loop: epoll + one timerfd + one signalfd + one eventfd.
  *
  * One iteration (nt_loop_run_once):

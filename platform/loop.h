@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The engine's event loop: one epoll instance per thread that owns state.
  *
  * Everything the loop drives is event-driven: fd readiness, one-shot

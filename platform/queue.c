@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* A bounded MPSC queue with an eventfd, between threads. */
 #include "platform/queue.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Bounded multi-producer single-consumer queue of fixed-size items, for
  * handing messages between threads (portal thread <-> engine, engine -> host).
  *

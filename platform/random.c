@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* Randomness from libsodium. */
 #include "platform/random.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Randomness from libsodium (getrandom underneath). */
 #ifndef NT_PLATFORM_RANDOM_H
 #define NT_PLATFORM_RANDOM_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Secrets: a process that keeps them to itself, and comparisons that do
  * not tell an attacker how close a guess came. */
 #include "platform/secret.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Handling of secrets the process holds: keys, pre-shared keys, proxy
  * credentials. */
 #ifndef NT_PLATFORM_SECRET_H

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* Socket addresses from (family, address, port), and resetting closes. */
 #include <netinet/in.h>
 #include <string.h>
 #include <unistd.h>

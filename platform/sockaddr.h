@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Socket addresses from the (family, raw address, port) triples the rest of
  * the code passes around, and closing a socket with a reset. */
 #ifndef NT_PLATFORM_SOCKADDR_H

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Socket owners from the kernel's tables (Linux sock_diag, inet_diag).
  *
  * One exact lookup (SOCK_DIAG_BY_FAMILY without NLM_F_DUMP) per question: the

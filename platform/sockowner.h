@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Who owns a socket on this host: the uid the kernel's socket tables give
  * for it, asked through NETLINK_SOCK_DIAG (inet_diag) by its exact address
  * pair. The SOCKS5 UDP relay uses it to take a first datagram only from a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The HTTP proxy's byte buffers (see http_buf.h). */
 #include "proxy/http_buf.h"
 

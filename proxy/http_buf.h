@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* A byte buffer of the HTTP proxy, one per direction of a client: allocated
  * on first use, wiped (as far as it was ever written) when it held secrets.
  * Pure: no I/O. */

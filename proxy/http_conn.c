@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* One HTTP proxy client, from its first byte to its close (or to the splice,
  * for CONNECT). The exchange with the destination (FORWARD, and which
  * connection a request goes on) is http_relay.c's.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The HTTP/1.1 proxy (RFC 9110, RFC 9112) on the proxy's listeners: what
  * proxy.c hands over and keeps for it, and what callers of the proxy may
  * read or tune. The per-client state machine is in http_conn.c, the

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Private to the HTTP proxy: what its two halves share. http_conn.c holds
  * the client (life cycle, phases, events, deadlines, closing, our own
  * answers); http_relay.c the exchange with the destination (the request up,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* HTTP/1.1 message heads, chunked framing and the proxy's own messages,
  * without I/O. The head parser reads line by line:
  *

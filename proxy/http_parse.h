@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* HTTP/1.1 for a forward proxy (RFC 9110, RFC 9112): message heads, body
  * framing and the few messages the proxy writes itself. No I/O: bytes in,
  * results out.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* What the HTTP proxy keeps across its clients: idle connections to
  * destinations and empty pipes (see http_pool.h).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Inside proxy/: what the HTTP proxy keeps across its clients, in
  * http_pool.c. Idle connections to destinations (persistent server
  * connections): one a client's exchange left reusable is parked here when

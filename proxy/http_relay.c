@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The exchange of one HTTP client's request with its destination (the
  * client's FORWARD phase, http_conn.c), and the connection it goes on.
  *

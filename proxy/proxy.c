@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Listeners and the first byte. Map of a fresh connection:
  *
  *   accept --(held + spliced >= max_clients)--> closed at once (rejected_full)

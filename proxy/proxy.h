@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The proxy front: TCP listeners on which applications speak SOCKS5 or
  * HTTP, one port for both, told apart by the first byte.
  *
@@ -7,7 +8,7 @@
  *                         'A'..'Z' HTTP/1.1 proxy (http_conn.c)
  *                         else garbage: closed
  *   A client that has not finished negotiating handshake_timeout_ms after
- *   its accept is closed. Connected clients go to proxy/splice.
+ *   its accept is closed. Connected clients go to netstack/splice.
  *
  * Single-threaded: everything runs on the loop's thread.
  */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* SOCKS5 messages. Every length byte is checked against what has arrived
  * before anything past it is read, so no input can make a parser read out of
  * bounds; every check happens on the earliest byte that can fail it. */

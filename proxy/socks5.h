@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* SOCKS5 (RFC 1928) and its username/password sub-negotiation (RFC 1929):
  * the messages, without I/O.
  *

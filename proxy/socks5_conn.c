@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* One SOCKS5 client, from its first byte to the splice (or to the end of its
  * UDP association).
  *

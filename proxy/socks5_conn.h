@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Private to proxy/: what the listener (proxy.c), the SOCKS5 state machine
  * (socks5_conn.c) and the UDP relay (socks5_udp.c) share. Not for callers of
  * the proxy: they use proxy/proxy.h.

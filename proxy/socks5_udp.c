@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* SOCKS5 UDP ASSOCIATE relay (RFC 1928, section 7).
  *
  *   client --[RSV FRAG ATYP ADDR PORT | data]--> relay socket

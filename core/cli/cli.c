@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Option parsing shared by the subcommands: they run getopt_long the same
  * way and word the same mistakes the same way. */
 #include <getopt.h>

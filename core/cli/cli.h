@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The notun command line: main.c dispatches, one file per subcommand. */
 #ifndef NT_CORE_CLI_H
 #define NT_CORE_CLI_H

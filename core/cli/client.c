@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* The client role: configuration to a running engine and proxy on a loop. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The client role: configuration -> loop, engine and proxy. `notun up` runs
  * it in the foreground until a signal (nt_client_run); `notun run` and
  * `notun connect` start it on their own loop beside other work

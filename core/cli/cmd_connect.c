@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* notun connect [-c FILE] HOST PORT: stdin and stdout joined to one TCP
  * connection, for ssh's ProxyCommand (`ssh -o ProxyCommand='notun connect
  * %h %p'`), rsync and git over ssh.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* notun env -c FILE: the proxy environment of `notun run` (core/cli/runenv.h),
  * as shell `export` lines, for a `notun up -c FILE` running elsewhere:
  *

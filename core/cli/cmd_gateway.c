@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* notun gateway -c FILE [limits]: the gateway in the foreground, until
  * SIGINT or SIGTERM; SIGUSR1 logs its counters. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* notun genkey | genpsk | pubkey: the same text as wg(8)'s, so keys move
  * freely between notun, wg-quick files and any WireGuard peer. */
 #include <errno.h>

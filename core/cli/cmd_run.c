@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* notun run -c FILE [--no-auth] [--listen ADDR:PORT] -- CMD [ARGS...]: the
  * client for the lifetime of one command, which alone gets the proxy
  * environment (core/cli/runenv.h).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* notun up -c FILE [--listen ADDR:PORT]...: the client in the foreground. */
 #include <getopt.h>
 #include <stdio.h>

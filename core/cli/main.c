@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* notun: one binary, one table of subcommands (as wg(8) does). Global
  * options come before the subcommand: notun [--log-level L] CMD [ARGS]. */
 #include <stdio.h>

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* The proxy environment for `notun run`, `env` and `connect` (pure). */
 #include "core/cli/runenv.h"
 
 #include <arpa/inet.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Proxy settings as other programs read them: the environment `notun run`
  * gives its command and `notun env` prints, and the ALL_PROXY URL that
  * `notun connect` follows.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* `notun --version`: notun's version and its libraries'. */
 #include <mbedtls/version.h>
 #include <sodium.h>
 #include <string.h>

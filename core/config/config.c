@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The configuration parser: wg-quick's INI syntax, notun's sections.
  *
  * One pass over the text, one line at a time: check the bytes (UTF-8, no

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* notun's configuration file: the wg-quick INI format plus notun's own
  * [Proxy] and [Gateway] sections. core/config/config.md describes it for users.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Configuration errors: one message naming file, line and key, the first
  * error of a parse (config.c, config_keys.c, config_value.c) and of the role
  * checks (config_validate.c). */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Reading a configuration file: the only I/O of the config module. The
  * text is read whole (bounded by NT_CONFIG_MAX_FILE), handed to the parser,
  * and wiped, since it holds keys. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Writing a config back as text: nt_config_format(). The output parses to
  * the same config, keys included, so it is as secret as the file. */
 #include "core/config/config.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Inside the config module: what config.c (the parser), config_validate.c
  * (the role checks) and config_format.c (writing a config back as text)
  * share. Nothing outside core/config*.c includes this. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The configuration keys: one handler per key, by section, and the table
  * the parser (config.c) dispatches through. A handler gets the trimmed value
  * and the parser's state (the open [Peer], the line) and stops the parse

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Inside the configuration parser: what config.c (the line loop, sections,
  * whole-file checks), config_keys.c (one handler per key, the key table)
  * and config_value.c (value syntax) share. config_format.c and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Role checks on a parsed config: what a client and a gateway each need
  * beyond valid syntax (config.h lists them). */
 #include "core/config/config_int.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The configuration parser's value syntax, shared by the key handlers:
  * lists, numbers, IP addresses, host names, HOST:PORT, growing arrays.
  * Messages quote values through Q/QA (config_parse_int.h). */

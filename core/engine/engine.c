@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The engine: routes a proxy's connection to a peer (a TCP flow in lwIP,
  * through the tunnel), to a direct OS socket, or to a refusal, and moves IP
  * packets between lwIP and the tunnel.

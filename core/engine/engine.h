@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The engine, as the proxy front sees it.
  *
  * The proxy asks for a connection to a target (an address or a name and a

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The engine's state, shared by engine.c (TCP, packets, construction) and
  * engine_udp.c (UDP associations). Not for other modules. */
 #ifndef NT_CORE_ENGINE_INT_H

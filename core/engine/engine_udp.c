@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* UDP associations (SOCKS5 UDP ASSOCIATE): each datagram is routed on its
  * own, like a TCP connection: to a peer through lwIP's UDP, to a direct OS
  * socket (bypass = direct), or dropped (bypass = reject). Names are resolved

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* Whether a destination is one of the proxy's own listeners (see own_listen.h). */
 #include "core/engine/own_listen.h"
 
 #include <ifaddrs.h>

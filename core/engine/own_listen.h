@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Is a destination one of our own proxy listeners? A direct connection
  * there comes back to us as a new client, whose request can name us again:
  * a loop that nests one level (two descriptors) per request. */

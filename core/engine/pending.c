@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* The pending buffer's rule: which packet a held one replaces. */
 #include <netinet/in.h>
 #include <string.h>
 

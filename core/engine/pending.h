@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The pending buffer's rule for what waits while a peer's handshake runs:
  * packets are held in the peer's staged queue (bounded, flushed in order),
  * and a retransmitted SYN, or an exact duplicate, replaces the copy already

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The gateway: packets between the tunnel and lwIP, the decisions taken on
  * them before lwIP sees them (see gateway.h), peers, and construction.
  * Flows live in gw_flow.c (table, limits), gw_tcp.c and gw_udp.c.

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The gateway role: a WireGuard listener whose clients reach destinations
  * behind it. lwIP terminates their TCP and UDP flows (addressed to anyone:
  * netstack/gw_accept.h) and the gateway re-opens each one as an ordinary OS

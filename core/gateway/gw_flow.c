@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The gateway's flow table: one entry per (protocol, client address and
  * port, destination address and port), from the first packet until the
  * flow ends, whatever its state (gw_int.h). Chained hashing with a fixed

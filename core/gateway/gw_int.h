@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The gateway's state, shared by gateway.c (packets, peers, construction),
  * gw_flow.c (the flow table and limits), gw_tcp.c and gw_udp.c. Not for
  * other modules. */

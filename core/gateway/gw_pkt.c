@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Inner packets at the gateway: parsing, ICMP unreachable and RST (see
  * gw_pkt.h). */
 #include "core/gateway/gw_pkt.h"

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The gateway's packet work done outside lwIP: reading what an inner packet
  * asks for (family, addresses, protocol, ports, TCP flags), and building the
  * answers the gateway gives before lwIP owns a connection: ICMP destination

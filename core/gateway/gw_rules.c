@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Gateway Allow rules: matching a destination (see gw_rules.h). */
 #include "core/gateway/gw_rules.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Gateway access control: may a peer open a flow to this destination?
  *
  * Default deny. A flow (destination address, protocol, port) is allowed when

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* TCP flows at the gateway: the destination first, then the client.
  *
  *   SYN allowed, within limits --> CONNECTING   socket(), connect(): in progress;

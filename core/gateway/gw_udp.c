@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* UDP flows at the gateway: one connected OS socket per (client address
  * and port, destination address and port).
  *

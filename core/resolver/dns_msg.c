@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* DNS message codec (RFC 1035 section 4, RFC 2181), A and AAAA only. */
 #include "core/resolver/dns_msg.h"
 

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* DNS messages for the resolver: A and AAAA queries out, their answers in.
  *
  * No I/O: bytes in, results out. Responses come from the network and are

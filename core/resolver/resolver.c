@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Name resolution: the API, IP literals, and the dispatch of results. The
  * backends are resolver_tunnel.c (DNS through lwIP) and resolver_sys.c
  * (getaddrinfo on worker threads).

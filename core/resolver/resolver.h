@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Name resolution for the client, without ever blocking the engine thread.
  *
  * Two backends, chosen by the configuration:

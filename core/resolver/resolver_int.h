@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Inside the resolver: what resolver.c (the API, lookups, dispatch),
  * resolver_tunnel.c (DNS through lwIP: transactions, retries, the cache) and
  * resolver_sys.c (getaddrinfo on worker threads) share. Nothing outside

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The system backend: getaddrinfo() on a small pool of worker threads.
  *
  * Each worker thread owns a job queue (it is its single consumer) and all of

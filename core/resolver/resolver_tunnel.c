@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The tunnel backend: A and AAAA queries as UDP datagrams through lwIP (the
  * flow layer's UDP sockets), so through the WireGuard tunnel, to the
  * configured servers.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The WireGuard device: set-up, peers and accessors. The paths live in
  * tunnel_tx.c (send, output queue, timers) and tunnel_rx.c (receive).
  * Map of the per-peer flow (I = initiator, R = responder):

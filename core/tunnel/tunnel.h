@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The WireGuard device: one UDP socket in the event loop, its peers, and the
  * paths between IP packets and datagrams.
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Inside the tunnel: the state shared by tunnel.c (set-up, peers),
  * tunnel_tx.c (output queue, sending, peer timers) and tunnel_rx.c (the
  * receive path). Nothing outside core/tunnel*.c includes this. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The receive path: recvmmsg batches, then per datagram
  *
  *   initiation/response -> mac1 (always), mac2 when under load (else a cookie

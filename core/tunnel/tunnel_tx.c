@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The send side of the tunnel: the output queue, encryption of outgoing
  * packets, handshake initiations and keepalives, and the actions of each
  * peer's timers.

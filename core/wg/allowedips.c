@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* AllowedIPs: a longest-prefix trie from addresses to peers. */
 #include "core/wg/allowedips.h"
 
 #include <arpa/inet.h>

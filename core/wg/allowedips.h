@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* AllowedIPs: longest-prefix match from IPv4/IPv6 prefixes to an owner (a peer).
  *
  * Outbound, the owner of the longest prefix holding a destination is the peer

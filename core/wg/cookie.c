@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* mac1, mac2 and cookie replies, without I/O. */
 #include "core/wg/cookie.h"
 
 #include <errno.h>

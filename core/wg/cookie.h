@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* mac1, mac2 and cookie replies (whitepaper 5.4.4, 5.4.7), without I/O.
  *
  * Checker: one per interface, for handshake messages sent to us.

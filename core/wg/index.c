@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* The receiver-index table: random indexes to handshakes and keypairs. */
 #include "core/wg/index.h"
 
 #include <errno.h>

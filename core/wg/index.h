@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The receiver-index table of one interface: the random 32-bit indexes we
  * hand to peers (the sender field of our handshake messages), each mapped to
  * what the peer's messages addressed to it concern: a handshake in progress

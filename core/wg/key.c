@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* WireGuard keys as base64 text, as wg(8) writes them. */
 #include "core/wg/key.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* WireGuard keys as text: 32 bytes, standard base64, 44 characters with one
  * '=' of padding, byte-compatible with wg(8) genkey/pubkey/genpsk. */
 #ifndef NT_CORE_KEY_H

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* The Noise_IKpsk2 handshake of WireGuard (noise.h), without I/O. */
 /* Names follow the whitepaper: ck = chaining key C, h = hash H, key = kappa.
  * Every function works on local copies and commits them to the handshake
  * only on success; the copies are wiped on every exit path. */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Noise_IKpsk2 handshake of WireGuard (whitepaper section 5.4), without I/O.
  *
  * One struct wg_noise_handshake per peer, owned by the caller. Its states:

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* One WireGuard peer: handshake, keypairs, endpoint, staged packets (no I/O). */
 #include "core/wg/peer.h"
 
 #include <errno.h>

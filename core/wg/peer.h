@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* One WireGuard peer: its identity, handshake, cookie maker, timers,
  * endpoint, keypairs and the packets staged while it has no session. No I/O:
  * the tunnel sends and receives, this module keeps the state straight.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* The replay window for transport counters. */
 #include "core/wg/replay.h"
 
 #include <errno.h>

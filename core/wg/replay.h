@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Sliding-window replay protection for transport counters (RFC 6479 style).
  *
  * 8192 bits in a ring of 128 words. The word holding the greatest counter

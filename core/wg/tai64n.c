@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* TAI64N timestamps for handshake initiations. */
 #include "core/wg/tai64n.h"
 
 #define TAI64_BASE     (UINT64_C(1) << 62)

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* TAI64N timestamps for handshake initiations: 12 bytes, big-endian
  * (2^62 + 10 + seconds) then big-endian nanoseconds, as wireguard-go and the
  * Linux module write them (the +10 is the TAI-UTC offset of 1970). Only

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* WireGuard timers of one peer. Each timer is a deadline (0 = not armed);
  * wg_timers_expire() fires the due ones in deadline order, each at most once
  * per call, so a call with a time far in the future ends after at most

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The WireGuard timer state machine of one peer (paper section 6, as the
  * Linux module and wireguard-go run it), without I/O and without a clock.
  *

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* Transport data messages, encrypted and decrypted in place. */
 #include "core/wg/transport.h"
 
 #include <errno.h>

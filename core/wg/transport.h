@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Transport data messages: encryption and decryption in place in the
  * caller's buffer, with no allocation and no copy.
  *

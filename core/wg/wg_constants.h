@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* WireGuard protocol limits (whitepaper section 6 and the Linux module). The
  * timers module turns them into timers; the protocol modules only check the
  * message counters. Times are given in seconds; WG_SEC converts to the

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* HASH, MAC, HMAC and KDF of the WireGuard handshake, on BLAKE2s. */
 #include "core/wg/wg_hash.h"
 
 #include <blake2.h>

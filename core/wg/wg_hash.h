@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The symmetric primitives of the WireGuard handshake, all on BLAKE2s:
  * HASH (BLAKE2s-256), MAC (keyed BLAKE2s-128, not HMAC), HMAC-BLAKE2s with a
  * 64-byte block, and the Noise KDF built on it. Nothing here allocates or fails

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* The four WireGuard messages: parsing and building. */
 #include "core/wg/wg_messages.h"
 
 #include <errno.h>

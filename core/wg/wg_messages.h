@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The four WireGuard messages on the wire. All integers are little-endian;
  * the first byte is the type and the next three are reserved (zero).
  *

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lwIP port: compiler and platform glue (included by lwIP's arch.h).
  *
  * Linux, GCC or clang, glibc. lwIP's defaults cover the integer types,

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* lwIP port: hook functions named in lwipopts.h (LWIP_HOOK_FILENAME). */
 #ifndef NT_LWIP_ARCH_HOOKS_H
 #define NT_LWIP_ARCH_HOOKS_H

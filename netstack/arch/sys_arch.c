@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* lwIP port: time, assertions, diagnostics, thread ownership, TCP ISNs. */
 #include "lwip/opt.h"
 

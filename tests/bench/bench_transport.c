@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Transport encrypt + decrypt of 1420-byte packets: notun's code path
  * (wg_transport_encrypt/decrypt, with the header, padding, counter and replay
  * window) against the bare libsodium AEAD calls on the same buffers. Rounds

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* libFuzzer harness for the configuration parser (nt_config_parse), the
  * role checks and the formatter.
  *

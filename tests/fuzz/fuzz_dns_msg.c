@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* libFuzzer harness for the DNS response parser, against a fixed A query
  * and a fixed AAAA query for the same name (the first input byte picks one).
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* libFuzzer harness for proxy/http_parse. The first input byte picks the
  * parser (request head, response head, chunked body, Basic credentials),
  * small limits or the defaults, a valid prefix or none, and a split point;

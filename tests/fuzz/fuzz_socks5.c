@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* libFuzzer harness for every SOCKS5 parser. The first input byte picks the
  * parser (greeting, auth, request, UDP header); the rest is the message.
  *

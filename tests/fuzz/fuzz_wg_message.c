@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* libFuzzer harness for the WireGuard message parser and, behind it, the
  * consume paths: mac1/mac2 checks, both handshake consumptions, cookie reply
  * consumption and transport decryption, each against a fixed state (the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* httpd_bench: a minimal HTTP/1.x server for benchmarks, fast enough that the
  * proxy in front of it, not the server, is what a benchmark measures (Python's
  * http.server answers a few thousand requests a second; this one, one thread

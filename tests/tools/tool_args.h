@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Command-line values of the test tools (udprelay, wgflood, wgtun): numbers,
  * IP:PORT (read by the configuration's own parser) and where the tools may
  * send. Static inline: each tool is one file, linked with libnotun. */

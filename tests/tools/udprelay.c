@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* udprelay: a userspace UDP impairment relay for tests and benchmarks (this
  * kernel has no netem qdisc), placed on a tunnel's UDP path.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* wgflood: holds a WireGuard responder "under load" for the cookie tests.
  *
  *   wgflood --to IP:PORT [--from IP] --responder-public-key KEY --rate N --seconds S

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* wgtun: notun's WireGuard tunnel with one peer, driven with raw IP packets,
  * for the interoperability tests against wireguard-go.
  *

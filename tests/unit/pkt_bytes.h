@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Big-endian fields and the Internet checksum, for the unit tests that build
  * and read IP packets by hand (test_stack, test_flow, test_splice,
  * test_resolver). */

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* The remote end of a TCP connection through the embedded stack, played by
  * hand: what lwIP sends is captured (outq, the stack's output callback), read
  * by peer_pump(), and answered with crafted packets through

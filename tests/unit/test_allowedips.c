@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* core/wg/allowedips.c: longest-prefix matches, removal, limits. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

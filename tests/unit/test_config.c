@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* core/config/: the wg-quick parser, every key, every error. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <setjmp.h>

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* core/wg/cookie.c: mac1, mac2 and cookie replies against the vectors. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

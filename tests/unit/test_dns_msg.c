@@ -1,4 +1,5 @@
-/* core/dns_msg: query bytes, and responses built by hand, good and hostile. */
+// SPDX-License-Identifier: MIT
+/* core/resolver/dns_msg: query bytes, and responses built by hand, good and hostile. */
 #include "core/resolver/dns_msg.h"
 
 #include <errno.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* platform/fail: what a failed socket() or connect() means to a proxy client,
  * shared by the engine's direct connections and the gateway's. */
 #include <errno.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* netstack/flow: TCP flows and UDP sockets in lwIP, driven by a hand-made
  * remote end (tcp_peer.h) that reads what the stack sends and answers with
  * crafted packets through nt_stack_input().

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The gateway's accept-any lwIP (netstack/gw_accept.c and
  * third_party/lwip-accept-any.patch): inert until enabled; then a held SYN
  * to any address is answered from that address and becomes a connected

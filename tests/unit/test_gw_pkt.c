@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The gateway's own packets: parsing what a peer sends, the ICMP
  * unreachable it answers a refused destination with (checked by the
  * client's own ICMP parser, which must read it as the right failure) and

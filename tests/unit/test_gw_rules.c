@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Gateway Allow rules: default deny, CIDR/protocol/port matching, and
  * per-peer rules narrowing the [Gateway] ones. Rules come from real config
  * text, as the gateway gets them. */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* proxy/http_parse: request and response heads, framing, limits, chunked
  * scanning and the messages the proxy writes. No I/O. */
 #include "proxy/http_parse.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The HTTP proxy over real loopback sockets: the listener, the HTTP state
  * machine and the splice, in one loop, against a FAKE engine defined here
  * (static linking lets it stand in for core/engine/engine.c).

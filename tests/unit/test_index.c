@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The receiver-index table: random unique indexes, lookups, removal without
  * breaking probe runs, and the bound on entries. */
 #include <errno.h>

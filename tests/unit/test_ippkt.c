@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* netstack/ippkt: IPv4/IPv6 headers of whole packets and of ICMP quotes,
  * truncated versus malformed input, IPv6 extension headers and fragments,
  * the fixed header alone,

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* core/wg/key.c: keys as text, as wg(8) writes them. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* platform/log.c: levels, fields and bounded lines. */
 #include "platform/log.h"
 
 #include <errno.h>

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* platform/loop.c: fds, timers and signals. */
 #include "platform/clock.h"
 #include "platform/loop.h"
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* core/wg/noise.c: the handshake against the vectors. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* core/engine/own_listen: which destinations are the proxy's own listeners, the
  * check that keeps a request naming the proxy from looping back into it.
  * The host's addresses come from a stand-in that records being asked. */

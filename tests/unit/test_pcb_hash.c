@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* lwIP's pcb lookup without list walks (third_party/lwip-pcb-hash.patch):
  * the 4-tuple hash over the active and TIME_WAIT pcbs, the TIME_WAIT list
  * kept oldest last, the per-port counts behind tcp_new_port, and their

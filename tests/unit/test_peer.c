@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* A peer's state without I/O: keypair rotation by the WireGuard rules, expiry,
  * the staged queue, roaming and initiation timestamps. */
 #include <arpa/inet.h>

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* core/engine/pending.c: what replaces a held packet. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The proxy front over real loopback sockets, all in one loop: the listener,
  * first-byte sniffing, the SOCKS5 state machine, the splice and the UDP
  * relay, against a FAKE engine defined here.

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* platform/queue.c: bounded, ordered, across threads. */
 #include "platform/clock.h"
 #include "platform/loop.h"
 #include "platform/queue.h"

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* platform/random.c: uniform draws below a bound, from buffered output. */
 #include "platform/random.h"
 

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* core/wg/replay.c: the window's edges. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* core/resolver: IP literals, the system backend on its threads, and tunnel
  * DNS driven inside lwIP, where a fake name server in this file answers the
  * queries the stack sends by feeding hand-built IP/UDP/DNS packets back in.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Proxy settings for other programs: the variables `notun run` sets and
  * `notun env` prints (URLs, credentials, NO_PROXY merging, Java's syntax),
  * the environment handed to a command, shell quoting, and the ALL_PROXY URLs

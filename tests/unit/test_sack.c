@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* lwIP's loss recovery from SACK information (third_party/
  * lwip-sack-recovery.patch), against a remote end played by hand
  * (tcp_peer.h): it takes what lwIP sends, loses the segments a test picks

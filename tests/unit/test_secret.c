@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* platform/secret.c: equality that does not depend on which length is
  * whose, and a process that keeps its memory to itself. */
 #include "platform/secret.h"

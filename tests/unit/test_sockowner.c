@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* platform/sockowner.c: the sock_diag request and the reading of its answer
  * (no I/O), then real lookups of this process's own sockets on loopback. */
 #include "platform/sockowner.h"

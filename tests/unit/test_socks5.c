@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The SOCKS5 codec: every message, every address type, every malformed
  * input with its reply code, and every split point. Each prefix is parsed
  * from a heap copy of exactly its length, so ASan catches any read past

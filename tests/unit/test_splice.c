@@ -1,4 +1,5 @@
-/* proxy/splice: a client socket joined to a TCP flow in lwIP (whose remote
+// SPDX-License-Identifier: MIT
+/* netstack/splice: a client socket joined to a TCP flow in lwIP (whose remote
  * end this test plays by hand, packet by packet: tcp_peer.h) or to another
  * socket.
  *

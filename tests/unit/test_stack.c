@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* netstack/stack: lwIP on the loop, packets in and out, timers only when needed.
  *
  * The addresses below (100.64.0.0/10, fd00::/8) exist only inside this

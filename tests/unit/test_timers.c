@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* The WireGuard timers against a fake clock: every timer of the paper's
  * section 6, and the send/receive decision helpers at their thresholds. */
 #include <setjmp.h>

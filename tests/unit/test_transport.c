@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* core/wg/transport.c: transport messages against the vectors. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: MIT
 /* Two tunnels in one process and one loop, on 127.0.0.1 with ephemeral
  * ports, doing real handshakes. A small UDP relay on the path (a third
  * socket in the same loop) lets tests capture, replay and re-route datagrams.

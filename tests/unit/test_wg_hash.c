@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* core/wg/wg_hash.c: BLAKE2s, MAC, HMAC, KDF known answers. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,3 +1,5 @@
+// SPDX-License-Identifier: MIT
+/* core/wg/wg_messages.c: the wire layout of the four messages. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,3 +1,4 @@
+/* SPDX-License-Identifier: MIT */
 /* Known-answer values shared by the WireGuard unit tests, copied from
  * /work/shared/vectors/wireguard-handshake.txt (hex), plus a hex decoder. */
 #ifndef NT_TESTS_WG_TEST_VECTORS_H
