@@ -21,6 +21,7 @@ import pytest
 import socks
 from client import Notun, curl, free_tcp_port, sha256_of_file
 from httpsrv import pattern_sha256
+from udpecho import UdpEcho
 from conftest import TOP
 from wgtun import WGTUN, KeyPair, finish, free_udp_port, secret_file
 
@@ -93,35 +94,6 @@ class Gateway:
         if check:
             assert self.proc.returncode == 0, \
                 f"notun gateway exited {self.proc.returncode}: {self.read_log()[-4000:]}"
-
-
-class UdpEcho(threading.Thread):
-    """A UDP echo server on loopback, in a thread; got: every payload."""
-
-    def __init__(self, addr="127.0.0.1"):
-        super().__init__(daemon=True)
-        self.sock = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET,
-                                  socket.SOCK_DGRAM)
-        self.sock.bind((addr, 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
-        self.got = []
-        self.done = threading.Event()
-        self.start()
-
-    def run(self):
-        while not self.done.is_set():
-            try:
-                data, peer = self.sock.recvfrom(65535)
-            except socket.timeout:
-                continue
-            self.got.append(data)
-            self.sock.sendto(data, peer)
-
-    def close(self):
-        self.done.set()
-        self.join(timeout=5)
-        self.sock.close()
 
 
 class UdpRelay(threading.Thread):

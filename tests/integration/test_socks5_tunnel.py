@@ -14,7 +14,7 @@ import pytest
 import socks
 from client import HTTP_PORT, Notun, curl, free_tcp_port, sha256_of_file
 from httpsrv import pattern_sha256
-from test_gateway import UdpEcho
+from udpecho import UdpEcho
 
 MIB = 1 << 20
 
