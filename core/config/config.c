@@ -100,7 +100,7 @@ static int section_open(struct parser *p, char *name)
 	case SEC_PEER:
 		if (cfg->peer_count == NT_CONFIG_MAX_PEERS)
 			return nt_config_fail_at(p, p->line, NULL, "more than %d [Peer] sections",
-				       NT_CONFIG_MAX_PEERS);
+						 NT_CONFIG_MAX_PEERS);
 		if (nt_config_grow((void **)&cfg->peers, &cfg->peer_cap, cfg->peer_count,
 				   sizeof(*cfg->peers)) != 0)
 			return nt_config_fail_nomem(p);
@@ -168,9 +168,11 @@ static int key_value(struct parser *p, char *s)
 		const struct key_def *other = key_find_any(name);
 
 		if (other)
-			return nt_config_fail_at(p, p->line, other->name, "belongs in [%s], not [%s]",
-				       section_names[other->sec], section_names[p->sec]);
-		return nt_config_fail_at(p, p->line, name, "unknown key in [%s]", section_names[p->sec]);
+			return nt_config_fail_at(p, p->line, other->name,
+						 "belongs in [%s], not [%s]",
+						 section_names[other->sec], section_names[p->sec]);
+		return nt_config_fail_at(p, p->line, name, "unknown key in [%s]",
+					 section_names[p->sec]);
 	}
 	p->key = k;
 	idx = key_index(k);
@@ -247,7 +249,7 @@ static int parse_line(struct parser *p, const char *line, size_t n)
 
 	if (n > NT_CONFIG_MAX_LINE)
 		return nt_config_fail_at(p, p->line, NULL, "the line is longer than %d bytes",
-			       NT_CONFIG_MAX_LINE);
+					 NT_CONFIG_MAX_LINE);
 	problem = line_bytes_problem((const unsigned char *)line, n, msg, sizeof(msg));
 	if (problem)
 		return nt_config_fail_at(p, p->line, NULL, "%s", problem);
@@ -287,21 +289,23 @@ static int finish(struct parser *p)
 		return nt_config_fail_at(p, 0, "PrivateKey", "no [Interface] section");
 	if (!p->seen[key_index(key_find(SEC_INTERFACE, "PrivateKey"))])
 		return nt_config_fail_at(p, cfg->interface_line, "PrivateKey",
-			       "[Interface] has no PrivateKey");
+					 "[Interface] has no PrivateKey");
 	if (nt_key_public(cfg->public_key, cfg->private_key) != 0)
-		return nt_config_fail_at(p, p->seen[key_index(key_find(SEC_INTERFACE, "PrivateKey"))],
-			       "PrivateKey", "not a usable Curve25519 private key");
+		return nt_config_fail_at(p,
+					 p->seen[key_index(key_find(SEC_INTERFACE, "PrivateKey"))],
+					 "PrivateKey", "not a usable Curve25519 private key");
 	for (i = 0; i < cfg->peer_count; i++) {
 		if (memcmp(cfg->peers[i].public_key, cfg->public_key, NT_KEY_LEN) == 0)
-			return nt_config_fail_at(p, cfg->peers[i].public_key_line, "PublicKey",
-				       "our own public key (from PrivateKey) cannot be a peer");
+			return nt_config_fail_at(
+			    p, cfg->peers[i].public_key_line, "PublicKey",
+			    "our own public key (from PrivateKey) cannot be a peer");
 	}
 	if (p->seen[key_index(user)] && !p->seen[key_index(pass)])
 		return nt_config_fail_at(p, p->seen[key_index(user)], "Password",
-			       "Username is set but Password is not");
+					 "Username is set but Password is not");
 	if (p->seen[key_index(pass)] && !p->seen[key_index(user)])
 		return nt_config_fail_at(p, p->seen[key_index(pass)], "Username",
-			       "Password is set but Username is not");
+					 "Password is set but Username is not");
 	if (cfg->listen_count == 0) {
 		cfg->listen[0].ip.family = AF_INET;
 		cfg->listen[0].ip.addr[0] = 127;
@@ -379,6 +383,14 @@ err_parse:
 	free(p);
 	nt_config_free(out);
 	return ret;
+}
+
+const uint8_t *nt_config_address(const struct nt_config *cfg, int family)
+{
+	for (size_t i = 0; i < cfg->address_count; i++)
+		if (cfg->addresses[i].family == family)
+			return cfg->addresses[i].addr;
+	return NULL;
 }
 
 void nt_config_free(struct nt_config *cfg)

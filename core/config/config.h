@@ -228,6 +228,10 @@ int nt_config_format(const struct nt_config *cfg, char *buf, size_t size, size_t
  * command line's --listen takes it: no surrounding spaces. 0 or -EINVAL. */
 int nt_config_parse_listen(const char *text, struct nt_config_listen *out);
 
+/* Our first tunnel Address of a family (AF_INET: 4 bytes, AF_INET6: 16),
+ * or NULL when there is none: the one lwIP and the gateway use. */
+const uint8_t *nt_config_address(const struct nt_config *cfg, int family);
+
 /* Wipes the secrets and frees everything; out is left empty. */
 void nt_config_free(struct nt_config *cfg);
 

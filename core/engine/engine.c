@@ -445,29 +445,15 @@ static int endpoint_resolve_now(const struct nt_config_endpoint *ep, struct sock
 
 /* ---- construction ---- */
 
-static void trim_tunnel(void *arg)
-{
-	struct nt_engine *e = arg;
-
-	if (e->tunnel)
-		nt_tunnel_trim(e->tunnel);
-}
-
 static int stack_up(struct nt_engine *e, const struct nt_config *cfg)
 {
 	struct nt_stack_config sc = {.mtu = cfg->mtu, .output = stack_output, .output_arg = e};
+	const uint8_t *a4 = nt_config_address(cfg, AF_INET), *a6 = nt_config_address(cfg, AF_INET6);
 
-	for (size_t i = 0; i < cfg->address_count; i++) {
-		const struct wg_cidr *a = &cfg->addresses[i];
-
-		if (a->family == AF_INET && !sc.has_ipv4) {
-			sc.has_ipv4 = true;
-			memcpy(&sc.ipv4, a->addr, 4);
-		} else if (a->family == AF_INET6 && !sc.has_ipv6) {
-			sc.has_ipv6 = true;
-			memcpy(&sc.ipv6, a->addr, 16);
-		}
-	}
+	if ((sc.has_ipv4 = a4 != NULL))
+		memcpy(&sc.ipv4, a4, 4);
+	if ((sc.has_ipv6 = a6 != NULL))
+		memcpy(&sc.ipv6, a6, 16);
 	return nt_stack_init(e->loop, &sc);
 }
 
@@ -540,7 +526,7 @@ int nt_engine_new(struct nt_loop *loop, const struct nt_config *cfg,
 	    .peer_event = tunnel_peer_event,
 	};
 	struct nt_tunnel_ops tops = tunnel_ops_template;
-	struct nt_flow_config fc = {.trim = trim_tunnel};
+	struct nt_flow_config fc = {.trim = nt_tunnel_trim_hook};
 	struct nt_tunnel_config tc;
 	struct nt_engine *e;
 	bool any_name = false;
@@ -550,7 +536,7 @@ int nt_engine_new(struct nt_loop *loop, const struct nt_config *cfg,
 	if (!e)
 		return -ENOMEM;
 	e->loop = loop;
-	fc.trim_arg = e;
+	fc.trim_arg = &e->tunnel;
 	e->bypass = cfg->bypass;
 	e->connect_timeout_ns = (uint64_t)cfg->connect_timeout_ms * 1000000u;
 

@@ -255,30 +255,18 @@ void nt_gateway_log_counters(const struct nt_gateway *gw)
 
 /* ---- construction ---- */
 
-static void trim_tunnel(void *arg)
-{
-	struct nt_gateway *gw = arg;
-
-	if (gw->tunnel)
-		nt_tunnel_trim(gw->tunnel);
-}
-
 static int stack_up(struct nt_gateway *gw, const struct nt_config *cfg)
 {
 	struct nt_stack_config sc = {.mtu = cfg->mtu, .output = stack_output, .output_arg = gw};
+	const uint8_t *a4 = nt_config_address(cfg, AF_INET), *a6 = nt_config_address(cfg, AF_INET6);
 
-	for (size_t i = 0; i < cfg->address_count; i++) {
-		const struct wg_cidr *a = &cfg->addresses[i];
-
-		if (a->family == AF_INET && !gw->has4) {
-			gw->has4 = sc.has_ipv4 = true;
-			memcpy(gw->addr4, a->addr, 4);
-			memcpy(&sc.ipv4, a->addr, 4);
-		} else if (a->family == AF_INET6 && !gw->has6) {
-			gw->has6 = sc.has_ipv6 = true;
-			memcpy(gw->addr6, a->addr, 16);
-			memcpy(&sc.ipv6, a->addr, 16);
-		}
+	if ((gw->has4 = sc.has_ipv4 = a4 != NULL)) {
+		memcpy(gw->addr4, a4, 4);
+		memcpy(&sc.ipv4, a4, 4);
+	}
+	if ((gw->has6 = sc.has_ipv6 = a6 != NULL)) {
+		memcpy(gw->addr6, a6, 16);
+		memcpy(&sc.ipv6, a6, 16);
 	}
 	return nt_stack_init(gw->loop, &sc);
 }
@@ -387,8 +375,8 @@ int nt_gateway_new(struct nt_loop *loop, const struct nt_config *cfg,
 	}
 	gw->stack_up = true;
 	fc.max_flows = gw->limits.max_flows;
-	fc.trim = trim_tunnel;
-	fc.trim_arg = gw;
+	fc.trim = nt_tunnel_trim_hook;
+	fc.trim_arg = &gw->tunnel;
 	ret = nt_flow_init(loop, &fc);
 	if (ret != 0)
 		goto err;

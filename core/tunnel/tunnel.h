@@ -122,6 +122,10 @@ int nt_tunnel_new(struct nt_loop *loop, const struct nt_tunnel_config *cfg,
  * size, 2 KiB each) that hold no datagram: after a burst, with the heap
  * trimmed (netstack/flow.h, NT_FLOW_TRIM_*). */
 void nt_tunnel_trim(struct nt_tunnel *t);
+/* nt_tunnel_trim as the flow layer's trim hook (nt_flow_config.trim), for
+ * owners that start the flow layer before their tunnel exists: arg is the
+ * address of their tunnel pointer, NULL until then. */
+void nt_tunnel_trim_hook(void *arg);
 /* Datagrams still queued leave first (see NT_TUNNEL_DRAIN_MS). */
 void nt_tunnel_free(struct nt_tunnel *t);
 /* The bound UDP port. */

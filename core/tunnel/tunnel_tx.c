@@ -311,6 +311,14 @@ void nt_tunnel_trim(struct nt_tunnel *t)
 	}
 }
 
+void nt_tunnel_trim_hook(void *arg)
+{
+	struct nt_tunnel *t = *(struct nt_tunnel **)arg;
+
+	if (t)
+		nt_tunnel_trim(t);
+}
+
 void nt_tunnel_flush_timer_cb(struct nt_loop *loop, struct nt_timer *timer, void *arg)
 {
 	struct nt_tunnel *t = arg;
