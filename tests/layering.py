@@ -27,10 +27,13 @@ LAYERS = {
     "core/config": 2,
     "core/tunnel": 2,
     "core/resolver": 2,
-    "core/engine": 3,
-    "core/gateway": 3,
-    "proxy": 4,
-    "core/cli": 5,
+    "core/phx": 2,
+    "core/channel": 3,
+    "core/engine": 4,
+    "core/gateway": 4,
+    "core/portal": 4,
+    "proxy": 5,
+    "core/cli": 6,
 }
 SOURCE_ROOTS = ("platform", "core", "netstack", "proxy")
 LWIP_OWNER = "netstack"
