@@ -171,9 +171,11 @@ uint8_t nt_socks5_choose_method(const struct nt_socks5_greeting *g, bool auth_re
 
 bool nt_socks5_auth_check(const struct nt_socks5_auth *a, const char *user, const char *pass)
 {
-	/* Both compared in full, whichever differs: & does not short-circuit. */
-	return nt_secret_equal(a->user, a->ulen, user, strlen(user)) &
-	       nt_secret_equal(a->pass, a->plen, pass, strlen(pass));
+	/* Both compared, whichever differs. */
+	bool user_ok = nt_secret_equal(a->user, a->ulen, user, strlen(user));
+	bool pass_ok = nt_secret_equal(a->pass, a->plen, pass, strlen(pass));
+
+	return user_ok && pass_ok;
 }
 
 void nt_socks5_auth_wipe(struct nt_socks5_auth *a)
