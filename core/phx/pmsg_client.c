@@ -2,6 +2,7 @@
 /* The client topic's payloads (section 5) and disconnect. */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -52,11 +53,14 @@ int nt_pmsg_client_init_decode(const char *json, size_t len, struct nt_pmsg_clie
 	size_t cap = out->cap;
 	int err;
 
-	memset(&out->iface, 0, sizeof(out->iface));
 	out->n = 0;
-	err = nt_pmsg_decode(json, len, client_init_read, out, sizeof(*out));
+	/* Only the members before the caller's array pointer are cleared. */
+	err = nt_pmsg_decode(json, len, client_init_read, out,
+			     offsetof(struct nt_pmsg_client_init, resources));
 	out->resources = res;
 	out->cap = cap;
+	if (err)
+		out->n = 0;
 	return err;
 }
 

@@ -11,8 +11,10 @@
 int nt_pmsg_decode(const char *json, size_t len, nt_pmsg_read_fn fn, void *out, size_t size)
 {
 	struct nt_json j;
-	int err = nt_json_parse_alloc(&j, json, len);
+	int err;
 
+	memset(out, 0, size);
+	err = nt_json_parse_alloc(&j, json, len);
 	if (!err) {
 		err = fn(&j, 0, out);
 		nt_json_free(&j);

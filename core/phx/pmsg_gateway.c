@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The gateway topic's payloads (section 6). */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -10,6 +11,7 @@
 /* A grant: {"resource", "client", "expires_at"}, with "ref" when with_ref. */
 static int grant_read(const struct nt_json *j, int t, struct nt_pmsg_grant *g, bool with_ref)
 {
+	memset(g, 0, sizeof(*g));
 	if (!nt_json_is(j, t, JSMN_OBJECT) ||
 	    nt_pmsg_res_read(j, nt_json_get(j, t, "resource"), &g->resource) ||
 	    nt_pmsg_client_read(j, nt_json_get(j, t, "client"), &g->client) ||
@@ -73,17 +75,19 @@ int nt_pmsg_gateway_init_encode(char *buf, size_t cap, const struct nt_pmsg_gate
 int nt_pmsg_gateway_init_decode(const char *json, size_t len, struct nt_pmsg_gateway_init *out)
 {
 	struct nt_pmsg_grant *grants = out->authorizations;
-	size_t cap = out->cap, n = 0;
+	size_t cap = out->cap;
 	int err;
 
-	memset(&out->iface, 0, sizeof(out->iface));
 	out->n = 0;
-	err = nt_pmsg_decode(json, len, gateway_init_read, out, sizeof(*out));
-	if (err) /* the half-read grants hold pre-shared keys */
-		n = cap;
-	sodium_memzero(grants, n * sizeof(*grants));
+	/* Only the members before the caller's array pointer are cleared. */
+	err = nt_pmsg_decode(json, len, gateway_init_read, out,
+			     offsetof(struct nt_pmsg_gateway_init, authorizations));
 	out->authorizations = grants;
 	out->cap = cap;
+	if (err) { /* the half-read grants hold pre-shared keys */
+		sodium_memzero(grants, cap * sizeof(*grants));
+		out->n = 0;
+	}
 	return err;
 }
 

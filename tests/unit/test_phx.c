@@ -208,7 +208,7 @@ static void test_reply_parse(void **state)
 			 -EINVAL);
 	assert_int_equal(nt_phx_reply_parse("\"ok\"", 4, &st, &r, &rlen), -EINVAL);
 	assert_int_equal(nt_phx_reply_parse("{\"status\":\"ok\",\"status\":\"ok\",\"response\":{}}",
-					    44, &st, &r, &rlen),
+					    43, &st, &r, &rlen),
 			 -EINVAL);
 }
 
