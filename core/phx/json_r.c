@@ -347,7 +347,8 @@ static int check_members(const struct nt_json *j)
 				const jsmntok_t *b = &j->tok[keys[p]];
 
 				if (nt_json_span_eq(j->text + a->start, (size_t)(a->end - a->start),
-						    j->text + b->start, (size_t)(b->end - b->start)))
+						    j->text + b->start,
+						    (size_t)(b->end - b->start)))
 					return -EINVAL;
 			}
 			keys[m] = k;

@@ -26,8 +26,8 @@ struct nt_json {
 	const char *text;
 	size_t len;
 	jsmntok_t *tok;
-	int n;	      /* tokens in use; tok[0] is the root value */
-	bool owned;   /* tok was allocated by nt_json_parse_alloc */
+	int n;	    /* tokens in use; tok[0] is the root value */
+	bool owned; /* tok was allocated by nt_json_parse_alloc */
 };
 
 /* 0, -EMSGSIZE (over NT_JSON_TEXT_MAX), -EILSEQ (not UTF-8), -EINVAL (not

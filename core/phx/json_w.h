@@ -20,8 +20,8 @@ struct nt_json_w {
 	bool err;
 	unsigned depth;
 	uint32_t in_obj; /* bit d: the container at depth d + 1 is an object */
-	bool first;    /* nothing written yet at this level: no comma before the next */
-	bool want_val; /* a key was written: a value follows without a comma */
+	bool first;	 /* nothing written yet at this level: no comma before the next */
+	bool want_val;	 /* a key was written: a value follows without a comma */
 };
 
 void nt_json_w_init(struct nt_json_w *w, char *buf, size_t cap);

@@ -8,7 +8,7 @@
 #include "core/phx/json_r.h"
 #include "core/phx/json_w.h"
 
-#define REF_MAX ((INT64_C(1) << 53) - 1) /* JavaScript's safe integers, as Phoenix's peers */
+#define REF_MAX		  ((INT64_C(1) << 53) - 1) /* JavaScript's safe integers, as Phoenix's peers */
 #define FRAME_MEMBERS_MAX NT_JSON_MEMBERS_MAX
 
 struct span {
@@ -129,8 +129,8 @@ int nt_phx_decode(const char *msg, size_t len, struct nt_phx_frame *out)
 	return err;
 }
 
-int nt_phx_encode(char *buf, size_t cap, const char *topic, const char *event,
-		  const char *payload, size_t payload_len, int64_t ref)
+int nt_phx_encode(char *buf, size_t cap, const char *topic, const char *event, const char *payload,
+		  size_t payload_len, int64_t ref)
 {
 	struct nt_json_w w;
 

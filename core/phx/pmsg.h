@@ -19,15 +19,15 @@
 #include "core/wg/allowedips.h"
 #include "core/wg/key.h"
 
-#define NT_PMSG_ID_MAX	       64  /* resource, site, client, gateway ids; refs */
-#define NT_PMSG_NAME_MAX       64  /* display names */
-#define NT_PMSG_DOMAIN_MAX     253 /* a DNS name or name pattern */
-#define NT_PMSG_REASON_MAX     64  /* reasons of failures and disconnects */
-#define NT_PMSG_ENDPOINT_MAX   64  /* "HOST:PORT" text of a gateway's endpoint */
-#define NT_PMSG_FILTERS_MAX    16  /* per resource */
-#define NT_PMSG_SITES_MAX      8   /* per resource */
-#define NT_PMSG_GATEWAY_IDS_MAX 16 /* connected_gateway_ids of one request */
-#define NT_PMSG_PROXY_IPS_MAX  8   /* proxy addresses of one name */
+#define NT_PMSG_ID_MAX		64  /* resource, site, client, gateway ids; refs */
+#define NT_PMSG_NAME_MAX	64  /* display names */
+#define NT_PMSG_DOMAIN_MAX	253 /* a DNS name or name pattern */
+#define NT_PMSG_REASON_MAX	64  /* reasons of failures and disconnects */
+#define NT_PMSG_ENDPOINT_MAX	64  /* "HOST:PORT" text of a gateway's endpoint */
+#define NT_PMSG_FILTERS_MAX	16  /* per resource */
+#define NT_PMSG_SITES_MAX	8   /* per resource */
+#define NT_PMSG_GATEWAY_IDS_MAX 16  /* connected_gateway_ids of one request */
+#define NT_PMSG_PROXY_IPS_MAX	8   /* proxy addresses of one name */
 
 enum nt_pmsg_res_type {
 	NT_PMSG_RES_UNKNOWN = 0, /* only id is set: clients ignore it */
@@ -213,8 +213,8 @@ int nt_pmsg_domain_status_decode(const char *json, size_t len, struct nt_pmsg_do
 
 #define NT_PMSG_DNS_ASSIGNED_IPS  0
 #define NT_PMSG_DNS_DOMAIN_STATUS 1
-#define NT_PMSG_DNS_CTL_HDR	  8			   /* after the IPv6 header */
-#define NT_PMSG_DNS_CTL_MAX	  1280			   /* the whole packet: IPv6's minimum MTU */
+#define NT_PMSG_DNS_CTL_HDR	  8    /* after the IPv6 header */
+#define NT_PMSG_DNS_CTL_MAX	  1280 /* the whole packet: IPv6's minimum MTU */
 #define NT_PMSG_DNS_CTL_BODY_MAX  (NT_PMSG_DNS_CTL_MAX - 40 - NT_PMSG_DNS_CTL_HDR)
 
 /* The control packet: IPv6 from :: to ::, next header 255, hop limit 0,

@@ -140,9 +140,9 @@ int nt_pmsg_auth_created_decode(const char *json, size_t len, struct nt_pmsg_aut
 }
 
 static const char *const fail_reasons[] = {
-	[NT_PMSG_NOT_FOUND] = "not_found",
-	[NT_PMSG_FORBIDDEN] = "forbidden",
-	[NT_PMSG_OFFLINE] = "offline",
+    [NT_PMSG_NOT_FOUND] = "not_found",
+    [NT_PMSG_FORBIDDEN] = "forbidden",
+    [NT_PMSG_OFFLINE] = "offline",
 };
 
 const char *nt_pmsg_fail_reason_name(enum nt_pmsg_fail_reason r)
@@ -234,8 +234,8 @@ static int request_auth_read(const struct nt_json *j, int t, void *out)
 	if (e == -EINVAL || j->tok[a].size > NT_PMSG_GATEWAY_IDS_MAX)
 		return -EINVAL;
 	for (; m->n_gateways < (size_t)j->tok[a].size; e = nt_json_skip(j, e))
-		if (nt_json_str(j, e, m->connected_gateway_ids[m->n_gateways++], NT_PMSG_ID_MAX + 1) <=
-		    0)
+		if (nt_json_str(j, e, m->connected_gateway_ids[m->n_gateways++],
+				NT_PMSG_ID_MAX + 1) <= 0)
 			return -EINVAL;
 	return 0;
 }

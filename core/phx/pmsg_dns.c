@@ -111,8 +111,7 @@ int nt_pmsg_domain_status_decode(const char *json, size_t len, struct nt_pmsg_do
 	return nt_pmsg_decode(json, len, status_read, out, sizeof(*out));
 }
 
-int nt_pmsg_dns_ctl_build(uint8_t *buf, size_t cap, uint8_t type, const char *body,
-			  size_t body_len)
+int nt_pmsg_dns_ctl_build(uint8_t *buf, size_t cap, uint8_t type, const char *body, size_t body_len)
 {
 	size_t len = NT_IPPKT_V6_HDR + NT_PMSG_DNS_CTL_HDR + body_len;
 

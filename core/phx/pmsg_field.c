@@ -33,8 +33,7 @@ int nt_pmsg_encode(char *buf, size_t cap, nt_pmsg_write_fn fn, const void *m)
 	return nt_json_w_finish(&w);
 }
 
-int nt_pmsg_get_id(const struct nt_json *j, int obj, const char *key,
-		   char out[NT_PMSG_ID_MAX + 1])
+int nt_pmsg_get_id(const struct nt_json *j, int obj, const char *key, char out[NT_PMSG_ID_MAX + 1])
 {
 	int n = nt_json_get_str(j, obj, key, out, NT_PMSG_ID_MAX + 1);
 

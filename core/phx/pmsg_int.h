@@ -15,8 +15,7 @@ int nt_pmsg_decode(const char *json, size_t len, nt_pmsg_read_fn fn, void *out, 
 int nt_pmsg_encode(char *buf, size_t cap, nt_pmsg_write_fn fn, const void *m);
 
 /* Members of the object at obj, validated; absent is -EINVAL. */
-int nt_pmsg_get_id(const struct nt_json *j, int obj, const char *key,
-		   char out[NT_PMSG_ID_MAX + 1]);
+int nt_pmsg_get_id(const struct nt_json *j, int obj, const char *key, char out[NT_PMSG_ID_MAX + 1]);
 int nt_pmsg_get_key(const struct nt_json *j, int obj, const char *key, uint8_t out[NT_KEY_LEN]);
 int nt_pmsg_get_ip(const struct nt_json *j, int obj, const char *key, int family, uint8_t *out);
 int nt_pmsg_get_expires(const struct nt_json *j, int obj, const char *key, int64_t *out);

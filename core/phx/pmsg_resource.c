@@ -248,7 +248,8 @@ bool nt_pmsg_name_match(const char *pattern, const char *name)
 		if (!dot || dot == name)
 			return false;
 		pattern += 2;
-		return labels_match(pattern, strlen(pattern), dot + 1, nlen - (size_t)(dot + 1 - name));
+		return labels_match(pattern, strlen(pattern), dot + 1,
+				    nlen - (size_t)(dot + 1 - name));
 	}
 	return labels_match(pattern, strlen(pattern), name, nlen);
 }

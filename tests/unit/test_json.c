@@ -39,8 +39,9 @@ static void test_writer_escapes(void **state)
 	nt_json_w_arr_close(&w);
 	nt_json_w_obj_close(&w);
 	assert_int_equal(nt_json_w_finish(&w), (int)strlen(buf));
-	assert_string_equal(buf, "{\"s\":\"a\\\"b\\\\c\\n\\u0001\\u001f\\t\\r\xc3\xa9/\","
-				 "\"a\":[-9223372036854775808,9223372036854775807,true,false,null,{}]}");
+	assert_string_equal(buf,
+			    "{\"s\":\"a\\\"b\\\\c\\n\\u0001\\u001f\\t\\r\xc3\xa9/\","
+			    "\"a\":[-9223372036854775808,9223372036854775807,true,false,null,{}]}");
 	assert_int_equal(check(buf), 0);
 }
 
@@ -97,8 +98,19 @@ static void test_writer_depth_bound(void **state)
 static void test_check_accepts_json(void **state)
 {
 	static const char *const good[] = {
-	    "{}", "[]", "null", "true", "false", "0", "-0", "1.5e-3", "\"\"", " {\"a\" : [1, 2, {}]} \n",
-	    "\"\\ud83d\\ude00\"", "\"\\u00e9\\/\\b\\f\"", "[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]",
+	    "{}",
+	    "[]",
+	    "null",
+	    "true",
+	    "false",
+	    "0",
+	    "-0",
+	    "1.5e-3",
+	    "\"\"",
+	    " {\"a\" : [1, 2, {}]} \n",
+	    "\"\\ud83d\\ude00\"",
+	    "\"\\u00e9\\/\\b\\f\"",
+	    "[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]",
 	};
 
 	(void)state;
@@ -109,11 +121,34 @@ static void test_check_accepts_json(void **state)
 static void test_check_rejects(void **state)
 {
 	static const char *const bad[] = {
-	    "",	     "{",	  "{\"a\":1,}",	 "[1,]",     "[,1]",	  "{\"a\" 1}",	"{a:1}",
-	    "01",    "1.",	  "1e",		 "+1",	     "tru",	  "nul",	"{} {}",
-	    "{}x",   "\"\\x\"",	  "\"a\nb\"",	 "\"\\u12\"", "\"\\ud800\"", "\"\\udc00\"",
-	    "\"\\ud800\\u0041\"", "[1 2]",	 "{\"a\":1 \"b\":2}", "{\"a\"}", "'a'", "[}",
-	    "{]",    "[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]",
+	    "",
+	    "{",
+	    "{\"a\":1,}",
+	    "[1,]",
+	    "[,1]",
+	    "{\"a\" 1}",
+	    "{a:1}",
+	    "01",
+	    "1.",
+	    "1e",
+	    "+1",
+	    "tru",
+	    "nul",
+	    "{} {}",
+	    "{}x",
+	    "\"\\x\"",
+	    "\"a\nb\"",
+	    "\"\\u12\"",
+	    "\"\\ud800\"",
+	    "\"\\udc00\"",
+	    "\"\\ud800\\u0041\"",
+	    "[1 2]",
+	    "{\"a\":1 \"b\":2}",
+	    "{\"a\"}",
+	    "'a'",
+	    "[}",
+	    "{]",
+	    "[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]",
 	};
 
 	(void)state;

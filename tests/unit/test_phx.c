@@ -36,16 +36,16 @@ static void test_encode_known_answers(void **state)
 
 	(void)state;
 	assert_int_equal(nt_phx_encode(buf, sizeof(buf), "client", NT_PHX_EV_JOIN, "{}", 2, 0), 58);
-	assert_string_equal(buf,
-			    "{\"topic\":\"client\",\"event\":\"phx_join\",\"payload\":{},\"ref\":0}");
-	assert_int_equal(nt_phx_encode(buf, sizeof(buf), NT_PHX_TOPIC_PHOENIX,
-				       NT_PHX_EV_HEARTBEAT, "{}", 2, 7),
-			 60);
-	assert_string_equal(buf,
-			    "{\"topic\":\"phoenix\",\"event\":\"heartbeat\",\"payload\":{},\"ref\":7}");
-	nt_phx_encode(buf, sizeof(buf), "client", "resource_deleted", "\"r-db\"", 6, -1);
 	assert_string_equal(
-	    buf, "{\"topic\":\"client\",\"event\":\"resource_deleted\",\"payload\":\"r-db\",\"ref\":null}");
+	    buf, "{\"topic\":\"client\",\"event\":\"phx_join\",\"payload\":{},\"ref\":0}");
+	assert_int_equal(
+	    nt_phx_encode(buf, sizeof(buf), NT_PHX_TOPIC_PHOENIX, NT_PHX_EV_HEARTBEAT, "{}", 2, 7),
+	    60);
+	assert_string_equal(
+	    buf, "{\"topic\":\"phoenix\",\"event\":\"heartbeat\",\"payload\":{},\"ref\":7}");
+	nt_phx_encode(buf, sizeof(buf), "client", "resource_deleted", "\"r-db\"", 6, -1);
+	assert_string_equal(buf, "{\"topic\":\"client\",\"event\":\"resource_deleted\",\"payload\":"
+				 "\"r-db\",\"ref\":null}");
 	assert_int_equal(nt_phx_encode(buf, 20, "client", NT_PHX_EV_JOIN, "{}", 2, 0), -ENOSPC);
 }
 
@@ -109,9 +109,9 @@ static void test_decode_rejects(void **state)
 	    {"", -EINVAL},
 	    {"[]", -EINVAL},
 	    {"\"x\"", -EINVAL},
-	    {"{\"topic\":\"t\"}", -EINVAL},			  /* no event */
-	    {"{\"event\":\"e\"}", -EINVAL},			  /* no topic */
-	    {"{\"topic\":1,\"event\":\"e\"}", -EINVAL},	  /* wrong type */
+	    {"{\"topic\":\"t\"}", -EINVAL},		/* no event */
+	    {"{\"event\":\"e\"}", -EINVAL},		/* no topic */
+	    {"{\"topic\":1,\"event\":\"e\"}", -EINVAL}, /* wrong type */
 	    {"{\"topic\":\"t\",\"event\":\"e\",\"ref\":\"1\"}", -EINVAL},
 	    {"{\"topic\":\"t\",\"event\":\"e\",\"ref\":-1}", -EINVAL},
 	    {"{\"topic\":\"t\",\"event\":\"e\",\"ref\":9007199254740992}", -EINVAL},
@@ -200,12 +200,11 @@ static void test_reply_parse(void **state)
 	assert_int_equal(nt_phx_reply_parse(er, strlen(er), &st, &r, &rlen), 0);
 	assert_false(st);
 	assert_int_equal(nt_phx_reply_parse("{\"status\":\"ok\"}", 15, &st, &r, &rlen), -EINVAL);
-	assert_int_equal(nt_phx_reply_parse("{\"status\":\"maybe\",\"response\":{}}", 32, &st, &r,
-					    &rlen),
-			 -EINVAL);
-	assert_int_equal(nt_phx_reply_parse("{\"status\":\"ok\",\"response\":[]}", 29, &st, &r,
-					    &rlen),
-			 -EINVAL);
+	assert_int_equal(
+	    nt_phx_reply_parse("{\"status\":\"maybe\",\"response\":{}}", 32, &st, &r, &rlen),
+	    -EINVAL);
+	assert_int_equal(
+	    nt_phx_reply_parse("{\"status\":\"ok\",\"response\":[]}", 29, &st, &r, &rlen), -EINVAL);
 	assert_int_equal(nt_phx_reply_parse("\"ok\"", 4, &st, &r, &rlen), -EINVAL);
 	assert_int_equal(nt_phx_reply_parse("{\"status\":\"ok\",\"status\":\"ok\",\"response\":{}}",
 					    43, &st, &r, &rlen),

@@ -22,9 +22,9 @@ static const char res_db[] =
     "\"filters\":[{\"protocol\":\"tcp\",\"port_range_start\":5432,\"port_range_end\":5432},"
     "{\"protocol\":\"icmp\"}],\"sites\":[{\"id\":\"s-office\",\"name\":\"office\"}]}";
 
-static const char client_c[] = "{\"id\":\"c-1\",\"public_key\":\"" KEY_A
-				"\",\"preshared_key\":\"" KEY_B
-				"\",\"ipv4\":\"100.64.0.7\",\"ipv6\":\"fd00:6e74::7\",\"name\":\"laptop\"}";
+static const char client_c[] =
+    "{\"id\":\"c-1\",\"public_key\":\"" KEY_A "\",\"preshared_key\":\"" KEY_B
+    "\",\"ipv4\":\"100.64.0.7\",\"ipv6\":\"fd00:6e74::7\",\"name\":\"laptop\"}";
 
 static void test_resource_decode_example(void **state)
 {
@@ -69,19 +69,24 @@ static void test_resource_variants_and_rejections(void **state)
 	    {"{\"id\":\"r\",\"type\":\"dns\",\"address\":\"a.*.b\"}", -EINVAL},
 	    {"{\"id\":\"r\",\"type\":\"dns\",\"address\":\"a..b\"}", -EINVAL},
 	    {"{\"id\":\"r\",\"type\":\"dns\",\"address\":\"*.\"}", -EINVAL},
-	    {"{\"id\":\"r\",\"type\":\"cidr\",\"address\":\"10.0.0.0/8\",\"filters\":[{\"protocol\":"
+	    {"{\"id\":\"r\",\"type\":\"cidr\",\"address\":\"10.0.0.0/"
+	     "8\",\"filters\":[{\"protocol\":"
 	     "\"sctp\"}]}",
 	     -EINVAL},
-	    {"{\"id\":\"r\",\"type\":\"cidr\",\"address\":\"10.0.0.0/8\",\"filters\":[{\"protocol\":"
+	    {"{\"id\":\"r\",\"type\":\"cidr\",\"address\":\"10.0.0.0/"
+	     "8\",\"filters\":[{\"protocol\":"
 	     "\"tcp\",\"port_range_start\":80,\"port_range_end\":79}]}",
 	     -EINVAL},
-	    {"{\"id\":\"r\",\"type\":\"cidr\",\"address\":\"10.0.0.0/8\",\"filters\":[{\"protocol\":"
+	    {"{\"id\":\"r\",\"type\":\"cidr\",\"address\":\"10.0.0.0/"
+	     "8\",\"filters\":[{\"protocol\":"
 	     "\"udp\",\"port_range_start\":65536}]}",
 	     -EINVAL},
-	    {"{\"id\":\"r\",\"type\":\"cidr\",\"address\":\"10.0.0.0/8\",\"filters\":[{\"protocol\":"
+	    {"{\"id\":\"r\",\"type\":\"cidr\",\"address\":\"10.0.0.0/"
+	     "8\",\"filters\":[{\"protocol\":"
 	     "\"udp\",\"port_range_end\":5}]}",
 	     -EINVAL},
-	    {"{\"id\":\"r\",\"type\":\"cidr\",\"address\":\"10.0.0.0/8\",\"sites\":[{\"name\":\"x\"}]}",
+	    {"{\"id\":\"r\",\"type\":\"cidr\",\"address\":\"10.0.0.0/"
+	     "8\",\"sites\":[{\"name\":\"x\"}]}",
 	     -EINVAL},
 	    {"{\"id\":\"r\",\"type\":\"cidr\",\"address\":\"10.0.0.0/8\",\"name\":5}", -EINVAL},
 	    {"{\"id\":\"r\",\"id\":\"s\",\"type\":\"cidr\",\"address\":\"10.0.0.0/8\"}", -EINVAL},
@@ -117,7 +122,8 @@ static void test_resource_bounds(void **state)
 	id[NT_PMSG_ID_MAX + 1] = '\0';
 	snprintf(json, sizeof(json), "{\"id\":\"%s\",\"type\":\"x\"}", id);
 	assert_int_equal(nt_pmsg_resource_decode(json, strlen(json), &r), -EINVAL);
-	n = (size_t)sprintf(json, "{\"id\":\"r\",\"type\":\"cidr\",\"address\":\"1.2.3.4\",\"filters\":[");
+	n = (size_t)sprintf(
+	    json, "{\"id\":\"r\",\"type\":\"cidr\",\"address\":\"1.2.3.4\",\"filters\":[");
 	for (int k = 0; k <= NT_PMSG_FILTERS_MAX; k++)
 		n += (size_t)sprintf(json + n, "%s{\"protocol\":\"icmp\"}", k ? "," : "");
 	strcpy(json + n, "]}");
@@ -194,15 +200,17 @@ static void test_client_init_round_trip(void **state)
 {
 	char json[4096], buf[4096];
 	struct nt_pmsg_resource res[3], res2[3];
-	struct nt_pmsg_client_init m = {.resources = res, .cap = 3}, m2 = {.resources = res2, .cap = 3};
+	struct nt_pmsg_client_init m = {.resources = res, .cap = 3},
+				   m2 = {.resources = res2, .cap = 3};
 	int n;
 
 	(void)state;
-	snprintf(json, sizeof(json),
-		 "{\"interface\":{\"ipv4\":\"100.64.0.7\",\"ipv6\":\"fd00:6e74::7\"},\"resources\":[%s,"
-		 "{\"id\":\"r-new\",\"type\":\"future\"},{\"id\":\"r-w\",\"type\":\"dns\",\"address\":"
-		 "\"*.corp\"}],\"extra\":[1,2]}",
-		 res_db);
+	snprintf(
+	    json, sizeof(json),
+	    "{\"interface\":{\"ipv4\":\"100.64.0.7\",\"ipv6\":\"fd00:6e74::7\"},\"resources\":[%s,"
+	    "{\"id\":\"r-new\",\"type\":\"future\"},{\"id\":\"r-w\",\"type\":\"dns\",\"address\":"
+	    "\"*.corp\"}],\"extra\":[1,2]}",
+	    res_db);
 	assert_int_equal(nt_pmsg_client_init_decode(json, strlen(json), &m), 0);
 	assert_int_equal(m.n, 3);
 	assert_true(m.resources == res && m.cap == 3);
@@ -283,8 +291,9 @@ static void test_auth_created(void **state)
 	assert_string_equal(buf, json);
 	assert_int_equal(nt_pmsg_auth_created_decode(buf, (size_t)n, &b), 0);
 	assert_memory_equal(&a, &b, sizeof(a));
-	static const char *const bad_ep[] = {"2001:db8::1:51820", "[2001:db8::1]:0",
-					     "1.2.3.4:65536", "1.2.3.4:", "1.2.3.4:08", "host:1"};
+	static const char *const bad_ep[] = {
+	    "2001:db8::1:51820", "[2001:db8::1]:0", "1.2.3.4:65536",
+	    "1.2.3.4:",		 "1.2.3.4:08",	    "host:1"};
 	for (size_t k = 0; k < sizeof(bad_ep) / sizeof(bad_ep[0]); k++) {
 		char j2[1024];
 		char *p;
@@ -302,23 +311,24 @@ static void test_small_payloads(void **state)
 {
 	char buf[256], id[NT_PMSG_ID_MAX + 1], reason[NT_PMSG_REASON_MAX + 1];
 	struct nt_pmsg_auth_failed f;
-	struct nt_pmsg_request_auth r = {.resource_id = "r-db", .n_gateways = 2,
+	struct nt_pmsg_request_auth r = {.resource_id = "r-db",
+					 .n_gateways = 2,
 					 .connected_gateway_ids = {"g-1", "g-2"}},
 				    r2;
 	struct nt_pmsg_reject_access x = {.client_id = "c-1", .resource_id = "r-db"}, x2;
 	int n;
 
 	(void)state;
-	assert_int_equal(nt_pmsg_auth_failed_decode("{\"resource_id\":\"r\",\"reason\":\"offline\"}",
-						    38, &f),
-			 0);
+	assert_int_equal(
+	    nt_pmsg_auth_failed_decode("{\"resource_id\":\"r\",\"reason\":\"offline\"}", 38, &f),
+	    0);
 	assert_int_equal(f.reason, NT_PMSG_OFFLINE);
 	n = nt_pmsg_auth_failed_encode(buf, sizeof(buf), &f);
 	assert_string_equal(buf, "{\"resource_id\":\"r\",\"reason\":\"offline\"}");
 	assert_int_equal(n, 38);
-	assert_int_equal(nt_pmsg_auth_failed_decode("{\"resource_id\":\"r\",\"reason\":\"later\"}",
-						    36, &f),
-			 -EINVAL);
+	assert_int_equal(
+	    nt_pmsg_auth_failed_decode("{\"resource_id\":\"r\",\"reason\":\"later\"}", 36, &f),
+	    -EINVAL);
 
 	n = nt_pmsg_auth_revoked_encode(buf, sizeof(buf), "r-db");
 	assert_string_equal(buf, "{\"resource_id\":\"r-db\"}");
@@ -334,16 +344,15 @@ static void test_small_payloads(void **state)
 	assert_int_equal(nt_pmsg_resource_deleted_decode("5", 1, id), -EINVAL);
 
 	n = nt_pmsg_request_auth_encode(buf, sizeof(buf), &r);
-	assert_string_equal(buf,
-			    "{\"resource_id\":\"r-db\",\"connected_gateway_ids\":[\"g-1\",\"g-2\"]}");
+	assert_string_equal(
+	    buf, "{\"resource_id\":\"r-db\",\"connected_gateway_ids\":[\"g-1\",\"g-2\"]}");
 	assert_int_equal(nt_pmsg_request_auth_decode(buf, (size_t)n, &r2), 0);
 	assert_memory_equal(&r, &r2, sizeof(r));
 	assert_int_equal(nt_pmsg_request_auth_decode("{\"resource_id\":\"r\"}", 19, &r2), 0);
 	assert_int_equal(r2.n_gateways, 0);
-	assert_int_equal(
-	    nt_pmsg_request_auth_decode("{\"resource_id\":\"r\",\"connected_gateway_ids\":[1]}", 47,
-					&r2),
-	    -EINVAL);
+	assert_int_equal(nt_pmsg_request_auth_decode(
+			     "{\"resource_id\":\"r\",\"connected_gateway_ids\":[1]}", 47, &r2),
+			 -EINVAL);
 
 	n = nt_pmsg_auth_ack_encode(buf, sizeof(buf), "opaque-1");
 	assert_string_equal(buf, "{\"ref\":\"opaque-1\"}");
@@ -401,13 +410,14 @@ static void test_dns_ctl(void **state)
 	pkt[40] = 0;
 	pkt[23] = 1; /* a source other than :: */
 	assert_false(nt_pmsg_dns_ctl_is(pkt, (size_t)plen));
-	assert_int_equal(nt_pmsg_dns_ctl_build(pkt, sizeof(pkt), 0, body,
-					       NT_PMSG_DNS_CTL_BODY_MAX + 1),
-			 -EMSGSIZE);
+	assert_int_equal(
+	    nt_pmsg_dns_ctl_build(pkt, sizeof(pkt), 0, body, NT_PMSG_DNS_CTL_BODY_MAX + 1),
+	    -EMSGSIZE);
 	assert_int_equal(nt_pmsg_dns_ctl_build(pkt, 40, 0, body, 1), -ENOSPC);
 
 	n = nt_pmsg_domain_status_encode(body, sizeof(body), &s);
-	assert_string_equal(body, "{\"resource_id\":\"r-w\",\"domain\":\"db.corp\",\"status\":\"failed\"}");
+	assert_string_equal(
+	    body, "{\"resource_id\":\"r-w\",\"domain\":\"db.corp\",\"status\":\"failed\"}");
 	assert_int_equal(nt_pmsg_domain_status_decode(body, (size_t)n, &s2), 0);
 	assert_memory_equal(&s, &s2, sizeof(s));
 	s.active = true;
