@@ -45,4 +45,8 @@ struct nt_chan_rxbuf {
 int nt_chan_rxbuf_add(struct nt_chan_rxbuf *b, const void *in, size_t len);
 void nt_chan_rxbuf_free(struct nt_chan_rxbuf *b);
 
+/* The DER certificate the server of client connection wsi presented (valid
+ * during the callback), or NULL (chan_peercert.c). */
+const unsigned char *nt_chan_peer_cert_der(struct lws *wsi, size_t *len);
+
 #endif
