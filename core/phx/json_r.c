@@ -357,16 +357,45 @@ static int check_members(const struct nt_json *j)
 	return 0;
 }
 
-int nt_json_parse(struct nt_json *j, const char *text, size_t len, jsmntok_t *tok, unsigned cap)
+/* The start of a root that is a number or a literal, or -1: strict jsmn
+ * wants a delimiter after a primitive, which a root one lacks. */
+static int root_primitive(const char *text, size_t len, size_t *start, size_t *end)
+{
+	size_t i = 0;
+
+	while (i < len && is_ws(text[i]))
+		i++;
+	if (i == len || strchr("{[\"", text[i]))
+		return -1;
+	*start = i;
+	*end = nt_json_skip_text(text, len, i);
+	return 0;
+}
+
+static int tokenize(const char *text, size_t len, jsmntok_t *tok, unsigned cap)
 {
 	jsmn_parser p;
+	size_t start, end;
+
+	if (root_primitive(text, len, &start, &end) == 0) {
+		if (tok && cap < 1)
+			return JSMN_ERROR_NOMEM;
+		if (tok)
+			tok[0] = (jsmntok_t){JSMN_PRIMITIVE, (int)start, (int)end, 0};
+		return 1;
+	}
+	jsmn_init(&p);
+	return jsmn_parse(&p, text, len, tok, cap);
+}
+
+int nt_json_parse(struct nt_json *j, const char *text, size_t len, jsmntok_t *tok, unsigned cap)
+{
 	int err = nt_json_check(text, len), n;
 
 	memset(j, 0, sizeof(*j));
 	if (err)
 		return err;
-	jsmn_init(&p);
-	n = jsmn_parse(&p, text, len, tok, cap);
+	n = tokenize(text, len, tok, cap);
 	if (n == JSMN_ERROR_NOMEM)
 		return -EMSGSIZE;
 	if (n < 1)
@@ -383,15 +412,13 @@ int nt_json_parse(struct nt_json *j, const char *text, size_t len, jsmntok_t *to
 
 int nt_json_parse_alloc(struct nt_json *j, const char *text, size_t len)
 {
-	jsmn_parser p;
 	jsmntok_t *tok;
 	int err = nt_json_check(text, len), n;
 
 	memset(j, 0, sizeof(*j));
 	if (err)
 		return err;
-	jsmn_init(&p);
-	n = jsmn_parse(&p, text, len, NULL, 0);
+	n = tokenize(text, len, NULL, 0);
 	if (n < 1)
 		return -EINVAL;
 	if (n > (int)NT_JSON_TOK_MAX)

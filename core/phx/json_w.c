@@ -77,6 +77,8 @@ static void put(struct nt_json_w *w, const char *s, size_t n)
 /* Before a value: the comma after a sibling, unless a key precedes it. */
 static void sep(struct nt_json_w *w)
 {
+	if (w->depth && (w->in_obj >> (w->depth - 1) & 1) && !w->want_val)
+		w->err = true; /* a member's value without its key */
 	if (w->want_val)
 		w->want_val = false;
 	else if (!w->first)
@@ -87,15 +89,19 @@ static void sep(struct nt_json_w *w)
 static void w_open(struct nt_json_w *w, const char *c)
 {
 	sep(w);
-	if (++w->depth > NT_JSON_W_DEPTH)
+	if (w->depth >= NT_JSON_W_DEPTH) {
 		w->err = true;
+		return;
+	}
+	w->in_obj = (w->in_obj & ~(1u << w->depth)) | (uint32_t)(*c == '{') << w->depth;
+	w->depth++;
 	put(w, c, 1);
 	w->first = true;
 }
 
 static void w_close(struct nt_json_w *w, const char *c)
 {
-	if (w->depth == 0 || w->want_val)
+	if (w->depth == 0 || w->want_val || (w->in_obj >> (w->depth - 1) & 1) != (*c == '}'))
 		w->err = true;
 	else
 		w->depth--;
@@ -164,9 +170,11 @@ static void quoted(struct nt_json_w *w, const char *s, size_t len)
 
 void nt_json_w_key(struct nt_json_w *w, const char *key)
 {
-	if (w->want_val || w->depth == 0)
+	if (w->want_val || w->depth == 0 || !(w->in_obj >> (w->depth - 1) & 1))
 		w->err = true;
-	sep(w);
+	if (!w->first)
+		put(w, ",", 1);
+	w->first = false;
 	quoted(w, key, strlen(key));
 	put(w, ":", 1);
 	w->want_val = true;

@@ -19,6 +19,7 @@ struct nt_json_w {
 	size_t cap, len;
 	bool err;
 	unsigned depth;
+	uint32_t in_obj; /* bit d: the container at depth d + 1 is an object */
 	bool first;    /* nothing written yet at this level: no comma before the next */
 	bool want_val; /* a key was written: a value follows without a comma */
 };
