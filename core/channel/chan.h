@@ -27,7 +27,7 @@ struct nt_chan_url {
 int nt_chan_url_parse(const char *text, struct nt_chan_url *out);
 bool nt_chan_host_is_loopback(const char *host);
 
-/* Appends "&KEY=VALUE" ("?KEY=VALUE" for the first) to buf, VALUE
+/* Appends "&KEY=VALUE" ("?KEY=VALUE" when buf has no '?' yet) to buf, VALUE
  * percent-encoded (everything but RFC 3986's unreserved characters).
  * *len is the text's length so far. 0 or -ENOSPC. */
 int nt_chan_query_add(char *buf, size_t cap, size_t *len, const char *key, const char *value);

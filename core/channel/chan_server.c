@@ -110,26 +110,28 @@ static void conn_free(struct conn *c)
 	free(c);
 }
 
-/* Answers an upgrade or a plain request with a bodiless status; returns what
- * HTTP_CONFIRM_UPGRADE wants for "answered" (1), or -1 when it failed. */
+/* Answers an upgrade or a plain request with a bodiless status and closes.
+ * Written by hand: libwebsockets would answer an upgrade it has not accepted
+ * yet as HTTP/1.0, which WebSocket clients refuse to read. Returns what
+ * HTTP_CONFIRM_UPGRADE wants for "answered" (1), or -1. */
 static int reply_status(struct lws *wsi, unsigned status, uint32_t retry_after_s)
 {
-	unsigned char buf[LWS_PRE + 512], *start = buf + LWS_PRE, *p = start,
-						 *end = buf + sizeof(buf);
-	char num[16];
+	unsigned char buf[LWS_PRE + 256];
+	char *start = (char *)buf + LWS_PRE, retry[40] = "";
+	const char *text = status == HTTP_STATUS_UNAUTHORIZED	     ? "Unauthorized"
+			   : status == HTTP_STATUS_NOT_FOUND	     ? "Not Found"
+			   : status == HTTP_STATUS_BAD_REQUEST	     ? "Bad Request"
+			   : status == HTTP_STATUS_SERVICE_UNAVAILABLE ? "Service Unavailable"
+								       : "Error";
 	int n;
 
-	if (lws_add_http_header_status(wsi, status, &p, end) ||
-	    lws_add_http_header_content_length(wsi, 0, &p, end))
-		return -1;
-	if (retry_after_s) {
-		n = snprintf(num, sizeof(num), "%u", retry_after_s);
-		if (lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_RETRY_AFTER,
-						 (unsigned char *)num, n, &p, end))
-			return -1;
-	}
-	if (lws_finalize_http_header(wsi, &p, end) ||
-	    lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) < 0)
+	if (retry_after_s)
+		snprintf(retry, sizeof(retry), "Retry-After: %u\r\n", retry_after_s);
+	n = snprintf(start, sizeof(buf) - LWS_PRE,
+		     "HTTP/1.1 %u %s\r\n%sContent-Length: 0\r\nConnection: close\r\n\r\n", status,
+		     text, retry);
+	if (n < 0 || (size_t)n >= sizeof(buf) - LWS_PRE ||
+	    lws_write(wsi, (unsigned char *)start, (size_t)n, LWS_WRITE_HTTP_HEADERS) < 0)
 		return -1;
 	return 1;
 }
@@ -176,7 +178,7 @@ static int confirm_upgrade(struct nt_chan_server *s, struct lws *wsi, const char
 {
 	struct nt_chan_query q = {0};
 	struct nt_chan_auth_result res = {0};
-	char path[64], token[NT_CHAN_TOKEN_MAX + 1];
+	char path[HEADER_DATA_MAX], token[NT_CHAN_TOKEN_MAX + 1];
 	socklen_t alen = sizeof(q.peer);
 	enum nt_chan_auth verdict;
 	bool have_token;
@@ -185,6 +187,7 @@ static int confirm_upgrade(struct nt_chan_server *s, struct lws *wsi, const char
 	if (strcasecmp(upgrade, "websocket") != 0 ||
 	    lws_hdr_copy(wsi, path, sizeof(path), WSI_TOKEN_GET_URI) <= 0) {
 		s->st.not_found++;
+		nt_debug("chan", "event=upgrade_not_found upgrade=\"%s\"", upgrade);
 		return reply_status(wsi, HTTP_STATUS_NOT_FOUND, 0);
 	}
 	if (strcmp(path, NT_CHAN_PATH_CLIENT) == 0) {
@@ -193,6 +196,7 @@ static int confirm_upgrade(struct nt_chan_server *s, struct lws *wsi, const char
 		q.role = NT_CHAN_ROLE_GATEWAY;
 	} else {
 		s->st.not_found++;
+		nt_debug("chan", "event=upgrade_not_found path=\"%s\"", path);
 		return reply_status(wsi, HTTP_STATUS_NOT_FOUND, 0);
 	}
 	getpeername(lws_get_socket_fd(wsi), (struct sockaddr *)&q.peer, &alen);
