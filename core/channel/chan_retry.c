@@ -19,6 +19,8 @@ int64_t nt_chan_retry_failed(struct nt_chan_retry *r, uint64_t now_ms, uint32_t 
 			return -1;
 		for (uint32_t i = 1; i < r->failures && base < NT_CHAN_BACKOFF_MAX_MS; i++)
 			base *= 1.5;
+		if (base > NT_CHAN_BACKOFF_MAX_MS)
+			base = NT_CHAN_BACKOFF_MAX_MS;
 		/* rnd / 2^32 in [0, 1): a factor in [0.5, 1.5). */
 		delay = base * (0.5 + (double)rnd / 4294967296.0);
 		if (delay > NT_CHAN_BACKOFF_MAX_MS)
