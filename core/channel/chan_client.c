@@ -380,7 +380,9 @@ static void on_connection_error(struct nt_chan_client *c, struct lws *wsi, const
 	unsigned status = lws_http_client_http_response(wsi);
 	char retry[16];
 
-	if (status == 401) {
+	/* libwebsockets may have let go of the response's headers by now; its
+	 * reason text still names a 401. */
+	if (status == 401 || (why && strstr(why, "unauthorized"))) {
 		c->wsi = NULL;
 		nt_error("chan", "event=portal_unauthorized host=%s", c->url.host);
 		go_fatal(c, NT_CHAN_FATAL_UNAUTHORIZED);
