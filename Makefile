@@ -43,6 +43,10 @@ endif
 CFLAGS += $(CFLAGS_BASE) $(OPT)
 , := ,
 LDFLAGS += $(if $(filter-out 0,$(SAN)),-fsanitize=address$(,)undefined)
+# The channel's certificate pin reads the peer's DER through this libwebsockets
+# internal (core/channel/chan_peercert.c says why); -u pulls the wrapper in.
+LWS_PEERCERT := ssl_get_peer_mbedtls_x509_crt
+LDFLAGS += -Wl,--wrap=$(LWS_PEERCERT) -Wl,-u,__wrap_$(LWS_PEERCERT)
 LIBS := $(LWS_OUT)/lib/libwebsockets.a -lmbedtls -lmbedx509 -lmbedcrypto -lsodium -lb2 -lpthread
 
 # lwIP: the core, IPv4 and IPv6, compiled with our lwipopts.h and arch/ port.
