@@ -18,6 +18,10 @@ int nt_config_validate_client(const struct nt_config *cfg, struct nt_config_erro
 {
 	size_t i;
 
+	/* Checked first: a portal client will need neither Address nor [Peer]. */
+	if (cfg->portal.line)
+		return role_error(cfg, err, cfg->portal.line, NULL,
+				  "[Portal] in a client's configuration is not supported yet");
 	if (cfg->address_count == 0)
 		return role_error(cfg, err, cfg->interface_line, "Address",
 				  "a client needs at least one Address in [Interface]");
@@ -34,9 +38,6 @@ int nt_config_validate_client(const struct nt_config *cfg, struct nt_config_erro
 	if (cfg->gateway_line)
 		return role_error(cfg, err, cfg->gateway_line, NULL,
 				  "[Gateway] is for a gateway, not a client");
-	if (cfg->portal.line)
-		return role_error(cfg, err, cfg->portal.line, NULL,
-				  "[Portal] in a client's configuration is not supported yet");
 	return 0;
 }
 
