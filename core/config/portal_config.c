@@ -502,11 +502,9 @@ static int section_close(struct parser *p)
 		break;
 	case SEC_P_RESOURCE:
 		r = &cfg->resources[p->item];
+		/* Sites and Allow are checked once their names resolve: a list
+		 * key may be set to nothing. */
 		ret = require(p, "Address", "Resource", r->name, r->line);
-		if (!ret)
-			ret = require(p, "Sites", "Resource", r->name, r->line);
-		if (!ret)
-			ret = require(p, "Allow", "Resource", r->name, r->line);
 		break;
 	default:
 		break;
@@ -622,6 +620,16 @@ static int finish(struct parser *p)
 		ret = resolve_ref(p, &cfg->refs[i]);
 		if (ret)
 			return ret;
+	}
+	for (size_t i = 0; i < cfg->resource_count; i++) {
+		const struct nt_portal_resource *r = &cfg->resources[i];
+
+		if (!r->site_count)
+			return nt_config_fail_at(p, r->line, "Sites", "[Resource %s] has no Sites",
+						 r->name);
+		if (!r->allow_count)
+			return nt_config_fail_at(p, r->line, "Allow", "[Resource %s] has no Allow",
+						 r->name);
 	}
 	for (size_t i = 0; i < cfg->client_count; i++) {
 		if (find_name(cfg->groups, cfg->group_count, sizeof(*cfg->groups),

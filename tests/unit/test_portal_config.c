@@ -414,6 +414,11 @@ static void test_portal_errors(void **state)
 	     "p.conf:6: Sites: [Resource r] has no Sites"},
 	    {BASE "[Resource r]\nAddress = 10.0.0.0/8\nSites = office\n",
 	     "p.conf:6: Allow: [Resource r] has no Allow"},
+	    /* found by fuzz_config: a list key set to nothing is not a value */
+	    {BASE "[Resource r]\nAddress = 10.0.0.0/8\nSites = office\nAllow =\n",
+	     "p.conf:6: Allow: [Resource r] has no Allow"},
+	    {BASE "[Resource r]\nAddress = 10.0.0.0/8\nSites =\nAllow = alice\n",
+	     "p.conf:6: Sites: [Resource r] has no Sites"},
 	    {BASE "[Resource r]\nAddress = 10.0.0.1/8\n",
 	     "p.conf:7: Address: '10.0.0.1/8' has host bits set (the prefix's own address ends in "
 	     "zeros)"},
