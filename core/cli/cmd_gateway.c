@@ -76,7 +76,7 @@ static int load_config(const char *path, struct nt_config *cfg)
 	if (exposed)
 		nt_warn(MOD, "event=config_readable_by_others file=%s mode=%04o hint=\"chmod 600\"",
 			path, mode);
-	if (cfg->gateway_allow_count == 0)
+	if (cfg->gateway_allow_count == 0 && !cfg->portal.line)
 		nt_warn(MOD, "event=no_allow_rules hint=\"every flow will be denied: add [Gateway] "
 			     "Allow rules\"");
 	warn_broad(cfg, "Gateway", cfg->gateway_allow, cfg->gateway_allow_count);

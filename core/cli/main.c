@@ -10,19 +10,22 @@
 #include "platform/secret.h"
 
 static const struct nt_cmd commands[] = {
-	{"up", "-c FILE [--listen ADDR:PORT]", "run the client: SOCKS5 proxy into the WireGuard tunnel",
-	 nt_cmd_up},
-	{"run", "-c FILE [OPTIONS] -- CMD ARGS",
-	 "run CMD with proxy variables set, through a client of its own", nt_cmd_run},
-	{"env", "-c FILE", "print export lines that point a shell at notun up -c FILE", nt_cmd_env},
-	{"connect", "[-c FILE] HOST PORT", "join stdin/stdout to one TCP connection (ProxyCommand)",
-	 nt_cmd_connect},
-	{"gateway", "-c FILE [--max-flows N ...]",
-	 "run the gateway: clients' flows out to the destinations its Allow rules permit",
-	 nt_cmd_gateway},
-	{"genkey", "", "print a new private key (base64), as wg genkey", nt_cmd_genkey},
-	{"pubkey", "< PRIVATE", "print the public key of the private key on stdin", nt_cmd_pubkey},
-	{"genpsk", "", "print a new pre-shared key, as wg genpsk", nt_cmd_genpsk},
+    {"up", "-c FILE [--listen ADDR:PORT]", "run the client: SOCKS5 proxy into the WireGuard tunnel",
+     nt_cmd_up},
+    {"run", "-c FILE [OPTIONS] -- CMD ARGS",
+     "run CMD with proxy variables set, through a client of its own", nt_cmd_run},
+    {"env", "-c FILE", "print export lines that point a shell at notun up -c FILE", nt_cmd_env},
+    {"connect", "[-c FILE] HOST PORT", "join stdin/stdout to one TCP connection (ProxyCommand)",
+     nt_cmd_connect},
+    {"gateway", "-c FILE [--max-flows N ...]",
+     "run the gateway: clients' flows out to the destinations its Allow rules permit",
+     nt_cmd_gateway},
+    {"portal", "token client|gateway | -c FILE",
+     "the control plane: print a new token and its TokenHash line, or run the portal",
+     nt_cmd_portal},
+    {"genkey", "", "print a new private key (base64), as wg genkey", nt_cmd_genkey},
+    {"pubkey", "< PRIVATE", "print the public key of the private key on stdin", nt_cmd_pubkey},
+    {"genpsk", "", "print a new pre-shared key, as wg genpsk", nt_cmd_genpsk},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -98,7 +101,8 @@ int main(int argc, char **argv)
 	/* Every command holds a key or credentials at some point. */
 	ret = nt_secret_protect_process();
 	if (ret != 0) {
-		fprintf(stderr, "notun: cannot make the process non-dumpable: %s\n", strerror(-ret));
+		fprintf(stderr, "notun: cannot make the process non-dumpable: %s\n",
+			strerror(-ret));
 		return NT_EXIT_FAIL;
 	}
 	return cmd->run(argc - i, argv + i);

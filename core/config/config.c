@@ -22,69 +22,75 @@
 
 #include <sodium.h>
 
-static const char *const section_names[] = {"", "Interface", "Peer", "Proxy", "Gateway"};
+static const struct section_def sections[] = {
+    {"Interface", SEC_INTERFACE, false}, {"Peer", SEC_PEER, false},	{"Proxy", SEC_PROXY, false},
+    {"Gateway", SEC_GATEWAY, false},	 {"Portal", SEC_PORTAL, false},
+};
 
-static size_t key_index(const struct key_def *k)
+static const char *section_name(const struct parser *p, enum section sec)
 {
-	return (size_t)(k - nt_config_keys);
+	for (size_t i = 0; i < p->g->section_count; i++)
+		if (p->g->sections[i].sec == sec)
+			return p->g->sections[i].name;
+	return "";
 }
 
-static const struct key_def *key_find(enum section sec, const char *name)
+static size_t key_index(const struct parser *p, const struct key_def *k)
+{
+	return (size_t)(k - p->g->keys);
+}
+
+const struct key_def *nt_config_key_find(const struct parser *p, enum section sec, const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < nt_config_key_count; i++) {
-		if (nt_config_keys[i].sec == sec && strcasecmp(nt_config_keys[i].name, name) == 0)
-			return &nt_config_keys[i];
+	for (i = 0; i < p->g->key_count; i++) {
+		if (p->g->keys[i].sec == sec && strcasecmp(p->g->keys[i].name, name) == 0)
+			return &p->g->keys[i];
 	}
 	return NULL;
 }
 
-static const struct key_def *key_find_any(const char *name)
+static const struct key_def *key_find_any(const struct parser *p, const char *name)
 {
 	size_t i;
 
-	for (i = 0; i < nt_config_key_count; i++) {
-		if (strcasecmp(nt_config_keys[i].name, name) == 0)
-			return &nt_config_keys[i];
+	for (i = 0; i < p->g->key_count; i++) {
+		if (strcasecmp(p->g->keys[i].name, name) == 0)
+			return &p->g->keys[i];
 	}
 	return NULL;
 }
 
-static bool key_seen(const struct parser *p, const char *name)
+unsigned int nt_config_key_line(const struct parser *p, enum section sec, const char *name)
 {
-	const struct key_def *k = key_find(p->sec, name);
+	const struct key_def *k = nt_config_key_find(p, sec, name);
 
-	return k && p->seen[key_index(k)] != 0;
+	return k ? p->seen[key_index(p, k)] : 0;
+}
+
+void nt_config_keys_reset(struct parser *p, enum section sec)
+{
+	for (size_t i = 0; i < p->g->key_count; i++) {
+		if (p->g->keys[i].sec == sec)
+			p->seen[i] = 0;
+	}
 }
 
 /* Checks on a section once all its lines are in. */
 static int section_close(struct parser *p)
 {
-	if (p->sec == SEC_PEER && !key_seen(p, "PublicKey"))
+	if (p->sec == SEC_PEER && !nt_config_key_line(p, SEC_PEER, "PublicKey"))
 		return nt_config_fail_at(p, p->peer->line, "PublicKey", "[Peer] has no PublicKey");
 	return 0;
 }
 
-static int section_open(struct parser *p, char *name)
+static int section_open(struct parser *p, const char *name)
 {
 	struct nt_config *cfg = p->cfg;
-	enum section sec = SEC_NONE;
-	size_t i;
-	int ret;
 
-	for (i = 1; i < ARRAY_SIZE(section_names); i++) {
-		if (strcasecmp(name, section_names[i]) == 0)
-			sec = (enum section)i;
-	}
-	if (sec == SEC_NONE)
-		return nt_config_fail_at(p, p->line, NULL, "unknown section [%.*s%s]", QA(name));
-	ret = section_close(p);
-	if (ret)
-		return ret;
-	p->sec = sec;
-	p->peer = NULL;
-	switch (sec) {
+	(void)name;
+	switch (p->sec) {
 	case SEC_INTERFACE:
 		if (!cfg->interface_line)
 			cfg->interface_line = p->line;
@@ -97,6 +103,10 @@ static int section_open(struct parser *p, char *name)
 		if (!cfg->gateway_line)
 			cfg->gateway_line = p->line;
 		break;
+	case SEC_PORTAL:
+		if (!cfg->portal.line)
+			cfg->portal.line = p->line;
+		break;
 	case SEC_PEER:
 		if (cfg->peer_count == NT_CONFIG_MAX_PEERS)
 			return nt_config_fail_at(p, p->line, NULL, "more than %d [Peer] sections",
@@ -107,15 +117,47 @@ static int section_open(struct parser *p, char *name)
 		p->peer = &cfg->peers[cfg->peer_count++];
 		p->peer->line = p->line;
 		/* Each [Peer] is new: its keys may be set again. */
-		for (i = 0; i < nt_config_key_count; i++) {
-			if (nt_config_keys[i].sec == SEC_PEER)
-				p->seen[i] = 0;
-		}
+		nt_config_keys_reset(p, SEC_PEER);
 		break;
-	case SEC_NONE:
+	default:
 		break;
 	}
 	return 0;
+}
+
+/* "[Name]" or "[Name NAME]": finds the section, closes the open one, opens
+ * the new one through the grammar. */
+static int header(struct parser *p, char *text)
+{
+	const struct section_def *def = NULL;
+	char *name = text + strcspn(text, " \t");
+	size_t i;
+	int ret;
+
+	if (*name) {
+		*name++ = '\0';
+		name = nt_config_trim(name);
+	}
+	for (i = 0; i < p->g->section_count; i++) {
+		if (strcasecmp(text, p->g->sections[i].name) == 0)
+			def = &p->g->sections[i];
+	}
+	if (!def) {
+		if (*name)
+			name[-1] = ' ';
+		return nt_config_fail_at(p, p->line, NULL, "unknown section [%.*s%s]", QA(text));
+	}
+	if (def->named && !*name)
+		return nt_config_fail_at(p, p->line, NULL, "[%s] needs a name: [%s NAME]",
+					 def->name, def->name);
+	if (!def->named && *name)
+		return nt_config_fail_at(p, p->line, NULL, "[%s] takes no name", def->name);
+	ret = p->g->close(p);
+	if (ret)
+		return ret;
+	p->sec = def->sec;
+	p->peer = NULL;
+	return p->g->open(p, def->named ? name : NULL);
 }
 
 /* Keys are short words of letters. Anything else is not echoed back as a
@@ -140,7 +182,7 @@ static int not_key_value(struct parser *p, char *s)
 	const struct key_def *k;
 
 	s[strcspn(s, " \t=")] = '\0';
-	k = key_find_any(s);
+	k = key_find_any(p, s);
 	if (k)
 		return nt_config_fail_at(p, p->line, k->name, "missing '=' (expected Key = Value)");
 	return nt_config_fail_at(p, p->line, NULL, "expected [Section] or Key = Value");
@@ -163,19 +205,19 @@ static int key_value(struct parser *p, char *s)
 		return not_key_value(p, name);
 	if (p->sec == SEC_NONE)
 		return nt_config_fail_at(p, p->line, name, "key outside a section");
-	k = key_find(p->sec, name);
+	k = nt_config_key_find(p, p->sec, name);
 	if (!k) {
-		const struct key_def *other = key_find_any(name);
+		const struct key_def *other = key_find_any(p, name);
 
 		if (other)
-			return nt_config_fail_at(p, p->line, other->name,
-						 "belongs in [%s], not [%s]",
-						 section_names[other->sec], section_names[p->sec]);
+			return nt_config_fail_at(
+			    p, p->line, other->name, "belongs in [%s], not [%s]",
+			    section_name(p, other->sec), section_name(p, p->sec));
 		return nt_config_fail_at(p, p->line, name, "unknown key in [%s]",
-					 section_names[p->sec]);
+					 section_name(p, p->sec));
 	}
 	p->key = k;
-	idx = key_index(k);
+	idx = key_index(p, k);
 	if (!(k->flags & (KEY_LIST | KEY_REPEAT | KEY_IGNORED)) && p->seen[idx])
 		return nt_config_fail_key(p, "duplicate key (first set at line %u)", p->seen[idx]);
 	if (*value == '\0' && !(k->flags & (KEY_LIST | KEY_IGNORED)))
@@ -270,15 +312,16 @@ static int parse_line(struct parser *p, const char *line, size_t n)
 	if (close[1] != '\0')
 		return nt_config_fail_at(p, p->line, NULL, "text after the section header");
 	*close = '\0';
-	return section_open(p, nt_config_trim(s + 1));
+	return header(p, nt_config_trim(s + 1));
 }
 
 /* Whole-file checks, after the last line. */
 static int finish(struct parser *p)
 {
 	struct nt_config *cfg = p->cfg;
-	const struct key_def *user = key_find(SEC_PROXY, "Username");
-	const struct key_def *pass = key_find(SEC_PROXY, "Password");
+	unsigned int user = nt_config_key_line(p, SEC_PROXY, "Username");
+	unsigned int pass = nt_config_key_line(p, SEC_PROXY, "Password");
+	unsigned int priv = nt_config_key_line(p, SEC_INTERFACE, "PrivateKey");
 	size_t i;
 	int ret;
 
@@ -287,25 +330,27 @@ static int finish(struct parser *p)
 		return ret;
 	if (!cfg->interface_line)
 		return nt_config_fail_at(p, 0, "PrivateKey", "no [Interface] section");
-	if (!p->seen[key_index(key_find(SEC_INTERFACE, "PrivateKey"))])
+	if (!priv)
 		return nt_config_fail_at(p, cfg->interface_line, "PrivateKey",
 					 "[Interface] has no PrivateKey");
 	if (nt_key_public(cfg->public_key, cfg->private_key) != 0)
-		return nt_config_fail_at(p,
-					 p->seen[key_index(key_find(SEC_INTERFACE, "PrivateKey"))],
-					 "PrivateKey", "not a usable Curve25519 private key");
+		return nt_config_fail_at(p, priv, "PrivateKey",
+					 "not a usable Curve25519 private key");
 	for (i = 0; i < cfg->peer_count; i++) {
 		if (memcmp(cfg->peers[i].public_key, cfg->public_key, NT_KEY_LEN) == 0)
 			return nt_config_fail_at(
 			    p, cfg->peers[i].public_key_line, "PublicKey",
 			    "our own public key (from PrivateKey) cannot be a peer");
 	}
-	if (p->seen[key_index(user)] && !p->seen[key_index(pass)])
-		return nt_config_fail_at(p, p->seen[key_index(user)], "Password",
+	if (user && !pass)
+		return nt_config_fail_at(p, user, "Password",
 					 "Username is set but Password is not");
-	if (p->seen[key_index(pass)] && !p->seen[key_index(user)])
-		return nt_config_fail_at(p, p->seen[key_index(pass)], "Username",
+	if (pass && !user)
+		return nt_config_fail_at(p, pass, "Username",
 					 "Password is set but Username is not");
+	ret = nt_config_portal_finish(p);
+	if (ret)
+		return ret;
 	if (cfg->listen_count == 0) {
 		cfg->listen[0].ip.family = AF_INET;
 		cfg->listen[0].ip.addr[0] = 127;
@@ -316,46 +361,27 @@ static int finish(struct parser *p)
 	return 0;
 }
 
-/* The file name as it will appear in messages: one line, bounded. */
-static void set_filename(struct nt_config *cfg, const char *filename)
+void nt_config_set_filename(char out[NT_CONFIG_FILE_MAX], const char *filename)
 {
 	size_t i;
 
-	snprintf(cfg->filename, sizeof(cfg->filename), "%s", filename ? filename : "config");
-	for (i = 0; cfg->filename[i]; i++) {
-		if ((unsigned char)cfg->filename[i] < 0x20 || cfg->filename[i] == 0x7f)
-			cfg->filename[i] = '?';
+	snprintf(out, NT_CONFIG_FILE_MAX, "%s", filename ? filename : "config");
+	for (i = 0; out[i]; i++) {
+		if ((unsigned char)out[i] < 0x20 || out[i] == 0x7f)
+			out[i] = '?';
 	}
 }
 
-int nt_config_parse(const char *text, size_t len, const char *filename, struct nt_config *out,
-		    struct nt_config_error *err)
+int nt_config_run(struct parser *p, const char *text, size_t len)
 {
-	struct parser *p;
 	size_t pos = 0;
-	int ret = 0;
-
-	memset(out, 0, sizeof(*out));
-	if (err)
-		memset(err, 0, sizeof(*err));
-	set_filename(out, filename);
-	out->bypass = NT_CONFIG_BYPASS_DIRECT;
-	out->connect_timeout_ms = NT_CONFIG_DEFAULT_TIMEOUT_MS;
-	out->max_connections = NT_CONFIG_DEFAULT_MAX_CONNS;
+	int ret;
 
 	if (len > NT_CONFIG_MAX_FILE)
-		return nt_config_set_error(err, out->filename, 0, NULL,
-					   "the file is larger than %d bytes", NT_CONFIG_MAX_FILE);
+		return nt_config_fail_at(p, 0, NULL, "the file is larger than %d bytes",
+					 NT_CONFIG_MAX_FILE);
 	if (!text && len)
-		return nt_config_set_error(err, out->filename, 0, NULL, "no text");
-	/* On the heap: a 4 KiB line buffer is a lot of stack for a library. */
-	p = calloc(1, sizeof(*p));
-	if (!p) {
-		nt_config_set_error(err, out->filename, 0, NULL, "out of memory");
-		return -ENOMEM;
-	}
-	p->cfg = out;
-	p->err = err;
+		return nt_config_fail_at(p, 0, NULL, "no text");
 	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
 		pos = 3;
 	while (pos < len) {
@@ -369,19 +395,43 @@ int nt_config_parse(const char *text, size_t len, const char *filename, struct n
 			n--;
 		ret = parse_line(p, line, n);
 		if (ret)
-			goto err_parse;
+			return ret;
 	}
-	ret = finish(p);
-	if (ret)
-		goto err_parse;
-	sodium_memzero(p, sizeof(*p));
-	free(p);
-	return 0;
+	return p->g->finish(p);
+}
 
-err_parse:
+int nt_config_parse(const char *text, size_t len, const char *filename, struct nt_config *out,
+		    struct nt_config_error *err)
+{
+	const struct grammar g = {
+	    sections,	  ARRAY_SIZE(sections), nt_config_keys, nt_config_key_count,
+	    section_open, section_close,	finish};
+	struct parser *p;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if (err)
+		memset(err, 0, sizeof(*err));
+	nt_config_set_filename(out->filename, filename);
+	out->bypass = NT_CONFIG_BYPASS_DIRECT;
+	out->connect_timeout_ms = NT_CONFIG_DEFAULT_TIMEOUT_MS;
+	out->max_connections = NT_CONFIG_DEFAULT_MAX_CONNS;
+
+	/* On the heap: a 4 KiB line buffer is a lot of stack for a library. */
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		nt_config_set_error(err, out->filename, 0, NULL, "out of memory");
+		return -ENOMEM;
+	}
+	p->g = &g;
+	p->filename = out->filename;
+	p->cfg = out;
+	p->err = err;
+	ret = nt_config_run(p, text, len);
 	sodium_memzero(p, sizeof(*p));
 	free(p);
-	nt_config_free(out);
+	if (ret)
+		nt_config_free(out);
 	return ret;
 }
 

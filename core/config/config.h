@@ -22,6 +22,8 @@
  *   [Proxy]      Listen*, Username, Password, Bypass, ConnectTimeout,
  *                MaxConnections (client)
  *   [Gateway]    Allow* (gateway)
+ *   [Portal]     URL, Token | TokenFile, CA | Fingerprint, Advertise
+ *                (gateway; config.md)
  *   (* list keys; every other key may appear once per section)
  *
  * Allow rules (gateway access control):
@@ -86,6 +88,9 @@
 #define NT_CONFIG_DEFAULT_MAX_CONNS   4096
 #define NT_CONFIG_MAX_CONNS_LIMIT     65536
 
+#define NT_CONFIG_PATH_MAX 1024 /* a file a key names (CA, TokenFile, Certificate...) */
+#define NT_CONFIG_URL_MAX  512	/* [Portal] URL */
+
 #define NT_CONFIG_FILE_MAX    256 /* file name kept for messages (truncated) */
 #define NT_CONFIG_KEY_MAX     32
 #define NT_CONFIG_MESSAGE_MAX 512
@@ -145,6 +150,27 @@ struct nt_config_peer {
 
 enum nt_config_bypass { NT_CONFIG_BYPASS_DIRECT = 0, NT_CONFIG_BYPASS_REJECT };
 
+/* [Portal] of a gateway (and, later, a client): how to reach the portal.
+ * The URL is "wss://HOST[:PORT][/PATH]" or, to a loopback address only,
+ * "ws://..."; the transport appends "/gateway/websocket" (or the client's
+ * path) to path. */
+struct nt_config_portal {
+	unsigned int line; /* its first header; 0 when absent */
+	char url[NT_CONFIG_URL_MAX + 1];
+	bool tls;			   /* wss:// */
+	char host[NT_CONFIG_HOST_MAX + 1]; /* a name or an address, no brackets */
+	uint16_t port;			   /* default 443 (wss) or 80 (ws) */
+	char path[NT_CONFIG_URL_MAX + 1];  /* "" or "/prefix", no trailing '/' */
+	char token[64];			   /* secret; from Token or TokenFile ("" before load) */
+	char token_file[NT_CONFIG_PATH_MAX + 1]; /* "" when Token is inline */
+	unsigned int token_line;		 /* of Token or TokenFile */
+	char ca_file[NT_CONFIG_PATH_MAX + 1];	 /* "" when not set */
+	bool has_fingerprint;
+	uint8_t fingerprint[32]; /* SHA-256 of the portal's certificate (DER) */
+	bool has_advertise;
+	struct nt_config_endpoint advertise; /* the endpoint clients should use */
+};
+
 struct nt_config_warning {
 	unsigned int line;
 	char key[NT_CONFIG_KEY_MAX];
@@ -187,6 +213,9 @@ struct nt_config {
 	struct nt_config_allow *gateway_allow;
 	size_t gateway_allow_count;
 
+	/* [Portal] */
+	struct nt_config_portal portal;
+
 	struct nt_config_warning warnings[NT_CONFIG_MAX_WARNINGS];
 	size_t warning_count;
 	size_t warnings_dropped;
@@ -214,7 +243,10 @@ int nt_config_parse(const char *text, size_t len, const char *filename, struct n
 /* Role requirements on a parsed config. 0 or -EINVAL with err filled.
  * Client: at least one Address, at least one [Peer], each with an Endpoint;
  *         no Allow rules (only a gateway enforces them).
- * Gateway: ListenPort set; no [Proxy] section. */
+ * Gateway: ListenPort set; no [Proxy] section; a [Portal] has a URL and a
+ *         gateway token (ntg_). Without [Portal], a gateway with no Allow
+ *         rule denies everything; with it, the grants come from the portal.
+ *         Client: no [Portal] yet (the next version wires it). */
 int nt_config_validate_client(const struct nt_config *cfg, struct nt_config_error *err);
 int nt_config_validate_gateway(const struct nt_config *cfg, struct nt_config_error *err);
 
@@ -237,8 +269,10 @@ void nt_config_free(struct nt_config *cfg);
 
 /* config_file.c: reads path (at most NT_CONFIG_MAX_FILE bytes) and parses it.
  * On success *secrets_exposed (optional) tells whether the file is readable
- * by group or others while it holds a PrivateKey, PresharedKey or Password;
- * *mode (optional) gets its permission bits, for the warning. Returns 0,
+ * by group or others while it holds a PrivateKey, PresharedKey, Password or
+ * Token; *mode (optional) gets its permission bits, for the warning. A
+ * [Portal] TokenFile is read here (whitespace around the token trimmed);
+ * when group or others can read it, a warning is added. Returns 0,
  * -EINVAL (err filled), -ENOMEM, or the negative errno of open/read (err
  * filled too). */
 int nt_config_load(const char *path, struct nt_config *out, struct nt_config_error *err,

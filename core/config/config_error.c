@@ -33,6 +33,32 @@ static int set_error_v(struct nt_config_error *err, const char *file, unsigned i
 	return -EINVAL;
 }
 
+void nt_config_add_warning(struct nt_config *cfg, unsigned int line, const char *key,
+			   const char *fmt, ...)
+{
+	struct nt_config_warning *w;
+	char file[NT_CONFIG_FILE_MAX]; /* a copy: snprintf must not read what it writes */
+	size_t n;
+	va_list ap;
+
+	if (cfg->warning_count == NT_CONFIG_MAX_WARNINGS) {
+		cfg->warnings_dropped++;
+		return;
+	}
+	w = &cfg->warnings[cfg->warning_count++];
+	w->line = line;
+	snprintf(w->key, sizeof(w->key), "%s", key);
+	snprintf(file, sizeof(file), "%s", cfg->filename);
+	if (line)
+		snprintf(w->message, sizeof(w->message), "%s:%u: %s: ", file, line, key);
+	else
+		snprintf(w->message, sizeof(w->message), "%s: %s: ", file, key);
+	n = strlen(w->message);
+	va_start(ap, fmt);
+	vsnprintf(w->message + n, sizeof(w->message) - n, fmt, ap);
+	va_end(ap);
+}
+
 int nt_config_set_error(struct nt_config_error *err, const char *file, unsigned int line,
 			const char *key, const char *fmt, ...)
 {
@@ -52,7 +78,7 @@ int nt_config_fail_key(struct parser *p, const char *fmt, ...)
 	int ret;
 
 	va_start(ap, fmt);
-	ret = set_error_v(p->err, p->cfg->filename, p->line, p->key ? p->key->name : NULL, fmt, ap);
+	ret = set_error_v(p->err, p->filename, p->line, p->key ? p->key->name : NULL, fmt, ap);
 	va_end(ap);
 	return ret;
 }
@@ -63,7 +89,7 @@ int nt_config_fail_at(struct parser *p, unsigned int line, const char *key, cons
 	int ret;
 
 	va_start(ap, fmt);
-	ret = set_error_v(p->err, p->cfg->filename, line, key, fmt, ap);
+	ret = set_error_v(p->err, p->filename, line, key, fmt, ap);
 	va_end(ap);
 	return ret;
 }

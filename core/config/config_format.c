@@ -136,6 +136,30 @@ static void put_proxy(struct out *o, const struct nt_config *cfg)
 	put(o, "MaxConnections = %u\n", (unsigned)cfg->max_connections);
 }
 
+static void put_portal(struct out *o, const struct nt_config_portal *pt)
+{
+	const struct nt_config_endpoint *ep = &pt->advertise;
+	char fp[sodium_base64_ENCODED_LEN(sizeof(pt->fingerprint), sodium_base64_VARIANT_ORIGINAL)];
+
+	put(o, "\n[Portal]\nURL = %s\n", pt->url);
+	if (pt->token_file[0])
+		put(o, "TokenFile = %s\n", pt->token_file);
+	else
+		put(o, "Token = %s\n", pt->token);
+	if (pt->ca_file[0])
+		put(o, "CA = %s\n", pt->ca_file);
+	if (pt->has_fingerprint) {
+		sodium_bin2base64(fp, sizeof(fp), pt->fingerprint, sizeof(pt->fingerprint),
+				  sodium_base64_VARIANT_ORIGINAL);
+		put(o, "Fingerprint = SHA256:%s\n", fp);
+	}
+	if (pt->has_advertise)
+		put(o,
+		    ep->is_literal && ep->ip.family == AF_INET6 ? "Advertise = [%s]:%u\n"
+								: "Advertise = %s:%u\n",
+		    ep->host, ep->port);
+}
+
 int nt_config_format(const struct nt_config *cfg, char *buf, size_t size, size_t *needed)
 {
 	struct out o = {buf, size, 0};
@@ -166,6 +190,8 @@ int nt_config_format(const struct nt_config *cfg, char *buf, size_t size, size_t
 		put(&o, "\n[Gateway]\n");
 		put_allow(&o, cfg->gateway_allow, cfg->gateway_allow_count);
 	}
+	if (cfg->portal.line)
+		put_portal(&o, &cfg->portal);
 	if (needed)
 		*needed = o.len;
 	if (o.len >= size) {

@@ -89,22 +89,9 @@ static int k_listen_port(struct parser *p, char *v)
 
 static int k_ignored(struct parser *p, char *v)
 {
-	struct nt_config *cfg = p->cfg;
-	struct nt_config_warning *w;
-	char msg[NT_CONFIG_FILE_MAX];
-
 	(void)v;
-	if (cfg->warning_count == NT_CONFIG_MAX_WARNINGS) {
-		cfg->warnings_dropped++;
-		return 0;
-	}
-	w = &cfg->warnings[cfg->warning_count++];
-	w->line = p->line;
-	snprintf(w->key, sizeof(w->key), "%s", p->key->name);
-	snprintf(msg, sizeof(msg), "%s", cfg->filename);
-	snprintf(w->message, sizeof(w->message),
-		 "%s:%u: %s: ignored (wg-quick key; notun creates no network interface)", msg,
-		 p->line, p->key->name);
+	nt_config_add_warning(p->cfg, p->line, p->key->name,
+			      "ignored (wg-quick key; notun creates no network interface)");
 	return 0;
 }
 
@@ -136,9 +123,8 @@ static int k_preshared_key(struct parser *p, char *v)
 	return 0;
 }
 
-static int k_endpoint(struct parser *p, char *v)
+int nt_config_parse_endpoint(struct parser *p, char *v, struct nt_config_endpoint *ep)
 {
-	struct nt_config_endpoint *ep = &p->peer->endpoint;
 	char *host, *port;
 	uint32_t n;
 	int ret;
@@ -159,7 +145,24 @@ static int k_endpoint(struct parser *p, char *v)
 					  QA(v));
 	}
 	snprintf(ep->host, sizeof(ep->host), "%s", host);
-	p->peer->has_endpoint = true;
+	return 0;
+}
+
+static int k_endpoint(struct parser *p, char *v)
+{
+	int ret = nt_config_parse_endpoint(p, v, &p->peer->endpoint);
+
+	if (ret == 0)
+		p->peer->has_endpoint = true;
+	return ret;
+}
+
+int nt_config_parse_path(struct parser *p, const char *v, char out[NT_CONFIG_PATH_MAX + 1])
+{
+	if (strlen(v) > NT_CONFIG_PATH_MAX)
+		return nt_config_fail_key(p, "a file name longer than %d bytes",
+					  NT_CONFIG_PATH_MAX);
+	memcpy(out, v, strlen(v) + 1);
 	return 0;
 }
 
@@ -205,7 +208,7 @@ static int k_persistent_keepalive(struct parser *p, char *v)
 
 /* Allow (both sections): "CIDR[,CIDR...] [PROTO][:PORTS]", see config.h. */
 
-static int parse_port_item(struct parser *p, char *v, struct nt_config_port_range *r)
+int nt_config_parse_port_range(struct parser *p, char *v, struct nt_config_port_range *r)
 {
 	char *dash = strchr(v, '-');
 	uint32_t first, last;
@@ -259,7 +262,7 @@ static int parse_allow_spec(struct parser *p, char *spec, struct nt_config_allow
 		if (rule->nports == NT_CONFIG_MAX_ALLOW_PORTS)
 			return nt_config_fail_key(p, "more than %d port ranges in one rule",
 						  NT_CONFIG_MAX_ALLOW_PORTS);
-		ret = parse_port_item(p, item, &rule->ports[rule->nports]);
+		ret = nt_config_parse_port_range(p, item, &rule->ports[rule->nports]);
 		if (ret)
 			return ret;
 		rule->nports++;
@@ -489,6 +492,12 @@ const struct key_def nt_config_keys[] = {
     {"ConnectTimeout", SEC_PROXY, 0, k_connect_timeout},
     {"MaxConnections", SEC_PROXY, 0, k_max_connections},
     {"Allow", SEC_GATEWAY, KEY_REPEAT, k_allow},
+    {"URL", SEC_PORTAL, 0, nt_config_k_url},
+    {"Token", SEC_PORTAL, 0, nt_config_k_token},
+    {"TokenFile", SEC_PORTAL, 0, nt_config_k_token_file},
+    {"CA", SEC_PORTAL, 0, nt_config_k_ca},
+    {"Fingerprint", SEC_PORTAL, 0, nt_config_k_fingerprint},
+    {"Advertise", SEC_PORTAL, 0, nt_config_k_advertise},
 };
 
 _Static_assert(ARRAY_SIZE(nt_config_keys) <= ARRAY_SIZE(((struct parser *)0)->seen),

@@ -14,10 +14,25 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-enum section { SEC_NONE, SEC_INTERFACE, SEC_PEER, SEC_PROXY, SEC_GATEWAY };
+/* The sections of both grammars: the wg-quick one (nt_config) and the
+ * portal's (nt_portal_config, SEC_P_*). */
+enum section {
+	SEC_NONE,
+	SEC_INTERFACE,
+	SEC_PEER,
+	SEC_PROXY,
+	SEC_GATEWAY,
+	SEC_PORTAL,
+	SEC_P_PORTAL,
+	SEC_P_SITE,
+	SEC_P_GATEWAY,
+	SEC_P_CLIENT,
+	SEC_P_RESOURCE,
+};
 
 struct parser;
 struct key_def;
+struct nt_portal_config;
 
 typedef int (*key_parse_fn)(struct parser *p, char *value);
 
@@ -33,22 +48,82 @@ struct key_def {
 	key_parse_fn parse;
 };
 
+/* A section header: "[Name]", or "[Name NAME]" when named. */
+struct section_def {
+	const char *name;
+	enum section sec;
+	bool named;
+};
+
+/* What the line loop (config.c) needs to know of a grammar. open runs when a
+ * header has been read (p->sec set, name NULL or the section's name), close
+ * when the section ends, finish after the last line. */
+struct grammar {
+	const struct section_def *sections;
+	size_t section_count;
+	const struct key_def *keys; /* seen[] is indexed like it */
+	size_t key_count;
+	int (*open)(struct parser *p, const char *name);
+	int (*close)(struct parser *p);
+	int (*finish)(struct parser *p);
+};
+
 struct parser {
-	struct nt_config *cfg;
+	const struct grammar *g;
+	const char *filename;		 /* for messages */
+	struct nt_config *cfg;		 /* the wg-quick grammar's result */
+	struct nt_portal_config *portal; /* the portal grammar's result */
 	struct nt_config_error *err;
 	unsigned int line;
 	enum section sec;
 	const struct key_def *key;   /* the key being parsed */
 	struct nt_config_peer *peer; /* the open [Peer], or NULL */
-	unsigned int seen[32];	     /* line where each key of the table was set */
+	size_t item;		     /* the open named portal section's index */
+	unsigned int seen[48];	     /* line where each key of the table was set */
 	char buf[NT_CONFIG_MAX_LINE + 1];
 };
 
+/* ---- config.c: the line loop ---- */
+
+/* Parses len bytes with p->g; p->filename, p->err and the result pointer
+ * set by the caller. 0, -EINVAL or -ENOMEM (err set). */
+int nt_config_run(struct parser *p, const char *text, size_t len);
+/* The key of the current section called name, or NULL. */
+const struct key_def *nt_config_key_find(const struct parser *p, enum section sec,
+					 const char *name);
+/* The line where key name of section sec was set, 0 when it was not. */
+unsigned int nt_config_key_line(const struct parser *p, enum section sec, const char *name);
+/* Forgets which keys of sec were set: a new section of that kind opens. */
+void nt_config_keys_reset(struct parser *p, enum section sec);
+/* The file name as it will appear in messages: one line, bounded. */
+void nt_config_set_filename(char out[NT_CONFIG_FILE_MAX], const char *filename);
+
 /* ---- config_keys.c ---- */
 
-/* Every key of every section; seen[] is indexed like it. */
+/* Every key of the wg-quick grammar (nt_config), every section. */
 extern const struct key_def nt_config_keys[];
 extern const size_t nt_config_key_count;
+
+/* One port or port range "N" or "N-M" (1..65535), or an error about the
+ * current key. */
+int nt_config_parse_port_range(struct parser *p, char *v, struct nt_config_port_range *r);
+/* HOST:PORT with a name or an address literal and a port 1..65535. */
+int nt_config_parse_endpoint(struct parser *p, char *v, struct nt_config_endpoint *ep);
+/* A file name: relative ones are taken relative to the configuration file's
+ * directory. out gets at most NT_CONFIG_PATH_MAX bytes. */
+int nt_config_parse_path(struct parser *p, const char *v, char out[NT_CONFIG_PATH_MAX + 1]);
+
+/* ---- config_portal.c: [Portal] of the wg-quick grammar ---- */
+
+int nt_config_k_url(struct parser *p, char *v);
+int nt_config_k_token(struct parser *p, char *v);
+int nt_config_k_token_file(struct parser *p, char *v);
+int nt_config_k_ca(struct parser *p, char *v);
+int nt_config_k_fingerprint(struct parser *p, char *v);
+int nt_config_k_advertise(struct parser *p, char *v);
+/* Whole-file checks of [Portal]: URL, one of Token and TokenFile, at most
+ * one of CA and Fingerprint. */
+int nt_config_portal_finish(struct parser *p);
 
 /* ---- config_error.c: errors stop the parse ---- */
 

@@ -4,6 +4,9 @@
 #include "core/config/config_int.h"
 
 #include <stddef.h>
+#include <string.h>
+
+#include "core/config/token.h"
 
 static int role_error(const struct nt_config *cfg, struct nt_config_error *err, unsigned int line,
 		      const char *key, const char *what)
@@ -15,6 +18,10 @@ int nt_config_validate_client(const struct nt_config *cfg, struct nt_config_erro
 {
 	size_t i;
 
+	/* Checked first: a portal client will need neither Address nor [Peer]. */
+	if (cfg->portal.line)
+		return role_error(cfg, err, cfg->portal.line, NULL,
+				  "[Portal] in a client's configuration is not supported yet");
 	if (cfg->address_count == 0)
 		return role_error(cfg, err, cfg->interface_line, "Address",
 				  "a client needs at least one Address in [Interface]");
@@ -39,8 +46,18 @@ int nt_config_validate_gateway(const struct nt_config *cfg, struct nt_config_err
 	if (!cfg->has_listen_port)
 		return role_error(cfg, err, cfg->interface_line, "ListenPort",
 				  "a gateway needs a ListenPort in [Interface]");
+	enum nt_token_kind kind;
+	const char *token = cfg->portal.token;
+
 	if (cfg->proxy_line)
 		return role_error(cfg, err, cfg->proxy_line, NULL,
 				  "[Proxy] is for a client, not a gateway");
+	/* A TokenFile's token is there only after nt_config_load. */
+	if (cfg->portal.line && token[0] &&
+	    (!nt_token_check(token, strlen(token), &kind) || kind != NT_TOKEN_GATEWAY))
+		return role_error(cfg, err, cfg->portal.token_line,
+				  cfg->portal.token_file[0] ? "TokenFile" : "Token",
+				  "a gateway needs a gateway token (ntg_...: notun portal token "
+				  "gateway)");
 	return 0;
 }

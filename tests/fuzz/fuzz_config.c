@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
-/* libFuzzer harness for the configuration parser (nt_config_parse), the
- * role checks and the formatter.
+/* libFuzzer harness for the configuration parsers (nt_config_parse and the
+ * portal's nt_portal_config_parse, fed the same input), the role checks and
+ * the formatter.
  *
  * Oracle, besides the sanitizers: every error message is one line that
  * starts with the file name, and every accepted config formats to text that
@@ -10,16 +11,22 @@
  * over a complete client-and-gateway config, so the fuzzer starts from deep
  * inside the grammar instead of having to discover "[Interface]" and a
  * 44-character key first. 0xfd appends the rest to that config instead.
+ * 0xfc XORs the rest over a complete portal config.
+ *
+ * Portal oracle: an accepted config's references are in range, every
+ * resource has a site and an Allow name, and the defaults are filled.
  */
 #include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <sodium.h>
 
 #include "core/config/config.h"
+#include "core/config/portal_config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -47,7 +54,36 @@ static const char genuine[] = "[Interface]\n"
 			      "ConnectTimeout = 1500ms\n"
 			      "MaxConnections = 10\n"
 			      "[Gateway]\n"
-			      "Allow = 192.168.0.0/16 any:53\n";
+			      "Allow = 192.168.0.0/16 any:53\n"
+			      "[Portal]\n"
+			      "URL = wss://portal.example.com:8443/base\n"
+			      "Token = ntg_AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\n"
+			      "Fingerprint = SHA256:eIMbIorQrXv6VVs8PNv4Hm9N3RkzzSSzkHwIlWRuTFU=\n"
+			      "Advertise = [2001:db8::7]:51820\n";
+
+static const char genuine_portal[] = "[Portal]\n"
+				     "Listen = 127.0.0.1:8443\n"
+				     "Certificate = portal.crt\n"
+				     "Key = portal.key\n"
+				     "State = portal.state\n"
+				     "ClientAddresses = 100.64.0.0/11, fd00:6e74::/64\n"
+				     "AccessTTL = 8h\n"
+				     "[Site office]\n"
+				     "[Gateway gw-office-1]\n"
+				     "Site = office\n"
+				     "TokenHash = eIMbIorQrXv6VVs8PNv4Hm9N3RkzzSSzkHwIlWRuTFU=\n"
+				     "[Client alice-laptop]\n"
+				     "TokenHash = Fdq3aaA2uU0VerWAJfK1Z1Wc4pwRC07B6nBijnnHrlQ=\n"
+				     "Groups = eng\n"
+				     "[Resource db]\n"
+				     "Address = 10.20.0.5/32\n"
+				     "Filters = tcp:5432, udp:53-54, icmp\n"
+				     "Sites = office\n"
+				     "Allow = eng, alice-laptop\n"
+				     "[Resource web]\n"
+				     "Address = *.corp.internal\n"
+				     "Sites = office\n"
+				     "Allow = alice-laptop\n";
 
 static void must(int ok)
 {
@@ -103,9 +139,41 @@ static void exercise(const char *text, size_t len)
 	nt_config_free(&b);
 }
 
+static void exercise_portal(const char *text, size_t len)
+{
+	struct nt_portal_config c;
+	struct nt_config_error err;
+
+	if (nt_portal_config_parse(text, len, "fuzz.conf", &c, &err) != 0) {
+		check_error(&err);
+		nt_portal_config_free(&c);
+		return;
+	}
+	must(c.listen.ip.family != 0 && c.access_ttl > 0 && c.client_v4.family == AF_INET &&
+	     c.client_v6.family == AF_INET6);
+	for (size_t i = 0; i < c.gateway_count; i++)
+		must(c.gateways[i].site < c.site_count);
+	for (size_t i = 0; i < c.client_count; i++)
+		for (size_t k = 0; k < c.clients[i].group_count; k++)
+			must(c.clients[i].groups[k] < c.group_count);
+	for (size_t i = 0; i < c.resource_count; i++) {
+		const struct nt_portal_resource *r = &c.resources[i];
+
+		must(r->site_count > 0 && r->allow_count > 0);
+		for (size_t k = 0; k < r->site_count; k++)
+			must(r->sites[k] < c.site_count);
+		for (size_t k = 0; k < r->allow_count; k++)
+			must(r->allow[k].index <
+			     (r->allow[k].is_group ? c.group_count : c.client_count));
+		for (size_t k = 0; k < c.client_count; k++)
+			(void)nt_portal_config_allows(&c, r, k);
+	}
+	nt_portal_config_free(&c);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static char buf[sizeof(genuine) + FUZZ_MAX_INPUT];
+	static char buf[sizeof(genuine) + sizeof(genuine_portal) + FUZZ_MAX_INPUT];
 	static int ready;
 	size_t len, i;
 
@@ -125,10 +193,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(buf, genuine, len);
 		memcpy(buf + len, data + 1, size - 1);
 		len += size - 1;
+	} else if (size >= 1 && data[0] == 0xfc) {
+		len = sizeof(genuine_portal) - 1;
+		memcpy(buf, genuine_portal, len);
+		for (i = 1; i < size && i - 1 < len; i++)
+			buf[i - 1] ^= (char)data[i];
 	} else {
 		len = size;
 		memcpy(buf, data, len);
 	}
 	exercise(buf, len);
+	exercise_portal(buf, len);
 	return 0;
 }
