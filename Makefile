@@ -138,16 +138,15 @@ $(O)/liblwip.a: $(LWIP_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(O)/obj/%.o: %.c $(LWIP_PATCHED_HDRS)
+# libwebsockets' headers are installed with its library: core/channel/ and
+# the version report include them, so it is built before any object.
+$(O)/obj/%.o: %.c $(LWIP_PATCHED_HDRS) | $(LWS_OUT)/lib/libwebsockets.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -DNT_VERSION='"$(VERSION)"' -c $< -o $@
 
 $(O)/libnotun.a: $(LIB_OBJS)
 	@rm -f $@
 	ar rcs $@ $^
-
-# Only the version report includes libwebsockets' headers; its library links last.
-$(O)/obj/core/cli/version.o: | $(LWS_OUT)/lib/libwebsockets.a
 
 $(O)/notun: $(O)/obj/core/cli/main.o $(O)/libnotun.a $(O)/liblwip.a | $(LWS_OUT)/lib/libwebsockets.a
 	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
