@@ -58,6 +58,8 @@ static void peer_drop(struct nt_gateway *gw, struct gw_peer *gp)
 	struct gw_peer **pp = &gw->portal_peers;
 
 	flows_recheck(gw, gp, true);
+	/* gp->id lives in the tunnel's peer. */
+	nt_info(MOD, "event=peer_removed cid=%s peer=%s", gp->cid, gp->id);
 	/* The RSTs go out while the peer still has its session. */
 	nt_tunnel_flush(gw->tunnel);
 	nt_tunnel_remove_peer(gw->tunnel, gp->peer);
@@ -65,7 +67,6 @@ static void peer_drop(struct nt_gateway *gw, struct gw_peer *gp)
 		pp = &(*pp)->pnext;
 	*pp = gp->pnext;
 	gw->c.portal_peers--;
-	nt_info(MOD, "event=peer_removed cid=%s peer=%s", gp->cid, gp->id);
 	free(gp);
 }
 
