@@ -54,6 +54,7 @@ enum cause {
 	C_REMOTE_GONE,
 	C_NOMEM,
 	C_SHUTDOWN,
+	C_OWNER,
 };
 
 struct dir {
@@ -118,8 +119,9 @@ static void unwatch(struct nt_splice *s, int end)
 /* Ends the splice: both ends closed or reset as the cause says. */
 static void splice_end(struct nt_splice *s, enum cause why)
 {
-	bool reset_client = why == C_REMOTE_ERR || why == C_NOMEM || why == C_SHUTDOWN;
-	bool reset_remote = why == C_CLIENT_ERR || why == C_NOMEM || why == C_SHUTDOWN;
+	bool shut = why == C_SHUTDOWN || why == C_OWNER;
+	bool reset_client = why == C_REMOTE_ERR || why == C_NOMEM || shut;
+	bool reset_remote = why == C_CLIENT_ERR || why == C_NOMEM || shut;
 
 	if (s->dead)
 		return;
@@ -178,14 +180,16 @@ static void splice_end(struct nt_splice *s, enum cause why)
 	case C_SHUTDOWN:
 		stats.closed_shutdown++;
 		break;
+	case C_OWNER:
+		stats.closed_owner++;
+		break;
 	}
 	nt_debug(MOD, "event=closed cause=%d", (int)why);
 	if (s->done) {
 		struct nt_splice_result res = {
 		    .bytes_up = s->moved_up,
 		    .bytes_down = s->moved_down,
-		    .reset = why == C_CLIENT_ERR || why == C_REMOTE_ERR || why == C_NOMEM ||
-			     why == C_SHUTDOWN,
+		    .reset = why == C_CLIENT_ERR || why == C_REMOTE_ERR || why == C_NOMEM || shut,
 		};
 
 		s->done(s->done_arg, &res);
@@ -632,6 +636,15 @@ void nt_splice_close_all(void)
 {
 	while (splices)
 		splice_end(splices, C_SHUTDOWN);
+}
+
+void nt_splice_reset_notified(void *done_arg)
+{
+	for (struct nt_splice *s = splices; s; s = s->next)
+		if (s->done && s->done_arg == done_arg) {
+			splice_end(s, C_OWNER);
+			return;
+		}
 }
 
 void nt_splice_get_stats(struct nt_splice_stats *out)

@@ -54,6 +54,9 @@ int nt_splice_start_flow_notify(struct nt_loop *loop, int client_fd, struct nt_f
 
 /* Resets both ends of every splice (shutdown). */
 void nt_splice_close_all(void);
+/* Resets both ends of the splice started with done_arg (its owner ended
+ * it: the gateway's grant ended); done runs before this returns. */
+void nt_splice_reset_notified(void *done_arg);
 
 struct nt_splice_stats {
 	uint64_t active; /* gauge */
@@ -67,6 +70,7 @@ struct nt_splice_stats {
 	uint64_t closed_remote_gone; /* the remote can no longer receive: client closed */
 	uint64_t closed_nomem;
 	uint64_t closed_shutdown; /* nt_splice_close_all */
+	uint64_t closed_owner;	  /* nt_splice_reset_notified */
 };
 
 void nt_splice_get_stats(struct nt_splice_stats *out);

@@ -77,25 +77,32 @@ struct gw_peer *nt_gw_peer_of_src(struct nt_gateway *gw, int family, const uint8
 	return wp ? nt_tunnel_peer_user(wp) : NULL;
 }
 
-bool nt_gw_allowed(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *k)
+enum nt_gw_verdict nt_gw_verdict_of(struct nt_gateway *gw, struct gw_peer *gp,
+				    const struct gw_key *k)
 {
 	struct nt_gw_dest d = {.family = k->family, .proto = k->proto, .port = k->dport};
-	uint64_t sec = nt_loop_now(gw->loop) / 1000000000u;
-	enum nt_gw_verdict v;
-	const char *reason = "rules";
-	char src[64], dst[64];
 
 	memcpy(d.addr, k->dst, sizeof(d.addr));
 	d.self = is_ours(gw, k->family, k->dst);
-	v = nt_gw_rules_decide(&gp->rules, &d);
+	return nt_gw_decide(&gp->rules, &gw->grants, gp->cid, &d, gw->clock());
+}
+
+bool nt_gw_allowed(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *k)
+{
+	uint64_t sec = nt_loop_now(gw->loop) / 1000000000u;
+	enum nt_gw_verdict v = nt_gw_verdict_of(gw, gp, k);
+	const char *reason = gp->cid[0] ? "no_grant" : "rules";
+	bool self = is_ours(gw, k->family, k->dst);
+	char src[64], dst[64];
+
 	if (v == NT_GW_ALLOW)
 		return true;
 	gw->c.denied++;
 	gp->c.denied++;
 	if (v == NT_GW_DENY_MARTIAN) {
 		gw->c.denied_martian++;
-		reason = d.self ? "gateway_host"
-				: nt_ippkt_scope_name(nt_ippkt_scope_of(k->family, k->dst, NULL));
+		reason = self ? "gateway_host"
+			      : nt_ippkt_scope_name(nt_ippkt_scope_of(k->family, k->dst, NULL));
 	}
 	if (sec != gp->deny_log_sec) {
 		gp->deny_log_sec = sec;
@@ -107,8 +114,9 @@ bool nt_gw_allowed(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_ke
 	}
 	nt_gw_format_ep(k->family, k->src, k->sport, src, sizeof(src));
 	nt_gw_format_ep(k->family, k->dst, k->dport, dst, sizeof(dst));
-	nt_info(MOD, "event=flow_denied peer=%s proto=%s src=%s dst=%s reason=%s", gp->id,
-		k->proto == NT_GW_PROTO_TCP ? "tcp" : "udp", src, dst, reason);
+	nt_info(MOD, "event=flow_denied peer=%s%s%s proto=%s src=%s dst=%s reason=%s", gp->id,
+		gp->cid[0] ? " cid=" : "", gp->cid, k->proto == NT_GW_PROTO_TCP ? "tcp" : "udp",
+		src, dst, reason);
 	return false;
 }
 
@@ -225,6 +233,17 @@ uint16_t nt_gateway_port(const struct nt_gateway *gw)
 	return nt_tunnel_port(gw->tunnel);
 }
 
+static void log_peer_counters(const struct gw_peer *gp)
+{
+	nt_info(MOD,
+		"event=peer_counters peer=%s%s%s flows_open=%" PRIu64 " tcp=%" PRIu64
+		" udp=%" PRIu64 " denied=%" PRIu64 " refused=%" PRIu64 " unreachable=%" PRIu64
+		" limit_hits=%" PRIu64 " bytes_up=%" PRIu64 " bytes_down=%" PRIu64,
+		gp->id, gp->cid[0] ? " cid=" : "", gp->cid, gp->c.flows_open, gp->c.tcp_flows,
+		gp->c.udp_flows, gp->c.denied, gp->c.refused, gp->c.unreachable, gp->c.limit_hits,
+		gp->c.bytes_up, gp->c.bytes_down);
+}
+
 void nt_gateway_log_counters(const struct nt_gateway *gw)
 {
 	const struct nt_gateway_counters *c = &gw->c;
@@ -239,18 +258,17 @@ void nt_gateway_log_counters(const struct nt_gateway *gw)
 	    c->flows_open, c->tcp_flows, c->udp_flows, c->denied, c->denied_martian, c->os_connects,
 	    c->refused, c->unreachable, c->limit_total, c->limit_peer, c->bytes_up, c->bytes_down,
 	    c->udp_dropped, c->in_malformed, c->in_dropped, c->out_dropped);
-	for (size_t i = 0; i < gw->peer_count; i++) {
-		const struct gw_peer *gp = &gw->peers[i];
-
-		nt_info(MOD,
-			"event=peer_counters peer=%s flows_open=%" PRIu64 " tcp=%" PRIu64
-			" udp=%" PRIu64 " denied=%" PRIu64 " refused=%" PRIu64
-			" unreachable=%" PRIu64 " limit_hits=%" PRIu64 " bytes_up=%" PRIu64
-			" bytes_down=%" PRIu64,
-			gp->id, gp->c.flows_open, gp->c.tcp_flows, gp->c.udp_flows, gp->c.denied,
-			gp->c.refused, gp->c.unreachable, gp->c.limit_hits, gp->c.bytes_up,
-			gp->c.bytes_down);
-	}
+	nt_info(MOD,
+		"event=portal_counters portal_peers=%" PRIu64 " grants=%" PRIu64
+		" grants_added=%" PRIu64 " grants_ended=%" PRIu64 " grants_expired=%" PRIu64
+		" grants_refused=%" PRIu64 " limit_portal_peers=%" PRIu64 " limit_grants=%" PRIu64
+		" flows_revoked=%" PRIu64,
+		c->portal_peers, c->grants, c->grants_added, c->grants_ended, c->grants_expired,
+		c->grants_refused, c->limit_portal_peers, c->limit_grants, c->flows_revoked);
+	for (size_t i = 0; i < gw->peer_count; i++)
+		log_peer_counters(&gw->peers[i]);
+	for (const struct gw_peer *gp = gw->portal_peers; gp; gp = gp->pnext)
+		log_peer_counters(gp);
 }
 
 /* ---- construction ---- */
@@ -344,6 +362,10 @@ static void limits_set(struct nt_gateway_limits *l, const struct nt_gateway_limi
 		l->connect_timeout_ms = NT_GATEWAY_DEFAULT_CONNECT_TIMEOUT_MS;
 	if (!l->udp_idle_ms)
 		l->udp_idle_ms = NT_GATEWAY_DEFAULT_UDP_IDLE_MS;
+	if (!l->max_portal_peers)
+		l->max_portal_peers = NT_GATEWAY_DEFAULT_MAX_PORTAL_PEERS;
+	if (!l->max_grants)
+		l->max_grants = NT_GW_DEFAULT_MAX_GRANTS;
 }
 
 int nt_gateway_new(struct nt_loop *loop, const struct nt_config *cfg,
@@ -365,6 +387,7 @@ int nt_gateway_new(struct nt_loop *loop, const struct nt_config *cfg,
 	gw->loop = loop;
 	gw->cfg = cfg;
 	limits_set(&gw->limits, limits);
+	nt_gw_portal_init(gw);
 	ret = nt_gw_flows_init(gw);
 	if (ret != 0)
 		goto err;
@@ -411,6 +434,7 @@ void nt_gateway_free(struct nt_gateway *gw)
 {
 	if (!gw)
 		return;
+	nt_timer_cancel(gw->loop, &gw->expiry);
 	nt_gw_flows_fini(gw);
 	/* lwIP's last words (RSTs of aborted connections) still go out. */
 	if (gw->accept_up)
@@ -420,6 +444,7 @@ void nt_gateway_free(struct nt_gateway *gw)
 	if (gw->stack_up)
 		nt_stack_shutdown();
 	nt_tunnel_free(gw->tunnel);
+	nt_gw_portal_fini(gw);
 	free(gw->peers);
 	free(gw);
 }

@@ -34,6 +34,10 @@
 
 struct nt_config;
 struct nt_gateway;
+struct nt_pmsg_gateway_init;
+struct nt_pmsg_grant;
+struct nt_pmsg_reject_access;
+struct nt_pmsg_resource;
 struct nt_loop;
 struct wg_timers_params;
 
@@ -41,6 +45,7 @@ struct wg_timers_params;
 #define NT_GATEWAY_DEFAULT_MAX_FLOWS_PER_PEER 1024u
 #define NT_GATEWAY_DEFAULT_CONNECT_TIMEOUT_MS 10000u
 #define NT_GATEWAY_DEFAULT_UDP_IDLE_MS	      60000u
+#define NT_GATEWAY_DEFAULT_MAX_PORTAL_PEERS   1024u /* portal clients that are peers */
 
 /* 0 in any field means its default. */
 struct nt_gateway_limits {
@@ -48,6 +53,8 @@ struct nt_gateway_limits {
 	unsigned max_flows_per_peer;
 	uint32_t connect_timeout_ms; /* the OS connect() to a destination */
 	uint32_t udp_idle_ms;	     /* a UDP flow with no datagram either way is closed */
+	unsigned max_portal_peers;   /* portal clients added as peers */
+	unsigned max_grants;	     /* portal grants, all clients (gw_grants.h) */
 };
 
 struct nt_gateway_counters {
@@ -72,6 +79,16 @@ struct nt_gateway_counters {
 	uint64_t in_dropped;	  /* packets lwIP refused */
 	uint64_t out_no_route;	  /* lwIP output for no peer */
 	uint64_t out_dropped;	  /* the tunnel refused (queue full, too big) */
+	/* Portal (gw_portal.c) */
+	uint64_t portal_peers;	     /* gauge: portal clients that are peers now */
+	uint64_t grants;	     /* gauge */
+	uint64_t grants_added;	     /* new grants installed */
+	uint64_t grants_ended;	     /* by init, reject_access, a resource change or expiry */
+	uint64_t grants_expired;     /* of those, at expires_at */
+	uint64_t grants_refused;     /* not installed: a limit, a bad key, a dns resource */
+	uint64_t limit_portal_peers; /* grants refused by max_portal_peers */
+	uint64_t limit_grants;	     /* grants refused by max_grants */
+	uint64_t flows_revoked;	     /* flows reset because their grant ended */
 };
 
 struct nt_gateway_peer_counters {
@@ -101,5 +118,31 @@ int nt_gateway_peer_counters(const struct nt_gateway *gw, size_t i,
 			     struct nt_gateway_peer_counters *out);
 /* One log line for the gateway and one per peer with the counters. */
 void nt_gateway_log_counters(const struct nt_gateway *gw);
+
+/* Portal grants (portal-protocol.md section 6; gateway.md "Under a
+ * portal"), on the loop's thread. A portal client is a peer while it holds
+ * a grant: added with its first, removed with its last, its flows reset.
+ * Only flows no remaining grant (or rule) allows are reset when a grant
+ * ends or its resource changes. Grants end by themselves at expires_at. */
+
+/* init: the portal grants become exactly m's. 0, or the first error of an
+ * entry that could not be installed (the others are). */
+int nt_gateway_portal_init(struct nt_gateway *gw, const struct nt_pmsg_gateway_init *m);
+/* create_authorization: peer and grant installed. 0 (then acknowledge),
+ * -ENOSPC (a limit), -EINVAL (a dns resource), -EEXIST (the key is a
+ * [Peer]'s) or the tunnel's error. */
+int nt_gateway_portal_grant(struct nt_gateway *gw, const struct nt_pmsg_grant *g);
+/* reject_access: 0 or -ENOENT (no such grant). */
+int nt_gateway_portal_reject(struct nt_gateway *gw, const struct nt_pmsg_reject_access *m);
+/* resource_updated. */
+void nt_gateway_portal_resource(struct nt_gateway *gw, const struct nt_pmsg_resource *r);
+/* One gateway-topic push (event, payload JSON) decoded and applied. Returns
+ * the length of the acknowledgement's payload written to ack[cap] when one
+ * is due (create_authorization: event authorization_created), 0 when none,
+ * -ENOTSUP (an unknown event), or a decoder's or the above's error. */
+int nt_gateway_portal_message(struct nt_gateway *gw, const char *event, const char *payload,
+			      size_t len, char *ack, size_t cap);
+/* Tests: the clock that expires_at is read against (Unix seconds). */
+void nt_gateway_portal_clock(struct nt_gateway *gw, int64_t (*now)(void));
 
 #endif

@@ -77,12 +77,21 @@ void nt_gw_flows_fini(struct nt_gateway *gw)
 		if (f->key.proto == NT_GW_PROTO_TCP)
 			nt_gw_tcp_close(f);
 		else
-			nt_gw_udp_close(f);
+			nt_gw_udp_close(f, "shutdown");
 	}
 	free(gw->buckets);
 	free(gw->rx_buf);
 	gw->buckets = NULL;
 	gw->rx_buf = NULL;
+}
+
+void nt_gw_flow_reset(struct gw_flow *f)
+{
+	f->gw->c.flows_revoked++;
+	if (f->key.proto == NT_GW_PROTO_TCP)
+		nt_gw_tcp_reset(f);
+	else
+		nt_gw_udp_close(f, "revoked");
 }
 
 struct gw_flow *nt_gw_flow_find(struct nt_gateway *gw, const struct gw_key *k)

@@ -11,6 +11,7 @@
 #include <sys/socket.h>
 
 #include "core/gateway/gateway.h"
+#include "core/gateway/gw_grants.h"
 #include "core/gateway/gw_pkt.h"
 #include "core/gateway/gw_rules.h"
 #include "netstack/gw_accept.h"
@@ -27,8 +28,10 @@ struct wg_peer;
 struct gw_peer {
 	struct nt_gateway *gw;
 	struct wg_peer *peer;
-	const char *id;		  /* short key id, for logs */
-	struct nt_gw_rules rules; /* into the gateway's config copy */
+	const char *id;		      /* short key id, for logs */
+	struct nt_gw_rules rules;     /* into the gateway's config copy; none for portal clients */
+	char cid[NT_PMSG_ID_MAX + 1]; /* a portal client's id; "" for a [Peer] */
+	struct gw_peer *pnext;	      /* portal clients (gw_portal.c) */
 	struct nt_gateway_peer_counters c;
 	uint64_t deny_log_sec; /* the second deny_log_count counts in */
 	unsigned deny_log_count;
@@ -76,8 +79,12 @@ struct nt_gateway {
 	struct nt_loop *loop;
 	struct nt_tunnel *tunnel;
 	const struct nt_config *cfg; /* the caller's; rules point into it */
-	struct gw_peer *peers;
+	struct gw_peer *peers;	     /* the [Peer]s */
 	size_t peer_count;
+	struct gw_peer *portal_peers; /* added at runtime (gw_portal.c) */
+	struct nt_gw_grants grants;
+	struct nt_timer expiry; /* the earliest grant's expires_at */
+	int64_t (*clock)(void); /* Unix seconds */
 	bool has4, has6;
 	uint8_t addr4[4], addr6[16]; /* our tunnel addresses */
 	struct nt_gateway_limits limits;
@@ -108,6 +115,9 @@ socklen_t nt_gw_os_dest(const struct nt_gateway *gw, const struct gw_key *k,
 			struct sockaddr_storage *ss);
 /* "10.0.0.1:80" / "[fd00::1]:80" */
 void nt_gw_format_ep(int family, const uint8_t *addr, uint16_t port, char *out, size_t size);
+/* The decision for flow k of gp now: rules and portal grants. */
+enum nt_gw_verdict nt_gw_verdict_of(struct nt_gateway *gw, struct gw_peer *gp,
+				    const struct gw_key *k);
 /* The Allow decision, logged (rate-limited) and counted when it is no. */
 bool nt_gw_allowed(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *k);
 
@@ -122,6 +132,14 @@ struct gw_flow *nt_gw_flow_new(struct nt_gateway *gw, struct gw_peer *gp, const 
 			       nt_timer_cb timer_cb, int *err);
 /* Out of the table, counted, logged, freed; the caller released the rest. */
 void nt_gw_flow_free(struct gw_flow *f, const char *how);
+/* Ends a flow its grant no longer allows: TCP reset both ways, UDP closed. */
+void nt_gw_flow_reset(struct gw_flow *f);
+
+/* ---- gw_portal.c ---- */
+
+void nt_gw_portal_init(struct nt_gateway *gw);
+/* After the tunnel is gone: the portal clients' structs. */
+void nt_gw_portal_fini(struct nt_gateway *gw);
 
 /* ---- gw_tcp.c ---- */
 
@@ -132,11 +150,12 @@ void nt_gw_tcp_syn(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt
 int nt_gw_tcp_established(void *arg, struct nt_flow *flow);
 void nt_gw_tcp_failed(void *arg, enum nt_fail why);
 void nt_gw_tcp_close(struct gw_flow *f); /* teardown: every resource, no answer */
+void nt_gw_tcp_reset(struct gw_flow *f); /* RST to the client, the OS socket reset */
 
 /* ---- gw_udp.c ---- */
 
 void nt_gw_udp_datagram(void *ctx, const struct nt_gw_udp_addrs *a, const uint8_t *buf, size_t len,
 			const uint8_t *quote, size_t quote_len);
-void nt_gw_udp_close(struct gw_flow *f);
+void nt_gw_udp_close(struct gw_flow *f, const char *how);
 
 #endif

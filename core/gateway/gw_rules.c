@@ -4,7 +4,7 @@
 
 #include <sys/socket.h>
 
-static bool in_cidr(const struct wg_cidr *c, const struct nt_gw_dest *d)
+bool nt_gw_cidr_contains(const struct wg_cidr *c, const struct nt_gw_dest *d)
 {
 	size_t bytes = d->family == AF_INET ? 4 : 16;
 	unsigned int len = c->prefix_len, full = len / 8, rest = len % 8;
@@ -38,7 +38,7 @@ bool nt_gw_rule_broad(const struct nt_config_allow *rule)
 
 bool nt_gw_rule_matches(const struct nt_config_allow *rule, const struct nt_gw_dest *d)
 {
-	if (!in_cidr(&rule->cidr, d))
+	if (!nt_gw_cidr_contains(&rule->cidr, d))
 		return false;
 	switch (rule->proto) {
 	case NT_CONFIG_PROTO_TCP:

@@ -54,6 +54,8 @@ struct nt_gw_rules {
 	size_t peer_count;
 };
 
+/* d's address lies inside c (host bits of c ignored). */
+bool nt_gw_cidr_contains(const struct wg_cidr *c, const struct nt_gw_dest *d);
 /* Broader than a /8 (IPv4) or a /32 (IPv6): worth a warning at start. */
 bool nt_gw_rule_broad(const struct nt_config_allow *rule);
 bool nt_gw_rule_matches(const struct nt_config_allow *rule, const struct nt_gw_dest *d);

@@ -62,6 +62,26 @@ void nt_gw_tcp_close(struct gw_flow *f)
 	tcp_end(f, NULL);
 }
 
+void nt_gw_tcp_reset(struct gw_flow *f)
+{
+	uint8_t out[NT_GW_ANSWER_MAX];
+	struct nt_gw_pkt p;
+	int n;
+
+	if (f->state == GW_TCP_SPLICED) {
+		nt_splice_reset_notified(f); /* splice_done frees f */
+		return;
+	}
+	/* Before the handshake the client only waits for its SYN's answer;
+	 * after it lwIP's abort sends the RST. */
+	if (f->syn && nt_gw_pkt_parse(f->syn, f->syn_len, &p) == 0) {
+		n = nt_gw_tcp_rst(out, sizeof(out), &p);
+		if (n > 0)
+			nt_gw_send(f->gw, f->peer, out, (size_t)n);
+	}
+	tcp_end(f, "revoked");
+}
+
 /* The held SYN answered by us: RST (refused) or ICMP unreachable. */
 static void answer_syn(struct gw_flow *f, int err)
 {

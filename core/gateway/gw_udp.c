@@ -62,9 +62,9 @@ static void udp_end(struct gw_flow *f, const char *how)
 	nt_gw_flow_free(f, how);
 }
 
-void nt_gw_udp_close(struct gw_flow *f)
+void nt_gw_udp_close(struct gw_flow *f, const char *how)
 {
-	udp_end(f, "shutdown");
+	udp_end(f, how);
 }
 
 /* An ICMP error to the client about a datagram of flow k it sent (quote:
