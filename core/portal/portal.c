@@ -48,8 +48,7 @@ bool pt_push(struct nt_portal *p, const struct pt_conn *c, const char *event, in
 	return len >= 0;
 }
 
-void pt_reply(struct nt_portal *p, uint64_t conn, const struct nt_phx_frame *f,
-	      const char *reason)
+void pt_reply(struct nt_portal *p, uint64_t conn, const struct nt_phx_frame *f, const char *reason)
 {
 	int n = nt_phx_reply_build(p->pay, NT_PHX_FRAME_MAX, "{}", 2, reason);
 
@@ -167,8 +166,8 @@ static void on_join(struct nt_portal *p, struct pt_conn *c, const struct nt_phx_
 		reason = "already_joined";
 	pt_reply(p, c->info.conn, f, reason);
 	if (reason) {
-		nt_info(PT_MOD, "event=join_refused %s=%s topic=%s reason=%s",
-			id_key(c->info.role), c->info.name, f->topic, reason);
+		nt_info(PT_MOD, "event=join_refused %s=%s topic=%s reason=%s", id_key(c->info.role),
+			c->info.name, f->topic, reason);
 		return;
 	}
 	c->joined = true;
@@ -249,7 +248,8 @@ void nt_portal_on_open(struct nt_portal *p, const struct nt_portal_conn_info *in
 	bool known = hash && !sodium_memcmp(hash, info->token_hash, NT_PORTAL_TOKEN_HASH_LEN);
 
 	for (size_t i = 0; i < p->n_conns; i++)
-		if (p->conns[i].info.role == info->role && !strcmp(p->conns[i].info.name, info->name)) {
+		if (p->conns[i].info.role == info->role &&
+		    !strcmp(p->conns[i].info.name, info->name)) {
 			uint64_t old = p->conns[i].info.conn;
 
 			nt_info(PT_MOD, "event=replaced %s=%s", id_key(info->role), info->name);
@@ -292,8 +292,8 @@ void nt_portal_on_timer(struct nt_portal *p, struct nt_portal_now now)
 	arm(p, now);
 }
 
-int nt_portal_reload(struct nt_portal *p, const struct nt_portal_model *m,
-		     struct nt_portal_now now, char *err, size_t errlen)
+int nt_portal_reload(struct nt_portal *p, const struct nt_portal_model *m, struct nt_portal_now now,
+		     char *err, size_t errlen)
 {
 	struct pt_model old = p->model, neu;
 	int rc = nt_portal_model_check(m, err, errlen);
@@ -323,7 +323,8 @@ int nt_portal_reload(struct nt_portal *p, const struct nt_portal_model *m,
 static int restore(struct nt_portal *p, const struct nt_portal_state *st, int64_t now_unix)
 {
 	for (size_t i = 0; i < st->n_addrs; i++) {
-		if (pt_reserve((void **)&p->addrs, &p->cap_addrs, p->n_addrs + 1, sizeof(*p->addrs)))
+		if (pt_reserve((void **)&p->addrs, &p->cap_addrs, p->n_addrs + 1,
+			       sizeof(*p->addrs)))
 			return -ENOMEM;
 		p->addrs[p->n_addrs++] = st->addrs[i];
 	}

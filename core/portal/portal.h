@@ -31,8 +31,8 @@
 #define NT_PORTAL_GROUPS_MAX	16 /* groups of one client */
 #define NT_PORTAL_ALLOW_MAX	32 /* Allow entries of one resource */
 /* Runtime limits (counted in nt_portal_stats). */
-#define NT_PORTAL_PENDING_MAX	4096  /* gateway requests awaiting an ack */
-#define NT_PORTAL_GRANTS_MAX	65536 /* (client, gateway, resource) grants */
+#define NT_PORTAL_PENDING_MAX	 4096  /* gateway requests awaiting an ack */
+#define NT_PORTAL_GRANTS_MAX	 65536 /* (client, gateway, resource) grants */
 #define NT_PORTAL_ACK_TIMEOUT_MS 15000 /* section 5: offline without an ack */
 #define NT_PORTAL_TOKEN_HASH_LEN 32    /* BLAKE2b-256 of a token, raw bytes */
 
@@ -144,8 +144,8 @@ void nt_portal_on_close(struct nt_portal *p, uint64_t conn, struct nt_portal_now
 void nt_portal_on_timer(struct nt_portal *p, struct nt_portal_now now);
 /* SIGHUP: the model is replaced only when it checks (else -EINVAL, err
  * set, nothing changed); the differences are pushed. */
-int nt_portal_reload(struct nt_portal *p, const struct nt_portal_model *m,
-		     struct nt_portal_now now, char *err, size_t errlen);
+int nt_portal_reload(struct nt_portal *p, const struct nt_portal_model *m, struct nt_portal_now now,
+		     char *err, size_t errlen);
 
 /* true once after anything the state file holds changed: then export and
  * write it (portal_state.h). */

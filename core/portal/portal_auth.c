@@ -93,7 +93,8 @@ static struct pt_conn *choose(struct nt_portal *p, const struct nt_portal_resour
 	size_t best_load = SIZE_MAX;
 
 	for (size_t i = 0; i < m->n_gateways; i++) {
-		const struct nt_portal_gateway *g = pt_gateway(&p->model, m->connected_gateway_ids[i]);
+		const struct nt_portal_gateway *g =
+		    pt_gateway(&p->model, m->connected_gateway_ids[i]);
 		struct pt_conn *c = g ? pt_conn_of(p, NT_PORTAL_GATEWAY, g->name) : NULL;
 
 		if (c && pt_serves(g, r))

@@ -6,7 +6,7 @@
 #include "core/portal/portal.h"
 #include "core/portal/portal_state.h"
 
-#define PT_MOD "portal"
+#define PT_MOD	   "portal"
 #define PT_REF_LEN 32 /* hex characters of a create_authorization ref */
 /* One encoded Resource: 16 filters, 8 sites, every string escaped. */
 #define PT_RES_JSON_MAX 16384
@@ -56,8 +56,8 @@ struct nt_portal {
 	int64_t timer_at; /* the armed absolute deadline (mono ms), -1: none */
 	bool dirty;
 	struct nt_portal_stats stats;
-	char *pay;   /* NT_PHX_FRAME_MAX: one payload */
-	char *frame; /* NT_PHX_FRAME_MAX: one frame */
+	char *pay;	     /* NT_PHX_FRAME_MAX: one payload */
+	char *frame;	     /* NT_PHX_FRAME_MAX: one frame */
 	char *res_a, *res_b; /* PT_RES_JSON_MAX each: resources compared */
 };
 
@@ -92,8 +92,7 @@ struct pt_conn *pt_conn_of(struct nt_portal *p, enum nt_portal_role role, const 
 /* Sends one push (ref null) to conn; false when it does not fit. */
 bool pt_push(struct nt_portal *p, const struct pt_conn *c, const char *event, int len);
 /* phx_reply to f: ok {} or, with reason, an error. */
-void pt_reply(struct nt_portal *p, uint64_t conn, const struct nt_phx_frame *f,
-	      const char *reason);
+void pt_reply(struct nt_portal *p, uint64_t conn, const struct nt_phx_frame *f, const char *reason);
 /* Drops conn from the state (its gateway's pending requests fail). */
 void pt_conn_gone(struct nt_portal *p, uint64_t conn);
 void pt_push_failed(struct nt_portal *p, const char *client, const char *resource,

@@ -88,7 +88,7 @@ static int check_names(const struct nt_portal_model *m, char *err, size_t errlen
 			if (!strcmp(g->site, m->sites[k].id))
 				goto site_found;
 		CHECK(0, "gateway %s: unknown site %s", g->name, g->site);
-site_found:;
+	site_found:;
 	}
 	for (size_t i = 0; i < m->n_clients; i++) {
 		const struct nt_portal_client *c = &m->clients[i];
@@ -326,8 +326,7 @@ int pt_addrs_sync(struct nt_portal *p)
 		for (size_t j = 0; j < k; j++)
 			dup |= p->addrs[j].index == a->index ||
 			       (p->addrs[j].role == a->role && !strcmp(p->addrs[j].name, a->name));
-		if (known(&p->model, a) && a->index >= 1 && a->index <= pool_max(&p->model) &&
-		    !dup)
+		if (known(&p->model, a) && a->index >= 1 && a->index <= pool_max(&p->model) && !dup)
 			p->addrs[k++] = *a;
 	}
 	p->dirty |= k != p->n_addrs;
@@ -359,7 +358,7 @@ static void pool_addr(const struct wg_cidr *pool, size_t len, uint32_t index, ui
 {
 	memcpy(out, pool->addr, len);
 	for (size_t bit = pool->prefix_len; bit < len * 8; bit++)
-		out[bit / 8] &= (uint8_t)~(0x80u >> (bit % 8));
+		out[bit / 8] &= (uint8_t) ~(0x80u >> (bit % 8));
 	add_index(out, len, index);
 }
 

@@ -68,10 +68,10 @@ static void diff_grants(struct nt_portal *p, const struct pt_model *old)
 		bool first = true, kept = false;
 
 		for (size_t k = 0; k < p->n_grants; k++) {
-			if (k < i && (bad[i] ? same_pair(g, &p->grants[k])
-					     : !strcmp(g->gateway, p->grants[k].gateway) &&
-						   !strcmp(g->resource, p->grants[k].resource) &&
-						   !bad[k]))
+			if (k < i &&
+			    (bad[i] ? same_pair(g, &p->grants[k])
+				    : !strcmp(g->gateway, p->grants[k].gateway) &&
+					  !strcmp(g->resource, p->grants[k].resource) && !bad[k]))
 				first = false;
 			kept |= !bad[k] && same_pair(g, &p->grants[k]);
 		}
@@ -140,8 +140,9 @@ static void diff_pending(struct nt_portal *p)
 
 		if (pt_grant_valid(&p->model, pd.client, pd.gateway, pd.resource))
 			continue;
-		why = !c || !r ? NT_PMSG_NOT_FOUND : !pt_allowed(c, r) ? NT_PMSG_FORBIDDEN
-								   : NT_PMSG_OFFLINE;
+		why = !c || !r		  ? NT_PMSG_NOT_FOUND
+		      : !pt_allowed(c, r) ? NT_PMSG_FORBIDDEN
+					  : NT_PMSG_OFFLINE;
 		pt_pending_remove(p, i);
 		pt_push_failed(p, pd.client, pd.resource, why);
 	}

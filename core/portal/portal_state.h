@@ -38,7 +38,7 @@ struct nt_portal_grant_rec {
 	char client[NT_PORTAL_ID_MAX + 1];
 	char gateway[NT_PORTAL_ID_MAX + 1];
 	char resource[NT_PMSG_ID_MAX + 1];
-	int64_t expires_at;		 /* Unix seconds */
+	int64_t expires_at;		/* Unix seconds */
 	uint8_t client_key[NT_KEY_LEN]; /* the public key the gateway was given */
 };
 
@@ -68,7 +68,7 @@ int nt_portal_state_parse(const char *text, size_t len, int64_t now_unix,
 int nt_portal_state_write(const char *path, const struct nt_portal_state *st);
 /* Reads and parses path. -ENOENT when it does not exist (a first start);
  * -EINVAL with "PATH:LINE: reason" in err. */
-int nt_portal_state_read(const char *path, int64_t now_unix, struct nt_portal_state *out,
-			 char *err, size_t errlen);
+int nt_portal_state_read(const char *path, int64_t now_unix, struct nt_portal_state *out, char *err,
+			 size_t errlen);
 
 #endif

@@ -90,8 +90,8 @@ out:
 	return rc;
 }
 
-int nt_portal_state_read(const char *path, int64_t now_unix, struct nt_portal_state *out,
-			 char *err, size_t errlen)
+int nt_portal_state_read(const char *path, int64_t now_unix, struct nt_portal_state *out, char *err,
+			 size_t errlen)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
 	struct stat sb;
