@@ -296,22 +296,32 @@ int nt_portal_reload(struct nt_portal *p, const struct nt_portal_model *m, struc
 		     char *err, size_t errlen)
 {
 	struct pt_model old = p->model, neu;
+	struct nt_portal_addr_rec *addrs;
+	size_t n_addrs = p->n_addrs;
 	int rc = nt_portal_model_check(m, err, errlen);
 
 	if (rc)
 		return rc;
-	if (pt_model_copy(&neu, m)) {
+	addrs = malloc((n_addrs ? n_addrs : 1) * sizeof(*addrs));
+	if (!addrs || pt_model_copy(&neu, m)) {
+		free(addrs);
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
+	memcpy(addrs, p->addrs, n_addrs * sizeof(*addrs));
 	p->model = neu;
 	if ((rc = pt_addrs_sync(p))) {
-		/* Back to the running configuration: nothing was pushed yet. */
+		/* Back to the running configuration, addresses included:
+		 * nothing was pushed yet. */
 		p->model = old;
 		pt_model_free(&neu);
+		memcpy(p->addrs, addrs, n_addrs * sizeof(*addrs));
+		p->n_addrs = n_addrs;
+		free(addrs);
 		snprintf(err, errlen, "ClientAddresses has no room for every client and gateway");
 		return rc;
 	}
+	free(addrs);
 	nt_info(PT_MOD, "event=reload clients=%zu gateways=%zu resources=%zu", m->n_clients,
 		m->n_gateways, m->n_resources);
 	pt_reload_diff(p, &old);

@@ -701,6 +701,42 @@ static void test_token_revoked(void **state)
 	assert_int_equal(nt_portal_stats(portal)->token_revoked, 2);
 }
 
+static void test_reload_refused_keeps_running(void **state)
+{
+	struct nt_pmsg_resource arr[8];
+	struct nt_pmsg_client_init before, after;
+	struct nt_portal_addr_rec addr = {.role = NT_PORTAL_CLIENT, .name = "alice", .index = 42};
+	struct nt_portal_state st = {.addrs = &addr, .n_addrs = 1};
+	char err[256] = "";
+
+	(void)state;
+	/* alice's address from an earlier run, not what a fresh start gives. */
+	nt_portal_destroy(portal);
+	assert_int_equal(nt_portal_create(&portal, &model, &st, &ops, now, err, sizeof(err)), 0);
+	join(G_1, NT_PORTAL_GATEWAY, "gw1");
+	join(C_ALICE, NT_PORTAL_CLIENT, "alice");
+	client_init_of(C_ALICE, &before, arr, 8);
+	assert_int_equal(before.iface.ipv4[3], 42);
+	clear();
+	/* A resource of an unknown site: refused, nothing pushed. */
+	strcpy(res[0].res.sites[0].id, "s-mars");
+	res[0].n_allow = 0;
+	assert_int_equal(nt_portal_reload(portal, &model, now, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "resource r-db: unknown site s-mars");
+	build_model();
+	/* Six identities do not fit a /30 (two addresses): refused, and the
+	 * running addresses stay as they were. */
+	assert_int_equal(wg_allowedips_parse_cidr("10.0.0.0/30", &model.pool4), 0);
+	cls[0].n_groups = 0;
+	assert_true(nt_portal_reload(portal, &model, now, err, sizeof(err)) < 0);
+	assert_int_equal(n_outs, 0);
+	nt_portal_on_close(portal, C_ALICE, now);
+	join(C_ALICE, NT_PORTAL_CLIENT, "alice");
+	client_init_of(C_ALICE, &after, arr, 8);
+	assert_int_equal(after.n, 2);
+	assert_memory_equal(after.iface.ipv4, before.iface.ipv4, 4);
+}
+
 /* ---- the state file ---- */
 
 static char dir[64];
@@ -922,6 +958,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_reload_removed_policy, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_reload_changed_resource, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_token_revoked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_reload_refused_keeps_running, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_state_round_trip, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_state_atomic_replace, setup_dir, teardown_dir),
 	    cmocka_unit_test_setup_teardown(test_state_expired_dropped, setup, teardown),
