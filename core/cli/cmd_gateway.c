@@ -104,7 +104,7 @@ static int portal_fatal(const struct nt_config *cfg, int fatal)
 	/* A person must fix the token: retrying would not. */
 	fprintf(stderr, "notun: gateway: %s: fix [Portal] %s in %s\n",
 		fatal >= 0 && fatal < (int)(sizeof(why) / sizeof(why[0])) ? why[fatal]
-									     : "portal error",
+									  : "portal error",
 		cfg->portal.token_file[0] ? "TokenFile" : "Token", cfg->filename);
 	return NT_EXIT_USAGE;
 }

@@ -33,8 +33,8 @@ __attribute__((format(printf, 2, 3))) static void put(struct out *o, const char 
 int nt_config_endpoint_format(const struct nt_config_endpoint *ep, char *buf, size_t size)
 {
 	return snprintf(buf, size,
-			ep->is_literal && ep->ip.family == AF_INET6 ? "[%s]:%u" : "%s:%u",
-			ep->host, ep->port);
+			ep->is_literal && ep->ip.family == AF_INET6 ? "[%s]:%u" : "%s:%u", ep->host,
+			ep->port);
 }
 
 static void put_endpoint(struct out *o, const char *key, const struct nt_config_endpoint *ep)

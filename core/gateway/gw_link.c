@@ -17,11 +17,11 @@
 #include "platform/log.h"
 #include "platform/loop.h"
 
-#define MOD		 "gateway"
-#define TOPIC		 "gateway"
-#define ACK_MAX		 256 /* {"ref": ...} with an escaped ref of NT_PMSG_ID_MAX */
-#define REPLY_LOG_MAX	 160 /* bytes of an error reply's response in the log */
-#define ENDPOINT_TEXT	 (NT_CONFIG_HOST_MAX + 16)
+#define MOD	      "gateway"
+#define TOPIC	      "gateway"
+#define ACK_MAX	      256 /* {"ref": ...} with an escaped ref of NT_PMSG_ID_MAX */
+#define REPLY_LOG_MAX 160 /* bytes of an error reply's response in the log */
+#define ENDPOINT_TEXT (NT_CONFIG_HOST_MAX + 16)
 
 struct nt_gw_link {
 	struct nt_loop *loop;
@@ -72,8 +72,8 @@ static void on_message(struct nt_gw_link *l, const struct nt_phx_frame *f)
 		return;
 	}
 	if (ret > 0) {
-		ret = nt_chan_client_push(l->chan, TOPIC, "authorization_created", ack,
-					  (size_t)ret);
+		ret =
+		    nt_chan_client_push(l->chan, TOPIC, "authorization_created", ack, (size_t)ret);
 		if (ret)
 			nt_warn(MOD, "event=portal_ack_dropped err=%s", strerror(-ret));
 	}
@@ -89,8 +89,9 @@ static void on_event(struct nt_gw_link *l, const struct nt_chan_event *ev)
 		on_message(l, &ev->frame);
 		break;
 	case NT_CHAN_EV_DISCONNECTED:
-		nt_info(MOD, "event=portal_away reason=%s retry_ms=%u hint=\"granted access "
-			     "keeps working until it expires\"",
+		nt_info(MOD,
+			"event=portal_away reason=%s retry_ms=%u hint=\"granted access "
+			"keeps working until it expires\"",
 			ev->reason, ev->retry_ms);
 		break;
 	case NT_CHAN_EV_FATAL:
