@@ -505,12 +505,14 @@ static int make_context(struct nt_chan_client *c)
 
 static int configure(struct nt_chan_client *c, const struct nt_chan_client_config *cfg)
 {
+	const char *prefix = cfg->path ? cfg->path : "";
 	size_t len = 0;
 	int err;
 
 	if (!cfg->url || !cfg->topic || !cfg->token || !cfg->public_key ||
 	    strlen(cfg->token) >= sizeof(c->token) || strlen(cfg->topic) > NT_PHX_NAME_MAX ||
-	    (strcmp(cfg->topic, "gateway") != 0 && strcmp(cfg->topic, "client") != 0))
+	    (strcmp(cfg->topic, "gateway") != 0 && strcmp(cfg->topic, "client") != 0) ||
+	    (prefix[0] && prefix[0] != '/') || strpbrk(prefix, "?#"))
 		return -EINVAL;
 	err = nt_chan_url_parse(cfg->url, &c->url);
 	if (err) {
@@ -529,7 +531,8 @@ static int configure(struct nt_chan_client *c, const struct nt_chan_client_confi
 	snprintf(c->token, sizeof(c->token), "%s", cfg->token);
 	if (snprintf(c->ca_file, sizeof(c->ca_file), "%s", cfg->ca_file ? cfg->ca_file : SYSTEM_CA) >=
 		(int)sizeof(c->ca_file) ||
-	    snprintf(c->path, sizeof(c->path), "/%s/websocket", cfg->topic) >= (int)sizeof(c->path))
+	    snprintf(c->path, sizeof(c->path), "%s/%s/websocket", prefix, cfg->topic) >=
+		(int)sizeof(c->path))
 		return -EINVAL;
 	len = strlen(c->path);
 	if (nt_chan_query_add(c->path, sizeof(c->path), &len, "public_key", cfg->public_key) ||

@@ -26,6 +26,7 @@
 struct nt_chan_client_config {
 	const char *url;	   /* wss://HOST[:PORT] (ws:// to loopback only) */
 	const char *topic;	   /* "gateway" or "client": also the path */
+	const char *path;	   /* NULL, "" or "/prefix" before /TOPIC/websocket */
 	const char *token;	   /* the bearer token */
 	const char *public_key;	   /* standard base64, sent percent-encoded */
 	const char *name;	   /* optional (NULL) */

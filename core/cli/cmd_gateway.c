@@ -9,9 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/channel/chan_client.h"
 #include "core/cli/cli.h"
 #include "core/config/config.h"
 #include "core/gateway/gateway.h"
+#include "core/gateway/gw_link.h"
 #include "core/gateway/gw_rules.h"
 #include "platform/log.h"
 #include "platform/loop.h"
@@ -85,11 +87,34 @@ static int load_config(const char *path, struct nt_config *cfg)
 	return NT_EXIT_OK;
 }
 
+/* The exit code for the portal channel's fatal end, with its one line. */
+static int portal_fatal(const struct nt_config *cfg, int fatal)
+{
+	static const char *const why[] = {
+	    [NT_CHAN_FATAL_UNAUTHORIZED] = "the portal refused the token (HTTP 401)",
+	    [NT_CHAN_FATAL_TOKEN_EXPIRED] = "the portal says the token expired",
+	    [NT_CHAN_FATAL_TOKEN_REVOKED] = "the portal says the token was revoked",
+	};
+
+	if (fatal == NT_CHAN_FATAL_GAVE_UP) {
+		fprintf(stderr, "notun: gateway: gave up reaching the portal at %s\n",
+			cfg->portal.url);
+		return NT_EXIT_FAIL;
+	}
+	/* A person must fix the token: retrying would not. */
+	fprintf(stderr, "notun: gateway: %s: fix [Portal] %s in %s\n",
+		fatal >= 0 && fatal < (int)(sizeof(why) / sizeof(why[0])) ? why[fatal]
+									  : "portal error",
+		cfg->portal.token_file[0] ? "TokenFile" : "Token", cfg->filename);
+	return NT_EXIT_USAGE;
+}
+
 static int run(const char *path, const struct nt_gateway_limits *limits)
 {
 	struct nt_config cfg;
 	struct nt_loop *loop = NULL;
 	struct nt_gateway *gw = NULL;
+	struct nt_gw_link *link = NULL;
 	int ret, code;
 
 	code = load_config(path, &cfg);
@@ -110,8 +135,14 @@ static int run(const char *path, const struct nt_gateway_limits *limits)
 	}
 	if (nt_loop_add_signal(loop, SIGUSR1, on_usr1, gw) != 0)
 		goto out_gw;
+	if (cfg.portal.line && nt_gw_link_start(loop, gw, &cfg, &link) != 0)
+		goto out_gw;
 	ret = nt_loop_run(loop);
 	code = ret == 0 ? NT_EXIT_OK : NT_EXIT_FAIL;
+	if (nt_gw_link_fatal(link) >= 0)
+		code = portal_fatal(&cfg, nt_gw_link_fatal(link));
+	/* The channel's thread ends before the tunnel its pushes reach. */
+	nt_gw_link_stop(link);
 	nt_gateway_log_counters(gw);
 out_gw:
 	nt_gateway_free(gw);

@@ -85,6 +85,7 @@
 #define NT_CONFIG_DEFAULT_TIMEOUT_MS  15000
 #define NT_CONFIG_MIN_TIMEOUT_MS      1000
 #define NT_CONFIG_MAX_TIMEOUT_MS      300000
+#define NT_CONFIG_MAX_GIVE_UP_S	      (30 * 86400) /* [Portal] GiveUpAfter */
 #define NT_CONFIG_DEFAULT_MAX_CONNS   4096
 #define NT_CONFIG_MAX_CONNS_LIMIT     65536
 
@@ -169,6 +170,7 @@ struct nt_config_portal {
 	uint8_t fingerprint[32]; /* SHA-256 of the portal's certificate (DER) */
 	bool has_advertise;
 	struct nt_config_endpoint advertise; /* the endpoint clients should use */
+	uint32_t give_up_after_s;	     /* GiveUpAfter: one outage's bound; 0: never */
 };
 
 struct nt_config_warning {
@@ -249,6 +251,9 @@ int nt_config_parse(const char *text, size_t len, const char *filename, struct n
  *         Client: no [Portal] yet (the next version wires it). */
 int nt_config_validate_client(const struct nt_config *cfg, struct nt_config_error *err);
 int nt_config_validate_gateway(const struct nt_config *cfg, struct nt_config_error *err);
+
+/* "HOST:PORT", or "[IPv6]:PORT" for an IPv6 literal; snprintf's return. */
+int nt_config_endpoint_format(const struct nt_config_endpoint *ep, char *buf, size_t size);
 
 /* Writes cfg back as text that parses to the same config (keys included:
  * the output is as secret as the file). Always NUL-terminates when size > 0.

@@ -30,6 +30,21 @@ __attribute__((format(printf, 2, 3))) static void put(struct out *o, const char 
 		o->len += (size_t)n;
 }
 
+int nt_config_endpoint_format(const struct nt_config_endpoint *ep, char *buf, size_t size)
+{
+	return snprintf(buf, size,
+			ep->is_literal && ep->ip.family == AF_INET6 ? "[%s]:%u" : "%s:%u", ep->host,
+			ep->port);
+}
+
+static void put_endpoint(struct out *o, const char *key, const struct nt_config_endpoint *ep)
+{
+	char text[NT_CONFIG_HOST_MAX + 16];
+
+	nt_config_endpoint_format(ep, text, sizeof(text));
+	put(o, "%s = %s\n", key, text);
+}
+
 static void put_ip(struct out *o, const struct nt_config_ip *ip, bool brackets)
 {
 	char text[INET6_ADDRSTRLEN];
@@ -95,17 +110,12 @@ static void put_allow(struct out *o, const struct nt_config_allow *rules, size_t
 
 static void put_peer(struct out *o, const struct nt_config_peer *peer)
 {
-	const struct nt_config_endpoint *ep = &peer->endpoint;
-
 	put(o, "\n[Peer]\n");
 	put_key(o, "PublicKey", peer->public_key);
 	if (peer->has_preshared_key)
 		put_key(o, "PresharedKey", peer->preshared_key);
 	if (peer->has_endpoint)
-		put(o,
-		    ep->is_literal && ep->ip.family == AF_INET6 ? "Endpoint = [%s]:%u\n"
-								: "Endpoint = %s:%u\n",
-		    ep->host, ep->port);
+		put_endpoint(o, "Endpoint", &peer->endpoint);
 	put_cidrs(o, "AllowedIPs", peer->allowed_ips, peer->allowed_ips_count);
 	if (peer->persistent_keepalive)
 		put(o, "PersistentKeepalive = %u\n", peer->persistent_keepalive);
@@ -138,7 +148,6 @@ static void put_proxy(struct out *o, const struct nt_config *cfg)
 
 static void put_portal(struct out *o, const struct nt_config_portal *pt)
 {
-	const struct nt_config_endpoint *ep = &pt->advertise;
 	char fp[sodium_base64_ENCODED_LEN(sizeof(pt->fingerprint), sodium_base64_VARIANT_ORIGINAL)];
 
 	put(o, "\n[Portal]\nURL = %s\n", pt->url);
@@ -154,10 +163,9 @@ static void put_portal(struct out *o, const struct nt_config_portal *pt)
 		put(o, "Fingerprint = SHA256:%s\n", fp);
 	}
 	if (pt->has_advertise)
-		put(o,
-		    ep->is_literal && ep->ip.family == AF_INET6 ? "Advertise = [%s]:%u\n"
-								: "Advertise = %s:%u\n",
-		    ep->host, ep->port);
+		put_endpoint(o, "Advertise", &pt->advertise);
+	if (pt->give_up_after_s)
+		put(o, "GiveUpAfter = %us\n", (unsigned)pt->give_up_after_s);
 }
 
 int nt_config_format(const struct nt_config *cfg, char *buf, size_t size, size_t *needed)

@@ -498,6 +498,7 @@ const struct key_def nt_config_keys[] = {
     {"CA", SEC_PORTAL, 0, nt_config_k_ca},
     {"Fingerprint", SEC_PORTAL, 0, nt_config_k_fingerprint},
     {"Advertise", SEC_PORTAL, 0, nt_config_k_advertise},
+    {"GiveUpAfter", SEC_PORTAL, 0, nt_config_k_give_up_after},
 };
 
 _Static_assert(ARRAY_SIZE(nt_config_keys) <= ARRAY_SIZE(((struct parser *)0)->seen),

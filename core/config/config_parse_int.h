@@ -121,6 +121,7 @@ int nt_config_k_token_file(struct parser *p, char *v);
 int nt_config_k_ca(struct parser *p, char *v);
 int nt_config_k_fingerprint(struct parser *p, char *v);
 int nt_config_k_advertise(struct parser *p, char *v);
+int nt_config_k_give_up_after(struct parser *p, char *v);
 /* Whole-file checks of [Portal]: URL, one of Token and TokenFile, at most
  * one of CA and Fingerprint. */
 int nt_config_portal_finish(struct parser *p);
@@ -157,6 +158,9 @@ char *nt_config_trim(char *s);
 int nt_config_for_each_item(struct parser *p, char *s, int (*fn)(struct parser *p, char *item));
 /* Decimal digits only, at most max. -EINVAL when not a number, -ERANGE above max. */
 int nt_config_parse_uint(const char *s, uint32_t max, uint32_t *out);
+/* "90" (seconds), "30s", "15m", "8h" or "1d", at most max seconds. -EINVAL
+ * when not a duration, -ERANGE above max. */
+int nt_config_parse_duration(const char *s, uint32_t max, uint32_t *seconds);
 /* A number in min..max, or an error about the current key. */
 int nt_config_number_in(struct parser *p, const char *v, uint32_t min, uint32_t max, uint32_t *out);
 int nt_config_parse_ip(const char *s, struct nt_config_ip *ip);

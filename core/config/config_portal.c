@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* The [Portal] section of the wg-quick grammar: how a gateway (and, later,
  * a client) reaches the portal. URL, Token or TokenFile, CA or Fingerprint,
- * Advertise; config.md documents them. */
+ * Advertise, GiveUpAfter; config.md documents them. */
 #include "core/config/config_parse_int.h"
 
 #include <errno.h>
@@ -177,6 +177,24 @@ int nt_config_k_advertise(struct parser *p, char *v)
 	if (ret == 0)
 		p->cfg->portal.has_advertise = true;
 	return ret;
+}
+
+int nt_config_k_give_up_after(struct parser *p, char *v)
+{
+	uint32_t t;
+
+	switch (nt_config_parse_duration(v, NT_CONFIG_MAX_GIVE_UP_S, &t)) {
+	case 0:
+		if (t == 0)
+			break;
+		p->cfg->portal.give_up_after_s = t;
+		return 0;
+	case -ERANGE:
+		break;
+	default:
+		return nt_config_fail_key(p, Q " is not a duration (30s, 15m, 8h, 1d)", QA(v));
+	}
+	return nt_config_fail_key(p, Q " is out of range (1s..30d)", QA(v));
 }
 
 int nt_config_portal_finish(struct parser *p)

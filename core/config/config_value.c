@@ -81,6 +81,37 @@ int nt_config_parse_uint(const char *s, uint32_t max, uint32_t *out)
 	return 0;
 }
 
+int nt_config_parse_duration(const char *s, uint32_t max, uint32_t *seconds)
+{
+	static const struct {
+		char suffix;
+		uint32_t seconds;
+	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+	size_t n = strlen(s);
+	uint32_t unit = 1, t;
+	char num[16];
+	int ret;
+
+	for (size_t i = 0; n > 1 && i < sizeof(units) / sizeof(units[0]); i++) {
+		if ((s[n - 1] | 0x20) == units[i].suffix) {
+			unit = units[i].seconds;
+			n--;
+			break;
+		}
+	}
+	if (n == 0 || n >= sizeof(num))
+		return -EINVAL;
+	memcpy(num, s, n);
+	num[n] = '\0';
+	ret = nt_config_parse_uint(num, max, &t);
+	if (ret)
+		return ret;
+	if ((uint64_t)t * unit > max)
+		return -ERANGE;
+	*seconds = t * unit;
+	return 0;
+}
+
 int nt_config_number_in(struct parser *p, const char *v, uint32_t min, uint32_t max, uint32_t *out)
 {
 	int ret = nt_config_parse_uint(v, max, out);

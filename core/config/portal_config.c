@@ -129,29 +129,11 @@ static int k_client_addresses(struct parser *p, char *v)
 	return nt_config_for_each_item(p, v, client_address_item);
 }
 
-/* "90" (seconds), "30s", "15m", "8h" or "1d". */
 static int k_access_ttl(struct parser *p, char *v)
 {
-	static const struct {
-		char suffix;
-		uint32_t seconds;
-	} units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
-	size_t n = strlen(v);
-	uint32_t unit = 1, t;
-	char num[16];
+	uint32_t t;
 
-	for (size_t i = 0; n > 1 && i < ARRAY_SIZE(units); i++) {
-		if ((v[n - 1] | 0x20) == units[i].suffix) {
-			unit = units[i].seconds;
-			n--;
-			break;
-		}
-	}
-	if (n == 0 || n >= sizeof(num))
-		goto bad;
-	memcpy(num, v, n);
-	num[n] = '\0';
-	switch (nt_config_parse_uint(num, NT_PORTAL_MAX_ACCESS_TTL, &t)) {
+	switch (nt_config_parse_duration(v, NT_PORTAL_MAX_ACCESS_TTL, &t)) {
 	case 0:
 		break;
 	case -ERANGE:
@@ -159,9 +141,9 @@ static int k_access_ttl(struct parser *p, char *v)
 	default:
 		goto bad;
 	}
-	if ((uint64_t)t * unit > NT_PORTAL_MAX_ACCESS_TTL || t * unit < NT_PORTAL_MIN_ACCESS_TTL)
+	if (t < NT_PORTAL_MIN_ACCESS_TTL)
 		goto range;
-	p->portal->access_ttl = t * unit;
+	p->portal->access_ttl = t;
 	return 0;
 bad:
 	return nt_config_fail_key(p, Q " is not a duration (30s, 15m, 8h, 1d)", QA(v));

@@ -521,9 +521,11 @@ static void test_gateway_portal_every_key(void **state)
 			     "URL = wss://portal.example.com:8443/base/\n"
 			     "Token = " KA_TOKEN "\n"
 			     "Fingerprint = SHA256:eIMbIorQrXv6VVs8PNv4Hm9N3RkzzSSzkHwIlWRuTFU\n"
-			     "Advertise = 192.0.2.7:51820\n",
+			     "Advertise = 192.0.2.7:51820\n"
+			     "GiveUpAfter = 2h\n",
 		    &cfg);
 	assert_int_equal(cfg.portal.line, 4);
+	assert_int_equal(cfg.portal.give_up_after_s, 7200);
 	assert_true(cfg.portal.tls);
 	assert_string_equal(cfg.portal.host, "portal.example.com");
 	assert_int_equal(cfg.portal.port, 8443);
@@ -547,6 +549,7 @@ static void test_gateway_portal_every_key(void **state)
 	assert_string_equal(again.portal.token, KA_TOKEN);
 	assert_memory_equal(again.portal.fingerprint, want, 32);
 	assert_int_equal(again.portal.advertise.port, 51820);
+	assert_int_equal(again.portal.give_up_after_s, 7200);
 	nt_config_free(&again);
 	nt_config_free(&cfg);
 
@@ -560,6 +563,7 @@ static void test_gateway_portal_every_key(void **state)
 	assert_string_equal(cfg.portal.token, "");
 	assert_string_equal(cfg.portal.ca_file, "ca.pem");
 	assert_string_equal(cfg.portal.advertise.host, "gw.example.com");
+	assert_int_equal(cfg.portal.give_up_after_s, 0); /* never */
 	nt_config_free(&cfg);
 
 	gw_parse_ok(GW_IFACE "[Portal]\nURL = ws://127.0.0.1\nToken = " KA_TOKEN "\n", &cfg);
@@ -637,6 +641,12 @@ static void test_gateway_portal_errors(void **state)
 	     "fingerprint)"},
 	    {PORTAL_URL "wss://p" TOKEN_LINE "Advertise = 192.0.2.1\n",
 	     "gw.conf:7: Advertise: '192.0.2.1' has no port (HOST:PORT or [IPv6]:PORT)"},
+	    {PORTAL_URL "wss://p" TOKEN_LINE "GiveUpAfter = soon\n",
+	     "gw.conf:7: GiveUpAfter: 'soon' is not a duration (30s, 15m, 8h, 1d)"},
+	    {PORTAL_URL "wss://p" TOKEN_LINE "GiveUpAfter = 0\n",
+	     "gw.conf:7: GiveUpAfter: '0' is out of range (1s..30d)"},
+	    {PORTAL_URL "wss://p" TOKEN_LINE "GiveUpAfter = 31d\n",
+	     "gw.conf:7: GiveUpAfter: '31d' is out of range (1s..30d)"},
 	    {PORTAL_URL "wss://p" TOKEN_LINE "URL = wss://q\n",
 	     "gw.conf:7: URL: duplicate key (first set at line 5)"},
 	    {GW_IFACE "[Portal x]\n", "gw.conf:4: [Portal] takes no name"},
