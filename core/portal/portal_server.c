@@ -28,7 +28,7 @@ _Static_assert(NT_CHAN_KEY_LEN == NT_KEY_LEN, "public key sizes");
 struct nt_portal_server {
 	char path[NT_CONFIG_PATH_MAX + 1];
 	char state[NT_CONFIG_PATH_MAX + 1]; /* State as at start: a reload keeps it */
-	struct nt_portal_config cfg; /* the running one: tokens are looked up here */
+	struct nt_portal_config cfg;	    /* the running one: tokens are looked up here */
 	struct nt_portal *portal;
 	struct nt_chan_server *chan;
 	struct nt_chan_timer *timer;
@@ -108,7 +108,8 @@ static enum nt_chan_auth ch_authorize(void *arg, const struct nt_chan_query *q, 
 	if (q->role == NT_CHAN_ROLE_CLIENT) {
 		i = nt_portal_config_client_by_token(&ps->cfg, token ? token : "", len);
 		if (i >= 0)
-			snprintf(out->identity, sizeof(out->identity), "%s", ps->cfg.clients[i].name);
+			snprintf(out->identity, sizeof(out->identity), "%s",
+				 ps->cfg.clients[i].name);
 	} else {
 		i = nt_portal_config_gateway_by_token(&ps->cfg, token ? token : "", len);
 		if (i >= 0)
@@ -275,13 +276,14 @@ static int certificate(struct nt_portal_server *ps, char cert[NT_CHAN_PATH_MAX],
 		if (!slash)
 			snprintf(dir, sizeof(dir), ".");
 		else
-			snprintf(dir, sizeof(dir), "%.*s", (int)(slash == ps->path ? 1 : slash - ps->path),
-				 ps->path);
+			snprintf(dir, sizeof(dir), "%.*s",
+				 (int)(slash == ps->path ? 1 : slash - ps->path), ps->path);
 		rc = nt_chan_cert_selfsigned(dir, cert, key);
 		if (rc) {
-			snprintf(err, errlen, "%s: cannot make the self-signed certificate: %s", dir,
-				 rc == -EEXIST ? "only one of portal-cert.pem and portal-key.pem exists"
-					       : strerror(-rc));
+			snprintf(
+			    err, errlen, "%s: cannot make the self-signed certificate: %s", dir,
+			    rc == -EEXIST ? "only one of portal-cert.pem and portal-key.pem exists"
+					  : strerror(-rc));
 			return rc;
 		}
 	} else {
@@ -306,8 +308,8 @@ static int listen_portal(struct nt_portal_server *ps, char *err, size_t errlen)
 						      .closed = ch_closed,
 						      .wake = ch_wake};
 	char cert[NT_CHAN_PATH_MAX], key[NT_CHAN_PATH_MAX], ip[INET6_ADDRSTRLEN];
-	struct nt_chan_server_config cc = {.cert_path = cert, .key_path = key,
-					   .port = ps->cfg.listen.port};
+	struct nt_chan_server_config cc = {
+	    .cert_path = cert, .key_path = key, .port = ps->cfg.listen.port};
 	int rc = certificate(ps, cert, key, err, errlen);
 
 	if (rc)
@@ -346,7 +348,8 @@ static int start_portal(struct nt_portal_server *ps, const struct nt_portal_mode
 	rc = nt_portal_create(&ps->portal, m, rc ? NULL : &st, &ops, now(), err, errlen);
 	nt_portal_state_free(&st);
 	if (rc == 0) {
-		nt_info(MOD, "event=started file=%s clients=%zu gateways=%zu resources=%zu state=%s",
+		nt_info(MOD,
+			"event=started file=%s clients=%zu gateways=%zu resources=%zu state=%s",
 			ps->path, ps->cfg.client_count, ps->cfg.gateway_count,
 			ps->cfg.resource_count, ps->cfg.state);
 		save_state(ps, false);

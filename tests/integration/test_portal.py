@@ -462,3 +462,20 @@ def test_exit_codes(setup, notun, tmp_path):
     proc = run([notun, "portal", "-c", str(conf)], check=False)
     assert proc.returncode == 2, proc.stderr
     assert f"{conf}:2: AccessTTL" in proc.stderr
+
+
+def test_longest_name_connects(setup, notun):
+    # Names are 1-64 bytes: the longest one is the identity the listener
+    # hands over whole (a cut name would be an unknown client).
+    s = setup
+    name = "c" * 64
+    s["tokens"][name] = new_token(notun, "client")
+    text = config_text(s["port"], s["tokens"]).replace(
+        "[Resource db]", f"[Client {name}]\n{s['tokens'][name][1]}\nGroups = eng\n[Resource db]")
+    start = rewrite_and_hup(s, text)
+    s["portal"].wait_log("event=reloaded", start=start)
+
+    async def run_it():
+        async with Session(s, name, ALICE_KEY) as peer:
+            assert [r["id"] for r in (await peer.join())["resources"]] == ["db"]
+    go(run_it())
