@@ -23,7 +23,7 @@
 #define NT_CHAN_PATH_MAX	  4096
 #define NT_CHAN_NAME_MAX	  64  /* the query's name=, longer is cut */
 #define NT_CHAN_ENDPOINT_MAX	  80  /* the query's endpoint=HOST:PORT */
-#define NT_CHAN_IDENTITY_MAX	  63  /* what authorize() names the peer */
+#define NT_CHAN_IDENTITY_MAX	  64  /* what authorize() names the peer: a portal name */
 #define NT_CHAN_TOKEN_MAX	  128 /* a longer bearer token is refused */
 #define NT_CHAN_CONNS_DEFAULT	  4096u
 #define NT_CHAN_IDLE_DEFAULT_MS	  30000u

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: MIT
 /* notun portal: the control plane. "token client|gateway" prints a new
- * token and its TokenHash line; "-c FILE" (the portal itself) checks the
- * configuration for now. One table of actions, so more fit in. */
+ * token and its TokenHash line; "-c FILE" runs the portal
+ * (core/portal/portal_server.h). One table of actions, so more fit in. */
 #include <errno.h>
+#include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +11,8 @@
 #include "core/cli/cli.h"
 #include "core/config/portal_config.h"
 #include "core/config/token.h"
+#include "core/portal/portal_server.h"
+#include "platform/log.h"
 
 #define CMD "portal"
 
@@ -37,23 +40,63 @@ static int cmd_token(int argc, char **argv)
 	return NT_EXIT_OK;
 }
 
-/* notun portal -c FILE: the portal role is not built yet; its
- * configuration can be checked already. */
+static struct nt_portal_server *running;
+
+/* Async-signal-safe: both only set a flag and wake the loop. */
+static void on_signal(int signo)
+{
+	if (!running)
+		return;
+	if (signo == SIGHUP)
+		nt_portal_server_reload(running);
+	else
+		nt_portal_server_stop(running);
+}
+
+/* The handlers are in place before the portal starts, with the signals
+ * held until it exists: a SIGHUP or SIGTERM sent right after the
+ * "event=started" line is delivered, not lost or fatal. */
+static int hold_signals(sigset_t *held)
+{
+	static const int sigs[] = {SIGHUP, SIGINT, SIGTERM};
+	struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+
+	sigemptyset(&sa.sa_mask);
+	sigemptyset(held);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		sigaddset(held, sigs[i]);
+	signal(SIGPIPE, SIG_IGN);
+	if (sigprocmask(SIG_BLOCK, held, NULL) != 0)
+		return -errno;
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigaction(sigs[i], &sa, NULL) != 0)
+			return -errno;
+	return 0;
+}
+
+/* notun portal -c FILE: the portal in the foreground until SIGINT or
+ * SIGTERM; SIGHUP rereads FILE. Exit 2: the configuration; 1: the rest. */
 static int cmd_run(int argc, char **argv)
 {
-	struct nt_portal_config cfg;
-	struct nt_config_error err;
+	char err[512] = "";
+	sigset_t held;
+	int rc;
 
 	if (argc != 2)
 		return nt_cli_usage_error(CMD, "usage: notun portal -c FILE");
-	if (nt_portal_config_load(argv[1], &cfg, &err) != 0) {
-		fprintf(stderr, "notun: %s\n", err.message);
-		return NT_EXIT_USAGE;
+	rc = hold_signals(&held);
+	if (rc == 0)
+		rc = nt_portal_server_new(&running, argv[1], err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "notun: %s\n", err[0] ? err : strerror(-rc));
+		return rc == -EINVAL ? NT_EXIT_USAGE : NT_EXIT_FAIL;
 	}
-	nt_portal_config_free(&cfg);
-	fprintf(stderr, "notun %s: %s is valid; the portal itself is not built yet\n", CMD,
-		argv[1]);
-	return NT_EXIT_FAIL;
+	sigprocmask(SIG_UNBLOCK, &held, NULL);
+	rc = nt_portal_server_run(running);
+	nt_info(CMD, "event=stopping err=%d", rc);
+	nt_portal_server_free(running);
+	running = NULL;
+	return rc ? NT_EXIT_FAIL : NT_EXIT_OK;
 }
 
 static const struct {

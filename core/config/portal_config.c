@@ -210,7 +210,7 @@ static long find_name(const void *arr, size_t count, size_t stride, const char *
 static int group_item(struct parser *p, char *v)
 {
 	struct nt_portal_config *cfg = p->portal;
-	struct nt_portal_client *c = &cfg->clients[p->item];
+	struct nt_portal_cfg_client *c = &cfg->clients[p->item];
 	long g;
 
 	if (!is_name(v))
@@ -278,7 +278,7 @@ static bool is_pattern(const char *s)
 
 static int k_address(struct parser *p, char *v)
 {
-	struct nt_portal_resource *r = &p->portal->resources[p->item];
+	struct nt_portal_cfg_resource *r = &p->portal->resources[p->item];
 	size_t n = strlen(v);
 
 	if (strchr(v, '/') || nt_config_looks_like_ip(v)) {
@@ -302,7 +302,7 @@ static int k_address(struct parser *p, char *v)
 /* "tcp", "udp", "icmp", "tcp:PORT", "udp:FIRST-LAST". */
 static int filter_item(struct parser *p, char *v)
 {
-	struct nt_portal_resource *r = &p->portal->resources[p->item];
+	struct nt_portal_cfg_resource *r = &p->portal->resources[p->item];
 	struct nt_portal_filter *f = &r->filters[r->filter_count];
 	struct nt_config_port_range range = {0, 65535};
 	char *ports = strchr(v, ':');
@@ -413,10 +413,10 @@ struct record {
 	unsigned int line;
 };
 
-_Static_assert(offsetof(struct nt_portal_site, line) == offsetof(struct record, line) &&
-		   offsetof(struct nt_portal_gateway, line) == offsetof(struct record, line) &&
-		   offsetof(struct nt_portal_client, line) == offsetof(struct record, line) &&
-		   offsetof(struct nt_portal_resource, line) == offsetof(struct record, line),
+_Static_assert(offsetof(struct nt_portal_cfg_site, line) == offsetof(struct record, line) &&
+		   offsetof(struct nt_portal_cfg_gateway, line) == offsetof(struct record, line) &&
+		   offsetof(struct nt_portal_cfg_client, line) == offsetof(struct record, line) &&
+		   offsetof(struct nt_portal_cfg_resource, line) == offsetof(struct record, line),
 	       "records start with name and line");
 
 static int section_open(struct parser *p, const char *name)
@@ -466,9 +466,9 @@ static int require(struct parser *p, const char *key, const char *kind, const ch
 static int section_close(struct parser *p)
 {
 	struct nt_portal_config *cfg = p->portal;
-	const struct nt_portal_gateway *gw;
-	const struct nt_portal_client *cl;
-	const struct nt_portal_resource *r;
+	const struct nt_portal_cfg_gateway *gw;
+	const struct nt_portal_cfg_client *cl;
+	const struct nt_portal_cfg_resource *r;
 	int ret = 0;
 
 	switch (p->sec) {
@@ -499,7 +499,7 @@ static int section_close(struct parser *p)
 static int resolve_ref(struct parser *p, const struct nt_portal_ref *ref)
 {
 	struct nt_portal_config *cfg = p->portal;
-	struct nt_portal_resource *r = &cfg->resources[ref->item];
+	struct nt_portal_cfg_resource *r = &cfg->resources[ref->item];
 	struct nt_portal_principal who = {false, 0};
 	long i;
 
@@ -604,7 +604,7 @@ static int finish(struct parser *p)
 			return ret;
 	}
 	for (size_t i = 0; i < cfg->resource_count; i++) {
-		const struct nt_portal_resource *r = &cfg->resources[i];
+		const struct nt_portal_cfg_resource *r = &cfg->resources[i];
 
 		if (!r->site_count)
 			return nt_config_fail_at(p, r->line, "Sites", "[Resource %s] has no Sites",
@@ -731,9 +731,9 @@ long nt_portal_config_gateway_by_token(const struct nt_portal_config *cfg, const
 }
 
 bool nt_portal_config_allows(const struct nt_portal_config *cfg,
-			     const struct nt_portal_resource *res, size_t client)
+			     const struct nt_portal_cfg_resource *res, size_t client)
 {
-	const struct nt_portal_client *c = &cfg->clients[client];
+	const struct nt_portal_cfg_client *c = &cfg->clients[client];
 
 	for (size_t i = 0; i < res->allow_count; i++) {
 		const struct nt_portal_principal *w = &res->allow[i];

@@ -47,20 +47,20 @@
 
 typedef char nt_portal_name[NT_PORTAL_NAME_MAX + 1];
 
-struct nt_portal_site {
+struct nt_portal_cfg_site {
 	nt_portal_name name;
 	unsigned int line;
 };
 
 /* Each record starts with its name and the line of its header. */
-struct nt_portal_gateway {
+struct nt_portal_cfg_gateway {
 	nt_portal_name name;
 	unsigned int line;
 	size_t site; /* index into sites */
 	uint8_t token_hash[NT_TOKEN_HASH_LEN];
 };
 
-struct nt_portal_client {
+struct nt_portal_cfg_client {
 	nt_portal_name name;
 	unsigned int line;
 	uint8_t token_hash[NT_TOKEN_HASH_LEN];
@@ -84,7 +84,7 @@ struct nt_portal_principal {
 	size_t index; /* into clients or groups */
 };
 
-struct nt_portal_resource {
+struct nt_portal_cfg_resource {
 	nt_portal_name name;
 	unsigned int line;
 	enum nt_portal_resource_type type;
@@ -113,13 +113,13 @@ struct nt_portal_config {
 	uint32_t access_ttl;			  /* seconds, default 8 h */
 
 	/* Named sections, in file order; each array has count entries. */
-	struct nt_portal_site *sites;
+	struct nt_portal_cfg_site *sites;
 	size_t site_count;
-	struct nt_portal_gateway *gateways;
+	struct nt_portal_cfg_gateway *gateways;
 	size_t gateway_count;
-	struct nt_portal_client *clients;
+	struct nt_portal_cfg_client *clients;
 	size_t client_count;
-	struct nt_portal_resource *resources;
+	struct nt_portal_cfg_resource *resources;
 	size_t resource_count;
 	nt_portal_name *groups; /* every name a Groups key lists, once */
 	size_t group_count;
@@ -153,7 +153,7 @@ long nt_portal_config_gateway_by_token(const struct nt_portal_config *cfg, const
 
 /* Whether the resource's Allow names the client or one of its groups. */
 bool nt_portal_config_allows(const struct nt_portal_config *cfg,
-			     const struct nt_portal_resource *res, size_t client);
+			     const struct nt_portal_cfg_resource *res, size_t client);
 
 /* Index of the named resource / site / client / gateway, or -1. */
 long nt_portal_config_find_resource(const struct nt_portal_config *cfg, const char *name);

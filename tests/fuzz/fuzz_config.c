@@ -157,7 +157,7 @@ static void exercise_portal(const char *text, size_t len)
 		for (size_t k = 0; k < c.clients[i].group_count; k++)
 			must(c.clients[i].groups[k] < c.group_count);
 	for (size_t i = 0; i < c.resource_count; i++) {
-		const struct nt_portal_resource *r = &c.resources[i];
+		const struct nt_portal_cfg_resource *r = &c.resources[i];
 
 		must(r->site_count > 0 && r->allow_count > 0);
 		for (size_t k = 0; k < r->site_count; k++)

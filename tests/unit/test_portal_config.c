@@ -188,7 +188,7 @@ static void parse_ok(const char *text, const char *file, struct nt_portal_config
 static void test_portal_every_key_parsed(void **state)
 {
 	struct nt_portal_config cfg;
-	const struct nt_portal_resource *db, *web, *v6;
+	const struct nt_portal_cfg_resource *db, *web, *v6;
 	uint8_t h[NT_TOKEN_HASH_LEN];
 	char ip[INET6_ADDRSTRLEN];
 
