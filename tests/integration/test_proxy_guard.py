@@ -290,11 +290,14 @@ def test_garbage_connections_do_not_grow_memory_or_descriptors(notun, tmp_path):
                 s.sendall(os.urandom(1 + i % 200))
 
     try:
-        fds0 = fd_count(pid)
+        # Baselines after a first round: descriptors opened once, on first
+        # use, are not growth.
         flood(2000)
+        time.sleep(0.5)
+        fds0 = fd_count(pid)
         rss0 = rss_kib(pid)
         flood(20000)
-        assert settle_fds(pid, fds0) == fds0
+        assert settle_fds(pid, fds0) <= fds0
         rss1 = rss_kib(pid)
         assert rss1 - rss0 < 16 * 1024, (rss0, rss1)
     finally:
