@@ -136,8 +136,12 @@ void nt_gw_send_unreach(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t
 	int n;
 
 	/* From our own address, as a router would; without one of that
-	 * family, from the destination itself. */
-	if (p->family == AF_INET)
+	 * family, or to a portal client, from the destination itself: a portal
+	 * client's peer for us holds its resources' addresses in AllowedIPs,
+	 * not our tunnel address, and would drop the answer unread. */
+	if (gp->cid[0])
+		src = p->dst;
+	else if (p->family == AF_INET)
 		src = gw->has4 ? gw->addr4 : p->dst;
 	else
 		src = gw->has6 ? gw->addr6 : p->dst;

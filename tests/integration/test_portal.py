@@ -223,6 +223,10 @@ def test_certificate_pin_and_files(setup):
     fp = s["portal"].fingerprint()
     der = ssl.PEM_cert_to_DER_cert((s["dir"] / "portal-cert.pem").read_text())
     assert fingerprint_of(der) == fp
+    # The state file is written by the loop after start-up: wait for it, bounded.
+    deadline = time.monotonic() + 5
+    while not (s["dir"] / "portal.state").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
     for name in ("portal-cert.pem", "portal-key.pem", "portal.state"):
         assert os.stat(s["dir"] / name).st_mode & 0o777 == 0o600, name
     # The pin checked on a bare TLS connection, before any token is sent.
