@@ -156,3 +156,50 @@ def test_standard_wireguard_client_through_portal_and_gateway(notun, tmp_path):
             srv.terminate()
             srv.wait(timeout=10)
         ns.close()
+
+
+def gateway_only(notun, tmp_path, token, fingerprint):
+    """notun portal and one notun gateway joining it; no namespace needed."""
+    tokens = {"alice": new_token(notun, "client"), "bob": new_token(notun, "client"),
+              "gw1": new_token(notun, "gateway")}
+    pport = free_tcp_port()
+    conf = tmp_path / "portal.conf"
+    conf.write_text(portal_config(pport, tokens, "10.20.0.5", (80,)))
+    portal = Portal(notun, conf).start()
+    keys = KeyPair(notun)
+    gw = PortalGateway(notun, tmp_path, (
+        f"[Interface]\nPrivateKey = {keys.private}\nListenPort = {free_udp_port('127.0.0.1')}\n"
+        f"Address = 10.215.0.1/32\n\n[Portal]\nURL = wss://127.0.0.1:{pport}\n"
+        f"Token = {token(tokens)}\nFingerprint = {fingerprint(portal.fingerprint())}\n"))
+    return portal, gw
+
+
+def test_gateway_exits_2_when_notun_portal_refuses_its_token(notun, tmp_path):
+    # A well-formed gateway token the portal does not know: 401 before the upgrade.
+    unknown = new_token(notun, "gateway")[0]
+    portal, gw = gateway_only(notun, tmp_path, lambda t: unknown, lambda fp: fp)
+    try:
+        assert gw.wait(timeout=20) == 2, gw.read_log()
+        assert "refused the token" in gw.read_log()
+        assert not any("event=joined" in line for line in portal.lines)
+    finally:
+        gw.stop()
+        portal.stop()
+
+
+def test_gateway_refuses_a_portal_whose_certificate_does_not_match_its_pin(notun, tmp_path):
+    def wrong(fp):
+        return "SHA256:" + "A" * 43
+
+    portal, gw = gateway_only(notun, tmp_path, lambda t: t["gw1"][0], wrong)
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while "tls_pin_mismatch" not in gw.read_log() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "event=tls_pin_mismatch" in gw.read_log()
+        time.sleep(1)
+        # The token never left: the portal saw no upgrade request, no join.
+        assert not any("gid=gw1" in line for line in portal.lines), portal.lines
+    finally:
+        gw.stop()
+        portal.stop()
