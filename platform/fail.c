@@ -12,16 +12,16 @@ static const struct {
 	uint8_t socks5;
 	int http;
 } fails[] = {
-	[NT_FAIL_NONE] = {"connected", 0x00, 200},
-	[NT_FAIL_GENERAL] = {"internal error", 0x01, 502},
-	[NT_FAIL_NOT_ALLOWED] = {"destination not allowed", 0x02, 403},
-	[NT_FAIL_NET_UNREACH] = {"network unreachable", 0x03, 502},
-	[NT_FAIL_HOST_UNREACH] = {"host unreachable", 0x04, 502},
-	[NT_FAIL_REFUSED] = {"connection refused", 0x05, 502},
-	[NT_FAIL_TIMEOUT] = {"no answer from the destination in time", 0x04, 504},
-	[NT_FAIL_NAME] = {"name does not resolve", 0x04, 502},
-	[NT_FAIL_ADDR_TYPE] = {"address type not supported", 0x08, 400},
-	[NT_FAIL_LOOP] = {"destination is this proxy itself", 0x02, 403},
+    [NT_FAIL_NONE] = {"connected", 0x00, 200},
+    [NT_FAIL_GENERAL] = {"internal error", 0x01, 502},
+    [NT_FAIL_NOT_ALLOWED] = {"destination not allowed", 0x02, 403},
+    [NT_FAIL_NET_UNREACH] = {"network unreachable", 0x03, 502},
+    [NT_FAIL_HOST_UNREACH] = {"host unreachable", 0x04, 502},
+    [NT_FAIL_REFUSED] = {"connection refused", 0x05, 502},
+    [NT_FAIL_TIMEOUT] = {"no answer from the destination in time", 0x04, 504},
+    [NT_FAIL_NAME] = {"name does not resolve", 0x04, 502},
+    [NT_FAIL_ADDR_TYPE] = {"address type not supported", 0x08, 400},
+    [NT_FAIL_LOOP] = {"destination is this proxy itself", 0x02, 403},
 };
 
 #define N_FAILS (sizeof(fails) / sizeof(fails[0]))

@@ -16,9 +16,9 @@
 #define NT_CHAN_PATH_GATEWAY "/gateway/websocket"
 
 struct nt_chan_url {
-	bool tls;		       /* wss:// */
+	bool tls;			 /* wss:// */
 	char host[NT_CHAN_HOST_MAX + 1]; /* without the brackets of an IPv6 literal */
-	uint16_t port;		       /* 443 / 80 when the URL names none */
+	uint16_t port;			 /* 443 / 80 when the URL names none */
 };
 
 /* wss://HOST[:PORT][/] or ws://HOST[:PORT][/]; HOST a name, an IPv4 address

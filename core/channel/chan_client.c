@@ -20,15 +20,15 @@
 #include "platform/queue.h"
 #include "platform/random.h"
 
-#define SYSTEM_CA	"/etc/ssl/certs/ca-certificates.crt"
-#define PATH_MAX_LEN	1024
-#define TOKEN_MAX	256
-#define RX_CHUNK	16384
-#define SENDQ_MSGS	256
-#define SENDQ_BYTES	(4u << 20)
-#define HANDSHAKE_SECS	10
-#define CONTROL_MAX	256 /* a join or heartbeat frame */
-#define PROTOCOL	"notun-chan"
+#define SYSTEM_CA      "/etc/ssl/certs/ca-certificates.crt"
+#define PATH_MAX_LEN   1024
+#define TOKEN_MAX      256
+#define RX_CHUNK       16384
+#define SENDQ_MSGS     256
+#define SENDQ_BYTES    (4u << 20)
+#define HANDSHAKE_SECS 10
+#define CONTROL_MAX    256 /* a join or heartbeat frame */
+#define PROTOCOL       "notun-chan"
 
 enum cmd_type { CMD_PUSH, CMD_STOP };
 
@@ -75,7 +75,7 @@ struct nt_chan_client {
 };
 
 /* The client from a scheduler entry embedded in it. */
-#define FROM_SUL(sul, field)                                                                      \
+#define FROM_SUL(sul, field)                                                                       \
 	((struct nt_chan_client *)((char *)(sul)-offsetof(struct nt_chan_client, field)))
 
 const char *nt_chan_fatal_name(enum nt_chan_fatal f)
@@ -388,7 +388,8 @@ static void on_connection_error(struct nt_chan_client *c, struct lws *wsi, const
 		go_fatal(c, NT_CHAN_FATAL_UNAUTHORIZED);
 		return;
 	}
-	if (status == 503 && lws_hdr_copy(wsi, retry, sizeof(retry), WSI_TOKEN_HTTP_RETRY_AFTER) > 0)
+	if (status == 503 &&
+	    lws_hdr_copy(wsi, retry, sizeof(retry), WSI_TOKEN_HTTP_RETRY_AFTER) > 0)
 		c->retry_after_ms = (uint32_t)strtoul(retry, NULL, 10) * 1000u;
 	nt_info("chan", "event=portal_connect_failed host=%s status=%u why=\"%s\"", c->url.host,
 		status, c->fail_reason ? c->fail_reason : (why ? why : "?"));
@@ -529,8 +530,8 @@ static int configure(struct nt_chan_client *c, const struct nt_chan_client_confi
 	}
 	snprintf(c->topic, sizeof(c->topic), "%s", cfg->topic);
 	snprintf(c->token, sizeof(c->token), "%s", cfg->token);
-	if (snprintf(c->ca_file, sizeof(c->ca_file), "%s", cfg->ca_file ? cfg->ca_file : SYSTEM_CA) >=
-		(int)sizeof(c->ca_file) ||
+	if (snprintf(c->ca_file, sizeof(c->ca_file), "%s",
+		     cfg->ca_file ? cfg->ca_file : SYSTEM_CA) >= (int)sizeof(c->ca_file) ||
 	    snprintf(c->path, sizeof(c->path), "%s/%s/websocket", prefix, cfg->topic) >=
 		(int)sizeof(c->path))
 		return -EINVAL;

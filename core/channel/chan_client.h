@@ -19,8 +19,8 @@
 
 #define NT_CHAN_HEARTBEAT_MS	10000u
 #define NT_CHAN_JOIN_TIMEOUT_MS 5000u
-#define NT_CHAN_HEARTBEAT_MISS	3     /* unanswered heartbeats: the connection is dead */
-#define NT_CHAN_QUEUE_LEN	1024u /* items of each of the two queues */
+#define NT_CHAN_HEARTBEAT_MISS	3      /* unanswered heartbeats: the connection is dead */
+#define NT_CHAN_QUEUE_LEN	1024u  /* items of each of the two queues */
 #define NT_CHAN_PIN_LOG_MS	10000u /* at most one tls_pin_mismatch line per this */
 
 struct nt_chan_client_config {
@@ -57,8 +57,8 @@ struct nt_chan_event {
 	enum nt_chan_ev_type type;
 	enum nt_chan_fatal fatal;
 	uint32_t retry_ms;
-	char reason[48];	   /* DISCONNECTED and FATAL: a short token */
-	char *text;		   /* MESSAGE: the message, owned by the event */
+	char reason[48]; /* DISCONNECTED and FATAL: a short token */
+	char *text;	 /* MESSAGE: the message, owned by the event */
 	size_t len;
 	struct nt_phx_frame frame; /* MESSAGE: decoded, pointing into text */
 };

@@ -11,8 +11,9 @@
 void nt_chan_fp_format(const uint8_t sha256[32], char out[NT_CHAN_FP_TEXT_MAX])
 {
 	memcpy(out, FP_PREFIX, sizeof(FP_PREFIX) - 1);
-	sodium_bin2base64(out + sizeof(FP_PREFIX) - 1, NT_CHAN_FP_TEXT_MAX - (sizeof(FP_PREFIX) - 1),
-			  sha256, 32, sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
+	sodium_bin2base64(out + sizeof(FP_PREFIX) - 1,
+			  NT_CHAN_FP_TEXT_MAX - (sizeof(FP_PREFIX) - 1), sha256, 32,
+			  sodium_base64_VARIANT_ORIGINAL_NO_PADDING);
 }
 
 int nt_chan_fp_parse(const char *text, uint8_t sha256[32])

@@ -11,7 +11,8 @@ int64_t nt_chan_retry_failed(struct nt_chan_retry *r, uint64_t now_ms, uint32_t 
 		r->outage_start_ms = now_ms;
 	if (!r->joined_once) {
 		/* The next attempt would start after the early window: report now. */
-		if (now_ms - r->outage_start_ms + NT_CHAN_RETRY_EARLY_MS > NT_CHAN_RETRY_EARLY_FOR_MS)
+		if (now_ms - r->outage_start_ms + NT_CHAN_RETRY_EARLY_MS >
+		    NT_CHAN_RETRY_EARLY_FOR_MS)
 			return -1;
 		delay = NT_CHAN_RETRY_EARLY_MS;
 	} else {

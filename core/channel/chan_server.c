@@ -5,11 +5,11 @@
 
 #include <errno.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sodium.h>
 #include <sys/socket.h>
 
 #include "core/channel/chan_lws.h"
@@ -118,9 +118,9 @@ static int reply_status(struct lws *wsi, unsigned status, uint32_t retry_after_s
 {
 	unsigned char buf[LWS_PRE + 256];
 	char *start = (char *)buf + LWS_PRE, retry[40] = "";
-	const char *text = status == HTTP_STATUS_UNAUTHORIZED	     ? "Unauthorized"
-			   : status == HTTP_STATUS_NOT_FOUND	     ? "Not Found"
-			   : status == HTTP_STATUS_BAD_REQUEST	     ? "Bad Request"
+	const char *text = status == HTTP_STATUS_UNAUTHORIZED	       ? "Unauthorized"
+			   : status == HTTP_STATUS_NOT_FOUND	       ? "Not Found"
+			   : status == HTTP_STATUS_BAD_REQUEST	       ? "Bad Request"
 			   : status == HTTP_STATUS_SERVICE_UNAVAILABLE ? "Service Unavailable"
 								       : "Error";
 	int n;
@@ -143,9 +143,8 @@ static int read_query(struct lws *wsi, struct nt_chan_query *q)
 	char frag[256];
 	bool have_key = false;
 
-	for (int i = 0; lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS,
-					      i) > 0;
-	     i++) {
+	for (int i = 0;
+	     lws_hdr_copy_fragment(wsi, frag, sizeof(frag), WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
 		if (strncmp(frag, "public_key=", 11) == 0) {
 			if (nt_chan_key_parse(frag + 11, q->public_key) != 0)
 				return -EINVAL;
@@ -237,7 +236,8 @@ static int close_now(struct conn *c, enum nt_chan_close_reason why, uint16_t sta
 		     const char *text)
 {
 	c->why = why;
-	lws_close_reason(c->wsi, (enum lws_close_status)status, (unsigned char *)text, strlen(text));
+	lws_close_reason(c->wsi, (enum lws_close_status)status, (unsigned char *)text,
+			 strlen(text));
 	return -1;
 }
 
@@ -316,8 +316,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 		c->established = true;
 		s->st.accepted++;
 		lws_set_timer_usecs(wsi, (lws_usec_t)s->idle_ms * 1000);
-		nt_info("chan", "event=conn_open conn=%llx peer=%s role=%s", (unsigned long long)c->id,
-			c->identity, c->q.role == NT_CHAN_ROLE_GATEWAY ? "gateway" : "client");
+		nt_info("chan", "event=conn_open conn=%llx peer=%s role=%s",
+			(unsigned long long)c->id, c->identity,
+			c->q.role == NT_CHAN_ROLE_GATEWAY ? "gateway" : "client");
 		s->ops.connected(s->arg, c->id, c->identity, &c->q);
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
@@ -428,8 +429,7 @@ void nt_chan_server_wake(struct nt_chan_server *s)
 	lws_cancel_service(s->ctx);
 }
 
-int nt_chan_server_send(struct nt_chan_server *s, nt_chan_conn_id id, const char *text,
-			size_t len)
+int nt_chan_server_send(struct nt_chan_server *s, nt_chan_conn_id id, const char *text, size_t len)
 {
 	struct conn *c = conn_by_id(s, id);
 	struct nt_chan_msg *m;

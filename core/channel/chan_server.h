@@ -20,23 +20,23 @@
 
 #include "core/channel/chan.h"
 
-#define NT_CHAN_PATH_MAX	  4096
-#define NT_CHAN_NAME_MAX	  64  /* the query's name=, longer is cut */
-#define NT_CHAN_ENDPOINT_MAX	  80  /* the query's endpoint=HOST:PORT */
-#define NT_CHAN_IDENTITY_MAX	  64  /* what authorize() names the peer: a portal name */
-#define NT_CHAN_TOKEN_MAX	  128 /* a longer bearer token is refused */
-#define NT_CHAN_CONNS_DEFAULT	  4096u
-#define NT_CHAN_IDLE_DEFAULT_MS	  30000u
-#define NT_CHAN_SENDQ_MSGS	  256u	      /* messages waiting per connection */
-#define NT_CHAN_SENDQ_BYTES	  (4u << 20)  /* bytes waiting per connection */
-#define NT_CHAN_LISTEN_DEFAULT	  "127.0.0.1"
-#define NT_CHAN_PORT_DEFAULT	  8443
+#define NT_CHAN_PATH_MAX	4096
+#define NT_CHAN_NAME_MAX	64  /* the query's name=, longer is cut */
+#define NT_CHAN_ENDPOINT_MAX	80  /* the query's endpoint=HOST:PORT */
+#define NT_CHAN_IDENTITY_MAX	64  /* what authorize() names the peer: a portal name */
+#define NT_CHAN_TOKEN_MAX	128 /* a longer bearer token is refused */
+#define NT_CHAN_CONNS_DEFAULT	4096u
+#define NT_CHAN_IDLE_DEFAULT_MS 30000u
+#define NT_CHAN_SENDQ_MSGS	256u	   /* messages waiting per connection */
+#define NT_CHAN_SENDQ_BYTES	(4u << 20) /* bytes waiting per connection */
+#define NT_CHAN_LISTEN_DEFAULT	"127.0.0.1"
+#define NT_CHAN_PORT_DEFAULT	8443
 
 /* WebSocket close codes the owner uses. */
-#define NT_CHAN_CLOSE_NORMAL	  1000
-#define NT_CHAN_CLOSE_POLICY	  1008
-#define NT_CHAN_CLOSE_INVALID	  1007
-#define NT_CHAN_CLOSE_TOO_BIG	  1009
+#define NT_CHAN_CLOSE_NORMAL  1000
+#define NT_CHAN_CLOSE_POLICY  1008
+#define NT_CHAN_CLOSE_INVALID 1007
+#define NT_CHAN_CLOSE_TOO_BIG 1009
 
 typedef uint64_t nt_chan_conn_id;
 
@@ -89,9 +89,9 @@ struct nt_chan_server_ops {
 };
 
 struct nt_chan_server_config {
-	const char *listen;	  /* an address; NULL: NT_CHAN_LISTEN_DEFAULT */
-	uint16_t port;		  /* 0: NT_CHAN_PORT_DEFAULT */
-	const char *cert_path;	  /* PEM, both required (nt_chan_cert_selfsigned) */
+	const char *listen;    /* an address; NULL: NT_CHAN_LISTEN_DEFAULT */
+	uint16_t port;	       /* 0: NT_CHAN_PORT_DEFAULT */
+	const char *cert_path; /* PEM, both required (nt_chan_cert_selfsigned) */
 	const char *key_path;
 	uint32_t idle_timeout_ms; /* 0: NT_CHAN_IDLE_DEFAULT_MS */
 	uint32_t max_conns;	  /* 0: NT_CHAN_CONNS_DEFAULT */
@@ -119,8 +119,7 @@ void nt_chan_server_wake(struct nt_chan_server *s);
 
 /* Queues one text message. 0, -ENOENT (no such connection), -ENOBUFS (its
  * queue overflowed: the connection is being dropped) or -ENOMEM. */
-int nt_chan_server_send(struct nt_chan_server *s, nt_chan_conn_id id, const char *text,
-			size_t len);
+int nt_chan_server_send(struct nt_chan_server *s, nt_chan_conn_id id, const char *text, size_t len);
 /* Closes after what is queued is sent. 0 or -ENOENT. */
 int nt_chan_server_close(struct nt_chan_server *s, nt_chan_conn_id id, uint16_t status,
 			 const char *reason);

@@ -111,7 +111,8 @@ int nt_chan_query_add(char *buf, size_t cap, size_t *len, const char *key, const
 {
 	static const char hex[] = "0123456789ABCDEF";
 	size_t n = *len;
-	int w = snprintf(buf + n, cap > n ? cap - n : 0, "%c%s=", memchr(buf, '?', n) ? '&' : '?', key);
+	int w =
+	    snprintf(buf + n, cap > n ? cap - n : 0, "%c%s=", memchr(buf, '?', n) ? '&' : '?', key);
 
 	if (w < 0 || (size_t)w >= (cap > n ? cap - n : 0))
 		return -ENOSPC;

@@ -28,10 +28,10 @@
 struct nt_phx_frame {
 	char topic[NT_PHX_NAME_MAX + 1];
 	char event[NT_PHX_NAME_MAX + 1];
-	bool has_ref;		/* false: "ref": null or absent */
-	int64_t ref;		/* 0 .. 2^53 - 1 */
-	const char *payload;	/* the payload's JSON text, inside the input */
-	size_t payload_len;	/* 4 ("null") when the payload is null or absent */
+	bool has_ref;	     /* false: "ref": null or absent */
+	int64_t ref;	     /* 0 .. 2^53 - 1 */
+	const char *payload; /* the payload's JSON text, inside the input */
+	size_t payload_len;  /* 4 ("null") when the payload is null or absent */
 };
 
 /* 0 with *out filled, -EMSGSIZE (over NT_PHX_FRAME_MAX), -EILSEQ (invalid
@@ -42,8 +42,8 @@ int nt_phx_decode(const char *msg, size_t len, struct nt_phx_frame *out);
 /* Writes one frame into buf: payload is JSON text (an object, a string or
  * "null"), copied as is; ref < 0 writes null. Returns the length, or
  * -ENOSPC when it does not fit (nothing useful is left in buf). */
-int nt_phx_encode(char *buf, size_t cap, const char *topic, const char *event,
-		  const char *payload, size_t payload_len, int64_t ref);
+int nt_phx_encode(char *buf, size_t cap, const char *topic, const char *event, const char *payload,
+		  size_t payload_len, int64_t ref);
 
 /* A reply's payload: {"status":"ok"|"error","response":OBJECT}. status_ok
  * tells which; response points at the response's JSON text inside payload.
