@@ -390,7 +390,7 @@ static void on_connection_error(struct nt_chan_client *c, struct lws *wsi, const
 	}
 	if (status == 503 &&
 	    lws_hdr_copy(wsi, retry, sizeof(retry), WSI_TOKEN_HTTP_RETRY_AFTER) > 0)
-		c->retry_after_ms = (uint32_t)strtoul(retry, NULL, 10) * 1000u;
+		c->retry_after_ms = nt_chan_retry_after_parse(retry);
 	nt_info("chan", "event=portal_connect_failed host=%s status=%u why=\"%s\"", c->url.host,
 		status, c->fail_reason ? c->fail_reason : (why ? why : "?"));
 	conn_lost(c, c->fail_reason ? c->fail_reason : status ? "http_status" : "connect_failed");

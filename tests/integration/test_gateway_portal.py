@@ -3,10 +3,10 @@
 FAKE PORTAL written with Python's websockets (ws:// on loopback) hands the
 real `notun gateway` its grants; a wireguard-go client in a network
 namespace, with the grant's pre-shared key, fetches through it. The 401 case
-uses chantool's server (it answers 401 before closing; see
-core/channel/README.md "Known gap"). Every wait is bounded."""
+uses chantool's server over wss:// with a pin. Every wait is bounded."""
 import asyncio
 import base64
+import http
 import json
 import os
 import queue
@@ -65,7 +65,7 @@ class FakePortal:
 
     async def _check(self, path, headers):
         if headers.get("Authorization") != f"Bearer {self.token}":
-            return (401, [], b"")
+            return (http.HTTPStatus.UNAUTHORIZED, [], b"")
         return None
 
     async def _reply(self, ws, f):
