@@ -266,6 +266,26 @@ def test_gateway_joins_portal_and_serves_its_grants(notun, tmp_path):
         ns.close()
 
 
+def test_gateway_without_advertise_sends_its_source_address_and_listen_port(notun, tmp_path):
+    # The protocol's default endpoint: the address the WebSocket connection
+    # left from, with ListenPort (not the portal's guess of port 51820).
+    token = gateway_token(notun)
+    gw_port = free_udp_port("127.0.0.1")
+    assert gw_port != 51820
+    portal = FakePortal(token, "10.214.250.2")
+    gw = None
+    try:
+        gw = PortalGateway(notun, tmp_path, gateway_config(
+            KeyPair(notun), gw_port, "10.214.250.2", f"ws://127.0.0.1:{portal.port}", token))
+        portal.wait_frame("phx_join")
+        q = urllib.parse.parse_qs(portal.opens[0].partition("?")[2])
+        assert q["endpoint"] == [f"127.0.0.1:{gw_port}"], gw.read_log()[-3000:]
+    finally:
+        if gw:
+            gw.stop()
+        portal.close()
+
+
 def test_gateway_exits_2_when_the_portal_refuses_its_token(notun, tmp_path):
     port = free_tcp_port()
     srv = subprocess.Popen([CHANTOOL, "server", "--listen", "127.0.0.1", "--port", str(port),
