@@ -68,4 +68,10 @@ int64_t nt_chan_retry_failed(struct nt_chan_retry *r, uint64_t now_ms, uint32_t 
 /* A successful join: the backoff starts over. */
 void nt_chan_retry_joined(struct nt_chan_retry *r);
 
+/* A 503's Retry-After header in ms: delta-seconds (RFC 9110), at most
+ * NT_CHAN_RETRY_AFTER_MAX_MS so that a portal cannot park its gateways for
+ * days; 0 for an HTTP-date or anything else (the backoff alone decides). */
+#define NT_CHAN_RETRY_AFTER_MAX_MS NT_CHAN_BACKOFF_MAX_MS
+uint32_t nt_chan_retry_after_parse(const char *text);
+
 #endif

@@ -3,14 +3,17 @@
  * session (join, heartbeats) and section 3's reconnect policy. */
 #include "core/channel/chan_client.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <mbedtls/sha256.h>
+#include <netdb.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "core/channel/chan_lws.h"
@@ -45,6 +48,8 @@ enum state { ST_WAIT, ST_CONNECTING, ST_JOINING, ST_JOINED, ST_FATAL };
 struct nt_chan_client {
 	struct nt_chan_url url;
 	char path[PATH_MAX_LEN];
+	size_t path_len;	/* without the per-attempt endpoint */
+	uint16_t endpoint_port; /* set: endpoint=SOURCE:PORT on every attempt */
 	char token[TOKEN_MAX];
 	char topic[NT_PHX_NAME_MAX + 1];
 	char ca_file[PATH_MAX_LEN];
@@ -203,6 +208,61 @@ static void join_timeout(lws_sorted_usec_list_t *sul)
 	drop(c, "join_timeout");
 }
 
+/* The address a connection to the portal leaves from, as the kernel picks
+ * it: connect() on a UDP socket routes without sending anything. Runs on the
+ * channel's thread, like libwebsockets' own (blocking) name lookup. */
+static int source_address(const struct nt_chan_client *c, char *text, size_t size)
+{
+	struct addrinfo hints = {.ai_socktype = SOCK_DGRAM}, *res = NULL;
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	const void *addr;
+	char port[8];
+	int fd, err;
+
+	snprintf(port, sizeof(port), "%u", c->url.port);
+	if (getaddrinfo(c->url.host, port, &hints, &res) != 0)
+		return -EHOSTUNREACH;
+	fd = socket(res->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	err = fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) != 0 ||
+		      getsockname(fd, (struct sockaddr *)&ss, &len) != 0
+		  ? -errno
+		  : 0;
+	if (fd >= 0)
+		close(fd);
+	freeaddrinfo(res);
+	if (err)
+		return err;
+	addr = ss.ss_family == AF_INET6 ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+					: (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+	if (!inet_ntop(ss.ss_family, addr, text, (socklen_t)size))
+		return -EAFNOSUPPORT;
+	return ss.ss_family;
+}
+
+/* endpoint=SOURCE:endpoint_port for this attempt; without a source address
+ * none is sent (the portal then uses the connection's, with port 51820). */
+static void set_endpoint(struct nt_chan_client *c)
+{
+	char ip[INET6_ADDRSTRLEN], ep[INET6_ADDRSTRLEN + 8];
+	size_t len = c->path_len;
+	int family = source_address(c, ip, sizeof(ip));
+
+	c->path[len] = '\0';
+	if (family < 0) {
+		nt_warn("chan", "event=endpoint_unknown host=%s err=%s", c->url.host,
+			strerror(-family));
+		return;
+	}
+	snprintf(ep, sizeof(ep), family == AF_INET6 ? "[%s]:%u" : "%s:%u", ip, c->endpoint_port);
+	if (nt_chan_query_add(c->path, sizeof(c->path), &len, "endpoint", ep) != 0) {
+		c->path[c->path_len] = '\0';
+		nt_warn("chan", "event=endpoint_unknown host=%s err=path_too_long", c->url.host);
+		return;
+	}
+	nt_debug("chan", "event=endpoint_source endpoint=%s", ep);
+}
+
 static void connect_now(lws_sorted_usec_list_t *sul)
 {
 	struct nt_chan_client *c = FROM_SUL(sul, sul_retry);
@@ -210,6 +270,8 @@ static void connect_now(lws_sorted_usec_list_t *sul)
 
 	if (c->stopping || c->st == ST_FATAL)
 		return;
+	if (c->endpoint_port)
+		set_endpoint(c);
 	memset(&i, 0, sizeof(i));
 	i.context = c->ctx;
 	i.vhost = c->vh;
@@ -390,7 +452,7 @@ static void on_connection_error(struct nt_chan_client *c, struct lws *wsi, const
 	}
 	if (status == 503 &&
 	    lws_hdr_copy(wsi, retry, sizeof(retry), WSI_TOKEN_HTTP_RETRY_AFTER) > 0)
-		c->retry_after_ms = (uint32_t)strtoul(retry, NULL, 10) * 1000u;
+		c->retry_after_ms = nt_chan_retry_after_parse(retry);
 	nt_info("chan", "event=portal_connect_failed host=%s status=%u why=\"%s\"", c->url.host,
 		status, c->fail_reason ? c->fail_reason : (why ? why : "?"));
 	conn_lost(c, c->fail_reason ? c->fail_reason : status ? "http_status" : "connect_failed");
@@ -541,6 +603,8 @@ static int configure(struct nt_chan_client *c, const struct nt_chan_client_confi
 	    (cfg->endpoint &&
 	     nt_chan_query_add(c->path, sizeof(c->path), &len, "endpoint", cfg->endpoint)))
 		return -EINVAL;
+	c->path_len = len;
+	c->endpoint_port = cfg->endpoint ? 0 : cfg->endpoint_port;
 	c->heartbeat_ms = cfg->heartbeat_ms ? cfg->heartbeat_ms : NT_CHAN_HEARTBEAT_MS;
 	c->join_timeout_ms = cfg->join_timeout_ms ? cfg->join_timeout_ms : NT_CHAN_JOIN_TIMEOUT_MS;
 	c->retry.give_up_after_ms = cfg->give_up_after_ms;

@@ -31,6 +31,7 @@ struct nt_chan_client_config {
 	const char *public_key;	   /* standard base64, sent percent-encoded */
 	const char *name;	   /* optional (NULL) */
 	const char *endpoint;	   /* optional HOST:PORT (gateways) */
+	uint16_t endpoint_port;	   /* endpoint NULL, this set: SOURCE:PORT per attempt */
 	const char *ca_file;	   /* NULL: the system's CAs */
 	const char *fingerprint;   /* SHA256:BASE64 pin, or NULL */
 	uint32_t heartbeat_ms;	   /* 0: NT_CHAN_HEARTBEAT_MS */

@@ -2,6 +2,8 @@
 /* The reconnect policy of the portal protocol's section 3, without clocks of its own. */
 #include "core/channel/chan.h"
 
+#include <ctype.h>
+
 int64_t nt_chan_retry_failed(struct nt_chan_retry *r, uint64_t now_ms, uint32_t rnd,
 			     uint64_t retry_after_ms)
 {
@@ -36,4 +38,23 @@ void nt_chan_retry_joined(struct nt_chan_retry *r)
 {
 	r->joined_once = true;
 	r->failures = 0;
+}
+
+uint32_t nt_chan_retry_after_parse(const char *text)
+{
+	uint32_t s = 0;
+
+	while (*text == ' ' || *text == '\t')
+		text++;
+	if (!isdigit((unsigned char)*text))
+		return 0;
+	/* Stops counting once past the cap: no overflow on a long number. */
+	for (; isdigit((unsigned char)*text); text++)
+		if (s <= NT_CHAN_RETRY_AFTER_MAX_MS / 1000u)
+			s = s * 10u + (uint32_t)(*text - '0');
+	while (*text == ' ' || *text == '\t')
+		text++;
+	if (*text)
+		return 0;
+	return s >= NT_CHAN_RETRY_AFTER_MAX_MS / 1000u ? NT_CHAN_RETRY_AFTER_MAX_MS : s * 1000u;
 }

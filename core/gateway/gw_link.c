@@ -134,6 +134,7 @@ int nt_gw_link_start(struct nt_loop *loop, struct nt_gateway *gw, const struct n
 	    .token = pt->token,
 	    .public_key = key,
 	    .endpoint = pt->has_advertise ? endpoint : NULL,
+	    .endpoint_port = nt_gateway_port(gw),
 	    .ca_file = pt->ca_file[0] ? pt->ca_file : NULL,
 	    .fingerprint = pt->has_fingerprint ? fp : NULL,
 	    .give_up_after_ms = (uint64_t)pt->give_up_after_s * 1000u,
@@ -166,7 +167,7 @@ int nt_gw_link_start(struct nt_loop *loop, struct nt_gateway *gw, const struct n
 		return ret;
 	}
 	nt_info(MOD, "event=portal_starting url=%s endpoint=%s port=%u", pt->url,
-		pt->has_advertise ? endpoint : "-", nt_gateway_port(gw));
+		pt->has_advertise ? endpoint : "source", nt_gateway_port(gw));
 	*out = l;
 	return 0;
 }

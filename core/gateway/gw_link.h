@@ -15,7 +15,8 @@ struct nt_loop;
 #define NT_GW_LINK_EVENTS_PER_WAKE 64u /* channel events handled per loop wake-up */
 
 /* Starts the channel to cfg->portal (cfg->portal.line set) for gw, whose
- * ListenPort is announced with Advertise. cfg, gw and loop outlive the link.
+ * ListenPort is announced with Advertise, or else with the source address
+ * of each connection attempt. cfg, gw and loop outlive the link.
  * 0 or a negative errno (logged). */
 int nt_gw_link_start(struct nt_loop *loop, struct nt_gateway *gw, const struct nt_config *cfg,
 		     struct nt_gw_link **out);

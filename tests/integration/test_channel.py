@@ -6,6 +6,7 @@ the notun client side. Loopback only; every wait is bounded."""
 import asyncio
 import base64
 import hashlib
+import http
 import json
 import os
 import socket
@@ -179,15 +180,22 @@ class PyPortal:
         self.behaviour = behaviour
         self.port = free_port()
         self.log = []
+        self.busy = 0  # upgrades to answer 503 Retry-After: 3
 
     async def handler(self, ws, path):
         self.log.append(("open", time.monotonic(), path, ws.request_headers.get("Authorization")))
         await self.behaviour(self, ws)
 
     async def process_request(self, path, headers):
+        # websockets 10 wants an HTTPStatus here: a plain int makes its
+        # handler fail and close the connection without any response.
         if headers.get("Authorization") != f"Bearer {TOKEN}":
             self.log.append(("401", time.monotonic(), path, None))
-            return (401, [], b"")
+            return (http.HTTPStatus.UNAUTHORIZED, [], b"")
+        if self.busy:
+            self.busy -= 1
+            self.log.append(("503", time.monotonic(), path, None))
+            return (http.HTTPStatus.SERVICE_UNAVAILABLE, [("Retry-After", "3")], b"")
         return None
 
     def serve(self):
@@ -276,9 +284,6 @@ def test_client_unauthorized_by_chantool_server_exits_2(server):
     assert "event=portal_unauthorized" in err
 
 
-@pytest.mark.xfail(reason="known gap: a server that closes right after its 401 (Python "
-                   "websockets) makes libwebsockets 4.1 report 'read failed' without the status; "
-                   "the client then retries instead of exiting 2")
 def test_client_unauthorized_exits_2(tls_files):
     cert, key, fp = tls_files
     portal = PyPortal(cert, key, answer_joins)
@@ -294,6 +299,28 @@ def test_client_unauthorized_exits_2(tls_files):
             finally:
                 stop(p)
         assert [e[0] for e in portal.log] == ["401"]  # no retry
+    run(go())
+
+
+def test_client_honours_503_retry_after(tls_files):
+    cert, key, fp = tls_files
+    portal = PyPortal(cert, key, answer_joins)
+    portal.busy = 1
+
+    async def go():
+        async with portal.serve():
+            p = chan_client(portal.port, "--fingerprint", fp)
+            try:
+                ev = await read_event(p, 5)
+                # the early policy alone would say 1000
+                assert ev == {"event": "disconnected", "reason": "http_status", "retry_ms": 3000}
+                assert (await read_event(p, 8)) == {"event": "joined"}
+            finally:
+                stop(p)
+        busy = [e for e in portal.log if e[0] == "503"]
+        opens = [e for e in portal.log if e[0] == "open"]
+        assert len(busy) == 1 and len(opens) == 1
+        assert 2.9 <= opens[0][1] - busy[0][1] < 6
     run(go())
 
 

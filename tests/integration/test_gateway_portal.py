@@ -3,10 +3,10 @@
 FAKE PORTAL written with Python's websockets (ws:// on loopback) hands the
 real `notun gateway` its grants; a wireguard-go client in a network
 namespace, with the grant's pre-shared key, fetches through it. The 401 case
-uses chantool's server (it answers 401 before closing; see
-core/channel/README.md "Known gap"). Every wait is bounded."""
+uses chantool's server over wss:// with a pin. Every wait is bounded."""
 import asyncio
 import base64
+import http
 import json
 import os
 import queue
@@ -65,7 +65,7 @@ class FakePortal:
 
     async def _check(self, path, headers):
         if headers.get("Authorization") != f"Bearer {self.token}":
-            return (401, [], b"")
+            return (http.HTTPStatus.UNAUTHORIZED, [], b"")
         return None
 
     async def _reply(self, ws, f):
@@ -264,6 +264,26 @@ def test_gateway_joins_portal_and_serves_its_grants(notun, tmp_path):
             srv.terminate()
             srv.wait(timeout=10)
         ns.close()
+
+
+def test_gateway_without_advertise_sends_its_source_address_and_listen_port(notun, tmp_path):
+    # The protocol's default endpoint: the address the WebSocket connection
+    # left from, with ListenPort (not the portal's guess of port 51820).
+    token = gateway_token(notun)
+    gw_port = free_udp_port("127.0.0.1")
+    assert gw_port != 51820
+    portal = FakePortal(token, "10.214.250.2")
+    gw = None
+    try:
+        gw = PortalGateway(notun, tmp_path, gateway_config(
+            KeyPair(notun), gw_port, "10.214.250.2", f"ws://127.0.0.1:{portal.port}", token))
+        portal.wait_frame("phx_join")
+        q = urllib.parse.parse_qs(portal.opens[0].partition("?")[2])
+        assert q["endpoint"] == [f"127.0.0.1:{gw_port}"], gw.read_log()[-3000:]
+    finally:
+        if gw:
+            gw.stop()
+        portal.close()
 
 
 def test_gateway_exits_2_when_the_portal_refuses_its_token(notun, tmp_path):

@@ -159,6 +159,24 @@ static void test_retry_backoff(void **state)
 	assert_int_equal(nt_chan_retry_failed(&r, 1000000000, 1u << 31, 7000), 7000);
 }
 
+static void test_retry_after_parse(void **state)
+{
+	(void)state;
+	assert_int_equal(nt_chan_retry_after_parse("3"), 3000);
+	assert_int_equal(nt_chan_retry_after_parse(" 0 "), 0);
+	assert_int_equal(nt_chan_retry_after_parse("60"), NT_CHAN_RETRY_AFTER_MAX_MS);
+	/* Capped, not wrapped: 4294968 s * 1000 overflows 32 bits to 704 ms. */
+	assert_int_equal(nt_chan_retry_after_parse("4294968"), NT_CHAN_RETRY_AFTER_MAX_MS);
+	assert_int_equal(nt_chan_retry_after_parse("86400"), NT_CHAN_RETRY_AFTER_MAX_MS);
+	assert_int_equal(nt_chan_retry_after_parse("99999999999999999999999"),
+			 NT_CHAN_RETRY_AFTER_MAX_MS);
+	/* An HTTP-date, a negative or a fraction: not a delay we honour. */
+	assert_int_equal(nt_chan_retry_after_parse("Wed, 21 Oct 2015 07:28:00 GMT"), 0);
+	assert_int_equal(nt_chan_retry_after_parse("-5"), 0);
+	assert_int_equal(nt_chan_retry_after_parse("1.5"), 0);
+	assert_int_equal(nt_chan_retry_after_parse(""), 0);
+}
+
 static void test_retry_give_up_after(void **state)
 {
 	struct nt_chan_retry r = {.give_up_after_ms = 10000};
@@ -192,6 +210,7 @@ int main(void)
 	    cmocka_unit_test(test_key),		    cmocka_unit_test(test_fingerprint),
 	    cmocka_unit_test(test_retry_early),	    cmocka_unit_test(test_retry_backoff),
 	    cmocka_unit_test(test_retry_give_up_after), cmocka_unit_test(test_loopback),
+	    cmocka_unit_test(test_retry_after_parse),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
