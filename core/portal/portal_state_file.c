@@ -63,10 +63,15 @@ int nt_portal_state_write(const char *path, const struct nt_portal_state *st)
 		goto out;
 	}
 	/* An existing temporary (a crash before the rename) keeps its mode. */
-	if (fchmod(fd, 0600) || (rc = write_all(fd, text, (size_t)len)) || fsync(fd)) {
-		rc = rc ? rc : -errno;
+	if (fchmod(fd, 0600)) {
+		rc = -errno;
 		goto unlink;
 	}
+	rc = write_all(fd, text, (size_t)len);
+	if (rc == 0 && fsync(fd))
+		rc = -errno;
+	if (rc)
+		goto unlink;
 	if (close(fd)) {
 		fd = -1;
 		rc = -errno;
