@@ -68,8 +68,9 @@ struct nt_flow_udp;
 
 /* ---- the flow layer ---- */
 
-#define NT_FLOW_DEFAULT_CHUNK	       (64u * 1024)
-#define NT_FLOW_DEFAULT_SEND_CAP       (2048u * 1024)	    /* per flow: TCP_SND_BUF, a full window in flight */
+#define NT_FLOW_DEFAULT_CHUNK	 (64u * 1024)
+#define NT_FLOW_DEFAULT_SEND_CAP (2048u * 1024) /* per flow: TCP_SND_BUF, a full window in flight  \
+						 */
 #define NT_FLOW_DEFAULT_TOTAL_SEND_CAP (256u * 1024 * 1024) /* all flows */
 #define NT_FLOW_DEFAULT_TOTAL_RECV_CAP (256u * 1024 * 1024) /* all flows: received, unread */
 #define NT_FLOW_DEFAULT_MAX_FLOWS      8192u		    /* TCP flows open at once */
@@ -141,6 +142,11 @@ int nt_flow_tcp_connect(int family, const uint8_t *dst_addr, uint16_t dst_port,
 struct tcp_pcb;
 int nt_flow_tcp_adopt(struct tcp_pcb *pcb, const struct nt_flow_ops *ops, void *arg,
 		      struct nt_flow **out);
+/* The open TCP flows whose remote address lies in prefix/prefix_len (4 or
+ * 16 bytes as family says): counted when why is NT_FAIL_NONE (a portal
+ * grant still in use), else each ended with a RST and NT_FLOW_ERROR (why:
+ * the grant ended). Returns how many. */
+size_t nt_flow_tcp_to(int family, const uint8_t *prefix, unsigned prefix_len, enum nt_fail why);
 /* Hands the flow to a new owner (the splice takes over after connect). */
 void nt_flow_set_ops(struct nt_flow *f, const struct nt_flow_ops *ops, void *arg);
 

@@ -690,6 +690,43 @@ int nt_flow_tcp_icmp_error(const struct nt_icmp_err *e)
 	return 1;
 }
 
+static bool in_prefix(const uint8_t *a, const uint8_t *prefix, unsigned bits)
+{
+	unsigned whole = bits / 8, rest = bits % 8;
+
+	if (memcmp(a, prefix, whole) != 0)
+		return false;
+	return !rest || ((a[whole] ^ prefix[whole]) & (uint8_t)(0xff00u >> rest)) == 0;
+}
+
+size_t nt_flow_tcp_to(int family, const uint8_t *prefix, unsigned prefix_len, enum nt_fail why)
+{
+	struct link *n, *next;
+	uint8_t remote[16];
+	size_t ended = 0;
+
+	if (!nt_flow_g.up || prefix_len > (family == AF_INET ? 32u : 128u))
+		return 0;
+	for (n = nt_flow_g.flows.next; n != &nt_flow_g.flows; n = next) {
+		struct nt_flow *f = container_of(n, struct nt_flow, all);
+
+		next = n->next;
+		if (!f->pcb || f->owner_gone || f->error != NT_FAIL_NONE ||
+		    nt_flow_ip_to_addr(&f->pcb->remote_ip, remote) != family ||
+		    !in_prefix(remote, prefix, prefix_len))
+			continue;
+		ended++;
+		if (why == NT_FAIL_NONE)
+			continue;
+		/* Held: the owner's callback may close it. */
+		hold(f);
+		fail_flow(f, why);
+		next = n->next;
+		release(f);
+	}
+	return ended;
+}
+
 /* ---- for the layer (flow.c) ---- */
 
 void nt_flow_tcp_layer_init(void)

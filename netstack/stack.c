@@ -290,7 +290,7 @@ static err_t netif_setup(struct netif *netif)
 
 static int config_check(const struct nt_stack_config *cfg, uint16_t *mtu)
 {
-	if (!cfg || !cfg->output || (!cfg->has_ipv4 && !cfg->has_ipv6))
+	if (!cfg || !cfg->output || (!cfg->has_ipv4 && !cfg->has_ipv6 && !cfg->no_address_yet))
 		return -EINVAL;
 	*mtu = cfg->mtu ? cfg->mtu : NT_STACK_DEFAULT_MTU;
 	if (*mtu < NT_STACK_MIN_MTU)
@@ -368,6 +368,33 @@ err_netif:
 	free(st.scratch);
 	st.scratch = NULL;
 	return err;
+}
+
+int nt_stack_set_address(int family, const uint8_t *addr)
+{
+	if (!st.up)
+		return -ENETDOWN;
+	if (family == AF_INET) {
+		ip4_addr_t a4, m4;
+
+		memcpy(&a4.addr, addr, 4);
+		if (a4.addr == 0 || a4.addr == 0xffffffffu || ip4_addr_ismulticast(&a4))
+			return -EINVAL;
+		ip4_addr_set_u32(&m4, 0xffffffffu);
+		netif_set_addr(&st.netif, &a4, &m4, IP4_ADDR_ANY4);
+	} else if (family == AF_INET6) {
+		ip6_addr_t a6;
+
+		memcpy(a6.addr, addr, 16);
+		ip6_addr_clear_zone(&a6);
+		if (ip6_addr_isany(&a6) || ip6_addr_ismulticast(&a6))
+			return -EINVAL;
+		netif_ip6_addr_set(&st.netif, 0, &a6);
+		netif_ip6_addr_set_state(&st.netif, 0, IP6_ADDR_PREFERRED);
+	} else {
+		return -EINVAL;
+	}
+	return 0;
 }
 
 static void close_pcbs(void)

@@ -43,6 +43,7 @@ struct nt_stack_config {
 	struct in_addr ipv4; /* our tunnel address, a /32 */
 	bool has_ipv6;
 	struct in6_addr ipv6; /* our tunnel address, a /128 */
+	bool no_address_yet;  /* neither address: nt_stack_set_address later */
 	/* Largest packet in either direction: 0 means NT_STACK_DEFAULT_MTU;
 	 * NT_STACK_MIN_MTU .. 65535. TCP's MSS follows it down, not up. */
 	uint16_t mtu;
@@ -71,9 +72,15 @@ struct nt_stack_stats {
 };
 
 /* Brings lwIP up on one interface with cfg's addresses. At least one address
- * is required. Returns 0, -EINVAL (bad config), -EALREADY (a stack is up),
- * -ENOMEM or -EIO (randomness unavailable). */
+ * is required unless no_address_yet (nt_stack_set_address gives them later). Returns 0, -EINVAL
+ * (bad config), -EALREADY (a stack is up), -ENOMEM or -EIO (randomness unavailable). */
 int nt_stack_init(struct nt_loop *loop, const struct nt_stack_config *cfg);
+
+/* Sets (or replaces) our tunnel address of one family: a portal client
+ * learns it from the portal's init. A replaced address ends the TCP
+ * connections bound to the old one (lwIP aborts them). 0, -EINVAL (not a
+ * usable unicast address, family) or -ENETDOWN (no stack). */
+int nt_stack_set_address(int family, const uint8_t *addr);
 
 /* Tears the stack down so that nt_stack_init() may run again. Callers close
  * their pcbs first; TCP pcbs still open are aborted (their err callbacks run,

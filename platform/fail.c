@@ -22,6 +22,8 @@ static const struct {
     [NT_FAIL_NAME] = {"name does not resolve", 0x04, 502},
     [NT_FAIL_ADDR_TYPE] = {"address type not supported", 0x08, 400},
     [NT_FAIL_LOOP] = {"destination is this proxy itself", 0x02, 403},
+    [NT_FAIL_FORBIDDEN] = {"access to the resource refused", 0x02, 403},
+    [NT_FAIL_OFFLINE] = {"no gateway of the resource is online", 0x03, 502},
 };
 
 #define N_FAILS (sizeof(fails) / sizeof(fails[0]))

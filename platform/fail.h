@@ -19,9 +19,11 @@ enum nt_fail {
 	NT_FAIL_NAME,	      /* 0x04 / 502: the name does not resolve */
 	NT_FAIL_ADDR_TYPE,    /* 0x08 / 400: an address family we cannot route */
 	NT_FAIL_LOOP,	      /* 0x02 / 403: the destination is one of our own listeners */
+	NT_FAIL_FORBIDDEN,    /* 0x02 / 403: the portal refused access (forbidden, not_found) */
+	NT_FAIL_OFFLINE,      /* 0x03 / 502: no gateway of the resource is online */
 };
 
-#define NT_FAIL_COUNT (NT_FAIL_LOOP + 1)
+#define NT_FAIL_COUNT (NT_FAIL_OFFLINE + 1)
 
 const char *nt_fail_text(enum nt_fail fail); /* one line, for logs and HTTP bodies */
 uint8_t nt_fail_socks5(enum nt_fail fail);

@@ -40,12 +40,12 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "netstack/splice.h"
 #include "platform/log.h"
 #include "platform/loop.h"
 #include "platform/sockaddr.h"
 #include "proxy/http_conn_int.h"
 #include "proxy/socks5_conn.h"
-#include "netstack/splice.h"
 
 #define MOD "http"
 
@@ -321,7 +321,8 @@ static void on_open(void *arg, const struct nt_open_result *res)
 	if (fail != NT_FAIL_NONE) {
 		if ((unsigned)fail < NT_FAIL_COUNT)
 			c->st->connect_failed[fail]++;
-		(void)nt_http_reply_error(c, nt_fail_http(fail), nt_fail_text(fail));
+		(void)nt_http_reply_error(c, nt_fail_http(fail),
+					  res->detail ? res->detail : nt_fail_text(fail));
 	} else if (c->is_connect) {
 		connect_established(c, res);
 		return;

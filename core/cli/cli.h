@@ -46,4 +46,10 @@ int nt_cli_listen_arg(const char *cmd, const char *arg, struct nt_config_listen 
 /* Linked library versions, one "name version" per line. */
 void nt_version_print(FILE *out);
 
+/* The exit code for a portal channel's fatal end (enum nt_chan_fatal), with
+ * its one line on stderr: NT_EXIT_USAGE for a token a person must fix,
+ * NT_EXIT_FAIL when reconnecting gave up. role: "gateway", "client". */
+struct nt_config;
+int nt_cli_portal_fatal(const struct nt_config *cfg, const char *role, int fatal);
+
 #endif

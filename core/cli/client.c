@@ -13,11 +13,13 @@
 #include "core/cli/cli.h"
 #include "core/cli/client.h"
 #include "core/engine/engine.h"
+#include "core/engine/engine_portal.h"
+#include "core/wg/key.h"
+#include "netstack/splice.h"
 #include "platform/log.h"
 #include "platform/loop.h"
 #include "platform/sockaddr.h"
 #include "proxy/proxy.h"
-#include "netstack/splice.h"
 
 #define MOD "client"
 
@@ -70,6 +72,11 @@ int nt_client_load_config(const struct nt_client_options *opts, struct nt_config
 		cfg->listen_count = opts->listen_count;
 	}
 	apply_credentials(opts, cfg);
+	/* A portal client without a key: a fresh one, never written anywhere. */
+	if (!cfg->has_private_key) {
+		nt_key_generate_private(cfg->private_key);
+		(void)nt_key_public(cfg->public_key, cfg->private_key);
+	}
 	return NT_EXIT_OK;
 }
 
@@ -193,6 +200,8 @@ int nt_client_run(const struct nt_client_options *opts)
 		goto out_loop;
 	ret = nt_loop_run(loop);
 	code = ret == 0 ? NT_EXIT_OK : NT_EXIT_FAIL;
+	if (nt_engine_portal_fatal(c->engine) >= 0)
+		code = nt_cli_portal_fatal(&c->cfg, "client", nt_engine_portal_fatal(c->engine));
 	nt_client_stop(c);
 out_loop:
 	nt_loop_free(loop);

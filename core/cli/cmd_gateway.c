@@ -87,28 +87,6 @@ static int load_config(const char *path, struct nt_config *cfg)
 	return NT_EXIT_OK;
 }
 
-/* The exit code for the portal channel's fatal end, with its one line. */
-static int portal_fatal(const struct nt_config *cfg, int fatal)
-{
-	static const char *const why[] = {
-	    [NT_CHAN_FATAL_UNAUTHORIZED] = "the portal refused the token (HTTP 401)",
-	    [NT_CHAN_FATAL_TOKEN_EXPIRED] = "the portal says the token expired",
-	    [NT_CHAN_FATAL_TOKEN_REVOKED] = "the portal says the token was revoked",
-	};
-
-	if (fatal == NT_CHAN_FATAL_GAVE_UP) {
-		fprintf(stderr, "notun: gateway: gave up reaching the portal at %s\n",
-			cfg->portal.url);
-		return NT_EXIT_FAIL;
-	}
-	/* A person must fix the token: retrying would not. */
-	fprintf(stderr, "notun: gateway: %s: fix [Portal] %s in %s\n",
-		fatal >= 0 && fatal < (int)(sizeof(why) / sizeof(why[0])) ? why[fatal]
-									  : "portal error",
-		cfg->portal.token_file[0] ? "TokenFile" : "Token", cfg->filename);
-	return NT_EXIT_USAGE;
-}
-
 static int run(const char *path, const struct nt_gateway_limits *limits)
 {
 	struct nt_config cfg;
@@ -140,7 +118,7 @@ static int run(const char *path, const struct nt_gateway_limits *limits)
 	ret = nt_loop_run(loop);
 	code = ret == 0 ? NT_EXIT_OK : NT_EXIT_FAIL;
 	if (nt_gw_link_fatal(link) >= 0)
-		code = portal_fatal(&cfg, nt_gw_link_fatal(link));
+		code = nt_cli_portal_fatal(&cfg, "gateway", nt_gw_link_fatal(link));
 	/* The channel's thread ends before the tunnel its pushes reach. */
 	nt_gw_link_stop(link);
 	nt_gateway_log_counters(gw);

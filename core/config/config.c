@@ -330,10 +330,13 @@ static int finish(struct parser *p)
 		return ret;
 	if (!cfg->interface_line)
 		return nt_config_fail_at(p, 0, "PrivateKey", "no [Interface] section");
-	if (!priv)
+	/* Under a portal the key may be left out: the client makes a fresh
+	 * one per start (the portal learns it at every join). */
+	if (!priv && !cfg->portal.line)
 		return nt_config_fail_at(p, cfg->interface_line, "PrivateKey",
 					 "[Interface] has no PrivateKey");
-	if (nt_key_public(cfg->public_key, cfg->private_key) != 0)
+	cfg->has_private_key = priv != 0;
+	if (priv && nt_key_public(cfg->public_key, cfg->private_key) != 0)
 		return nt_config_fail_at(p, priv, "PrivateKey",
 					 "not a usable Curve25519 private key");
 	for (i = 0; i < cfg->peer_count; i++) {

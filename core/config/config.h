@@ -184,6 +184,7 @@ struct nt_config {
 
 	/* [Interface] */
 	unsigned int interface_line; /* its first header; 0 when absent */
+	bool has_private_key;	     /* false only with [Portal]: a fresh key per start */
 	uint8_t private_key[NT_KEY_LEN];
 	uint8_t public_key[NT_KEY_LEN];			   /* derived from private_key */
 	struct wg_cidr addresses[NT_CONFIG_MAX_ADDRESSES]; /* our tunnel addresses */
@@ -244,11 +245,13 @@ int nt_config_parse(const char *text, size_t len, const char *filename, struct n
 
 /* Role requirements on a parsed config. 0 or -EINVAL with err filled.
  * Client: at least one Address, at least one [Peer], each with an Endpoint;
- *         no Allow rules (only a gateway enforces them).
+ *         no Allow rules (only a gateway enforces them). With [Portal]: a
+ *         client token (ntc_), no Advertise; Address, [Peer] and PrivateKey
+ *         are optional (static peers keep the addresses they hold).
  * Gateway: ListenPort set; no [Proxy] section; a [Portal] has a URL and a
  *         gateway token (ntg_). Without [Portal], a gateway with no Allow
- *         rule denies everything; with it, the grants come from the portal.
- *         Client: no [Portal] yet (the next version wires it). */
+ *         rule denies everything; with it, the grants come from the portal;
+ *         a PrivateKey always. */
 int nt_config_validate_client(const struct nt_config *cfg, struct nt_config_error *err);
 int nt_config_validate_gateway(const struct nt_config *cfg, struct nt_config_error *err);
 

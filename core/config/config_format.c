@@ -174,7 +174,8 @@ int nt_config_format(const struct nt_config *cfg, char *buf, size_t size, size_t
 	size_t i;
 
 	put(&o, "[Interface]\n");
-	put_key(&o, "PrivateKey", cfg->private_key);
+	if (cfg->has_private_key)
+		put_key(&o, "PrivateKey", cfg->private_key);
 	put_cidrs(&o, "Address", cfg->addresses, cfg->address_count);
 	for (i = 0; i < cfg->dns_server_count; i++) {
 		put(&o, i ? ", " : "DNS = ");

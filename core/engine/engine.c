@@ -34,8 +34,10 @@
 #include "core/config/config.h"
 #include "core/engine/engine.h"
 #include "core/engine/engine_int.h"
+#include "core/engine/engine_portal.h"
 #include "core/engine/own_listen.h"
 #include "core/engine/pending.h"
+#include "core/engine/rtable.h"
 #include "core/resolver/resolver.h"
 #include "core/tunnel/tunnel.h"
 #include "netstack/flow.h"
@@ -56,10 +58,12 @@ struct nt_engine_req {
 	struct nt_resolver_req *resolving;
 	struct nt_flow *flow;
 	struct wg_peer *peer;
-	uint64_t id; /* for the logs: the opens counter when it came */
+	struct nt_rentry *res; /* a portal resource it waits for (or uses) */
+	uint64_t id;	       /* for the logs (cid=): the opens counter when it came */
 	int fd;
 	enum nt_fail fail; /* set when the result is known and waits for the timer */
 	bool done;
+	char detail[NT_PORTAL_DETAIL_MAX]; /* a failure naming its resource, or "" */
 };
 
 /* ---- requests ---- */
@@ -80,6 +84,8 @@ static void req_unlink(struct nt_engine_req *r)
 static void req_free(struct nt_engine_req *r)
 {
 	nt_timer_cancel(r->e->loop, &r->timer);
+	if (r->res)
+		nt_engine_portal_unwant(r->e, r->res);
 	if (r->resolving)
 		nt_resolver_cancel(r->resolving);
 	if (r->flow)
@@ -97,9 +103,18 @@ static void req_finish(struct nt_engine_req *r, const struct nt_open_result *res
 	struct nt_engine *e = r->e;
 	nt_engine_open_cb cb = r->cb;
 	void *arg = r->arg;
+	struct nt_open_result out = *res;
+	char detail[NT_PORTAL_DETAIL_MAX];
 
 	if (res->fail == NT_FAIL_NONE) {
 		e->counters.connected++;
+	} else if (r->detail[0]) {
+		e->counters.failed++;
+		/* About a portal resource: the line and the HTTP body name it. */
+		memcpy(detail, r->detail, sizeof(detail));
+		out.detail = detail;
+		nt_info(MOD, "event=connect_failed cid=%" PRIu64 " rid=%s port=%u reason=\"%s\"",
+			r->id, r->res ? r->res->res.id : "-", r->target.port, detail);
 	} else {
 		e->counters.failed++;
 		nt_debug(MOD, "event=connect_failed target=%s port=%u reason=\"%s\"",
@@ -107,7 +122,7 @@ static void req_finish(struct nt_engine_req *r, const struct nt_open_result *res
 			 nt_fail_text(res->fail));
 	}
 	req_free(r);
-	cb(arg, res);
+	cb(arg, &out);
 }
 
 static void req_fail(struct nt_engine_req *r, enum nt_fail fail)
@@ -135,6 +150,13 @@ static void req_timer(struct nt_loop *loop, struct nt_timer *t, void *arg)
 		return;
 	}
 	r->e->counters.timeouts++;
+	if (r->res && !r->peer) {
+		/* The portal or the gateway never answered. */
+		snprintf(r->detail, sizeof(r->detail),
+			 "resource %s: no access granted within ConnectTimeout", r->res->res.id);
+		req_fail(r, NT_FAIL_TIMEOUT);
+		return;
+	}
 	/* A peer that never answered our handshake is "host unreachable";
 	 * one that did but whose destination stays silent is a timeout. */
 	if (r->peer && !nt_tunnel_peer_has_session(r->peer))
@@ -240,20 +262,60 @@ static void direct_connect(struct nt_engine_req *r, int family, const uint8_t *a
 
 /* ---- routing ---- */
 
+static void flow_connect(struct nt_engine_req *r, int family, const uint8_t *addr)
+{
+	int ret = nt_flow_tcp_connect(family, addr, r->target.port, &flow_ops, r, &r->flow);
+
+	if (ret == -ENETUNREACH || ret == -EAFNOSUPPORT)
+		req_fail_later(r, NT_FAIL_ADDR_TYPE);
+	else if (ret != 0)
+		req_fail_later(r, NT_FAIL_GENERAL);
+}
+
+/* A portal resource: outside its filters, refused here with nothing sent;
+ * else the flow opens at once, its packets held until access is granted. */
+static void route_resource(struct nt_engine_req *r, struct nt_rentry *re, int family,
+			   const uint8_t *addr)
+{
+	struct nt_engine *e = r->e;
+	enum nt_fail fail =
+	    nt_engine_portal_admit(e, re, r->target.port, r->detail, sizeof(r->detail));
+
+	if (fail != NT_FAIL_NONE) {
+		e->counters.portal_refused++;
+		req_fail_later(r, fail);
+		return;
+	}
+	e->counters.via_portal++;
+	r->res = re;
+	r->peer = nt_engine_portal_want(e, re);
+	flow_connect(r, family, addr);
+}
+
+/* Under a portal, static peers keep the addresses they hold; the rest is
+ * the portal's resources, then the bypass. */
+static struct wg_peer *static_peer(struct nt_engine *e, int family, const uint8_t *addr)
+{
+	if (e->portal)
+		return wg_allowedips_lookup(&e->static_ips, family, addr);
+	return nt_tunnel_peer_for_dst(e->tunnel, family, addr);
+}
+
 static void route(struct nt_engine_req *r, int family, const uint8_t *addr)
 {
 	struct nt_engine *e = r->e;
-	struct wg_peer *peer = nt_tunnel_peer_for_dst(e->tunnel, family, addr);
-	int ret;
+	struct wg_peer *peer = static_peer(e, family, addr);
+	struct nt_rentry *re;
 
 	if (peer) {
 		e->counters.via_tunnel++;
 		r->peer = peer;
-		ret = nt_flow_tcp_connect(family, addr, r->target.port, &flow_ops, r, &r->flow);
-		if (ret == -ENETUNREACH || ret == -EAFNOSUPPORT)
-			req_fail_later(r, NT_FAIL_ADDR_TYPE);
-		else if (ret != 0)
-			req_fail_later(r, NT_FAIL_GENERAL);
+		flow_connect(r, family, addr);
+		return;
+	}
+	re = nt_engine_portal_match(e, family, addr);
+	if (re) {
+		route_resource(r, re, family, addr);
 		return;
 	}
 	if (e->bypass == NT_CONFIG_BYPASS_REJECT) {
@@ -339,6 +401,29 @@ int nt_engine_set_own_listeners(struct nt_engine *e, const struct sockaddr_stora
 	return 0;
 }
 
+void nt_engine_fail_waiting(struct nt_engine *e, const struct nt_rentry *re, enum nt_fail fail,
+			    const char *detail)
+{
+	struct nt_engine_req *r;
+
+	/* From the head each time: a callback may open or cancel others. */
+	for (;;) {
+		for (r = e->reqs; r && r->res != re; r = r->next)
+			;
+		if (!r)
+			return;
+		snprintf(r->detail, sizeof(r->detail), "%s", detail);
+		req_fail(r, fail);
+	}
+}
+
+void nt_engine_granted(struct nt_engine *e, const struct nt_rentry *re, struct wg_peer *peer)
+{
+	for (struct nt_engine_req *r = e->reqs; r; r = r->next)
+		if (r->res == re)
+			r->peer = peer;
+}
+
 void nt_engine_cancel(struct nt_engine_req *r)
 {
 	r->e->counters.canceled++;
@@ -362,6 +447,9 @@ static int stack_output(void *arg, const uint8_t *pkt, size_t len)
 	struct nt_engine *e = arg;
 	int ret = e->tunnel ? nt_tunnel_xmit(e->tunnel, pkt, len) : -EHOSTUNREACH;
 
+	/* No peer holds it: a resource whose access is being requested may. */
+	if (ret == -EHOSTUNREACH && e->portal)
+		ret = nt_engine_portal_hold(e, pkt, len);
 	if (ret == -EHOSTUNREACH)
 		e->counters.out_no_route++;
 	else if (ret != 0)
@@ -454,6 +542,8 @@ static int stack_up(struct nt_engine *e, const struct nt_config *cfg)
 		memcpy(&sc.ipv4, a4, 4);
 	if ((sc.has_ipv6 = a6 != NULL))
 		memcpy(&sc.ipv6, a6, 16);
+	/* A portal gives the address in its init. */
+	sc.no_address_yet = cfg->portal.line != 0;
 	return nt_stack_init(e->loop, &sc);
 }
 
@@ -493,6 +583,10 @@ static int peers_up(struct nt_engine *e, const struct nt_config *cfg, bool *any_
 			nt_error(MOD, "event=peer_rejected line=%u error=%d", p->line, ret);
 			return ret;
 		}
+		for (size_t j = 0; cfg->portal.line && j < p->allowed_ips_count && ret == 0; j++)
+			ret = wg_allowedips_insert(&e->static_ips, &p->allowed_ips[j], ep->peer);
+		if (ret != 0)
+			return ret;
 		e->peer_count++;
 	}
 	return 0;
@@ -536,6 +630,7 @@ int nt_engine_new(struct nt_loop *loop, const struct nt_config *cfg,
 	if (!e)
 		return -ENOMEM;
 	e->loop = loop;
+	wg_allowedips_init(&e->static_ips, 0);
 	fc.trim_arg = &e->tunnel;
 	e->bypass = cfg->bypass;
 	e->connect_timeout_ns = (uint64_t)cfg->connect_timeout_ms * 1000000u;
@@ -573,10 +668,15 @@ int nt_engine_new(struct nt_loop *loop, const struct nt_config *cfg,
 		nt_error(MOD, "event=resolver_failed error=%d", ret);
 		goto err;
 	}
-	nt_info(MOD, "event=engine_up peers=%zu dns=%s bypass=%s connect_timeout_ms=%u",
-		e->peer_count, cfg->dns_server_count ? "tunnel" : "system",
-		e->bypass == NT_CONFIG_BYPASS_REJECT ? "reject" : "direct",
-		cfg->connect_timeout_ms);
+	if (cfg->portal.line) {
+		ret = nt_engine_portal_start(e, cfg);
+		if (ret != 0)
+			goto err;
+	}
+	nt_info(
+	    MOD, "event=engine_up peers=%zu portal=%s dns=%s bypass=%s connect_timeout_ms=%u",
+	    e->peer_count, e->portal ? "yes" : "no", cfg->dns_server_count ? "tunnel" : "system",
+	    e->bypass == NT_CONFIG_BYPASS_REJECT ? "reject" : "direct", cfg->connect_timeout_ms);
 	*out = e;
 	return 0;
 err:
@@ -590,6 +690,8 @@ void nt_engine_free(struct nt_engine *e)
 		return;
 	while (e->reqs)
 		req_free(e->reqs);
+	nt_engine_portal_free(e);
+	wg_allowedips_clear(&e->static_ips);
 	for (size_t i = 0; i < e->peer_count; i++)
 		if (e->peers[i].resolving)
 			nt_resolver_cancel(e->peers[i].resolving);

@@ -49,6 +49,9 @@ struct nt_open_result {
 	int fd;		      /* direct: a connected non-blocking socket, else -1 */
 	struct sockaddr_storage bound;
 	socklen_t bound_len;
+	/* A failure about a portal resource: a line naming it (the HTTP
+	 * body), valid during the callback; NULL otherwise. */
+	const char *detail;
 };
 
 typedef void (*nt_engine_open_cb)(void *arg, const struct nt_open_result *res);
@@ -82,6 +85,8 @@ struct wg_timers_params;
 struct nt_engine_counters {
 	uint64_t opens;		 /* nt_engine_open_tcp calls accepted */
 	uint64_t via_tunnel;	 /* routed to a peer */
+	uint64_t via_portal;	 /* to a portal resource */
+	uint64_t portal_refused; /* outside a resource's filters: refused, nothing sent */
 	uint64_t via_direct;	 /* bypass = direct */
 	uint64_t rejected;	 /* bypass = reject */
 	uint64_t own_refused;	 /* direct to one of our own listeners: a loop */

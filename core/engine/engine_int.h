@@ -10,7 +10,10 @@
 
 #include "core/config/config.h"
 #include "core/engine/engine.h"
+#include "core/wg/allowedips.h"
 
+struct engine_portal;
+struct nt_rentry;
 struct nt_resolver;
 struct nt_resolver_req;
 struct nt_tunnel;
@@ -38,6 +41,15 @@ struct nt_engine {
 	struct sockaddr_storage own[NT_ENGINE_OWN_MAX]; /* the proxy's listeners */
 	size_t own_count;
 	struct nt_engine_counters counters;
+	struct engine_portal *portal;	 /* NULL without [Portal] */
+	struct wg_allowedips static_ips; /* under a portal: the static peers' AllowedIPs */
 };
+
+/* Ends every request waiting for re with fail (detail: the line naming
+ * the resource, for the HTTP body). */
+void nt_engine_fail_waiting(struct nt_engine *e, const struct nt_rentry *re, enum nt_fail fail,
+			    const char *detail);
+/* re was granted: its waiting requests now go through peer. */
+void nt_engine_granted(struct nt_engine *e, const struct nt_rentry *re, struct wg_peer *peer);
 
 #endif

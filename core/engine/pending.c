@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: MIT
-/* The pending buffer's rule: which packet a held one replaces. */
+/* The pending buffer's rule (which packet a held one replaces) and the
+ * per-resource buffer of a portal client. */
+#include <errno.h>
 #include <netinet/in.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "core/engine/pending.h"
@@ -48,4 +51,70 @@ bool nt_pending_supersedes(const uint8_t *old, size_t old_len, const uint8_t *ne
 	alen = syn_key(old, old_len, a);
 	blen = syn_key(new_pkt, new_len, b);
 	return alen && alen == blen && memcmp(a, b, alen) == 0;
+}
+
+int nt_pending_push(struct nt_pending_q *q, const uint8_t *pkt, size_t len)
+{
+	uint8_t *copy;
+
+	for (size_t i = 0; i < q->n; i++) {
+		if (!nt_pending_supersedes(q->pkt[i], q->len[i], pkt, len))
+			continue;
+		if (q->bytes - q->len[i] + len > NT_PENDING_MAX_BYTES)
+			break;
+		copy = malloc(len);
+		if (!copy) {
+			q->c->dropped_nomem++;
+			return -ENOMEM;
+		}
+		memcpy(copy, pkt, len);
+		q->bytes = q->bytes - q->len[i] + len;
+		free(q->pkt[i]);
+		q->pkt[i] = copy;
+		q->len[i] = len;
+		q->c->replaced++;
+		return 1;
+	}
+	if (q->n == NT_PENDING_MAX_PKTS || q->bytes + len > NT_PENDING_MAX_BYTES) {
+		q->c->dropped_full++;
+		return -ENOBUFS;
+	}
+	copy = malloc(len);
+	if (!copy) {
+		q->c->dropped_nomem++;
+		return -ENOMEM;
+	}
+	memcpy(copy, pkt, len);
+	q->pkt[q->n] = copy;
+	q->len[q->n++] = len;
+	q->bytes += len;
+	q->c->held++;
+	return 0;
+}
+
+void nt_pending_flush(struct nt_pending_q *q, void (*fn)(void *arg, const uint8_t *pkt, size_t len),
+		      void *arg)
+{
+	uint8_t *pkt[NT_PENDING_MAX_PKTS];
+	size_t len[NT_PENDING_MAX_PKTS], n = q->n;
+
+	/* Taken out first: fn may push again, into an empty queue. */
+	memcpy(pkt, q->pkt, n * sizeof(pkt[0]));
+	memcpy(len, q->len, n * sizeof(len[0]));
+	q->n = 0;
+	q->bytes = 0;
+	for (size_t i = 0; i < n; i++) {
+		q->c->flushed++;
+		fn(arg, pkt[i], len[i]);
+		free(pkt[i]);
+	}
+}
+
+void nt_pending_clear(struct nt_pending_q *q)
+{
+	for (size_t i = 0; i < q->n; i++)
+		free(q->pkt[i]);
+	q->c->dropped_ended += q->n;
+	q->n = 0;
+	q->bytes = 0;
 }

@@ -12,8 +12,6 @@ struct nt_gateway;
 struct nt_gw_link;
 struct nt_loop;
 
-#define NT_GW_LINK_EVENTS_PER_WAKE 64u /* channel events handled per loop wake-up */
-
 /* Starts the channel to cfg->portal (cfg->portal.line set) for gw, whose
  * ListenPort is announced with Advertise, or else with the source address
  * of each connection attempt. cfg, gw and loop outlive the link.

@@ -316,6 +316,16 @@ int nt_tunnel_peer_set_endpoint(struct nt_tunnel *t, struct wg_peer *peer,
 	return 0;
 }
 
+int nt_tunnel_peer_allow(struct nt_tunnel *t, struct wg_peer *peer, const struct wg_cidr *cidr)
+{
+	return wg_allowedips_insert(&t->aips, cidr, peer);
+}
+
+int nt_tunnel_disallow(struct nt_tunnel *t, const struct wg_cidr *cidr)
+{
+	return wg_allowedips_remove(&t->aips, cidr);
+}
+
 struct wg_peer *nt_tunnel_peer_for_dst(const struct nt_tunnel *t, int family, const void *addr)
 {
 	return wg_allowedips_lookup(&t->aips, family, addr);

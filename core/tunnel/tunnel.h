@@ -141,6 +141,11 @@ void nt_tunnel_remove_peer(struct nt_tunnel *t, struct wg_peer *peer);
 /* 0 or -EINVAL. */
 int nt_tunnel_peer_set_endpoint(struct nt_tunnel *t, struct wg_peer *peer,
 				const struct sockaddr *sa, socklen_t len);
+/* Adds cidr to peer's allowed IPs (a prefix held by another peer moves):
+ * a portal grant. 0 or wg_allowedips_insert's error. */
+int nt_tunnel_peer_allow(struct nt_tunnel *t, struct wg_peer *peer, const struct wg_cidr *cidr);
+/* Removes cidr from whichever peer holds it. 0 or -ENOENT. */
+int nt_tunnel_disallow(struct nt_tunnel *t, const struct wg_cidr *cidr);
 /* The peer whose allowed IPs hold addr (4 or 16 bytes), or NULL. */
 struct wg_peer *nt_tunnel_peer_for_dst(const struct nt_tunnel *t, int family, const void *addr);
 

@@ -38,14 +38,17 @@ def gateway_token(notun):
 
 
 class FakePortal:
-    """The gateway topic of a portal, on an asyncio loop in a thread. Frames
-    it receives go to self.frames (with their arrival time); joins are
-    answered ok and followed by init with self.authorizations; heartbeats
-    and acknowledgements are answered ok."""
+    """The gateway topic of a portal (or the client topic: topic="client",
+    init's payload from self.client_init), on an asyncio loop in a thread.
+    Frames it receives go to self.frames (with their arrival time); joins
+    are answered ok and followed by init with self.authorizations;
+    heartbeats, acknowledgements and requests are answered ok."""
 
-    def __init__(self, token, gw_ip):
-        self.token, self.gw_ip = token, gw_ip
+    def __init__(self, token, gw_ip, topic="gateway"):
+        self.token, self.gw_ip, self.topic = token, gw_ip, topic
         self.authorizations = []
+        self.client_init = {"interface": {"ipv4": gw_ip, "ipv6": "fd00:214::2"},
+                            "resources": []}
         self.frames = queue.Queue()
         self.opens = []
         self.ws = None
@@ -79,9 +82,12 @@ class FakePortal:
             async for msg in ws:
                 f = json.loads(msg)
                 self.frames.put((time.monotonic(), f))
-                if f["event"] in ("phx_join", "heartbeat", "authorization_created"):
+                if f["event"] in ("phx_join", "heartbeat", "authorization_created",
+                                  "request_authorization"):
                     await self._reply(ws, f)
-                if f["event"] == "phx_join":
+                if f["event"] == "phx_join" and self.topic == "client":
+                    await self._push(ws, "init", self.client_init)
+                elif f["event"] == "phx_join":
                     await self._push(ws, "init", {
                         "interface": {"ipv4": self.gw_ip, "ipv6": "fd00:214::2"},
                         "authorizations": self.authorizations})
@@ -89,7 +95,7 @@ class FakePortal:
             pass
 
     async def _push(self, ws, event, payload):
-        await ws.send(json.dumps({"topic": "gateway", "event": event, "payload": payload,
+        await ws.send(json.dumps({"topic": self.topic, "event": event, "payload": payload,
                                   "ref": None}))
 
     def push(self, event, payload):
@@ -101,7 +107,7 @@ class FakePortal:
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise AssertionError(f"no {event} from the gateway within {timeout} s")
+                raise AssertionError(f"no {event} from the {self.topic} within {timeout} s")
             try:
                 t, f = self.frames.get(timeout=left)
             except queue.Empty:

@@ -32,12 +32,12 @@
 #include <cmocka.h>
 
 #include "core/engine/engine.h"
+#include "netstack/splice.h"
 #include "platform/clock.h"
 #include "platform/log.h"
 #include "platform/loop.h"
 #include "proxy/http_conn.h"
 #include "proxy/proxy.h"
-#include "netstack/splice.h"
 
 #define WAIT_MS	     3000
 #define MAX_ORIGIN   48 /* connections the origin serves in a test: > NT_HTTP_UP_POOL */
@@ -1251,6 +1251,7 @@ static void test_http_engine_failures_get_status_and_reason(void **state)
 	    {NT_FAIL_GENERAL, 502},	 {NT_FAIL_NOT_ALLOWED, 403}, {NT_FAIL_NET_UNREACH, 502},
 	    {NT_FAIL_HOST_UNREACH, 502}, {NT_FAIL_REFUSED, 502},     {NT_FAIL_TIMEOUT, 504},
 	    {NT_FAIL_NAME, 502},	 {NT_FAIL_ADDR_TYPE, 400},   {NT_FAIL_LOOP, 403},
+	    {NT_FAIL_FORBIDDEN, 403},	 {NT_FAIL_OFFLINE, 502},
 	};
 	struct world *w = *state;
 	const char *get = "GET http://o/hello HTTP/1.1\r\n\r\n",

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* core/engine/pending.c: what replaces a held packet. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,8 +12,8 @@
 #include "core/engine/pending.h"
 
 /* A minimal IPv4 or IPv6 TCP packet: addresses, ports and flags. */
-static size_t tcp_packet(uint8_t *pkt, int v6, uint8_t last_src_byte, uint16_t sport,
-			 uint8_t flags, uint32_t seq)
+static size_t tcp_packet(uint8_t *pkt, int v6, uint8_t last_src_byte, uint16_t sport, uint8_t flags,
+			 uint32_t seq)
 {
 	size_t ip = v6 ? 40 : 20;
 
@@ -116,14 +117,83 @@ static void test_pending_fragments_and_truncation_are_safe(void **state)
 	assert_false(nt_pending_supersedes(a, la, a, la - 1));
 }
 
+static void collect(void *arg, const uint8_t *pkt, size_t len)
+{
+	uint32_t *seqs = arg;
+
+	assert_int_equal(len, 40);
+	seqs[seqs[0] + 1] = pkt[27];
+	seqs[0]++;
+}
+
+static void test_pending_queue_holds_in_order_and_replaces_a_resent_syn(void **state)
+{
+	struct nt_pending_counters c = {0};
+	struct nt_pending_q q = {.c = &c};
+	uint8_t pkt[64];
+	uint32_t seqs[8] = {0};
+	size_t len;
+	(void)state;
+
+	len = tcp_packet(pkt, 0, 2, 1000, 0x02, 1);
+	assert_int_equal(nt_pending_push(&q, pkt, len), 0);
+	len = tcp_packet(pkt, 0, 2, 1001, 0x02, 2);
+	assert_int_equal(nt_pending_push(&q, pkt, len), 0);
+	/* The first connection's SYN again: in the first one's place. */
+	len = tcp_packet(pkt, 0, 2, 1000, 0x02, 3);
+	assert_int_equal(nt_pending_push(&q, pkt, len), 1);
+	assert_int_equal(q.n, 2);
+	nt_pending_flush(&q, collect, seqs);
+	assert_int_equal(seqs[0], 2);
+	assert_int_equal(seqs[1], 3);
+	assert_int_equal(seqs[2], 2);
+	assert_int_equal(q.n, 0);
+	assert_int_equal(c.held, 2);
+	assert_int_equal(c.replaced, 1);
+	assert_int_equal(c.flushed, 2);
+}
+
+static void test_pending_queue_is_bounded_and_counts_drops(void **state)
+{
+	struct nt_pending_counters c = {0};
+	struct nt_pending_q q = {.c = &c};
+	static uint8_t big[60000];
+	uint8_t pkt[64];
+	size_t len;
+	(void)state;
+
+	for (unsigned i = 0; i < NT_PENDING_MAX_PKTS; i++) {
+		len = tcp_packet(pkt, 0, 2, (uint16_t)(2000 + i), 0x10, i);
+		assert_int_equal(nt_pending_push(&q, pkt, len), 0);
+	}
+	len = tcp_packet(pkt, 0, 2, 5000, 0x10, 1);
+	assert_int_equal(nt_pending_push(&q, pkt, len), -ENOBUFS);
+	assert_int_equal(c.dropped_full, 1);
+	nt_pending_clear(&q);
+	assert_int_equal(c.dropped_ended, NT_PENDING_MAX_PKTS);
+	/* Bytes: 1 MiB at most. */
+	for (unsigned i = 0; i < 17; i++) {
+		big[0] = 0x45;
+		big[19] = (uint8_t)i; /* distinct packets */
+		assert_int_equal(nt_pending_push(&q, big, sizeof(big)), 0);
+	}
+	big[19] = 99;
+	assert_int_equal(nt_pending_push(&q, big, sizeof(big)), -ENOBUFS);
+	assert_true(q.bytes <= NT_PENDING_MAX_BYTES);
+	nt_pending_clear(&q);
+	assert_int_equal(q.bytes, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_pending_retransmitted_syn_supersedes_the_first),
-		cmocka_unit_test(test_pending_syns_of_other_connections_do_not),
-		cmocka_unit_test(test_pending_data_and_syn_ack_are_kept_apart),
-		cmocka_unit_test(test_pending_exact_duplicates_collapse),
-		cmocka_unit_test(test_pending_fragments_and_truncation_are_safe),
+	    cmocka_unit_test(test_pending_retransmitted_syn_supersedes_the_first),
+	    cmocka_unit_test(test_pending_syns_of_other_connections_do_not),
+	    cmocka_unit_test(test_pending_data_and_syn_ack_are_kept_apart),
+	    cmocka_unit_test(test_pending_exact_duplicates_collapse),
+	    cmocka_unit_test(test_pending_fragments_and_truncation_are_safe),
+	    cmocka_unit_test(test_pending_queue_holds_in_order_and_replaces_a_resent_syn),
+	    cmocka_unit_test(test_pending_queue_is_bounded_and_counts_drops),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

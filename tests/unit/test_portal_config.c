@@ -541,7 +541,7 @@ static void test_gateway_portal_every_key(void **state)
 	assert_int_equal(nt_config_validate_gateway(&cfg, &err), 0);
 	assert_int_equal(nt_config_validate_client(&cfg, &err), -EINVAL);
 	assert_string_equal(err.message,
-			    "gw.conf:4: [Portal] in a client's configuration is not supported yet");
+			    "gw.conf:4: Advertise: Advertise is for a gateway, not a client");
 	/* Written back, it parses to the same. */
 	assert_int_equal(nt_config_format(&cfg, out, sizeof(out), NULL), 0);
 	gw_parse_ok(out, &again);
@@ -551,6 +551,20 @@ static void test_gateway_portal_every_key(void **state)
 	assert_int_equal(again.portal.advertise.port, 51820);
 	assert_int_equal(again.portal.give_up_after_s, 7200);
 	nt_config_free(&again);
+	nt_config_free(&cfg);
+
+	/* A portal client: no PrivateKey, Address or [Peer]; a client token. */
+	gw_parse_ok("[Interface]\n[Portal]\nURL = wss://127.0.0.1\nToken = " KA_TOKEN2 "\n", &cfg);
+	assert_false(cfg.has_private_key);
+	assert_int_equal(nt_config_validate_client(&cfg, &err), 0);
+	assert_int_equal(nt_config_validate_gateway(&cfg, &err), -EINVAL);
+	assert_int_equal(nt_config_format(&cfg, out, sizeof(out), NULL), 0);
+	assert_null(strstr(out, "PrivateKey"));
+	nt_config_free(&cfg);
+	gw_parse_ok("[Interface]\n[Portal]\nURL = wss://127.0.0.1\nToken = " KA_TOKEN "\n", &cfg);
+	assert_int_equal(nt_config_validate_client(&cfg, &err), -EINVAL);
+	assert_string_equal(err.message, "gw.conf:4: Token: a client needs a client token "
+					 "(ntc_...: notun portal token client)");
 	nt_config_free(&cfg);
 
 	gw_parse_ok(GW_IFACE "[Portal]\nURL = wss://[2001:db8::1]\nTokenFile = gw.token\n"

@@ -30,12 +30,12 @@
 #include <cmocka.h>
 
 #include "core/engine/engine.h"
+#include "netstack/splice.h"
 #include "platform/clock.h"
 #include "platform/log.h"
 #include "platform/loop.h"
 #include "proxy/proxy.h"
 #include "proxy/socks5.h"
-#include "netstack/splice.h"
 
 #define WAIT_MS	  2000
 #define MAX_ECHO  16
@@ -646,6 +646,7 @@ static void test_socks5_each_engine_failure_gets_its_reply_code(void **state)
 	    {NT_FAIL_GENERAL, 0x01},	  {NT_FAIL_NOT_ALLOWED, 0x02}, {NT_FAIL_NET_UNREACH, 0x03},
 	    {NT_FAIL_HOST_UNREACH, 0x04}, {NT_FAIL_REFUSED, 0x05},     {NT_FAIL_TIMEOUT, 0x04},
 	    {NT_FAIL_NAME, 0x04},	  {NT_FAIL_ADDR_TYPE, 0x08},   {NT_FAIL_LOOP, 0x02},
+	    {NT_FAIL_FORBIDDEN, 0x02},	  {NT_FAIL_OFFLINE, 0x03},
 	};
 	struct world *w = *state;
 	uint8_t buf[2];

@@ -1,0 +1,561 @@
+// SPDX-License-Identifier: MIT
+/* The engine under a portal (engine_portal.h).
+ *
+ * A resource's access:
+ *
+ *   NONE --a connection wants it--> PENDING: request_authorization now and
+ *     every NT_PORTAL_REQUEST_EVERY_MS while the portal is joined; lwIP's
+ *     packets for it wait in its pending buffer
+ *   PENDING --authorization_created--> GRANTED: the gateway's peer (added,
+ *     or shared with its other resources) gets the prefix, the buffer leaves
+ *     in order through it
+ *   PENDING --authorization_creation_failed--> NONE: its connections fail
+ *     at once (forbidden / not_found -> FORBIDDEN, offline -> OFFLINE)
+ *   PENDING --no connection waits any more (ConnectTimeout)--> NONE
+ *   GRANTED --revoked, deleted, address changed, expired--> NONE: its
+ *     flows are reset, the prefix leaves the peer, a peer without grants
+ *     goes (its keys wiped)
+ *   GRANTED at NT_PORTAL_RENEW_PERCENT of its lifetime, flows open: asked
+ *     again; the answer installs the new expiry, flows untouched.
+ */
+#include "core/engine/engine_portal.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <sodium.h>
+
+#include "core/channel/chan_link.h"
+#include "core/config/config.h"
+#include "core/engine/engine_int.h"
+#include "core/engine/rtable.h"
+#include "core/phx/pmsg.h"
+#include "core/tunnel/tunnel.h"
+#include "netstack/flow.h"
+#include "netstack/ippkt.h"
+#include "netstack/stack.h"
+#include "platform/clock.h"
+#include "platform/log.h"
+#include "platform/loop.h"
+#include "platform/sockaddr.h"
+
+#define MOD	    "engine"
+#define REQUEST_MAX 1400 /* request_authorization with NT_PMSG_GATEWAY_IDS_MAX ids */
+
+struct engine_gw {
+	struct engine_gw *next;
+	char id[NT_PMSG_ID_MAX + 1];
+	struct wg_peer *peer;
+	unsigned grants;
+};
+
+struct engine_portal {
+	struct nt_engine *e;
+	struct nt_chan_link *link;
+	struct nt_rtable rt;
+	struct nt_pending_counters pc;
+	struct engine_gw *gws;
+	struct nt_timer tick;
+	uint64_t requests, unrequested, invalid;
+};
+
+static int64_t real_now(void)
+{
+	return (int64_t)(nt_clock_real_ns() / NT_NS_PER_SEC);
+}
+
+/* ---- gateways: one peer each, shared by their grants ---- */
+
+static struct engine_gw *gw_get(struct engine_portal *p, const struct nt_pmsg_auth_created *ac)
+{
+	struct nt_tunnel_peer_config pc = {.psk = ac->preshared_key};
+	struct sockaddr_storage ss;
+	struct engine_gw *gw;
+	int ret;
+
+	for (gw = p->gws; gw; gw = gw->next)
+		if (strcmp(gw->id, ac->gateway_id) == 0)
+			return gw;
+	gw = calloc(1, sizeof(*gw));
+	if (!gw)
+		return NULL;
+	pc.endpoint_len =
+	    nt_sockaddr_set(&ss, ac->endpoint_family, ac->endpoint_addr, ac->endpoint_port);
+	pc.endpoint = (struct sockaddr *)&ss;
+	memcpy(pc.public_key, ac->gateway_public_key, sizeof(pc.public_key));
+	ret = nt_tunnel_add_peer(p->e->tunnel, &pc, &gw->peer);
+	sodium_memzero(&pc, sizeof(pc));
+	if (ret) {
+		nt_warn(MOD, "event=gateway_peer_failed gid=%s err=%s", ac->gateway_id,
+			strerror(-ret));
+		free(gw);
+		return NULL;
+	}
+	snprintf(gw->id, sizeof(gw->id), "%s", ac->gateway_id);
+	gw->next = p->gws;
+	p->gws = gw;
+	nt_info(MOD, "event=gateway_peer_added gid=%s peer=%s endpoint=%s", gw->id,
+		nt_tunnel_peer_id(gw->peer), ac->gateway_endpoint);
+	return gw;
+}
+
+static void gw_release(struct engine_portal *p, struct engine_gw *gw)
+{
+	struct engine_gw **pp = &p->gws;
+
+	if (--gw->grants)
+		return;
+	nt_info(MOD, "event=gateway_peer_removed gid=%s peer=%s", gw->id,
+		nt_tunnel_peer_id(gw->peer));
+	/* The RSTs of the reset flows leave while the session exists. */
+	nt_tunnel_flush(p->e->tunnel);
+	nt_tunnel_remove_peer(p->e->tunnel, gw->peer);
+	while (*pp != gw)
+		pp = &(*pp)->next;
+	*pp = gw->next;
+	free(gw);
+}
+
+/* ---- requests ---- */
+
+static void request(struct engine_portal *p, struct nt_rentry *re)
+{
+	struct nt_pmsg_request_auth m = {0};
+	char buf[REQUEST_MAX];
+	int len, ret;
+
+	re->last_request_ns = nt_clock_mono_ns();
+	if (!nt_chan_link_up(p->link))
+		return; /* sent at the join */
+	snprintf(m.resource_id, sizeof(m.resource_id), "%s", re->res.id);
+	for (struct engine_gw *gw = p->gws; gw && m.n_gateways < NT_PMSG_GATEWAY_IDS_MAX;
+	     gw = gw->next)
+		snprintf(m.connected_gateway_ids[m.n_gateways++], NT_PMSG_ID_MAX + 1, "%s", gw->id);
+	len = nt_pmsg_request_auth_encode(buf, sizeof(buf), &m);
+	if (len < 0)
+		return;
+	ret = nt_chan_link_push(p->link, "request_authorization", buf, (size_t)len);
+	p->requests++;
+	nt_info(MOD, "event=access_requested rid=%s name=%s renew=%s%s%s", re->res.id,
+		re->res.name[0] ? re->res.name : "-", re->renewing ? "yes" : "no",
+		ret ? " err=" : "", ret ? strerror(-ret) : "");
+}
+
+static void detail_of(char *buf, size_t cap, const struct nt_rentry *re, const char *what)
+{
+	/* Cut at cap: the line is for people. */
+	int n = snprintf(buf, cap, "resource %s (", re->res.id);
+
+	if (n > 0 && (size_t)n < cap)
+		snprintf(buf + n, cap - (size_t)n, "%s): %s",
+			 re->res.name[0] ? re->res.name : re->res.address, what);
+}
+
+/* Access to re ends: a grant's flows are reset, waiting connections fail. */
+static void end_access(struct engine_portal *p, struct nt_rentry *re, enum nt_fail fail,
+		       const char *why)
+{
+	char detail[NT_PORTAL_DETAIL_MAX];
+	size_t flows;
+
+	if (re->access == NT_RACCESS_GRANTED) {
+		struct engine_gw *gw = re->gw;
+
+		(void)nt_tunnel_disallow(p->e->tunnel, &re->res.cidr);
+		flows = nt_flow_tcp_to(re->res.cidr.family, re->res.cidr.addr,
+				       re->res.cidr.prefix_len, fail);
+		nt_info(MOD, "event=access_ended rid=%s gid=%s reason=%s flows_reset=%zu",
+			re->res.id, gw->id, why, flows);
+		re->access = NT_RACCESS_NONE;
+		re->gw = NULL;
+		re->renewing = false;
+		gw_release(p, gw);
+	} else if (re->access == NT_RACCESS_PENDING) {
+		nt_info(MOD, "event=access_ended rid=%s reason=%s waiting=%u", re->res.id, why,
+			re->waiting);
+		detail_of(detail, sizeof(detail), re, why);
+		re->access = NT_RACCESS_NONE;
+		nt_pending_clear(&re->q);
+		nt_engine_fail_waiting(p->e, re, fail, detail);
+	}
+}
+
+struct held_out {
+	struct nt_engine *e;
+	struct wg_peer *peer;
+};
+
+static void send_held(void *arg, const uint8_t *pkt, size_t len)
+{
+	struct held_out *h = arg;
+
+	if (nt_tunnel_send(h->e->tunnel, h->peer, pkt, len) != 0)
+		h->e->counters.out_dropped++;
+}
+
+/* ---- messages ---- */
+
+static void on_granted(struct engine_portal *p, const struct nt_pmsg_auth_created *ac)
+{
+	struct nt_rentry *re = nt_rtable_find(&p->rt, ac->resource_id);
+	struct engine_gw *gw;
+	int ret;
+
+	if (!re || !(re->access == NT_RACCESS_PENDING ||
+		     (re->access == NT_RACCESS_GRANTED && re->renewing))) {
+		p->unrequested++;
+		nt_info(MOD, "event=authorization_unrequested rid=%s gid=%s hint=\"ignored\"",
+			ac->resource_id, ac->gateway_id);
+		return;
+	}
+	if (re->access == NT_RACCESS_GRANTED) {
+		struct engine_gw *old = re->gw;
+
+		if (strcmp(old->id, ac->gateway_id) == 0) {
+			re->renewing = false;
+			re->granted_at = real_now();
+			re->expires_at = ac->expires_at;
+			nt_info(MOD, "event=access_renewed rid=%s gid=%s expires_at=%" PRId64,
+				re->res.id, old->id, re->expires_at);
+			return;
+		}
+		/* Another gateway now: the prefix moves to its peer below. */
+		re->access = NT_RACCESS_PENDING;
+		re->gw = NULL;
+		gw_release(p, old);
+	}
+	gw = gw_get(p, ac);
+	if (!gw)
+		return; /* asked again in NT_PORTAL_REQUEST_EVERY_MS */
+	ret = nt_tunnel_peer_allow(p->e->tunnel, gw->peer, &re->res.cidr);
+	if (ret) {
+		nt_warn(MOD, "event=route_failed rid=%s gid=%s err=%s", re->res.id, gw->id,
+			strerror(-ret));
+		gw->grants++;
+		gw_release(p, gw);
+		return;
+	}
+	gw->grants++;
+	re->gw = gw;
+	re->access = NT_RACCESS_GRANTED;
+	re->renewing = false;
+	re->granted_at = real_now();
+	re->expires_at = ac->expires_at;
+	nt_info(MOD, "event=access_granted rid=%s gid=%s peer=%s held=%zu expires_at=%" PRId64,
+		re->res.id, gw->id, nt_tunnel_peer_id(gw->peer), re->q.n, re->expires_at);
+	nt_engine_granted(p->e, re, gw->peer);
+	struct held_out h = {p->e, gw->peer};
+	nt_pending_flush(&re->q, send_held, &h);
+}
+
+static void on_refused(struct engine_portal *p, const struct nt_pmsg_auth_failed *af)
+{
+	struct nt_rentry *re = nt_rtable_find(&p->rt, af->resource_id);
+	const char *why = nt_pmsg_fail_reason_name(af->reason);
+
+	if (!re || re->access != NT_RACCESS_PENDING) {
+		nt_info(MOD, "event=refusal_unrequested rid=%s reason=%s", af->resource_id, why);
+		return;
+	}
+	nt_info(MOD, "event=access_refused rid=%s reason=%s waiting=%u", re->res.id, why,
+		re->waiting);
+	end_access(p, re, af->reason == NT_PMSG_OFFLINE ? NT_FAIL_OFFLINE : NT_FAIL_FORBIDDEN,
+		   af->reason == NT_PMSG_OFFLINE     ? "offline (no gateway online)"
+		   : af->reason == NT_PMSG_FORBIDDEN ? "forbidden (no policy allows it)"
+						     : "not_found (no such resource)");
+}
+
+/* A resource listed or updated: a changed address ends its access first. */
+static void apply_resource(struct engine_portal *p, const struct nt_pmsg_resource *res)
+{
+	struct nt_rentry *re = nt_rtable_find(&p->rt, res->id);
+	int ret;
+
+	if (res->type != NT_PMSG_RES_CIDR) {
+		nt_debug(MOD, "event=resource_ignored rid=%s hint=\"cidr resources only\"",
+			 res->id);
+		if (re) {
+			end_access(p, re, NT_FAIL_FORBIDDEN, "resource changed");
+			nt_rtable_del(&p->rt, re);
+		}
+		return;
+	}
+	if (re && !nt_rtable_same_prefix(&re->res.cidr, &res->cidr))
+		end_access(p, re, NT_FAIL_FORBIDDEN, "address changed");
+	ret = nt_rtable_put(&p->rt, res, NULL);
+	if (ret < 0)
+		nt_warn(MOD, "event=resource_refused rid=%s err=%s", res->id, strerror(-ret));
+}
+
+static void delete_resource(struct engine_portal *p, const char *id)
+{
+	struct nt_rentry *re = nt_rtable_find(&p->rt, id);
+
+	if (!re)
+		return;
+	end_access(p, re, NT_FAIL_FORBIDDEN, "resource deleted");
+	nt_rtable_del(&p->rt, re);
+	nt_info(MOD, "event=resource_deleted rid=%s", id);
+}
+
+static void set_address(const struct nt_pmsg_iface *ifc)
+{
+	static const uint8_t zero[16];
+	int r4 = 0, r6 = 0;
+
+	if (memcmp(ifc->ipv4, zero, 4) != 0)
+		r4 = nt_stack_set_address(AF_INET, ifc->ipv4);
+	if (memcmp(ifc->ipv6, zero, 16) != 0)
+		r6 = nt_stack_set_address(AF_INET6, ifc->ipv6);
+	if (r4 || r6)
+		nt_warn(MOD, "event=address_refused err4=%d err6=%d", r4, r6);
+}
+
+static int on_init(struct engine_portal *p, const char *json, size_t len)
+{
+	struct nt_pmsg_client_init m = {.cap = NT_RTABLE_MAX};
+	struct nt_rentry *re, *next;
+	int ret;
+
+	m.resources = calloc(m.cap, sizeof(*m.resources));
+	if (!m.resources)
+		return -ENOMEM;
+	ret = nt_pmsg_client_init_decode(json, len, &m);
+	if (ret) {
+		free(m.resources);
+		return ret;
+	}
+	set_address(&m.iface);
+	/* The list replaces ours; grants of listed resources stay. */
+	for (re = p->rt.head; re; re = next) {
+		size_t i;
+
+		next = re->next;
+		for (i = 0; i < m.n && strcmp(m.resources[i].id, re->res.id) != 0; i++)
+			;
+		if (i == m.n)
+			delete_resource(p, re->res.id);
+	}
+	for (size_t i = 0; i < m.n; i++)
+		apply_resource(p, &m.resources[i]);
+	nt_info(MOD, "event=portal_init resources=%zu routed=%zu", m.n, p->rt.n);
+	free(m.resources);
+	return 0;
+}
+
+static int dispatch(struct engine_portal *p, const struct nt_phx_frame *f)
+{
+	char id[NT_PMSG_ID_MAX + 1];
+	int ret;
+
+	if (strcmp(f->event, "init") == 0)
+		return on_init(p, f->payload, f->payload_len);
+	if (strcmp(f->event, "resource_created_or_updated") == 0) {
+		struct nt_pmsg_resource r;
+
+		ret = nt_pmsg_resource_decode(f->payload, f->payload_len, &r);
+		if (ret == 0)
+			apply_resource(p, &r);
+		return ret;
+	}
+	if (strcmp(f->event, "resource_deleted") == 0) {
+		ret = nt_pmsg_resource_deleted_decode(f->payload, f->payload_len, id);
+		if (ret == 0)
+			delete_resource(p, id);
+		return ret;
+	}
+	if (strcmp(f->event, "authorization_created") == 0) {
+		struct nt_pmsg_auth_created ac;
+
+		ret = nt_pmsg_auth_created_decode(f->payload, f->payload_len, &ac);
+		if (ret == 0)
+			on_granted(p, &ac);
+		sodium_memzero(&ac, sizeof(ac));
+		return ret;
+	}
+	if (strcmp(f->event, "authorization_creation_failed") == 0) {
+		struct nt_pmsg_auth_failed af;
+
+		ret = nt_pmsg_auth_failed_decode(f->payload, f->payload_len, &af);
+		if (ret == 0)
+			on_refused(p, &af);
+		return ret;
+	}
+	if (strcmp(f->event, "authorization_revoked") == 0) {
+		struct nt_rentry *re;
+
+		ret = nt_pmsg_auth_revoked_decode(f->payload, f->payload_len, id);
+		if (ret == 0 && (re = nt_rtable_find(&p->rt, id)))
+			end_access(p, re, NT_FAIL_FORBIDDEN, "access revoked");
+		return ret;
+	}
+	return -ENOTSUP;
+}
+
+static void on_message(void *arg, const struct nt_phx_frame *f)
+{
+	struct engine_portal *p = arg;
+	int ret = dispatch(p, f);
+
+	if (ret == -ENOTSUP)
+		nt_debug(MOD, "event=portal_event_unknown ev=%s", f->event);
+	else if (ret < 0) {
+		p->invalid++;
+		nt_warn(MOD, "event=portal_message_invalid ev=%s err=%s", f->event, strerror(-ret));
+	}
+}
+
+/* Joined (again): what waited for the portal is asked now. */
+static void on_joined(void *arg)
+{
+	struct engine_portal *p = arg;
+
+	for (struct nt_rentry *re = p->rt.head; re; re = re->next)
+		if (re->access == NT_RACCESS_PENDING || re->renewing)
+			request(p, re);
+}
+
+static const struct nt_chan_link_ops link_ops = {.joined = on_joined, .message = on_message};
+
+/* ---- the clock: re-requests, renewals, expiry ---- */
+
+static bool renew_due(const struct nt_rentry *re, int64_t now)
+{
+	int64_t life = re->expires_at - re->granted_at;
+
+	return now >= re->granted_at + life * NT_PORTAL_RENEW_PERCENT / 100 &&
+	       nt_flow_tcp_to(re->res.cidr.family, re->res.cidr.addr, re->res.cidr.prefix_len,
+			      NT_FAIL_NONE) > 0;
+}
+
+static void on_tick(struct nt_loop *loop, struct nt_timer *t, void *arg)
+{
+	struct engine_portal *p = arg;
+	uint64_t mono = nt_clock_mono_ns();
+	int64_t now = real_now();
+
+	for (struct nt_rentry *re = p->rt.head; re; re = re->next) {
+		bool again = mono - re->last_request_ns >= NT_PORTAL_REQUEST_EVERY_MS * 1000000ull;
+
+		if (re->access == NT_RACCESS_PENDING && again) {
+			request(p, re);
+		} else if (re->access == NT_RACCESS_GRANTED && now >= re->expires_at) {
+			end_access(p, re, NT_FAIL_FORBIDDEN, "access expired");
+		} else if (re->access == NT_RACCESS_GRANTED && (!re->renewing || again) &&
+			   renew_due(re, now)) {
+			re->renewing = true;
+			request(p, re);
+		}
+	}
+	(void)nt_timer_arm(loop, t, NT_PORTAL_TICK_MS * 1000000ull);
+}
+
+/* ---- the engine's calls ---- */
+
+struct nt_rentry *nt_engine_portal_match(struct nt_engine *e, int family, const uint8_t *addr)
+{
+	return e->portal ? nt_rtable_lookup(&e->portal->rt, family, addr) : NULL;
+}
+
+enum nt_fail nt_engine_portal_admit(struct nt_engine *e, const struct nt_rentry *re, uint16_t port,
+				    char *detail, size_t cap)
+{
+	(void)e;
+	if (nt_pmsg_filters_allow(&re->res, NT_PMSG_TCP, port))
+		return NT_FAIL_NONE;
+	detail_of(detail, cap, re, "the port is outside the resource's filters");
+	nt_info(MOD, "event=port_refused rid=%s port=%u hint=\"outside the filters: no request\"",
+		re->res.id, port);
+	return NT_FAIL_FORBIDDEN;
+}
+
+struct wg_peer *nt_engine_portal_want(struct nt_engine *e, struct nt_rentry *re)
+{
+	re->waiting++;
+	if (re->access == NT_RACCESS_GRANTED)
+		return ((struct engine_gw *)re->gw)->peer;
+	if (re->access == NT_RACCESS_NONE) {
+		re->access = NT_RACCESS_PENDING;
+		request(e->portal, re);
+	}
+	return NULL;
+}
+
+void nt_engine_portal_unwant(struct nt_engine *e, struct nt_rentry *re)
+{
+	(void)e;
+	if (re->waiting && --re->waiting == 0 && re->access == NT_RACCESS_PENDING) {
+		/* Nobody waits: the held packets are of flows that gave up. */
+		re->access = NT_RACCESS_NONE;
+		nt_pending_clear(&re->q);
+	}
+}
+
+int nt_engine_portal_hold(struct nt_engine *e, const uint8_t *pkt, size_t len)
+{
+	struct nt_ippkt_head h;
+	struct nt_rentry *re;
+
+	if (!e->portal || nt_ippkt_head(pkt, len, &h) != 0)
+		return -EHOSTUNREACH;
+	re = nt_rtable_lookup(&e->portal->rt, h.family, h.dst);
+	if (!re || re->access != NT_RACCESS_PENDING)
+		return -EHOSTUNREACH;
+	return nt_pending_push(&re->q, pkt, len) < 0 ? -ENOBUFS : 0;
+}
+
+int nt_engine_portal_fatal(const struct nt_engine *e)
+{
+	return e->portal ? nt_chan_link_fatal(e->portal->link) : -1;
+}
+
+int nt_engine_portal_start(struct nt_engine *e, const struct nt_config *cfg)
+{
+	struct nt_chan_link_config lc = {
+	    .portal = &cfg->portal, .topic = "client", .public_key = cfg->public_key, .mod = MOD};
+	struct engine_portal *p = calloc(1, sizeof(*p));
+	int ret;
+
+	if (!p)
+		return -ENOMEM;
+	p->e = e;
+	nt_rtable_init(&p->rt, NT_RTABLE_MAX, &p->pc);
+	nt_timer_init(&p->tick, on_tick, p);
+	e->portal = p;
+	ret = nt_chan_link_start(e->loop, &lc, &link_ops, p, &p->link);
+	if (ret == 0)
+		ret = nt_timer_arm(e->loop, &p->tick, NT_PORTAL_TICK_MS * 1000000ull);
+	if (ret)
+		return ret; /* nt_engine_portal_free undoes */
+	nt_info(MOD, "event=portal_starting url=%s", cfg->portal.url);
+	return 0;
+}
+
+void nt_engine_portal_free(struct nt_engine *e)
+{
+	struct engine_portal *p = e->portal;
+
+	if (!p)
+		return;
+	nt_timer_cancel(e->loop, &p->tick);
+	nt_chan_link_stop(p->link);
+	nt_rtable_fini(&p->rt);
+	while (p->gws) {
+		struct engine_gw *gw = p->gws;
+
+		p->gws = gw->next;
+		free(gw); /* the tunnel frees its peer */
+	}
+	nt_info(MOD,
+		"event=portal_stats requests=%" PRIu64 " unrequested=%" PRIu64 " invalid=%" PRIu64
+		" held=%" PRIu64 " replaced=%" PRIu64 " dropped_full=%" PRIu64
+		" dropped_ended=%" PRIu64 " flushed=%" PRIu64,
+		p->requests, p->unrequested, p->invalid, p->pc.held, p->pc.replaced,
+		p->pc.dropped_full, p->pc.dropped_ended, p->pc.flushed);
+	free(p);
+	e->portal = NULL;
+}

@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: MIT */
+/* The engine under a portal ([Portal] in the client's configuration): the
+ * channel (core/channel/chan_link.h) on its own thread, the routing table of
+ * the portal's cidr resources (rtable.h), access requested per resource
+ * with the flows' packets held meanwhile (pending.h), one WireGuard peer per
+ * gateway shared by the resources it serves (the life of a resource's
+ * access: engine_portal.c). Decisions: init's interface addresses become
+ * lwIP's at once (replacing a configured Address; TCP flows bound to an old
+ * address end); before the first init, destinations go to the static peers
+ * or the bypass; a gateway's peer goes, keys wiped, with its last grant; a
+ * grant is renewed at NT_PORTAL_RENEW_PERCENT while a TCP flow to its prefix
+ * is open. cidr resources only: dns resources are ignored (a later part).
+ * Loop thread only; engine.c calls in. */
+#ifndef NT_CORE_ENGINE_PORTAL_H
+#define NT_CORE_ENGINE_PORTAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "platform/fail.h"
+
+struct nt_config;
+struct nt_engine;
+struct nt_rentry;
+struct wg_peer;
+
+#define NT_PORTAL_REQUEST_EVERY_MS 2000u /* request_authorization again while pending */
+#define NT_PORTAL_TICK_MS	   500u	 /* the clock of re-requests, renewals, expiry */
+#define NT_PORTAL_RENEW_PERCENT	   90u	 /* of a grant's lifetime, while flows use it */
+#define NT_PORTAL_DETAIL_MAX	   200u	 /* a failure's line naming the resource */
+
+int nt_engine_portal_start(struct nt_engine *e, const struct nt_config *cfg);
+void nt_engine_portal_free(struct nt_engine *e);
+
+/* The resource whose prefix holds addr, or NULL. */
+struct nt_rentry *nt_engine_portal_match(struct nt_engine *e, int family, const uint8_t *addr);
+/* Whether a TCP connection to port may use re: NT_FAIL_NONE, or
+ * NT_FAIL_FORBIDDEN with detail filled (outside the resource's filters). */
+enum nt_fail nt_engine_portal_admit(struct nt_engine *e, const struct nt_rentry *re, uint16_t port,
+				    char *detail, size_t cap);
+/* A connection waits for re: access is requested unless granted. Returns
+ * the gateway's peer when re is granted, else NULL. */
+struct wg_peer *nt_engine_portal_want(struct nt_engine *e, struct nt_rentry *re);
+/* That connection no longer waits (connected, failed, cancelled). */
+void nt_engine_portal_unwant(struct nt_engine *e, struct nt_rentry *re);
+/* A packet from lwIP no peer holds: held when its destination's resource
+ * is pending. 0 (held) or -EHOSTUNREACH (dropped; the caller counts). */
+int nt_engine_portal_hold(struct nt_engine *e, const uint8_t *pkt, size_t len);
+/* After the loop stopped: the channel's fatal end, or -1. */
+int nt_engine_portal_fatal(const struct nt_engine *e);
+
+#endif

@@ -1,0 +1,234 @@
+# SPDX-License-Identifier: MIT
+"""The client under a portal (issue 13, cidr resources): `notun portal`,
+`notun gateway` and `notun up` with a [Portal] section, all notun. The
+resource is an HTTP server on an address of a veth the test creates (not
+loopback: grants never open the gateway host's loopback). A first
+connection opens its flow at once, its packets wait while access is
+requested, then leave through the gateway's WireGuard peer. Refusals come
+back at once with the resource named; a port outside the filters is
+refused with no request sent. Every wait is bounded."""
+import os
+import socket
+import subprocess
+import time
+
+import pytest
+
+from client import Notun, curl, free_tcp_port, sha256_of_file
+from conftest import run
+from httpsrv import pattern_sha256
+from socks import connect
+from test_gateway_portal import PortalGateway
+from test_portal import Portal, new_token
+from wgtun import KeyPair, free_udp_port
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def portal_config(port, tokens, res_ip, http_port):
+    return (f"[Portal]\nListen = 127.0.0.1:{port}\nAccessTTL = 1h\n"
+            "ClientAddresses = 100.64.0.0/24\n"
+            "[Site office]\n[Site attic]\n"
+            f"[Gateway gw1]\nSite = office\n{tokens['gw1'][1]}\n"
+            f"[Client alice]\n{tokens['alice'][1]}\n"
+            f"[Client bob]\n{tokens['bob'][1]}\n"
+            f"[Resource web]\nAddress = {res_ip}/32\nFilters = tcp:{http_port}\n"
+            "Sites = office\nAllow = alice\n"
+            "[Resource secret]\nAddress = 10.214.0.7/32\nSites = office\nAllow = bob\n"
+            "[Resource attic]\nAddress = 10.214.0.8/32\nSites = attic\nAllow = alice\n")
+
+
+def client_config(pport, token, fingerprint, proxy_port, timeout="15s"):
+    # No PrivateKey, no Address, no [Peer]: the portal gives the rest.
+    return (f"[Interface]\n\n[Portal]\nURL = wss://127.0.0.1:{pport}\nToken = {token}\n"
+            f"Fingerprint = {fingerprint}\n\n[Proxy]\nListen = 127.0.0.1:{proxy_port}\n"
+            f"ConnectTimeout = {timeout}\n")
+
+
+@pytest.fixture
+def world(notun, tmp_path):
+    from netns import Namespace, require_netns
+    require_netns()
+    ns = Namespace()
+    portal = gw = srv = client = None
+    try:
+        tokens = {"alice": new_token(notun, "client"), "bob": new_token(notun, "client"),
+                  "gw1": new_token(notun, "gateway")}
+        res_ip, http_port = ns.host_ip2, free_tcp_port()
+        srv = subprocess.Popen(["python3", os.path.join(HERE, "httpsrv.py"), res_ip,
+                                str(http_port)], stdout=subprocess.PIPE, text=True)
+        assert srv.stdout.readline().strip() == "ready"
+        pport = free_tcp_port()
+        conf = tmp_path / "portal.conf"
+        conf.write_text(portal_config(pport, tokens, res_ip, http_port))
+        portal = Portal(notun, conf).start()
+        fp = portal.fingerprint()
+        gw_port = free_udp_port("127.0.0.1")
+        gw = PortalGateway(notun, tmp_path, (
+            f"[Interface]\nPrivateKey = {KeyPair(notun).private}\nListenPort = {gw_port}\n"
+            f"Address = 10.215.{ns.n}.1/32\n\n[Portal]\nURL = wss://127.0.0.1:{pport}\n"
+            f"Token = {tokens['gw1'][0]}\nFingerprint = {fp}\n"
+            f"Advertise = 127.0.0.1:{gw_port}\n"))
+        portal.wait_log("event=joined gid=gw1")
+        proxy_port = free_tcp_port()
+        cconf = client_config(pport, tokens["alice"][0], fp, proxy_port)
+        client = Notun(notun, tmp_path, cconf)
+        client.wait_listening(proxy_port)
+        wait_for(lambda: "event=portal_init" in client.read_log())
+        yield {"portal": portal, "gw": gw, "client": client, "res_ip": res_ip,
+               "http_port": http_port, "proxy": ("127.0.0.1", proxy_port),
+               "tokens": tokens, "conf": tmp_path / "client.conf", "tmp": tmp_path}
+        client.stop()
+        client = None
+    finally:
+        if client:
+            client.stop(check=False)
+        if gw:
+            gw.stop()
+        if portal:
+            portal.stop()
+        if srv:
+            srv.terminate()
+            srv.wait(timeout=10)
+        ns.close()
+
+
+def wait_for(pred, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not pred():
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+
+def test_cidr_resource_through_socks5_and_http(world):
+    w = world
+    url = f"http://{w['res_ip']}:{w['http_port']}/bytes/{1 << 20}?seed=cp"
+    out = w["tmp"] / "down"
+    port = w["proxy"][1]
+    # The first connection waits for the portal, the gateway and the handshake.
+    r = curl(["--socks5", f"127.0.0.1:{port}", "-o", str(out), url], timeout=40)
+    assert r.returncode == 0, r.stderr + w["client"].read_log()
+    assert sha256_of_file(out) == pattern_sha256(1 << 20, "cp")
+    r = curl(["--proxy", f"http://127.0.0.1:{port}", "-o", str(out), url], timeout=40)
+    assert r.returncode == 0, r.stderr + w["client"].read_log()
+    assert sha256_of_file(out) == pattern_sha256(1 << 20, "cp")
+    log = w["client"].read_log()
+    assert "event=access_granted rid=web gid=gw1" in log
+    assert w["tokens"]["alice"][0] not in log
+
+
+def test_offline_and_filtered_fail_at_once(world):
+    w = world
+    port = w["proxy"][1]
+    # No gateway of site attic is online.
+    rep, _ = connect(w["proxy"], "10.214.0.8", 80)
+    assert rep == 0x03, w["client"].read_log()
+    r = curl(["--proxy", f"http://127.0.0.1:{port}", "-i", "http://10.214.0.8/"], timeout=20)
+    assert "502" in r.stdout.splitlines()[0] and "attic" in r.stdout, r.stdout
+    # A port outside web's filters: refused here, the portal hears nothing.
+    mark = len(w["portal"].lines)
+    t = time.monotonic()
+    rep, _ = connect(w["proxy"], w["res_ip"], w["http_port"] + 1)
+    assert rep == 0x02 and time.monotonic() - t < 1
+    time.sleep(0.3)
+    assert not any("rid=web" in line for line in w["portal"].lines[mark:]), w["portal"].lines
+    assert "event=port_refused rid=web" in w["client"].read_log()
+
+
+def test_notun_run_on_a_portal_configuration(world, notun):
+    w = world
+    w["client"].stop()
+    url = f"http://{w['res_ip']}:{w['http_port']}/bytes/4096?seed=run"
+    r = subprocess.run([notun, "run", "-c", str(w["conf"]), "--", "curl", "--silent",
+                        "--max-time", "30", url], capture_output=True, timeout=60)
+    assert r.returncode == 0, r.stderr.decode()[-3000:]
+    assert len(r.stdout) == 4096
+
+
+# ---- a fake portal drives the client ----
+
+RES = {"id": "r-x", "type": "cidr", "address": "10.214.9.0/24", "name": "x",
+       "filters": [{"protocol": "tcp", "port_range_start": 80, "port_range_end": 80}],
+       "sites": [{"id": "s", "name": "s"}]}
+
+
+@pytest.fixture
+def fake(notun, tmp_path):
+    from test_gateway_portal import FakePortal
+    token = new_token(notun, "client")[0]
+    portal = FakePortal(token, "100.64.0.9", topic="client")
+    portal.client_init["resources"] = [RES, {"id": "r-d", "type": "dns",
+                                              "address": "*.corp", "name": "d"}]
+    proxy_port = free_tcp_port()
+    cfg = (f"[Interface]\n[Portal]\nURL = ws://127.0.0.1:{portal.port}\nToken = {token}\n"
+           f"[Proxy]\nListen = 127.0.0.1:{proxy_port}\nConnectTimeout = 3s\n")
+    client = Notun(notun, tmp_path, cfg)
+    try:
+        client.wait_listening(proxy_port)
+        portal.wait_frame("phx_join")
+        wait_for(lambda: "event=portal_init" in client.read_log())
+        yield portal, client, ("127.0.0.1", proxy_port)
+        client.stop()
+    finally:
+        client.stop(check=False)
+        portal.close()
+
+
+def test_a_portal_that_never_answers_gives_0x04_at_connect_timeout(fake):
+    portal, client, proxy = fake
+    t = time.monotonic()
+    rep, _ = connect(proxy, "10.214.9.3", 80, timeout=10)
+    took = time.monotonic() - t
+    assert rep == 0x04 and 2.5 < took < 4.5, (rep, took, client.read_log())
+    # Asked at once, and again every 2 s while pending.
+    _, f = portal.wait_frame("request_authorization")
+    assert f["payload"] == {"resource_id": "r-x", "connected_gateway_ids": []}
+    portal.wait_frame("request_authorization")
+    assert "rid=r-x" in client.read_log()
+
+
+def test_forbidden_fails_at_once_with_the_resource_named(fake):
+    portal, client, proxy = fake
+    port = proxy[1]
+
+    def refuse():
+        portal.wait_frame("request_authorization")
+        portal.push("authorization_creation_failed", {"resource_id": "r-x",
+                                                      "reason": "forbidden"})
+    import threading
+    th = threading.Thread(target=refuse)
+    th.start()
+    t = time.monotonic()
+    rep, _ = connect(proxy, "10.214.9.3", 80, timeout=10)
+    th.join(10)
+    assert rep == 0x02 and time.monotonic() - t < 1, client.read_log()
+    th = threading.Thread(target=refuse)
+    th.start()
+    r = curl(["--proxy", f"http://127.0.0.1:{port}", "-i", "http://10.214.9.3/"], timeout=20)
+    th.join(10)
+    assert "403" in r.stdout.splitlines()[0] and "r-x" in r.stdout, r.stdout
+    assert "forbidden" in r.stdout
+
+
+def test_unrequested_grant_and_malformed_pushes_are_harmless(fake):
+    portal, client, proxy = fake
+    portal.push("authorization_created", {
+        "resource_id": "r-x", "gateway_id": "g1",
+        "gateway_public_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        "gateway_endpoint": "127.0.0.1:9", "gateway_ipv4": "100.64.0.1",
+        "gateway_ipv6": "fd00::1",
+        "preshared_key": "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+        "site_id": "s", "expires_at": int(time.time()) + 3600})
+    for event, payload in (("resource_created_or_updated", {"id": 5}),
+                           ("authorization_created", {"resource_id": "r-x"}),
+                           ("init", "nonsense"), ("resource_deleted", {"x": 1}),
+                           ("authorization_revoked", {"resource_id": 7}), ("what_is_this", {})):
+        portal.push(event, payload)
+    wait_for(lambda: client.read_log().count("event=portal_message_invalid") >= 5)
+    log = client.read_log()
+    assert "event=authorization_unrequested rid=r-x gid=g1" in log
+    assert "event=gateway_peer_added" not in log
+    # Still working: a filtered port is refused locally, the resource still routed.
+    rep, _ = connect(proxy, "10.214.9.3", 81)
+    assert rep == 0x02
+    assert client.proc.poll() is None
