@@ -7,7 +7,11 @@ connection opens its flow at once, its packets wait while access is
 requested, then leave through the gateway's WireGuard peer. Refusals come
 back at once with the resource named; a port outside the filters is
 refused with no request sent. Every wait is bounded."""
+import contextlib
+import hashlib
+import http.client
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -25,17 +29,20 @@ from wgtun import KeyPair, free_udp_port
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def portal_config(port, tokens, res_ip, http_port):
-    return (f"[Portal]\nListen = 127.0.0.1:{port}\nAccessTTL = 1h\n"
+def portal_config(port, tokens, res_ip, http_port, ttl="1h", extra="", allow="alice",
+                  state=None):
+    return (f"[Portal]\nListen = 127.0.0.1:{port}\nAccessTTL = {ttl}\n"
+            + (f"State = {state}\n" if state else "") +
             "ClientAddresses = 100.64.0.0/24\n"
             "[Site office]\n[Site attic]\n"
             f"[Gateway gw1]\nSite = office\n{tokens['gw1'][1]}\n"
             f"[Client alice]\n{tokens['alice'][1]}\n"
             f"[Client bob]\n{tokens['bob'][1]}\n"
             f"[Resource web]\nAddress = {res_ip}/32\nFilters = tcp:{http_port}\n"
-            "Sites = office\nAllow = alice\n"
+            f"Sites = office\nAllow = {allow}\n"
             "[Resource secret]\nAddress = 10.214.0.7/32\nSites = office\nAllow = bob\n"
-            "[Resource attic]\nAddress = 10.214.0.8/32\nSites = attic\nAllow = alice\n")
+            "[Resource attic]\nAddress = 10.214.0.8/32\nSites = attic\nAllow = alice\n"
+            + extra)
 
 
 def client_config(pport, token, fingerprint, proxy_port, timeout="15s"):
@@ -45,8 +52,11 @@ def client_config(pport, token, fingerprint, proxy_port, timeout="15s"):
             f"ConnectTimeout = {timeout}\n")
 
 
-@pytest.fixture
-def world(notun, tmp_path):
+@contextlib.contextmanager
+def portal_world(notun, tmp_path, ttl="1h", extra=lambda ns: "", timeout="15s"):
+    """A portal (with a state file), gateway gw1 and client alice; the
+    resource web is an HTTP server on the test veth. extra(ns) adds to the
+    portal's configuration; the dict yielded has what the tests need."""
     from netns import Namespace, require_netns
     require_netns()
     ns = Namespace()
@@ -60,7 +70,12 @@ def world(notun, tmp_path):
         assert srv.stdout.readline().strip() == "ready"
         pport = free_tcp_port()
         conf = tmp_path / "portal.conf"
-        conf.write_text(portal_config(pport, tokens, res_ip, http_port))
+
+        def configure(**kw):
+            conf.write_text(portal_config(pport, tokens, res_ip, http_port, ttl=ttl,
+                                          extra=extra(ns), state=tmp_path / "portal.state",
+                                          **kw))
+        configure()
         portal = Portal(notun, conf).start()
         fp = portal.fingerprint()
         gw_port = free_udp_port("127.0.0.1")
@@ -71,13 +86,15 @@ def world(notun, tmp_path):
             f"Advertise = 127.0.0.1:{gw_port}\n"))
         portal.wait_log("event=joined gid=gw1")
         proxy_port = free_tcp_port()
-        cconf = client_config(pport, tokens["alice"][0], fp, proxy_port)
+        cconf = client_config(pport, tokens["alice"][0], fp, proxy_port, timeout)
         client = Notun(notun, tmp_path, cconf)
         client.wait_listening(proxy_port)
         wait_for(lambda: "event=portal_init" in client.read_log())
         yield {"portal": portal, "gw": gw, "client": client, "res_ip": res_ip,
                "http_port": http_port, "proxy": ("127.0.0.1", proxy_port),
-               "tokens": tokens, "conf": tmp_path / "client.conf", "tmp": tmp_path}
+               "tokens": tokens, "conf": tmp_path / "client.conf", "tmp": tmp_path,
+               "ns": ns, "configure": configure,
+               "url": f"http://{res_ip}:{http_port}"}
         client.stop()
         client = None
     finally:
@@ -91,6 +108,12 @@ def world(notun, tmp_path):
             srv.terminate()
             srv.wait(timeout=10)
         ns.close()
+
+
+@pytest.fixture
+def world(notun, tmp_path):
+    with portal_world(notun, tmp_path) as w:
+        yield w
 
 
 def wait_for(pred, timeout=10):
@@ -143,6 +166,82 @@ def test_notun_run_on_a_portal_configuration(world, notun):
                         "--max-time", "30", url], capture_output=True, timeout=60)
     assert r.returncode == 0, r.stderr.decode()[-3000:]
     assert len(r.stdout) == 4096
+
+
+class Held:
+    """One HTTP/1.1 keep-alive connection to web through the SOCKS5 proxy,
+    used by request after request (curl's --limit-rate does not pace what
+    crosses the tunnel: the socket buffers take it all at once)."""
+
+    def __init__(self, w):
+        rep, sock = connect(w["proxy"], w["res_ip"], w["http_port"], timeout=30)
+        assert rep == 0, w["client"].read_log()[-3000:]
+        sock.settimeout(5)
+        self.conn = http.client.HTTPConnection(w["res_ip"], w["http_port"])
+        self.conn.sock = sock
+
+    def fetch(self, n, seed):
+        """The body's sha256 matches, else AssertionError; OSError when the
+        connection breaks."""
+        self.conn.request("GET", f"/bytes/{n}?seed={seed}")
+        body = self.conn.getresponse().read()
+        assert hashlib.sha256(body).hexdigest() == pattern_sha256(n, seed), len(body)
+
+    def close(self):
+        self.conn.close()
+
+
+def grants_of(portal, rid):
+    return [line for line in list(portal.lines)
+            if "event=authorization_created" in line and f"rid={rid} " in line]
+
+
+def test_a_10s_grant_is_renewed_under_an_active_flow(notun, tmp_path):
+    with portal_world(notun, tmp_path, ttl="10s") as w:
+        held = Held(w)
+        try:
+            # 64 KiB every 0.25 s for 16 s, on one connection: across the
+            # renewal (at 9 s) and the first grant's expiry (10 s).
+            start = time.monotonic()
+            i = 0
+            while time.monotonic() - start < 16:
+                t = time.monotonic()
+                held.fetch(1 << 16, f"ttl{i}")
+                assert time.monotonic() - t < 2, i
+                i += 1
+                time.sleep(0.25)
+        finally:
+            held.close()
+        assert len(grants_of(w["portal"], "web")) >= 2, w["portal"].lines
+        assert "event=access_renewed rid=web" in w["client"].read_log()
+
+
+def test_revoke_mid_transfer_ends_the_flow(notun, tmp_path):
+    with portal_world(notun, tmp_path) as w:
+        held = Held(w)
+        n = 64 << 20
+        got = 0
+        try:
+            held.conn.request("GET", f"/bytes/{n}?seed=rev")
+            body = held.conn.getresponse()
+            got += len(body.read(1 << 20))
+            # alice loses web: the portal revokes her grant on reload.
+            w["configure"](allow="bob")
+            w["portal"].proc.send_signal(signal.SIGHUP)
+            w["portal"].wait_log("event=reloaded")
+            t = time.monotonic()
+            # Read on at about 2 MiB/s: far from the end in 5 s unless cut.
+            with pytest.raises((OSError, http.client.HTTPException)):
+                while time.monotonic() - t < 5:
+                    chunk = body.read(1 << 16)
+                    if not chunk:
+                        raise ConnectionError("closed")
+                    got += len(chunk)
+                    time.sleep(0.03)
+            assert time.monotonic() - t < 5 and got < n
+        finally:
+            held.close()
+        assert "event=access_ended rid=web" in w["client"].read_log()
 
 
 # ---- a fake portal drives the client ----
