@@ -53,9 +53,9 @@ def client_config(pport, token, fingerprint, proxy_port, timeout="15s"):
 
 
 @contextlib.contextmanager
-def portal_world(notun, tmp_path, ttl="1h", extra=lambda ns: "", timeout="15s"):
+def portal_world(notun, tmp_path, ttl="1h", extra=lambda ns, http_port: "", timeout="15s"):
     """A portal (with a state file), gateway gw1 and client alice; the
-    resource web is an HTTP server on the test veth. extra(ns) adds to the
+    resource web is an HTTP server on the test veth. extra(ns, http_port) adds to the
     portal's configuration; the dict yielded has what the tests need."""
     from netns import Namespace, require_netns
     require_netns()
@@ -73,7 +73,7 @@ def portal_world(notun, tmp_path, ttl="1h", extra=lambda ns: "", timeout="15s"):
 
         def configure(**kw):
             conf.write_text(portal_config(pport, tokens, res_ip, http_port, ttl=ttl,
-                                          extra=extra(ns), state=tmp_path / "portal.state",
+                                          extra=extra(ns, http_port), state=tmp_path / "portal.state",
                                           **kw))
         configure()
         portal = Portal(notun, conf).start()
@@ -168,6 +168,14 @@ def test_notun_run_on_a_portal_configuration(world, notun):
     assert len(r.stdout) == 4096
 
 
+def http_over(sock, host, port):
+    """An HTTPConnection on a socket the proxy already connected."""
+    sock.settimeout(5)
+    conn = http.client.HTTPConnection(host, port)
+    conn.sock = sock
+    return conn
+
+
 class Held:
     """One HTTP/1.1 keep-alive connection to web through the SOCKS5 proxy,
     used by request after request (curl's --limit-rate does not pace what
@@ -176,9 +184,7 @@ class Held:
     def __init__(self, w):
         rep, sock = connect(w["proxy"], w["res_ip"], w["http_port"], timeout=30)
         assert rep == 0, w["client"].read_log()[-3000:]
-        sock.settimeout(5)
-        self.conn = http.client.HTTPConnection(w["res_ip"], w["http_port"])
-        self.conn.sock = sock
+        self.conn = http_over(sock, w["res_ip"], w["http_port"])
 
     def fetch(self, n, seed):
         """The body's sha256 matches, else AssertionError; OSError when the
@@ -242,6 +248,84 @@ def test_revoke_mid_transfer_ends_the_flow(notun, tmp_path):
         finally:
             held.close()
         assert "event=access_ended rid=web" in w["client"].read_log()
+
+
+def serve_http(addr, port):
+    srv = subprocess.Popen(["python3", os.path.join(HERE, "httpsrv.py"), addr, str(port)],
+                           stdout=subprocess.PIPE, text=True)
+    assert srv.stdout.readline().strip() == "ready"
+    return srv
+
+
+def in_thread(fn, *args):
+    """fn(*args) on a thread; .result holds what it returned or raised."""
+    import threading
+
+    class Run(threading.Thread):
+        result = None
+
+        def run(self):
+            try:
+                self.result = fn(*args)
+            except Exception as e:  # reported by the test's assert
+                self.result = e
+    th = Run(daemon=True)
+    th.start()
+    return th
+
+
+def test_portal_killed_mid_transfer(notun, tmp_path):
+    """The portal dies (SIGKILL) during a 64 MiB download: the download
+    completes intact on its grant; a new resource waits for the portal and
+    works once it is back (same configuration and state file)."""
+    def second(ns, http_port):
+        return (f"[Resource web2]\nAddress = {ns.host_ip}/32\nFilters = tcp:{http_port}\n"
+                "Sites = office\nAllow = alice\n")
+    with portal_world(notun, tmp_path, timeout="30s", extra=second) as w:
+        srv2 = serve_http(w["ns"].host_ip, w["http_port"])
+        held = Held(w)
+        waiter = None
+        try:
+            n = 64 << 20
+            held.conn.request("GET", f"/bytes/{n}?seed=kill")
+            body = held.conn.getresponse()
+            h = hashlib.sha256(body.read(1 << 20))
+            w["portal"].proc.kill()
+            w["portal"].proc.wait(10)
+            killed = time.monotonic()
+            waiter = in_thread(lambda: connect(w["proxy"], w["ns"].host_ip, w["http_port"],
+                                               timeout=40))
+            while True:
+                chunk = body.read(1 << 20)
+                if not chunk:
+                    break
+                h.update(chunk)
+            assert h.hexdigest() == pattern_sha256(n, "kill")
+            time.sleep(max(0.0, 2 - (time.monotonic() - killed)))
+            assert waiter.is_alive(), waiter.result
+            # The client is back before the gateway (held stopped): the new
+            # portal has not seen gw1 yet, and must not call web2 offline.
+            gw_pid = w["gw"].proc.pid
+            os.kill(gw_pid, signal.SIGSTOP)
+            try:
+                w["portal"].start()
+                wait_for(lambda: w["client"].read_log().count("event=portal_init") >= 2)
+                time.sleep(0.5)
+            finally:
+                os.kill(gw_pid, signal.SIGCONT)
+            waiter.join(35)
+            assert not waiter.is_alive()
+            rep, sock = waiter.result
+            assert rep == 0, (rep, w["client"].read_log()[-3000:])
+            conn = http_over(sock, w["ns"].host_ip, w["http_port"])
+            conn.request("GET", "/hello")
+            assert conn.getresponse().read() == b"hello through notun\n"
+            conn.close()
+        finally:
+            held.close()
+            srv2.terminate()
+            srv2.wait(timeout=10)
+        assert "event=access_granted rid=web2" in w["client"].read_log()
 
 
 # ---- a fake portal drives the client ----
