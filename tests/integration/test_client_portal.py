@@ -328,6 +328,37 @@ def test_portal_killed_mid_transfer(notun, tmp_path):
         assert "event=access_granted rid=web2" in w["client"].read_log()
 
 
+def test_one_syn_per_flow_opened_while_access_was_pending(world):
+    """5 connections wait for access long enough for lwIP to retransmit their
+    SYNs (the portal is held stopped); the pending buffer keeps the newest
+    copy of each, so the gateway sees exactly one SYN per flow."""
+    w = world
+    n = 5
+    pid = w["portal"].proc.pid
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        waiters = [in_thread(lambda: connect(w["proxy"], w["res_ip"], w["http_port"],
+                                             timeout=30)) for _ in range(n)]
+        wait_for(lambda: w["client"].read_log().count("event=connect target=") >= n)
+        time.sleep(4.5)  # lwIP's first SYN retransmission comes after 3 s
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    for th in waiters:
+        th.join(30)
+        rep, sock = th.result
+        assert rep == 0, (rep, w["client"].read_log()[-3000:])
+        sock.close()
+    dst = f"dst={w['res_ip']}:{w['http_port']} "
+    syns = [line for line in w["gw"].read_log().splitlines()
+            if "event=syn " in line and dst in line]
+    assert len(syns) == n, syns
+    assert len({line.split("src=")[1].split()[0] for line in syns}) == n
+    w["client"].stop()
+    stats = [line for line in w["client"].read_log().splitlines() if "event=portal_stats" in line]
+    replaced = int(stats[-1].split("replaced=")[1].split()[0])
+    assert replaced >= n, stats  # the retransmissions did happen, and were replaced
+
+
 # ---- a fake portal drives the client ----
 
 RES = {"id": "r-x", "type": "cidr", "address": "10.214.9.0/24", "name": "x",
