@@ -176,6 +176,11 @@ def http_over(sock, host, port):
     return conn
 
 
+def full_log(notun_up):
+    """The whole log (read_log gives its tail)."""
+    return notun_up.log_path.read_text()
+
+
 class Held:
     """One HTTP/1.1 keep-alive connection to web through the SOCKS5 proxy,
     used by request after request (curl's --limit-rate does not pace what
@@ -219,7 +224,7 @@ def test_a_10s_grant_is_renewed_under_an_active_flow(notun, tmp_path):
         finally:
             held.close()
         assert len(grants_of(w["portal"], "web")) >= 2, w["portal"].lines
-        assert "event=access_renewed rid=web" in w["client"].read_log()
+        assert "event=access_renewed rid=web" in full_log(w["client"])
 
 
 def test_revoke_mid_transfer_ends_the_flow(notun, tmp_path):
@@ -247,7 +252,7 @@ def test_revoke_mid_transfer_ends_the_flow(notun, tmp_path):
             assert time.monotonic() - t < 5 and got < n
         finally:
             held.close()
-        assert "event=access_ended rid=web" in w["client"].read_log()
+        assert "event=access_ended rid=web" in full_log(w["client"])
 
 
 def serve_http(addr, port):
@@ -309,7 +314,7 @@ def test_portal_killed_mid_transfer(notun, tmp_path):
             os.kill(gw_pid, signal.SIGSTOP)
             try:
                 w["portal"].start()
-                wait_for(lambda: w["client"].read_log().count("event=portal_init") >= 2)
+                wait_for(lambda: full_log(w["client"]).count("event=portal_init") >= 2)
                 time.sleep(0.5)
             finally:
                 os.kill(gw_pid, signal.SIGCONT)
@@ -325,7 +330,7 @@ def test_portal_killed_mid_transfer(notun, tmp_path):
             held.close()
             srv2.terminate()
             srv2.wait(timeout=10)
-        assert "event=access_granted rid=web2" in w["client"].read_log()
+        assert "event=access_granted rid=web2" in full_log(w["client"])
 
 
 def test_one_syn_per_flow_opened_while_access_was_pending(world):
@@ -339,7 +344,7 @@ def test_one_syn_per_flow_opened_while_access_was_pending(world):
     try:
         waiters = [in_thread(lambda: connect(w["proxy"], w["res_ip"], w["http_port"],
                                              timeout=30)) for _ in range(n)]
-        wait_for(lambda: w["client"].read_log().count("event=connect target=") >= n)
+        wait_for(lambda: full_log(w["client"]).count("event=connect target=") >= n)
         time.sleep(4.5)  # lwIP's first SYN retransmission comes after 3 s
     finally:
         os.kill(pid, signal.SIGCONT)
@@ -354,9 +359,75 @@ def test_one_syn_per_flow_opened_while_access_was_pending(world):
     assert len(syns) == n, syns
     assert len({line.split("src=")[1].split()[0] for line in syns}) == n
     w["client"].stop()
-    stats = [line for line in w["client"].read_log().splitlines() if "event=portal_stats" in line]
+    stats = [line for line in full_log(w["client"]).splitlines() if "event=portal_stats" in line]
     replaced = int(stats[-1].split("replaced=")[1].split()[0])
     assert replaced >= n, stats  # the retransmissions did happen, and were replaced
+
+
+MANY = 50
+
+
+def many_addresses(ns):
+    return [f"10.216.{ns.n}.{10 + i}" for i in range(MANY)]
+
+
+def many_resources(ns, http_port):
+    return "".join(f"[Resource m{i}]\nAddress = {ip}/32\nFilters = tcp:{http_port}\n"
+                   "Sites = office\nAllow = alice\n" for i, ip in enumerate(many_addresses(ns)))
+
+
+def test_50_resources_behind_one_new_gateway_at_once(notun, tmp_path):
+    """50 resources (50 /32 addresses on the test veth, one listener each)
+    requested at the same moment: every CONNECT succeeds, and the client and
+    gateway made one WireGuard session between them."""
+    import selectors
+    with portal_world(notun, tmp_path, extra=many_resources) as w:
+        ips = many_addresses(w["ns"])
+        batch = "".join(f"addr add {ip}/32 dev {w['ns'].host_if}\n" for ip in ips)
+        run(["ip", "-batch", "-"], stdin=batch)
+        sel, stop = selectors.DefaultSelector(), [False]
+        listeners, acceptor = [], None
+        try:
+            for ip in ips:
+                s = socket.create_server((ip, w["http_port"]))
+                s.setblocking(False)
+                sel.register(s, selectors.EVENT_READ)
+                listeners.append(s)
+
+            def accept():
+                while not stop[0]:
+                    for key, _ in sel.select(0.2):
+                        conn, _ = key.fileobj.accept()
+                        conn.sendall(key.fileobj.getsockname()[0].encode())
+                        conn.close()
+            acceptor = in_thread(accept)
+
+            def one(ip):
+                rep, sock = connect(w["proxy"], ip, w["http_port"], timeout=30)
+                if rep != 0:
+                    return rep
+                with sock:
+                    sock.settimeout(10)
+                    return sock.recv(64).decode()
+            start = time.monotonic()
+            runs = [in_thread(one, ip) for ip in ips]
+            for th in runs:
+                th.join(max(0.1, 40 - (time.monotonic() - start)))
+            results = [th.result for th in runs]
+            assert results == ips, (results, w["client"].read_log()[-3000:])
+        finally:
+            stop[0] = True
+            if acceptor:
+                acceptor.join(5)
+            for s in listeners:
+                s.close()
+            sel.close()
+        assert len([line for line in w["portal"].lines if "event=authorization_created" in line
+                    and " rid=m" in line]) == MANY
+        shakes = [line for line in w["gw"].read_log().splitlines()
+                  if "event=handshake_complete" in line]
+        assert len(shakes) == 1, shakes
+        assert full_log(w["client"]).count("event=gateway_peer_added") == 1
 
 
 # ---- a fake portal drives the client ----
