@@ -204,6 +204,12 @@ static void hold_syn(struct gw_flow *f, const uint8_t *pkt, size_t len)
 	f->syn_len = len;
 }
 
+/* Before lwIP has the connection, a SYN is kept by us (the newest one). */
+static bool syn_held(const struct gw_flow *f)
+{
+	return f->state == GW_TCP_CONNECTING || f->state == GW_TCP_READY;
+}
+
 void nt_gw_tcp_syn(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt, size_t len,
 		   const struct nt_gw_pkt *p)
 {
@@ -214,9 +220,16 @@ void nt_gw_tcp_syn(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt
 	int err, n;
 
 	nt_gw_key_of(p, &k);
+	nt_gw_format_ep(k.family, k.src, k.sport, src, sizeof(src));
+	nt_gw_format_ep(k.family, k.dst, k.dport, dst, sizeof(dst));
 	f = nt_gw_flow_find(gw, &k);
+	/* Every SYN, retransmissions too: how many a flow cost is countable. */
+	nt_debug(MOD, "event=syn peer=%s src=%s dst=%s flow=%s", gp->id, src, dst,
+		 !f	       ? "new"
+		 : syn_held(f) ? "held"
+			       : "open");
 	if (f) {
-		if (f->state == GW_TCP_CONNECTING || f->state == GW_TCP_READY) {
+		if (syn_held(f)) {
 			gw->c.syn_collapsed++;
 			hold_syn(f, pkt, len);
 			if (f->state == GW_TCP_READY)
@@ -245,8 +258,6 @@ void nt_gw_tcp_syn(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t *pkt
 		nt_gw_flow_free(f, NULL);
 		return;
 	}
-	nt_gw_format_ep(k.family, k.src, k.sport, src, sizeof(src));
-	nt_gw_format_ep(k.family, k.dst, k.dport, dst, sizeof(dst));
 	nt_debug(MOD, "event=flow_connecting peer=%s proto=tcp src=%s dst=%s", gp->id, src, dst);
 	f->state = GW_TCP_CONNECTING;
 	start_connect(f);

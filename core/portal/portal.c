@@ -375,6 +375,7 @@ int nt_portal_create(struct nt_portal **out, const struct nt_portal_model *m,
 		goto nomem;
 	p->ops = *ops;
 	p->timer_at = -1;
+	p->started_ms = now.mono_ms;
 	p->pay = malloc(NT_PHX_FRAME_MAX);
 	p->frame = malloc(NT_PHX_FRAME_MAX);
 	p->res_a = malloc(PT_RES_JSON_MAX);

@@ -35,6 +35,10 @@
 #define NT_PORTAL_GRANTS_MAX	 65536 /* (client, gateway, resource) grants */
 #define NT_PORTAL_ACK_TIMEOUT_MS 15000 /* section 5: offline without an ack */
 #define NT_PORTAL_TOKEN_HASH_LEN 32    /* BLAKE2b-256 of a token, raw bytes */
+/* After start, gateways are still reconnecting: a request none of whose
+ * gateways has joined yet gets no answer (the client asks again every 2 s)
+ * rather than offline, for this long. Counted in requests_deferred. */
+#define NT_PORTAL_REJOIN_GRACE_MS NT_PORTAL_ACK_TIMEOUT_MS
 
 #define NT_PORTAL_ID_MAX NT_PMSG_ID_MAX /* names of sites, gateways, clients */
 
@@ -120,7 +124,7 @@ struct nt_portal_now {
 struct nt_portal_stats {
 	uint64_t requests, granted, failed_offline, failed_forbidden, failed_not_found;
 	uint64_t acks_late, refused_pending_max, refused_grants_max, send_too_big;
-	uint64_t revoked, expired, token_revoked;
+	uint64_t revoked, expired, token_revoked, requests_deferred;
 };
 
 struct nt_portal;

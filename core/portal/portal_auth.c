@@ -153,6 +153,20 @@ static void create(struct nt_portal *p, struct pt_conn *gw, const struct pt_pend
 	sodium_memzero(&m, sizeof(m));
 }
 
+/* A restarted portal learns which gateways are online only as they
+ * reconnect (their backoff ran while it was away): until then a resource
+ * one of them serves is not yet offline. */
+static bool rejoining(const struct nt_portal *p, const struct nt_portal_resource *r,
+		      struct nt_portal_now now)
+{
+	if (now.mono_ms - p->started_ms >= NT_PORTAL_REJOIN_GRACE_MS)
+		return false;
+	for (size_t i = 0; i < p->model.n_gateways; i++)
+		if (pt_serves(&p->model.gateways[i], r))
+			return true;
+	return false;
+}
+
 void pt_request(struct nt_portal *p, struct pt_conn *c, const struct nt_phx_frame *f,
 		struct nt_portal_now now)
 {
@@ -186,6 +200,12 @@ void pt_request(struct nt_portal *p, struct pt_conn *c, const struct nt_phx_fram
 			return;
 		}
 	gw = choose(p, r, &m);
+	if (!gw && rejoining(p, r, now)) {
+		p->stats.requests_deferred++;
+		nt_debug(PT_MOD, "event=request_deferred cid=%s rid=%s reason=rejoin_grace",
+			 cl->name, r->res.id);
+		return;
+	}
 	if (!gw) {
 		fail(p, cl->name, r->res.id, NT_PMSG_OFFLINE);
 		return;

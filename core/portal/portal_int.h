@@ -53,7 +53,8 @@ struct nt_portal {
 	size_t n_grants, cap_grants;
 	struct pt_pending *pending;
 	size_t n_pending, cap_pending;
-	int64_t timer_at; /* the armed absolute deadline (mono ms), -1: none */
+	int64_t timer_at;   /* the armed absolute deadline (mono ms), -1: none */
+	int64_t started_ms; /* mono ms at creation: NT_PORTAL_REJOIN_GRACE_MS counts from it */
 	bool dirty;
 	struct nt_portal_stats stats;
 	char *pay;	     /* NT_PHX_FRAME_MAX: one payload */

@@ -402,6 +402,7 @@ static void test_client_init_contents(void **state)
 static void test_failures_at_once(void **state)
 {
 	(void)state;
+	now.mono_ms += NT_PORTAL_REJOIN_GRACE_MS; /* long after the start */
 	join(C_ALICE, NT_PORTAL_CLIENT, "alice");
 	clear();
 	request(C_ALICE, "r-web", NULL); /* exists, allowed for bob only */
@@ -418,6 +419,32 @@ static void test_failures_at_once(void **state)
 	request(C_ALICE, "r-db", NULL);
 	failed_reason(C_ALICE, "r-db", NT_PMSG_OFFLINE);
 	assert_int_equal(count(G_LAB, "create_authorization", NULL), 0);
+}
+
+/* Just after a (re)start the gateways are still reconnecting: a request
+ * their resource waits for them (unanswered; the client asks again every
+ * 2 s) instead of failing offline; after the grace, offline at once. */
+static void test_rejoin_grace_after_start(void **state)
+{
+	struct nt_pmsg_grant g;
+
+	(void)state;
+	join(C_ALICE, NT_PORTAL_CLIENT, "alice");
+	clear();
+	request(C_ALICE, "r-db", NULL);
+	assert_int_equal(count(C_ALICE, "authorization_creation_failed", NULL), 0);
+	join(G_1, NT_PORTAL_GATEWAY, "gw1");
+	clear();
+	now.mono_ms += 2000;
+	request(C_ALICE, "r-db", NULL);
+	created(G_1, &g);
+	ack(G_1, g.ref, 1);
+	assert_int_equal(count(C_ALICE, "authorization_created", NULL), 1);
+	nt_portal_on_close(portal, G_1, now);
+	now.mono_ms += NT_PORTAL_REJOIN_GRACE_MS;
+	clear();
+	request(C_ALICE, "r-db", NULL);
+	failed_reason(C_ALICE, "r-db", NT_PMSG_OFFLINE);
 }
 
 static void gateway_iface(uint64_t gw, struct nt_pmsg_iface *ifc, size_t *n_auth)
@@ -949,6 +976,7 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_join_heartbeat_and_replies, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_client_init_contents, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_failures_at_once, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_rejoin_grace_after_start, setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_double_request_one_create_then_ack, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_gateway_choice, setup, teardown),
