@@ -219,6 +219,12 @@ void nt_flow_udp_close(struct nt_flow_udp *u);
  * (the packet is consumed), else 0 (pass it on). */
 int nt_flow_handle_icmp_error(const uint8_t *pkt, size_t len);
 
+/* The engine holds pkt, one of our SYNs, instead of sending it (access to
+ * its destination is pending): lwIP's count of SYN retransmissions starts
+ * again, so that the engine's ConnectTimeout, not lwIP's six tries, is the
+ * deadline of an attempt whose SYNs never left. Anything else is ignored. */
+void nt_flow_tcp_syn_held(const uint8_t *pkt, size_t len);
+
 /* The parser behind it, without I/O (icmp_err.c; fuzzed). */
 struct nt_icmp_err {
 	int family;	 /* AF_INET or AF_INET6 */

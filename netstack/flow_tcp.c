@@ -36,6 +36,7 @@
  * was aborted during it.
  */
 #include "netstack/flow_tcp_int.h"
+#include "netstack/ippkt.h"
 
 #include "netstack/stack.h"
 #include "platform/log.h"
@@ -688,6 +689,26 @@ int nt_flow_tcp_icmp_error(const struct nt_icmp_err *e)
 	fail_flow(f, e->fail);
 	release(f);
 	return 1;
+}
+
+void nt_flow_tcp_syn_held(const uint8_t *pkt, size_t len)
+{
+	ip_addr_t local, remote;
+	struct tcp_pcb *pcb;
+	struct nt_ippkt ip;
+	const uint8_t *tcp;
+
+	if (nt_ippkt_parse(pkt, len, &ip) != 0 || ip.proto != IP_PROTO_TCP || !ip.has_l4 ||
+	    ip.l4_len < 20)
+		return;
+	tcp = pkt + ip.l4;
+	if ((tcp[13] & (TCP_SYN | TCP_ACK)) != TCP_SYN)
+		return;
+	nt_flow_addr_to_ip(ip.family, ip.src, &local);
+	nt_flow_addr_to_ip(ip.family, ip.dst, &remote);
+	pcb = tcp_nt_lookup(&local, nt_ippkt_get16(tcp), &remote, nt_ippkt_get16(tcp + 2));
+	if (pcb && pcb->state == SYN_SENT && pcb->errf == on_err)
+		pcb->nrtx = 0;
 }
 
 static bool in_prefix(const uint8_t *a, const uint8_t *prefix, unsigned bits)

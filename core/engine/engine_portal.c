@@ -505,7 +505,10 @@ int nt_engine_portal_hold(struct nt_engine *e, const uint8_t *pkt, size_t len)
 	re = nt_rtable_lookup(&e->portal->rt, h.family, h.dst);
 	if (!re || re->access != NT_RACCESS_PENDING)
 		return -EHOSTUNREACH;
-	return nt_pending_push(&re->q, pkt, len) < 0 ? -ENOBUFS : 0;
+	if (nt_pending_push(&re->q, pkt, len) < 0)
+		return -ENOBUFS;
+	nt_flow_tcp_syn_held(pkt, len);
+	return 0;
 }
 
 int nt_engine_portal_fatal(const struct nt_engine *e)

@@ -286,7 +286,10 @@ def test_portal_killed_mid_transfer(notun, tmp_path):
     def second(ns, http_port):
         return (f"[Resource web2]\nAddress = {ns.host_ip}/32\nFilters = tcp:{http_port}\n"
                 "Sites = office\nAllow = alice\n")
-    with portal_world(notun, tmp_path, timeout="30s", extra=second) as w:
+    # ConnectTimeout 60 s: after the outage both the client and the gateway
+    # reconnect on the section 3 backoff (grown to several seconds by then),
+    # then the request waits out the portal's rejoin grace.
+    with portal_world(notun, tmp_path, timeout="60s", extra=second) as w:
         srv2 = serve_http(w["ns"].host_ip, w["http_port"])
         held = Held(w)
         waiter = None
@@ -299,7 +302,7 @@ def test_portal_killed_mid_transfer(notun, tmp_path):
             w["portal"].proc.wait(10)
             killed = time.monotonic()
             waiter = in_thread(lambda: connect(w["proxy"], w["ns"].host_ip, w["http_port"],
-                                               timeout=40))
+                                               timeout=75))
             while True:
                 chunk = body.read(1 << 20)
                 if not chunk:
@@ -318,7 +321,7 @@ def test_portal_killed_mid_transfer(notun, tmp_path):
                 time.sleep(0.5)
             finally:
                 os.kill(gw_pid, signal.SIGCONT)
-            waiter.join(35)
+            waiter.join(70)
             assert not waiter.is_alive()
             rep, sock = waiter.result
             assert rep == 0, (rep, w["client"].read_log()[-3000:])
@@ -362,6 +365,28 @@ def test_one_syn_per_flow_opened_while_access_was_pending(world):
     stats = [line for line in full_log(w["client"]).splitlines() if "event=portal_stats" in line]
     replaced = int(stats[-1].split("replaced=")[1].split()[0])
     assert replaced >= n, stats  # the retransmissions did happen, and were replaced
+
+
+def test_access_granted_after_lwips_syn_retries_still_connects(notun, tmp_path):
+    """Access that takes longer than lwIP's six SYN retransmissions (the
+    portal held stopped for 9 s): ConnectTimeout (30 s), not lwIP, is the
+    deadline, since the SYNs never left the engine's pending buffer."""
+    with portal_world(notun, tmp_path, timeout="30s") as w:
+        pid = w["portal"].proc.pid
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            waiter = in_thread(lambda: connect(w["proxy"], w["res_ip"], w["http_port"],
+                                               timeout=40))
+            wait_for(lambda: "event=connect target=" in full_log(w["client"]))
+            time.sleep(9)
+            assert waiter.is_alive(), waiter.result
+        finally:
+            os.kill(pid, signal.SIGCONT)
+        waiter.join(35)
+        assert not waiter.is_alive()
+        rep, sock = waiter.result
+        assert rep == 0, (rep, full_log(w["client"])[-3000:])
+        sock.close()
 
 
 MANY = 50
