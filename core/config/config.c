@@ -375,7 +375,7 @@ void nt_config_set_filename(char out[NT_CONFIG_FILE_MAX], const char *filename)
 	}
 }
 
-int nt_config_run(struct parser *p, const char *text, size_t len)
+static int run_lines(struct parser *p, const char *text, size_t len)
 {
 	size_t pos = 0;
 	int ret;
@@ -403,13 +403,37 @@ int nt_config_run(struct parser *p, const char *text, size_t len)
 	return p->g->finish(p);
 }
 
+int nt_config_run(const struct grammar *g, const char *filename, struct nt_config *cfg,
+		  struct nt_portal_config *portal, struct nt_config_error *err, const char *text,
+		  size_t len)
+{
+	struct parser *p;
+	int ret;
+
+	/* On the heap: a 4 KiB line buffer is a lot of stack for a library. */
+	p = calloc(1, sizeof(*p));
+	if (!p) {
+		nt_config_set_error(err, filename, 0, NULL, "out of memory");
+		return -ENOMEM;
+	}
+	p->g = g;
+	p->filename = filename;
+	p->cfg = cfg;
+	p->portal = portal;
+	p->err = err;
+	ret = run_lines(p, text, len);
+	/* The line buffer held the last line read: a key, maybe. */
+	sodium_memzero(p, sizeof(*p));
+	free(p);
+	return ret;
+}
+
 int nt_config_parse(const char *text, size_t len, const char *filename, struct nt_config *out,
 		    struct nt_config_error *err)
 {
 	const struct grammar g = {
 	    sections,	  ARRAY_SIZE(sections), nt_config_keys, nt_config_key_count,
 	    section_open, section_close,	finish};
-	struct parser *p;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
@@ -419,20 +443,7 @@ int nt_config_parse(const char *text, size_t len, const char *filename, struct n
 	out->bypass = NT_CONFIG_BYPASS_DIRECT;
 	out->connect_timeout_ms = NT_CONFIG_DEFAULT_TIMEOUT_MS;
 	out->max_connections = NT_CONFIG_DEFAULT_MAX_CONNS;
-
-	/* On the heap: a 4 KiB line buffer is a lot of stack for a library. */
-	p = calloc(1, sizeof(*p));
-	if (!p) {
-		nt_config_set_error(err, out->filename, 0, NULL, "out of memory");
-		return -ENOMEM;
-	}
-	p->g = &g;
-	p->filename = out->filename;
-	p->cfg = out;
-	p->err = err;
-	ret = nt_config_run(p, text, len);
-	sodium_memzero(p, sizeof(*p));
-	free(p);
+	ret = nt_config_run(&g, out->filename, out, NULL, err, text, len);
 	if (ret)
 		nt_config_free(out);
 	return ret;

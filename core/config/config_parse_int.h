@@ -85,9 +85,12 @@ struct parser {
 
 /* ---- config.c: the line loop ---- */
 
-/* Parses len bytes with p->g; p->filename, p->err and the result pointer
- * set by the caller. 0, -EINVAL or -ENOMEM (err set). */
-int nt_config_run(struct parser *p, const char *text, size_t len);
+/* Parses len bytes with grammar g into cfg (the wg-quick grammar) or portal
+ * (the portal's); filename names the file in messages. 0, -EINVAL or
+ * -ENOMEM (err set). */
+int nt_config_run(const struct grammar *g, const char *filename, struct nt_config *cfg,
+		  struct nt_portal_config *portal, struct nt_config_error *err, const char *text,
+		  size_t len);
 /* The key of the current section called name, or NULL. */
 const struct key_def *nt_config_key_find(const struct parser *p, enum section sec,
 					 const char *name);

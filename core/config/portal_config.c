@@ -662,7 +662,6 @@ int nt_portal_config_parse(const char *text, size_t len, const char *filename,
 {
 	const struct grammar g = {sections,	ARRAY_SIZE(sections), keys,  ARRAY_SIZE(keys),
 				  section_open, section_close,	      finish};
-	struct parser *p;
 	int ret;
 
 	memset(out, 0, sizeof(*out));
@@ -670,17 +669,7 @@ int nt_portal_config_parse(const char *text, size_t len, const char *filename,
 		memset(err, 0, sizeof(*err));
 	nt_config_set_filename(out->filename, filename);
 	default_paths(out, filename);
-	p = calloc(1, sizeof(*p));
-	if (!p) {
-		nt_config_set_error(err, out->filename, 0, NULL, "out of memory");
-		return -ENOMEM;
-	}
-	p->g = &g;
-	p->filename = out->filename;
-	p->portal = out;
-	p->err = err;
-	ret = nt_config_run(p, text, len);
-	free(p);
+	ret = nt_config_run(&g, out->filename, NULL, out, err, text, len);
 	free(out->refs);
 	out->refs = NULL;
 	out->ref_count = out->ref_cap = 0;
