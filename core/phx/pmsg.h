@@ -211,6 +211,19 @@ int nt_pmsg_assigned_ips_decode(const char *json, size_t len, struct nt_pmsg_ass
 int nt_pmsg_domain_status_encode(char *buf, size_t cap, const struct nt_pmsg_domain_status *m);
 int nt_pmsg_domain_status_decode(const char *json, size_t len, struct nt_pmsg_domain_status *out);
 
+/* The client's proxy addresses for names of dns resources: 100.96.0.0/11
+ * and fd00:2021:1111:8000::/107. */
+#define NT_PMSG_PROXY_SLOTS (1u << 21) /* addresses of each range */
+
+/* Whether addr (4 or 16 bytes) lies in family's proxy range. */
+bool nt_pmsg_is_proxy_ip(int family, const uint8_t *addr);
+/* The proxy address of index i in family's range (4 or 16 bytes into out;
+ * i from 0, the range's first address and the IPv4 one's last skipped):
+ * 0, or -ERANGE past the end, -EAFNOSUPPORT. */
+int nt_pmsg_proxy_ip(int family, uint32_t i, uint8_t out[16]);
+/* The index of a proxy address, or -1 when addr is not one. */
+int64_t nt_pmsg_proxy_index(int family, const uint8_t *addr);
+
 #define NT_PMSG_DNS_ASSIGNED_IPS  0
 #define NT_PMSG_DNS_DOMAIN_STATUS 1
 #define NT_PMSG_DNS_CTL_HDR	  8    /* after the IPv6 header */

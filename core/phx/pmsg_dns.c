@@ -9,6 +9,56 @@
 
 #define NH_CTL 255 /* IPv6 next header: reserved, never a real protocol */
 
+static const uint8_t proxy4[4] = {100, 96, 0, 0};
+static const uint8_t proxy6[16] = {0xfd, 0x00, 0x20, 0x21, 0x11, 0x11, 0x80, 0x00};
+
+/* ---- proxy addresses ---- */
+
+/* The range's low 21 bits as a number: v4's are its last 21 bits, v6's the
+ * last 21 of 128 (the /107 leaves them). */
+static uint32_t low21(int family, const uint8_t *addr)
+{
+	const uint8_t *a = addr + (family == AF_INET ? 0 : 12);
+
+	return (uint32_t)nt_ippkt_get32(a) & (NT_PMSG_PROXY_SLOTS - 1);
+}
+
+bool nt_pmsg_is_proxy_ip(int family, const uint8_t *addr)
+{
+	if (family == AF_INET)
+		return addr[0] == proxy4[0] && (addr[1] & 0xe0) == proxy4[1];
+	return family == AF_INET6 && memcmp(addr, proxy6, 13) == 0 && (addr[13] & 0xe0) == 0;
+}
+
+int nt_pmsg_proxy_ip(int family, uint32_t i, uint8_t out[16])
+{
+	uint32_t n = i + 1;
+
+	if (family != AF_INET && family != AF_INET6)
+		return -EAFNOSUPPORT;
+	if (n >= NT_PMSG_PROXY_SLOTS - (family == AF_INET))
+		return -ERANGE;
+	if (family == AF_INET) {
+		nt_ippkt_put32(out, nt_ippkt_get32(proxy4) | n);
+		return 0;
+	}
+	memcpy(out, proxy6, 16);
+	nt_ippkt_put32(out + 12, n);
+	return 0;
+}
+
+int64_t nt_pmsg_proxy_index(int family, const uint8_t *addr)
+{
+	uint32_t n;
+
+	if (!nt_pmsg_is_proxy_ip(family, addr))
+		return -1;
+	n = low21(family, addr);
+	if (n == 0 || n >= NT_PMSG_PROXY_SLOTS - (family == AF_INET))
+		return -1;
+	return (int64_t)n - 1;
+}
+
 /* A name, as the proxy saw it: LDH labels of 1-63 bytes, at most 253. */
 static int domain_check(const char *d)
 {

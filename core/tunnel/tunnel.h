@@ -56,6 +56,11 @@ struct nt_tunnel_ops {
 	void (*deliver)(void *arg, struct wg_peer *peer, const uint8_t *pkt, size_t len);
 	/* Optional. */
 	void (*peer_event)(void *arg, struct wg_peer *peer, enum nt_tunnel_peer_event ev);
+	/* Optional: an authenticated inner IPv6 packet from the unspecified
+	 * address (::), which no peer's allowed IPs may hold: the portal
+	 * protocol's in-tunnel control packets (its section 7), for the owner
+	 * to parse. Without it they are dropped as any disallowed source. */
+	void (*control)(void *arg, struct wg_peer *peer, const uint8_t *pkt, size_t len);
 	void *arg;
 };
 

@@ -29,6 +29,8 @@
 
 #define LOAD_WINDOW NT_NS_PER_SEC
 
+static const uint8_t unspecified6[16];
+
 static const char *addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
 {
 	char ip[INET6_ADDRSTRLEN] = "?";
@@ -309,6 +311,12 @@ static void rx_transport(struct nt_tunnel *t, uint8_t *buf, size_t len, const st
 	if (nt_ippkt_head(plain, plain_len, &ip) != 0 || ip.len > plain_len ||
 	    ip.len < NT_IPPKT_V4_HDR) {
 		t->c.rx_malformed++;
+		nt_tunnel_peer_timer_sync(tp);
+		return;
+	}
+	if (t->ops.control && ip.family == AF_INET6 && memcmp(ip.src, unspecified6, 16) == 0) {
+		p->counters.rx_control++;
+		t->ops.control(t->ops.arg, p, plain, ip.len);
 		nt_tunnel_peer_timer_sync(tp);
 		return;
 	}

@@ -66,6 +66,7 @@ struct wg_peer_counters {
 	uint64_t drop_replay;
 	uint64_t drop_decrypt;
 	uint64_t drop_source;	  /* inner source outside the allowed IPs */
+	uint64_t rx_control;	  /* in-tunnel control packets (source ::) handed on */
 	uint64_t drop_queue_full; /* staged queue full */
 	uint64_t drop_give_up;	  /* staged packets dropped when the handshake gave up */
 	uint64_t staged_collapsed; /* staged packets replaced by their retransmission */

@@ -435,6 +435,57 @@ static void test_dns_ctl(void **state)
 			 -EINVAL);
 }
 
+static void expect_ip(int family, const char *text, const uint8_t *got)
+{
+	uint8_t want[16];
+
+	assert_int_equal(inet_pton(family, text, want), 1);
+	assert_memory_equal(got, want, family == AF_INET ? 4 : 16);
+}
+
+/* Section 7's ranges: 100.96.0.0/11 and fd00:2021:1111:8000::/107, each
+ * index to one address and back, both ends of each range refused. */
+static void test_proxy_ips(void **state)
+{
+	uint8_t a[16], b[16];
+	(void)state;
+
+	assert_int_equal(nt_pmsg_proxy_ip(AF_INET, 0, a), 0);
+	expect_ip(AF_INET, "100.96.0.1", a);
+	assert_int_equal(nt_pmsg_proxy_ip(AF_INET, 300, a), 0);
+	expect_ip(AF_INET, "100.96.1.45", a);
+	assert_int_equal(nt_pmsg_proxy_index(AF_INET, a), 300);
+	assert_int_equal(nt_pmsg_proxy_ip(AF_INET, NT_PMSG_PROXY_SLOTS - 3, a), 0);
+	expect_ip(AF_INET, "100.127.255.254", a);
+	assert_int_equal(nt_pmsg_proxy_ip(AF_INET, NT_PMSG_PROXY_SLOTS - 2, a), -ERANGE);
+	assert_int_equal(nt_pmsg_proxy_ip(AF_INET6, 0, a), 0);
+	expect_ip(AF_INET6, "fd00:2021:1111:8000::1", a);
+	assert_int_equal(nt_pmsg_proxy_ip(AF_INET6, NT_PMSG_PROXY_SLOTS - 2, a), 0);
+	expect_ip(AF_INET6, "fd00:2021:1111:8000::1f:ffff", a);
+	assert_int_equal(nt_pmsg_proxy_index(AF_INET6, a), NT_PMSG_PROXY_SLOTS - 2);
+	assert_int_equal(nt_pmsg_proxy_ip(AF_INET6, NT_PMSG_PROXY_SLOTS - 1, a), -ERANGE);
+	assert_int_equal(nt_pmsg_proxy_ip(AF_UNIX, 0, a), -EAFNOSUPPORT);
+
+	/* Outside, or the ranges' own network and broadcast addresses. */
+	static const char *const not4[] = {"100.95.255.255", "100.128.0.1", "100.96.0.0",
+					    "100.127.255.255", "10.96.0.1"};
+	for (size_t i = 0; i < sizeof(not4) / sizeof(not4[0]); i++) {
+		assert_int_equal(inet_pton(AF_INET, not4[i], b), 1);
+		assert_int_equal(nt_pmsg_proxy_index(AF_INET, b), -1);
+	}
+	assert_true(nt_pmsg_is_proxy_ip(AF_INET, b) == false);
+	static const char *const not6[] = {"fd00:2021:1111:8000::20:0", "fd00:2021:1111:8001::1",
+					    "fd00:2021:1111:8000::", "::1"};
+	for (size_t i = 0; i < sizeof(not6) / sizeof(not6[0]); i++) {
+		assert_int_equal(inet_pton(AF_INET6, not6[i], b), 1);
+		assert_int_equal(nt_pmsg_proxy_index(AF_INET6, b), -1);
+	}
+	assert_int_equal(inet_pton(AF_INET6, "fd00:2021:1111:8000::1f:0", b), 1);
+	assert_true(nt_pmsg_is_proxy_ip(AF_INET6, b));
+	assert_int_equal(inet_pton(AF_INET, "100.100.7.9", b), 1);
+	assert_true(nt_pmsg_is_proxy_ip(AF_INET, b));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -448,6 +499,7 @@ int main(void)
 	    cmocka_unit_test(test_auth_created),
 	    cmocka_unit_test(test_small_payloads),
 	    cmocka_unit_test(test_dns_ctl),
+	    cmocka_unit_test(test_proxy_ips),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
