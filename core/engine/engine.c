@@ -37,7 +37,9 @@
 #include "core/engine/engine_portal.h"
 #include "core/engine/own_listen.h"
 #include "core/engine/pending.h"
+#include "core/engine/rnames.h"
 #include "core/engine/rtable.h"
+#include "core/phx/pmsg.h"
 #include "core/resolver/resolver.h"
 #include "core/tunnel/tunnel.h"
 #include "netstack/flow.h"
@@ -59,6 +61,7 @@ struct nt_engine_req {
 	struct nt_flow *flow;
 	struct wg_peer *peer;
 	struct nt_rentry *res; /* a portal resource it waits for (or uses) */
+	struct nt_rname *name; /* through this name of a dns resource */
 	uint64_t id;	       /* for the logs (cid=): the opens counter when it came */
 	int fd;
 	enum nt_fail fail; /* set when the result is known and waits for the timer */
@@ -85,7 +88,7 @@ static void req_free(struct nt_engine_req *r)
 {
 	nt_timer_cancel(r->e->loop, &r->timer);
 	if (r->res)
-		nt_engine_portal_unwant(r->e, r->res);
+		nt_engine_portal_unwant(r->e, r->res, r->name);
 	if (r->resolving)
 		nt_resolver_cancel(r->resolving);
 	if (r->flow)
@@ -272,10 +275,11 @@ static void flow_connect(struct nt_engine_req *r, int family, const uint8_t *add
 		req_fail_later(r, NT_FAIL_GENERAL);
 }
 
-/* A portal resource: outside its filters, refused here with nothing sent;
- * else the flow opens at once, its packets held until access is granted. */
-static void route_resource(struct nt_engine_req *r, struct nt_rentry *re, int family,
-			   const uint8_t *addr)
+/* A portal resource (through name rn of a dns resource, or NULL): outside
+ * its filters, refused here with nothing sent; else the flow opens at once,
+ * its packets held until access is granted (and the name mapped). */
+static void route_resource(struct nt_engine_req *r, struct nt_rentry *re, struct nt_rname *rn,
+			   int family, const uint8_t *addr)
 {
 	struct nt_engine *e = r->e;
 	enum nt_fail fail =
@@ -288,7 +292,8 @@ static void route_resource(struct nt_engine_req *r, struct nt_rentry *re, int fa
 	}
 	e->counters.via_portal++;
 	r->res = re;
-	r->peer = nt_engine_portal_want(e, re);
+	r->name = rn;
+	r->peer = nt_engine_portal_want(e, re, rn);
 	flow_connect(r, family, addr);
 }
 
@@ -315,7 +320,17 @@ static void route(struct nt_engine_req *r, int family, const uint8_t *addr)
 	}
 	re = nt_engine_portal_match(e, family, addr);
 	if (re) {
-		route_resource(r, re, family, addr);
+		route_resource(r, re, NULL, family, addr);
+		return;
+	}
+	/* A proxy address of a dns resource's name, given as an address. */
+	if (e->portal && nt_pmsg_is_proxy_ip(family, addr)) {
+		struct nt_rname *rn = nt_engine_portal_name_at(e, family, addr);
+
+		if (rn && rn->re)
+			route_resource(r, rn->re, rn, family, addr);
+		else
+			req_fail_later(r, NT_FAIL_HOST_UNREACH);
 		return;
 	}
 	if (e->bypass == NT_CONFIG_BYPASS_REJECT) {
@@ -376,6 +391,24 @@ int nt_engine_open_tcp(struct nt_engine *e, const struct nt_target *target, nt_e
 	r->id = ++e->counters.opens;
 	*out = r;
 
+	if (target->kind == NT_TARGET_NAME && e->portal) {
+		/* A dns resource's name is never resolved here (section 7). */
+		struct nt_rname *rn;
+
+		ret = nt_engine_portal_name(e, target->name, &rn);
+		if (ret < 0) {
+			snprintf(r->detail, sizeof(r->detail), "%.120s: too many names of dns resources",
+				 target->name);
+			req_fail_later(r, NT_FAIL_GENERAL);
+			return 0;
+		}
+		if (rn) {
+			route_resource(r, rn->re, rn, AF_INET, rn->v4);
+			if (r->fail == NT_FAIL_NONE)
+				nt_timer_arm(e->loop, &r->timer, e->connect_timeout_ns);
+			return 0;
+		}
+	}
 	if (target->kind == NT_TARGET_NAME) {
 		ret = nt_resolver_lookup(e->resolver, target->name, NT_RESOLVER_V4_FIRST, resolved,
 					 r, &r->resolving);
@@ -401,14 +434,14 @@ int nt_engine_set_own_listeners(struct nt_engine *e, const struct sockaddr_stora
 	return 0;
 }
 
-void nt_engine_fail_waiting(struct nt_engine *e, const struct nt_rentry *re, enum nt_fail fail,
-			    const char *detail)
+void nt_engine_fail_waiting(struct nt_engine *e, const struct nt_rentry *re,
+			    const struct nt_rname *rn, enum nt_fail fail, const char *detail)
 {
 	struct nt_engine_req *r;
 
 	/* From the head each time: a callback may open or cancel others. */
 	for (;;) {
-		for (r = e->reqs; r && r->res != re; r = r->next)
+		for (r = e->reqs; r && (r->res != re || (rn && r->name != rn)); r = r->next)
 			;
 		if (!r)
 			return;
@@ -455,6 +488,11 @@ static int stack_output(void *arg, const uint8_t *pkt, size_t len)
 	else if (ret != 0)
 		e->counters.out_dropped++;
 	return ret;
+}
+
+static void tunnel_control(void *arg, struct wg_peer *peer, const uint8_t *pkt, size_t len)
+{
+	nt_engine_portal_control(arg, peer, pkt, len);
 }
 
 static void tunnel_deliver(void *arg, struct wg_peer *peer, const uint8_t *pkt, size_t len)
@@ -618,6 +656,7 @@ int nt_engine_new(struct nt_loop *loop, const struct nt_config *cfg,
 	static const struct nt_tunnel_ops tunnel_ops_template = {
 	    .deliver = tunnel_deliver,
 	    .peer_event = tunnel_peer_event,
+	    .control = tunnel_control,
 	};
 	struct nt_tunnel_ops tops = tunnel_ops_template;
 	struct nt_flow_config fc = {.trim = nt_tunnel_trim_hook};

@@ -14,6 +14,7 @@
 
 struct engine_portal;
 struct nt_rentry;
+struct nt_rname;
 struct nt_resolver;
 struct nt_resolver_req;
 struct nt_tunnel;
@@ -45,10 +46,10 @@ struct nt_engine {
 	struct wg_allowedips static_ips; /* under a portal: the static peers' AllowedIPs */
 };
 
-/* Ends every request waiting for re with fail (detail: the line naming
- * the resource, for the HTTP body). */
-void nt_engine_fail_waiting(struct nt_engine *e, const struct nt_rentry *re, enum nt_fail fail,
-			    const char *detail);
+/* Ends every request waiting for re (through name rn only, when rn is set)
+ * with fail (detail: the line naming the resource, for the HTTP body). */
+void nt_engine_fail_waiting(struct nt_engine *e, const struct nt_rentry *re,
+			    const struct nt_rname *rn, enum nt_fail fail, const char *detail);
 /* re was granted: its waiting requests now go through peer. */
 void nt_engine_granted(struct nt_engine *e, const struct nt_rentry *re, struct wg_peer *peer);
 

@@ -32,6 +32,7 @@
 #include "core/channel/chan_link.h"
 #include "core/config/config.h"
 #include "core/engine/engine_int.h"
+#include "core/engine/rnames.h"
 #include "core/engine/rtable.h"
 #include "core/phx/pmsg.h"
 #include "core/tunnel/tunnel.h"
@@ -57,10 +58,17 @@ struct engine_portal {
 	struct nt_engine *e;
 	struct nt_chan_link *link;
 	struct nt_rtable rt;
+	struct nt_rnames names;
 	struct nt_pending_counters pc;
 	struct engine_gw *gws;
 	struct nt_timer tick;
 	uint64_t requests, unrequested, invalid;
+	/* dns resources' names */
+	uint64_t names_refused;	   /* over NT_RNAMES_MAX: the connection failed */
+	uint64_t assigns;	   /* assigned_ips sent, repeats included */
+	uint64_t names_active;	   /* domain_status active taken */
+	uint64_t names_failed;	   /* domain_status failed taken */
+	uint64_t status_unexpected; /* control packets not answering an assignment of ours */
 };
 
 static int64_t real_now(void)
@@ -155,6 +163,82 @@ static void detail_of(char *buf, size_t cap, const struct nt_rentry *re, const c
 			 re->res.name[0] ? re->res.name : re->res.address, what);
 }
 
+/* ---- names of dns resources ---- */
+
+static bool is_dns(const struct nt_rentry *re)
+{
+	return re->res.type == NT_PMSG_RES_DNS;
+}
+
+static struct wg_cidr host_cidr(int family, const uint8_t *addr)
+{
+	struct wg_cidr c = {.family = family, .prefix_len = family == AF_INET ? 32 : 128};
+
+	memcpy(c.addr, addr, family == AF_INET ? 4 : 16);
+	return c;
+}
+
+/* Open TCP flows to rn's proxy addresses: counted (why NONE) or reset. */
+static size_t name_flows(const struct nt_rname *rn, enum nt_fail why)
+{
+	return nt_flow_tcp_to(AF_INET, rn->v4, 32, why) + nt_flow_tcp_to(AF_INET6, rn->v6, 128, why);
+}
+
+/* Open TCP flows that use re's access: counted (why NONE) or reset. */
+static size_t resource_flows(struct engine_portal *p, const struct nt_rentry *re, enum nt_fail why)
+{
+	size_t n = 0;
+
+	if (!is_dns(re))
+		return nt_flow_tcp_to(re->res.cidr.family, re->res.cidr.addr,
+				      re->res.cidr.prefix_len, why);
+	for (struct nt_rname *rn = p->names.head; rn; rn = rn->next)
+		if (rn->re == re)
+			n += name_flows(rn, why);
+	return n;
+}
+
+/* rn no longer goes to a gateway: its routes leave, its held packets drop. */
+static void name_reset(struct engine_portal *p, struct nt_rname *rn)
+{
+	struct wg_cidr c4 = host_cidr(AF_INET, rn->v4), c6 = host_cidr(AF_INET6, rn->v6);
+
+	if (rn->st == NT_RNAME_ACTIVE) {
+		(void)nt_tunnel_disallow(p->e->tunnel, &c4);
+		(void)nt_tunnel_disallow(p->e->tunnel, &c6);
+	}
+	rn->st = NT_RNAME_IDLE;
+	nt_pending_clear(&rn->q);
+}
+
+/* Asks re's gateway to map rn's proxy addresses (section 7); the answer
+ * comes as a domain_status control packet (nt_engine_portal_control). */
+static void assign(struct engine_portal *p, struct nt_rname *rn)
+{
+	struct nt_pmsg_assigned_ips m = {.n_ips = 2};
+	struct engine_gw *gw = rn->re->gw;
+	uint8_t pkt[NT_PMSG_DNS_CTL_MAX];
+	char body[NT_PMSG_DNS_CTL_BODY_MAX + 1];
+	int blen, plen, ret;
+
+	snprintf(m.resource_id, sizeof(m.resource_id), "%s", rn->re->res.id);
+	snprintf(m.domain, sizeof(m.domain), "%s", rn->name);
+	m.proxy_ips[0].family = AF_INET;
+	memcpy(m.proxy_ips[0].addr, rn->v4, 4);
+	m.proxy_ips[1].family = AF_INET6;
+	memcpy(m.proxy_ips[1].addr, rn->v6, 16);
+	rn->st = NT_RNAME_ASSIGNING;
+	rn->last_sent_ns = nt_clock_mono_ns();
+	blen = nt_pmsg_assigned_ips_encode(body, sizeof(body), &m);
+	plen = blen < 0 ? blen
+			: nt_pmsg_dns_ctl_build(pkt, sizeof(pkt), NT_PMSG_DNS_ASSIGNED_IPS, body,
+						(size_t)blen);
+	ret = plen < 0 ? plen : nt_tunnel_send(p->e->tunnel, gw->peer, pkt, (size_t)plen);
+	p->assigns++;
+	nt_info(MOD, "event=name_assigning rid=%s gid=%s domain=%s%s%s", rn->re->res.id, gw->id,
+		rn->name, ret ? " err=" : "", ret ? strerror(-ret) : "");
+}
+
 /* Access to re ends: a grant's flows are reset, waiting connections fail. */
 static void end_access(struct engine_portal *p, struct nt_rentry *re, enum nt_fail fail,
 		       const char *why)
@@ -162,25 +246,34 @@ static void end_access(struct engine_portal *p, struct nt_rentry *re, enum nt_fa
 	char detail[NT_PORTAL_DETAIL_MAX];
 	size_t flows;
 
+	for (struct nt_rname *rn = p->names.head; rn; rn = rn->next)
+		if (rn->re == re && re->access == NT_RACCESS_PENDING)
+			name_reset(p, rn);
 	if (re->access == NT_RACCESS_GRANTED) {
 		struct engine_gw *gw = re->gw;
 
-		(void)nt_tunnel_disallow(p->e->tunnel, &re->res.cidr);
-		flows = nt_flow_tcp_to(re->res.cidr.family, re->res.cidr.addr,
-				       re->res.cidr.prefix_len, fail);
+		if (!is_dns(re))
+			(void)nt_tunnel_disallow(p->e->tunnel, &re->res.cidr);
+		flows = resource_flows(p, re, fail);
+		for (struct nt_rname *rn = p->names.head; rn; rn = rn->next)
+			if (rn->re == re)
+				name_reset(p, rn);
 		nt_info(MOD, "event=access_ended rid=%s gid=%s reason=%s flows_reset=%zu",
 			re->res.id, gw->id, why, flows);
 		re->access = NT_RACCESS_NONE;
 		re->gw = NULL;
 		re->renewing = false;
 		gw_release(p, gw);
+		/* Connections still opening through it (a name not yet active). */
+		detail_of(detail, sizeof(detail), re, why);
+		nt_engine_fail_waiting(p->e, re, NULL, fail, detail);
 	} else if (re->access == NT_RACCESS_PENDING) {
 		nt_info(MOD, "event=access_ended rid=%s reason=%s waiting=%u", re->res.id, why,
 			re->waiting);
 		detail_of(detail, sizeof(detail), re, why);
 		re->access = NT_RACCESS_NONE;
 		nt_pending_clear(&re->q);
-		nt_engine_fail_waiting(p->e, re, fail, detail);
+		nt_engine_fail_waiting(p->e, re, NULL, fail, detail);
 	}
 }
 
@@ -223,7 +316,13 @@ static void on_granted(struct engine_portal *p, const struct nt_pmsg_auth_create
 				re->res.id, old->id, re->expires_at);
 			return;
 		}
-		/* Another gateway now: the prefix moves to its peer below. */
+		/* Another gateway now: the prefix moves to its peer below; names
+		 * are assigned there afresh. */
+		for (struct nt_rname *rn = p->names.head; rn; rn = rn->next)
+			if (rn->re == re && rn->st != NT_RNAME_IDLE) {
+				name_reset(p, rn);
+				rn->st = NT_RNAME_ASSIGNING;
+			}
 		re->access = NT_RACCESS_PENDING;
 		re->gw = NULL;
 		gw_release(p, old);
@@ -231,7 +330,9 @@ static void on_granted(struct engine_portal *p, const struct nt_pmsg_auth_create
 	gw = gw_get(p, ac);
 	if (!gw)
 		return; /* asked again in NT_PORTAL_REQUEST_EVERY_MS */
-	ret = nt_tunnel_peer_allow(p->e->tunnel, gw->peer, &re->res.cidr);
+	/* A dns resource's routes are its names' proxy addresses, each added
+	 * when the gateway has resolved it. */
+	ret = is_dns(re) ? 0 : nt_tunnel_peer_allow(p->e->tunnel, gw->peer, &re->res.cidr);
 	if (ret) {
 		nt_warn(MOD, "event=route_failed rid=%s gid=%s err=%s", re->res.id, gw->id,
 			strerror(-ret));
@@ -250,6 +351,9 @@ static void on_granted(struct engine_portal *p, const struct nt_pmsg_auth_create
 	nt_engine_granted(p->e, re, gw->peer);
 	struct held_out h = {p->e, gw->peer};
 	nt_pending_flush(&re->q, send_held, &h);
+	for (struct nt_rname *rn = p->names.head; rn; rn = rn->next)
+		if (rn->re == re && (rn->waiting || rn->st != NT_RNAME_IDLE))
+			assign(p, rn);
 }
 
 static void on_refused(struct engine_portal *p, const struct nt_pmsg_auth_failed *af)
@@ -269,23 +373,34 @@ static void on_refused(struct engine_portal *p, const struct nt_pmsg_auth_failed
 						     : "not_found (no such resource)");
 }
 
+/* re goes or matches other names now: its names match afresh next time. */
+static void names_unbind(struct engine_portal *p, const struct nt_rentry *re)
+{
+	for (struct nt_rname *rn = p->names.head; rn; rn = rn->next)
+		if (rn->re == re)
+			rn->re = NULL;
+}
+
+static void delete_resource(struct engine_portal *p, const char *id);
+
 /* A resource listed or updated: a changed address ends its access first. */
 static void apply_resource(struct engine_portal *p, const struct nt_pmsg_resource *res)
 {
 	struct nt_rentry *re = nt_rtable_find(&p->rt, res->id);
 	int ret;
 
-	if (res->type != NT_PMSG_RES_CIDR) {
-		nt_debug(MOD, "event=resource_ignored rid=%s hint=\"cidr resources only\"",
-			 res->id);
-		if (re) {
-			end_access(p, re, NT_FAIL_FORBIDDEN, "resource changed");
-			nt_rtable_del(&p->rt, re);
-		}
+	if (res->type != NT_PMSG_RES_CIDR && res->type != NT_PMSG_RES_DNS) {
+		nt_debug(MOD, "event=resource_ignored rid=%s hint=\"unknown type\"", res->id);
+		if (re)
+			delete_resource(p, res->id);
 		return;
 	}
-	if (re && !nt_rtable_same_prefix(&re->res.cidr, &res->cidr))
+	if (re && (re->res.type != res->type ||
+		   (is_dns(re) ? strcmp(re->res.address, res->address) != 0
+			       : !nt_rtable_same_prefix(&re->res.cidr, &res->cidr)))) {
 		end_access(p, re, NT_FAIL_FORBIDDEN, "address changed");
+		names_unbind(p, re);
+	}
 	ret = nt_rtable_put(&p->rt, res, NULL);
 	if (ret < 0)
 		nt_warn(MOD, "event=resource_refused rid=%s err=%s", res->id, strerror(-ret));
@@ -298,6 +413,7 @@ static void delete_resource(struct engine_portal *p, const char *id)
 	if (!re)
 		return;
 	end_access(p, re, NT_FAIL_FORBIDDEN, "resource deleted");
+	names_unbind(p, re);
 	nt_rtable_del(&p->rt, re);
 	nt_info(MOD, "event=resource_deleted rid=%s", id);
 }
@@ -423,13 +539,12 @@ static const struct nt_chan_link_ops link_ops = {.joined = on_joined, .message =
 
 /* ---- the clock: re-requests, renewals, expiry ---- */
 
-static bool renew_due(const struct nt_rentry *re, int64_t now)
+static bool renew_due(struct engine_portal *p, const struct nt_rentry *re, int64_t now)
 {
 	int64_t life = re->expires_at - re->granted_at;
 
 	return now >= re->granted_at + life * NT_PORTAL_RENEW_PERCENT / 100 &&
-	       nt_flow_tcp_to(re->res.cidr.family, re->res.cidr.addr, re->res.cidr.prefix_len,
-			      NT_FAIL_NONE) > 0;
+	       resource_flows(p, re, NT_FAIL_NONE) > 0;
 }
 
 static void on_tick(struct nt_loop *loop, struct nt_timer *t, void *arg)
@@ -446,11 +561,17 @@ static void on_tick(struct nt_loop *loop, struct nt_timer *t, void *arg)
 		} else if (re->access == NT_RACCESS_GRANTED && now >= re->expires_at) {
 			end_access(p, re, NT_FAIL_FORBIDDEN, "access expired");
 		} else if (re->access == NT_RACCESS_GRANTED && (!re->renewing || again) &&
-			   renew_due(re, now)) {
+			   renew_due(p, re, now)) {
 			re->renewing = true;
 			request(p, re);
 		}
 	}
+	/* A lost assigned_ips or domain_status (UDP) is asked again. */
+	for (struct nt_rname *rn = p->names.head; rn; rn = rn->next)
+		if (rn->st == NT_RNAME_ASSIGNING && rn->re &&
+		    rn->re->access == NT_RACCESS_GRANTED &&
+		    mono - rn->last_sent_ns >= NT_PORTAL_ASSIGN_EVERY_MS * 1000000ull)
+			assign(p, rn);
 	(void)nt_timer_arm(loop, t, NT_PORTAL_TICK_MS * 1000000ull);
 }
 
@@ -473,21 +594,33 @@ enum nt_fail nt_engine_portal_admit(struct nt_engine *e, const struct nt_rentry 
 	return NT_FAIL_FORBIDDEN;
 }
 
-struct wg_peer *nt_engine_portal_want(struct nt_engine *e, struct nt_rentry *re)
+struct wg_peer *nt_engine_portal_want(struct nt_engine *e, struct nt_rentry *re,
+				      struct nt_rname *rn)
 {
+	struct engine_portal *p = e->portal;
+
 	re->waiting++;
-	if (re->access == NT_RACCESS_GRANTED)
-		return ((struct engine_gw *)re->gw)->peer;
+	if (rn)
+		rn->waiting++;
 	if (re->access == NT_RACCESS_NONE) {
 		re->access = NT_RACCESS_PENDING;
-		request(e->portal, re);
+		request(p, re);
 	}
-	return NULL;
+	if (re->access != NT_RACCESS_GRANTED)
+		return NULL;
+	if (rn && rn->st == NT_RNAME_IDLE)
+		assign(p, rn);
+	return ((struct engine_gw *)re->gw)->peer;
 }
 
-void nt_engine_portal_unwant(struct nt_engine *e, struct nt_rentry *re)
+void nt_engine_portal_unwant(struct nt_engine *e, struct nt_rentry *re, struct nt_rname *rn)
 {
 	(void)e;
+	if (rn && rn->waiting && --rn->waiting == 0 && rn->st != NT_RNAME_ACTIVE &&
+	    name_flows(rn, NT_FAIL_NONE) == 0) {
+		rn->st = NT_RNAME_IDLE;
+		nt_pending_clear(&rn->q);
+	}
 	if (re->waiting && --re->waiting == 0 && re->access == NT_RACCESS_PENDING) {
 		/* Nobody waits: the held packets are of flows that gave up. */
 		re->access = NT_RACCESS_NONE;
@@ -495,20 +628,136 @@ void nt_engine_portal_unwant(struct nt_engine *e, struct nt_rentry *re)
 	}
 }
 
+int nt_engine_portal_name(struct nt_engine *e, const char *name, struct nt_rname **out)
+{
+	struct engine_portal *p = e->portal;
+	char norm[NT_PMSG_DOMAIN_MAX + 1];
+	struct nt_rentry *re;
+	struct nt_rname *rn;
+	int ret;
+
+	*out = NULL;
+	if (!p || !nt_rnames_normalize(name, norm) || !(re = nt_rtable_match_name(&p->rt, norm)))
+		return 0;
+	ret = nt_rnames_get(&p->names, norm, &rn);
+	if (ret < 0) {
+		p->names_refused++;
+		nt_warn(MOD, "event=name_refused rid=%s domain=%s err=%s", re->res.id, norm,
+			strerror(-ret));
+		return ret;
+	}
+	/* A name in use keeps its resource; an idle one follows the table. */
+	if (!rn->re || (rn->st == NT_RNAME_IDLE && !rn->waiting))
+		rn->re = re;
+	if (ret == 1)
+		nt_info(MOD, "event=name_added rid=%s domain=%s", re->res.id, rn->name);
+	*out = rn;
+	return 0;
+}
+
+struct nt_rname *nt_engine_portal_name_at(struct nt_engine *e, int family, const uint8_t *addr)
+{
+	return e->portal ? nt_rnames_by_addr(&e->portal->names, family, addr) : NULL;
+}
+
 int nt_engine_portal_hold(struct nt_engine *e, const uint8_t *pkt, size_t len)
 {
 	struct nt_ippkt_head h;
+	struct nt_pending_q *q = NULL;
 	struct nt_rentry *re;
+	struct nt_rname *rn;
 
 	if (!e->portal || nt_ippkt_head(pkt, len, &h) != 0)
 		return -EHOSTUNREACH;
-	re = nt_rtable_lookup(&e->portal->rt, h.family, h.dst);
-	if (!re || re->access != NT_RACCESS_PENDING)
+	rn = nt_rnames_by_addr(&e->portal->names, h.family, h.dst);
+	/* A name's packets wait while its assignment is asked for, or while
+	 * its resource's access is and a connection waits for it. */
+	if (rn && rn->re &&
+	    (rn->st == NT_RNAME_ASSIGNING ||
+	     (rn->waiting && rn->re->access == NT_RACCESS_PENDING))) {
+		q = &rn->q;
+	} else if (!rn) {
+		re = nt_rtable_lookup(&e->portal->rt, h.family, h.dst);
+		if (re && re->access == NT_RACCESS_PENDING)
+			q = &re->q;
+	}
+	if (!q)
 		return -EHOSTUNREACH;
-	if (nt_pending_push(&re->q, pkt, len) < 0)
+	if (nt_pending_push(q, pkt, len) < 0)
 		return -ENOBUFS;
 	nt_flow_tcp_syn_held(pkt, len);
 	return 0;
+}
+
+/* The gateway's domain_status, for a name we asked it to map. */
+static void on_domain_status(struct engine_portal *p, struct wg_peer *peer,
+			     const struct nt_pmsg_domain_status *m)
+{
+	char norm[NT_PMSG_DOMAIN_MAX + 1], detail[NT_PORTAL_DETAIL_MAX];
+	struct nt_rname *rn = nt_rnames_normalize(m->domain, norm)
+				  ? nt_rnames_find(&p->names, norm)
+				  : NULL;
+	struct engine_gw *gw;
+
+	if (!rn || !rn->re || strcmp(rn->re->res.id, m->resource_id) != 0 ||
+	    rn->re->access != NT_RACCESS_GRANTED || rn->st != NT_RNAME_ASSIGNING ||
+	    ((struct engine_gw *)rn->re->gw)->peer != peer) {
+		p->status_unexpected++;
+		nt_debug(MOD, "event=domain_status_unexpected rid=%s domain=%s", m->resource_id,
+			 m->domain);
+		return;
+	}
+	gw = rn->re->gw;
+	if (!m->active) {
+		struct nt_rentry *re = rn->re;
+
+		p->names_failed++;
+		nt_info(MOD, "event=name_failed rid=%s gid=%s domain=%s reason=%s waiting=%u",
+			re->res.id, gw->id, rn->name, m->reason[0] ? m->reason : "-", rn->waiting);
+		name_reset(p, rn);
+		snprintf(detail, sizeof(detail), "resource %.40s: %.80s does not resolve at the gateway (%.24s)",
+			 re->res.id, rn->name, m->reason[0] ? m->reason : "failed");
+		nt_engine_fail_waiting(p->e, re, rn, NT_FAIL_NAME, detail);
+		return;
+	}
+	struct wg_cidr c4 = host_cidr(AF_INET, rn->v4), c6 = host_cidr(AF_INET6, rn->v6);
+	int ret = nt_tunnel_peer_allow(p->e->tunnel, peer, &c4);
+
+	if (ret == 0)
+		ret = nt_tunnel_peer_allow(p->e->tunnel, peer, &c6);
+	if (ret) {
+		nt_warn(MOD, "event=route_failed rid=%s gid=%s domain=%s err=%s", rn->re->res.id,
+			gw->id, rn->name, strerror(-ret));
+		(void)nt_tunnel_disallow(p->e->tunnel, &c4);
+		return; /* asked again in NT_PORTAL_ASSIGN_EVERY_MS */
+	}
+	p->names_active++;
+	rn->st = NT_RNAME_ACTIVE;
+	nt_info(MOD, "event=name_active rid=%s gid=%s domain=%s held=%zu", rn->re->res.id, gw->id,
+		rn->name, rn->q.n);
+	struct held_out h = {p->e, peer};
+	nt_pending_flush(&rn->q, send_held, &h);
+}
+
+void nt_engine_portal_control(struct nt_engine *e, struct wg_peer *peer, const uint8_t *pkt,
+			      size_t len)
+{
+	struct engine_portal *p = e->portal;
+	struct nt_pmsg_domain_status m;
+	const char *body;
+	size_t body_len;
+	uint8_t type;
+
+	if (!p)
+		return;
+	if (nt_pmsg_dns_ctl_parse(pkt, len, &type, &body, &body_len) != 0 ||
+	    type != NT_PMSG_DNS_DOMAIN_STATUS ||
+	    nt_pmsg_domain_status_decode(body, body_len, &m) != 0) {
+		p->status_unexpected++;
+		nt_debug(MOD, "event=control_dropped peer=%s len=%zu", nt_tunnel_peer_id(peer), len);
+		return;
+	}
+	on_domain_status(p, peer, &m);
 }
 
 int nt_engine_portal_fatal(const struct nt_engine *e)
@@ -527,6 +776,11 @@ int nt_engine_portal_start(struct nt_engine *e, const struct nt_config *cfg)
 		return -ENOMEM;
 	p->e = e;
 	nt_rtable_init(&p->rt, NT_RTABLE_MAX, &p->pc);
+	if (nt_rnames_init(&p->names, NT_RNAMES_MAX, &p->pc) != 0) {
+		nt_rtable_fini(&p->rt);
+		free(p);
+		return -ENOMEM;
+	}
 	nt_timer_init(&p->tick, on_tick, p);
 	e->portal = p;
 	ret = nt_chan_link_start(e->loop, &lc, &link_ops, p, &p->link);
@@ -547,6 +801,7 @@ void nt_engine_portal_free(struct nt_engine *e)
 	nt_timer_cancel(e->loop, &p->tick);
 	nt_chan_link_stop(p->link);
 	nt_rtable_fini(&p->rt);
+	nt_rnames_fini(&p->names);
 	while (p->gws) {
 		struct engine_gw *gw = p->gws;
 
@@ -556,9 +811,13 @@ void nt_engine_portal_free(struct nt_engine *e)
 	nt_info(MOD,
 		"event=portal_stats requests=%" PRIu64 " unrequested=%" PRIu64 " invalid=%" PRIu64
 		" held=%" PRIu64 " replaced=%" PRIu64 " dropped_full=%" PRIu64
-		" dropped_ended=%" PRIu64 " flushed=%" PRIu64,
+		" dropped_ended=%" PRIu64 " flushed=%" PRIu64 " names=%zu names_refused=%" PRIu64
+		" assigns=%" PRIu64 " names_active=%" PRIu64 " names_failed=%" PRIu64
+		" status_unexpected=%" PRIu64,
 		p->requests, p->unrequested, p->invalid, p->pc.held, p->pc.replaced,
-		p->pc.dropped_full, p->pc.dropped_ended, p->pc.flushed);
+		p->pc.dropped_full, p->pc.dropped_ended, p->pc.flushed, p->names.n,
+		p->names_refused, p->assigns, p->names_active, p->names_failed,
+		p->status_unexpected);
 	free(p);
 	e->portal = NULL;
 }

@@ -40,18 +40,24 @@ bool nt_rtable_same_prefix(const struct wg_cidr *a, const struct wg_cidr *b)
 	return memcmp(x.addr, y.addr, len) == 0;
 }
 
+static bool is_cidr(const struct nt_rentry *e)
+{
+	return e->res.type == NT_PMSG_RES_CIDR;
+}
+
 /* After e's prefix left the trie: another entry with it takes it back. */
 static void prefix_released(struct nt_rtable *t, const struct nt_rentry *e)
 {
 	for (struct nt_rentry *o = t->head; o; o = o->next)
-		if (o != e && nt_rtable_same_prefix(&o->res.cidr, &e->res.cidr) &&
+		if (o != e && is_cidr(o) && nt_rtable_same_prefix(&o->res.cidr, &e->res.cidr) &&
 		    wg_allowedips_insert(&t->trie, &o->res.cidr, o) == 0)
 			return;
 }
 
 static void prefix_drop(struct nt_rtable *t, struct nt_rentry *e)
 {
-	if (wg_allowedips_lookup(&t->trie, e->res.cidr.family, e->res.cidr.addr) != e)
+	if (!is_cidr(e) ||
+	    wg_allowedips_lookup(&t->trie, e->res.cidr.family, e->res.cidr.addr) != e)
 		return; /* another entry holds it */
 	(void)wg_allowedips_remove(&t->trie, &e->res.cidr);
 	prefix_released(t, e);
@@ -61,9 +67,9 @@ int nt_rtable_put(struct nt_rtable *t, const struct nt_pmsg_resource *res, struc
 {
 	struct nt_rentry *e = nt_rtable_find(t, res->id);
 	bool added = !e;
-	int ret;
+	int ret = 0;
 
-	if (res->type != NT_PMSG_RES_CIDR)
+	if (res->type != NT_PMSG_RES_CIDR && res->type != NT_PMSG_RES_DNS)
 		return -EINVAL;
 	if (!e) {
 		if (t->n >= t->max)
@@ -76,7 +82,8 @@ int nt_rtable_put(struct nt_rtable *t, const struct nt_pmsg_resource *res, struc
 		prefix_drop(t, e);
 	}
 	e->res = *res;
-	ret = wg_allowedips_insert(&t->trie, &e->res.cidr, e);
+	if (is_cidr(e))
+		ret = wg_allowedips_insert(&t->trie, &e->res.cidr, e);
 	if (ret) {
 		if (added)
 			free(e);
@@ -105,6 +112,47 @@ struct nt_rentry *nt_rtable_find(const struct nt_rtable *t, const char *id)
 struct nt_rentry *nt_rtable_lookup(const struct nt_rtable *t, int family, const uint8_t *addr)
 {
 	return wg_allowedips_lookup(&t->trie, family, addr);
+}
+
+/* Per label: a literal 4, one with "?" 3, "*" 2, "**" 1; an exact name
+ * above every pattern. */
+static int specificity(const char *pattern)
+{
+	int score = 0, label = 4;
+
+	if (!strpbrk(pattern, "*?"))
+		return 1 << 16;
+	for (const char *c = pattern;; c++) {
+		if (*c == '.' || *c == '\0') {
+			score += label;
+			label = 4;
+			if (!*c)
+				return score;
+		} else if (*c == '*') {
+			label = c[1] == '*' ? 1 : 2;
+		} else if (*c == '?' && label > 3) {
+			label = 3;
+		}
+	}
+}
+
+struct nt_rentry *nt_rtable_match_name(const struct nt_rtable *t, const char *name)
+{
+	struct nt_rentry *best = NULL;
+	int best_score = -1;
+
+	for (struct nt_rentry *e = t->head; e; e = e->next) {
+		int score;
+
+		if (e->res.type != NT_PMSG_RES_DNS || !nt_pmsg_name_match(e->res.address, name))
+			continue;
+		score = specificity(e->res.address);
+		if (score > best_score) {
+			best = e;
+			best_score = score;
+		}
+	}
+	return best;
 }
 
 void nt_rtable_del(struct nt_rtable *t, struct nt_rentry *e)

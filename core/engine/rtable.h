@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* A portal client's routing table: the cidr resources the portal listed
- * (init, resource_created_or_updated, resource_deleted), found by longest
- * prefix (core/wg/allowedips.c's trie), each with the engine's state of its
- * access (rtable entries carry it; engine_portal.c drives it). Resources of
- * another type (dns, unknown) are not held: this version routes addresses
- * only. Two resources with the same prefix: the one put last is found; when
- * it goes, the other is found again.
+/* A portal client's routing table: the resources the portal listed (init,
+ * resource_created_or_updated, resource_deleted), each with the engine's
+ * state of its access (rtable entries carry it; engine_portal.c drives it).
+ * cidr resources are found by longest prefix (core/wg/allowedips.c's trie):
+ * two with the same prefix, the one put last is found; when it goes, the
+ * other is found again. dns resources are found by name: the most specific
+ * pattern that matches (an exact name first, then the highest sum over the
+ * pattern's labels of 4 for a literal, 3 with a "?", 2 for "*" and 1 for
+ * "**"; a tie goes to the one put last, as for prefixes). Resources of unknown
+ * type are not held.
  *
  * Pure: no I/O, no clock.
  */
@@ -54,12 +57,15 @@ void nt_rtable_init(struct nt_rtable *t, size_t max, struct nt_pending_counters 
 void nt_rtable_fini(struct nt_rtable *t);
 
 /* Adds res or replaces the resource of the entry with its id (its state
- * kept: the caller ends a grant whose address changed first). 0 (added), 1
- * (replaced), -EINVAL (not a cidr resource), -ENOSPC (max), -ENOMEM. */
+ * kept: the caller ends a grant whose address or type changed first). 0
+ * (added), 1 (replaced), -EINVAL (neither cidr nor dns), -ENOSPC (max),
+ * -ENOMEM. */
 int nt_rtable_put(struct nt_rtable *t, const struct nt_pmsg_resource *res, struct nt_rentry **out);
 struct nt_rentry *nt_rtable_find(const struct nt_rtable *t, const char *id);
 /* The entry of the longest prefix holding addr, or NULL. */
 struct nt_rentry *nt_rtable_lookup(const struct nt_rtable *t, int family, const uint8_t *addr);
+/* The dns resource whose pattern matches name best (above), or NULL. */
+struct nt_rentry *nt_rtable_match_name(const struct nt_rtable *t, const char *name);
 /* Unlinks and frees e (its queue dropped). */
 void nt_rtable_del(struct nt_rtable *t, struct nt_rentry *e);
 /* Whether two cidr resources route the same addresses. */

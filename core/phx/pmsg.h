@@ -220,7 +220,7 @@ bool nt_pmsg_is_proxy_ip(int family, const uint8_t *addr);
 /* The proxy address of index i in family's range (4 or 16 bytes into out;
  * i from 0, the range's first address and the IPv4 one's last skipped):
  * 0, or -ERANGE past the end, -EAFNOSUPPORT. */
-int nt_pmsg_proxy_ip(int family, uint32_t i, uint8_t out[16]);
+int nt_pmsg_proxy_ip(int family, uint32_t i, uint8_t *out);
 /* The index of a proxy address, or -1 when addr is not one. */
 int64_t nt_pmsg_proxy_index(int family, const uint8_t *addr);
 

@@ -30,7 +30,7 @@ bool nt_pmsg_is_proxy_ip(int family, const uint8_t *addr)
 	return family == AF_INET6 && memcmp(addr, proxy6, 13) == 0 && (addr[13] & 0xe0) == 0;
 }
 
-int nt_pmsg_proxy_ip(int family, uint32_t i, uint8_t out[16])
+int nt_pmsg_proxy_ip(int family, uint32_t i, uint8_t *out)
 {
 	uint32_t n = i + 1;
 

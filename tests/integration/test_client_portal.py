@@ -53,10 +53,12 @@ def client_config(pport, token, fingerprint, proxy_port, timeout="15s"):
 
 
 @contextlib.contextmanager
-def portal_world(notun, tmp_path, ttl="1h", extra=lambda ns, http_port: "", timeout="15s"):
+def portal_world(notun, tmp_path, ttl="1h", extra=lambda ns, http_port: "", timeout="15s",
+                 gw_extra=""):
     """A portal (with a state file), gateway gw1 and client alice; the
     resource web is an HTTP server on the test veth. extra(ns, http_port) adds to the
-    portal's configuration; the dict yielded has what the tests need."""
+    portal's configuration, gw_extra to the gateway's; the dict yielded has what the
+    tests need."""
     from netns import Namespace, require_netns
     require_netns()
     ns = Namespace()
@@ -83,7 +85,7 @@ def portal_world(notun, tmp_path, ttl="1h", extra=lambda ns, http_port: "", time
             f"[Interface]\nPrivateKey = {KeyPair(notun).private}\nListenPort = {gw_port}\n"
             f"Address = 10.215.{ns.n}.1/32\n\n[Portal]\nURL = wss://127.0.0.1:{pport}\n"
             f"Token = {tokens['gw1'][0]}\nFingerprint = {fp}\n"
-            f"Advertise = 127.0.0.1:{gw_port}\n"))
+            f"Advertise = 127.0.0.1:{gw_port}\n" + gw_extra))
         portal.wait_log("event=joined gid=gw1")
         proxy_port = free_tcp_port()
         cconf = client_config(pport, tokens["alice"][0], fp, proxy_port, timeout)

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: MIT
-/* core/engine/rtable: the portal client's routing table of cidr resources. */
+/* core/engine/rtable: the portal client's routing table of cidr and dns resources. */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -83,8 +83,69 @@ static void test_rtable_same_prefix_twice_and_other_types(void **state)
 	assert_int_equal(nt_rtable_put(&t, &r, NULL), 0);
 	r = res("d", "10.3.0.0/24");
 	assert_int_equal(nt_rtable_put(&t, &r, NULL), -ENOSPC);
-	r.type = NT_PMSG_RES_DNS;
+	r.type = NT_PMSG_RES_UNKNOWN;
 	assert_int_equal(nt_rtable_put(&t, &r, NULL), -EINVAL);
+	nt_rtable_fini(&t);
+}
+
+static struct nt_pmsg_resource dns(const char *id, const char *pattern)
+{
+	struct nt_pmsg_resource r;
+
+	memset(&r, 0, sizeof(r));
+	strcpy(r.id, id);
+	strcpy(r.address, pattern);
+	r.type = NT_PMSG_RES_DNS;
+	return r;
+}
+
+static const char *named(struct nt_rtable *t, const char *name)
+{
+	struct nt_rentry *e = nt_rtable_match_name(t, name);
+
+	return e ? e->res.id : "-";
+}
+
+/* dns resources are found by name, the most specific pattern first, and
+ * never by address; a resource that changes type moves between the two. */
+static void test_rtable_dns_most_specific_pattern(void **state)
+{
+	static const char *const order[][2] = {
+	    {"deep", "**.corp.internal"}, {"one", "*.corp.internal"},
+	    {"q", "d?.corp.internal"},	  {"exact", "db.corp.internal"},
+	    {"sub", "*.eu.corp.internal"},
+	};
+	struct nt_pending_counters pc = {0};
+	struct nt_rtable t;
+	struct nt_pmsg_resource r;
+	(void)state;
+
+	nt_rtable_init(&t, 0, &pc);
+	for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		r = dns(order[i][0], order[i][1]);
+		assert_int_equal(nt_rtable_put(&t, &r, NULL), 0);
+	}
+	assert_string_equal(named(&t, "db.corp.internal"), "exact");
+	assert_string_equal(named(&t, "DB.Corp.Internal."), "exact");
+	assert_string_equal(named(&t, "dx.corp.internal"), "q");
+	assert_string_equal(named(&t, "web.corp.internal"), "one");
+	assert_string_equal(named(&t, "corp.internal"), "deep");
+	assert_string_equal(named(&t, "a.b.corp.internal"), "deep");
+	assert_string_equal(named(&t, "x.eu.corp.internal"), "sub");
+	assert_string_equal(named(&t, "corp.internal.evil"), "-");
+	assert_string_equal(at(&t, "10.1.0.1"), "-");
+	/* exact becomes a cidr resource: found by address, no longer by name. */
+	r = res("exact", "10.9.0.0/16");
+	assert_int_equal(nt_rtable_put(&t, &r, NULL), 1);
+	assert_string_equal(named(&t, "db.corp.internal"), "q");
+	assert_string_equal(at(&t, "10.9.1.1"), "exact");
+	/* ... and back: its prefix leaves the trie. */
+	r = dns("exact", "db.corp.internal");
+	assert_int_equal(nt_rtable_put(&t, &r, NULL), 1);
+	assert_string_equal(at(&t, "10.9.1.1"), "-");
+	assert_string_equal(named(&t, "db.corp.internal"), "exact");
+	nt_rtable_del(&t, nt_rtable_find(&t, "exact"));
+	assert_string_equal(named(&t, "db.corp.internal"), "q");
 	nt_rtable_fini(&t);
 }
 
@@ -93,6 +154,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_rtable_longest_prefix_wins),
 	    cmocka_unit_test(test_rtable_same_prefix_twice_and_other_types),
+	    cmocka_unit_test(test_rtable_dns_most_specific_pattern),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
