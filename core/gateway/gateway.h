@@ -92,7 +92,7 @@ struct nt_gateway_counters {
 	uint64_t grants_added;	     /* new grants installed */
 	uint64_t grants_ended;	     /* by init, reject_access, a resource change or expiry */
 	uint64_t grants_expired;     /* of those, at expires_at */
-	uint64_t grants_refused;     /* not installed: a limit, a bad key, a dns resource */
+	uint64_t grants_refused;     /* not installed: a limit, a bad key, an unknown type */
 	uint64_t limit_portal_peers; /* grants refused by max_portal_peers */
 	uint64_t limit_grants;	     /* grants refused by max_grants */
 	uint64_t flows_revoked;	     /* flows reset because their grant ended */
