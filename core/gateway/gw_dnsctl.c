@@ -118,9 +118,10 @@ static void lookup_done(struct gw_lookup *l, int status, const struct nt_resolve
 	struct gw_peer *gp = nt_gw_portal_peer(gw, l->cid);
 
 	lookup_unlink(l);
-	if (gp && nt_gw_dns_check(&gw->grants, gp->cid, &l->m, gw->clock()) != 0)
+	if (gp && nt_gw_dns_check(&gw->grants, gp->cid, &l->m, gw->clock()) != 0) {
+		gw->c.dns_refused++;
 		reply(gw, gp, &l->m, "forbidden");
-	else if (gp)
+	} else if (gp)
 		finish(gw, gp, &l->m, status, addrs, n);
 	free(l);
 }
