@@ -47,16 +47,26 @@ static bool is_ours(const struct nt_gateway *gw, int family, const uint8_t *addr
 	return gw->has6 && memcmp(addr, gw->addr6, 16) == 0;
 }
 
-socklen_t nt_gw_os_dest(const struct nt_gateway *gw, const struct gw_key *k,
-			struct sockaddr_storage *ss)
+socklen_t nt_gw_os_dest(const struct nt_gateway *gw, const struct gw_peer *gp,
+			const struct gw_key *k, struct sockaddr_storage *ss)
 {
 	static const uint8_t lo4[4] = {127, 0, 0, 1};
 	static const uint8_t lo6[16] = {[15] = 1};
 	const uint8_t *addr = k->dst;
+	int family = k->family;
 
-	if (is_ours(gw, k->family, k->dst))
-		addr = k->family == AF_INET ? lo4 : lo6;
-	return nt_sockaddr_set(ss, k->family, addr, k->dport);
+	if (gp->cid[0] && nt_pmsg_is_proxy_ip(k->family, k->dst)) {
+		const struct nt_gw_dns_entry *e =
+		    nt_gw_dns_find(&gw->dns, gp->cid, k->family, k->dst);
+
+		if (!e)
+			return 0;
+		family = e->real.family;
+		addr = e->real.addr;
+	}
+	if (is_ours(gw, family, addr))
+		addr = family == AF_INET ? lo4 : lo6;
+	return nt_sockaddr_set(ss, family, addr, k->dport);
 }
 
 void nt_gw_key_of(const struct nt_gw_pkt *p, struct gw_key *k)
@@ -81,10 +91,21 @@ enum nt_gw_verdict nt_gw_verdict_of(struct nt_gateway *gw, struct gw_peer *gp,
 				    const struct gw_key *k)
 {
 	struct nt_gw_dest d = {.family = k->family, .proto = k->proto, .port = k->dport};
+	const struct nt_gw_dns_entry *e;
 
+	if (gp->cid[0] && nt_pmsg_is_proxy_ip(k->family, k->dst)) {
+		e = nt_gw_dns_find(&gw->dns, gp->cid, k->family, k->dst);
+		if (!e)
+			return NT_GW_DENY;
+		d.family = e->real.family;
+		memcpy(d.addr, e->real.addr, sizeof(d.addr));
+		d.self = is_ours(gw, d.family, d.addr);
+		return nt_gw_decide_dns(&gw->publish, &gw->grants, gp->cid, e->rid, &d,
+					gw->clock());
+	}
 	memcpy(d.addr, k->dst, sizeof(d.addr));
 	d.self = is_ours(gw, k->family, k->dst);
-	return nt_gw_decide(&gp->rules, &gw->grants, gp->cid, &d, gw->clock());
+	return nt_gw_decide(&gp->rules, &gw->publish, &gw->grants, gp->cid, &d, gw->clock());
 }
 
 bool nt_gw_allowed(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *k)
@@ -102,7 +123,9 @@ bool nt_gw_allowed(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_ke
 	if (v == NT_GW_DENY_MARTIAN) {
 		gw->c.denied_martian++;
 		reason = self ? "gateway_host"
-			      : nt_ippkt_scope_name(nt_ippkt_scope_of(k->family, k->dst, NULL));
+			 : nt_pmsg_is_proxy_ip(k->family, k->dst)
+			     ? "unpublished"
+			     : nt_ippkt_scope_name(nt_ippkt_scope_of(k->family, k->dst, NULL));
 	}
 	if (sec != gp->deny_log_sec) {
 		gp->deny_log_sec = sec;
@@ -266,9 +289,15 @@ void nt_gateway_log_counters(const struct nt_gateway *gw)
 		"event=portal_counters portal_peers=%" PRIu64 " grants=%" PRIu64
 		" grants_added=%" PRIu64 " grants_ended=%" PRIu64 " grants_expired=%" PRIu64
 		" grants_refused=%" PRIu64 " limit_portal_peers=%" PRIu64 " limit_grants=%" PRIu64
-		" flows_revoked=%" PRIu64,
+		" flows_revoked=%" PRIu64 " dns_requests=%" PRIu64 " dns_refused=%" PRIu64
+		" dns_lookups=%" PRIu64 " dns_busy=%" PRIu64 " dns_active=%" PRIu64
+		" dns_failed=%" PRIu64 " dns_limit_names=%" PRIu64 " dns_ctl_dropped=%" PRIu64
+		" dns_ctl_malformed=%" PRIu64 " dns_mappings=%" PRIu64,
 		c->portal_peers, c->grants, c->grants_added, c->grants_ended, c->grants_expired,
-		c->grants_refused, c->limit_portal_peers, c->limit_grants, c->flows_revoked);
+		c->grants_refused, c->limit_portal_peers, c->limit_grants, c->flows_revoked,
+		c->dns_requests, c->dns_refused, c->dns_lookups, c->dns_busy, c->dns_active,
+		c->dns_failed, c->dns_limit_names, c->dns_ctl_dropped, c->dns_ctl_malformed,
+		c->dns_mappings);
 	for (size_t i = 0; i < gw->peer_count; i++)
 		log_peer_counters(&gw->peers[i]);
 	for (const struct gw_peer *gp = gw->portal_peers; gp; gp = gp->pnext)
@@ -296,7 +325,8 @@ static int stack_up(struct nt_gateway *gw, const struct nt_config *cfg)
 static int tunnel_up(struct nt_gateway *gw, const struct nt_config *cfg,
 		     const struct wg_timers_params *timers)
 {
-	static const struct nt_tunnel_ops ops_template = {.deliver = tunnel_deliver};
+	static const struct nt_tunnel_ops ops_template = {.deliver = tunnel_deliver,
+							  .control = nt_gw_dnsctl_packet};
 	struct nt_tunnel_ops ops = ops_template;
 	struct nt_tunnel_config tc;
 	int ret;
@@ -370,6 +400,8 @@ static void limits_set(struct nt_gateway_limits *l, const struct nt_gateway_limi
 		l->max_portal_peers = NT_GATEWAY_DEFAULT_MAX_PORTAL_PEERS;
 	if (!l->max_grants)
 		l->max_grants = NT_GW_DEFAULT_MAX_GRANTS;
+	if (!l->max_dns_lookups)
+		l->max_dns_lookups = NT_GATEWAY_DEFAULT_MAX_DNS_LOOKUPS;
 }
 
 int nt_gateway_new(struct nt_loop *loop, const struct nt_config *cfg,
@@ -390,6 +422,8 @@ int nt_gateway_new(struct nt_loop *loop, const struct nt_config *cfg,
 		return -ENOMEM;
 	gw->loop = loop;
 	gw->cfg = cfg;
+	gw->publish.global = cfg->gateway_allow;
+	gw->publish.global_count = cfg->gateway_allow_count;
 	limits_set(&gw->limits, limits);
 	nt_gw_portal_init(gw);
 	ret = nt_gw_flows_init(gw);
@@ -439,6 +473,7 @@ void nt_gateway_free(struct nt_gateway *gw)
 	if (!gw)
 		return;
 	nt_timer_cancel(gw->loop, &gw->expiry);
+	nt_gw_dnsctl_fini(gw);
 	nt_gw_flows_fini(gw);
 	/* lwIP's last words (RSTs of aborted connections) still go out. */
 	if (gw->accept_up)

@@ -18,6 +18,9 @@
  *     ICMP echo to our tunnel address -> lwIP answers
  *     anything else -> lwIP (segments of open connections, fragments)
  *
+ * A portal client's flow to one of its proxy addresses of a dns resource
+ * (gw_dns.h) is connected to the real address the name resolved to.
+ *
  * Our own tunnel address stands for the gateway host: a flow to it is
  * connected to loopback (127.0.0.1 or ::1) on the same port, so a service
  * listening on the gateway's loopback is reachable as
@@ -46,6 +49,9 @@ struct wg_timers_params;
 #define NT_GATEWAY_DEFAULT_CONNECT_TIMEOUT_MS 10000u
 #define NT_GATEWAY_DEFAULT_UDP_IDLE_MS	      60000u
 #define NT_GATEWAY_DEFAULT_MAX_PORTAL_PEERS   1024u /* portal clients that are peers */
+#define NT_GATEWAY_DEFAULT_MAX_DNS_LOOKUPS    32u   /* names of dns resources resolving */
+#define NT_GATEWAY_DNS_LOOKUP_TIMEOUT_MS      5000u /* then domain_status failed timeout */
+#define NT_GATEWAY_DNS_FRESH_S		      60    /* a mapping answers a resend this long */
 
 /* 0 in any field means its default. */
 struct nt_gateway_limits {
@@ -55,6 +61,7 @@ struct nt_gateway_limits {
 	uint32_t udp_idle_ms;	     /* a UDP flow with no datagram either way is closed */
 	unsigned max_portal_peers;   /* portal clients added as peers */
 	unsigned max_grants;	     /* portal grants, all clients (gw_grants.h) */
+	unsigned max_dns_lookups;    /* name lookups in flight, all clients */
 };
 
 struct nt_gateway_counters {
@@ -85,10 +92,21 @@ struct nt_gateway_counters {
 	uint64_t grants_added;	     /* new grants installed */
 	uint64_t grants_ended;	     /* by init, reject_access, a resource change or expiry */
 	uint64_t grants_expired;     /* of those, at expires_at */
-	uint64_t grants_refused;     /* not installed: a limit, a bad key, a dns resource */
+	uint64_t grants_refused;     /* not installed: a limit, a bad key, an unknown type */
 	uint64_t limit_portal_peers; /* grants refused by max_portal_peers */
 	uint64_t limit_grants;	     /* grants refused by max_grants */
 	uint64_t flows_revoked;	     /* flows reset because their grant ended */
+	/* dns resources (gw_dnsctl.c) */
+	uint64_t dns_requests;	    /* assigned_ips from portal clients, decoded */
+	uint64_t dns_refused;	    /* of those, no live grant matching (failed forbidden) */
+	uint64_t dns_lookups;	    /* names handed to the resolver */
+	uint64_t dns_busy;	    /* refused by max_dns_lookups (failed busy) */
+	uint64_t dns_active;	    /* domain_status active sent */
+	uint64_t dns_failed;	    /* domain_status failed sent, forbidden included */
+	uint64_t dns_limit_names;   /* refused by gw_dns.h's table limits (failed limit) */
+	uint64_t dns_ctl_dropped;   /* control packets from [Peer]s, or not assigned_ips */
+	uint64_t dns_ctl_malformed; /* control packets that do not parse or decode */
+	uint64_t dns_mappings;	    /* gauge: proxy addresses mapped */
 };
 
 struct nt_gateway_peer_counters {
@@ -129,8 +147,8 @@ void nt_gateway_log_counters(const struct nt_gateway *gw);
  * entry that could not be installed (the others are). */
 int nt_gateway_portal_init(struct nt_gateway *gw, const struct nt_pmsg_gateway_init *m);
 /* create_authorization: peer and grant installed. 0 (then acknowledge),
- * -ENOSPC (a limit), -EINVAL (a dns resource), -EEXIST (the key is a
- * [Peer]'s) or the tunnel's error. */
+ * -ENOSPC (a limit), -EINVAL (a resource of unknown type), -EEXIST (the key
+ * is a [Peer]'s) or the tunnel's error. */
 int nt_gateway_portal_grant(struct nt_gateway *gw, const struct nt_pmsg_grant *g);
 /* reject_access: 0 or -ENOENT (no such grant). */
 int nt_gateway_portal_reject(struct nt_gateway *gw, const struct nt_pmsg_reject_access *m);

@@ -39,7 +39,8 @@ int nt_gw_grants_put(struct nt_gw_grants *g, const char *cid, const struct nt_pm
 {
 	struct nt_gw_grant *gr;
 
-	if (res->type != NT_PMSG_RES_CIDR || !cid[0] || strlen(cid) > NT_PMSG_ID_MAX)
+	if ((res->type != NT_PMSG_RES_CIDR && res->type != NT_PMSG_RES_DNS) || !cid[0] ||
+	    strlen(cid) > NT_PMSG_ID_MAX)
 		return -EINVAL;
 	gr = find(g, cid, res->id);
 	if (gr) {
@@ -156,11 +157,17 @@ bool nt_gw_grants_pop_expired(struct nt_gw_grants *g, int64_t now, struct nt_gw_
 	return true;
 }
 
+const struct nt_gw_grant *nt_gw_grants_find(const struct nt_gw_grants *g, const char *cid,
+					    const char *rid, int64_t now)
+{
+	const struct nt_gw_grant *gr = find(g, cid, rid);
+
+	return gr && gr->expires_at > now ? gr : NULL;
+}
+
 bool nt_gw_grant_covers(const struct nt_gw_grant *gr, const struct nt_gw_dest *d)
 {
-	if (d->self || nt_ippkt_scope_of(d->family, d->addr, NULL) != NT_IPPKT_GLOBAL)
-		return false;
-	return nt_gw_cidr_contains(&gr->res.cidr, d) &&
+	return gr->res.type == NT_PMSG_RES_CIDR && nt_gw_cidr_contains(&gr->res.cidr, d) &&
 	       nt_pmsg_filters_allow(&gr->res, d->proto, d->port);
 }
 
@@ -174,12 +181,38 @@ bool nt_gw_grants_allow(const struct nt_gw_grants *g, const char *cid, const str
 	return false;
 }
 
-enum nt_gw_verdict nt_gw_decide(const struct nt_gw_rules *r, const struct nt_gw_grants *g,
-				const char *cid, const struct nt_gw_dest *d, int64_t now)
+/* A grant that covers d reaches it: an ordinary destination at once, a
+ * special one when the gateway's own rules publish it. */
+static enum nt_gw_verdict grant_reach(const struct nt_gw_rules *publish, const struct nt_gw_dest *d)
+{
+	enum nt_ippkt_scope scope = nt_ippkt_scope_of(d->family, d->addr, NULL);
+
+	if (!d->self && scope == NT_IPPKT_GLOBAL)
+		return NT_GW_ALLOW;
+	if (nt_ippkt_scope_unicast(scope) && publish && nt_gw_rules_allow(publish, d))
+		return NT_GW_ALLOW;
+	return NT_GW_DENY_MARTIAN;
+}
+
+enum nt_gw_verdict nt_gw_decide(const struct nt_gw_rules *r, const struct nt_gw_rules *publish,
+				const struct nt_gw_grants *g, const char *cid,
+				const struct nt_gw_dest *d, int64_t now)
 {
 	enum nt_gw_verdict v = nt_gw_rules_decide(r, d);
 
-	if (v == NT_GW_DENY && cid && cid[0] && nt_gw_grants_allow(g, cid, d, now))
-		return NT_GW_ALLOW;
-	return v;
+	if (v == NT_GW_ALLOW || !cid || !cid[0] || !nt_gw_grants_allow(g, cid, d, now))
+		return v;
+	return grant_reach(publish, d);
+}
+
+enum nt_gw_verdict nt_gw_decide_dns(const struct nt_gw_rules *publish, const struct nt_gw_grants *g,
+				    const char *cid, const char *rid, const struct nt_gw_dest *d,
+				    int64_t now)
+{
+	const struct nt_gw_grant *gr = nt_gw_grants_find(g, cid, rid, now);
+
+	if (!gr || gr->res.type != NT_PMSG_RES_DNS ||
+	    !nt_pmsg_filters_allow(&gr->res, d->proto, d->port))
+		return NT_GW_DENY;
+	return grant_reach(publish, d);
 }

@@ -11,14 +11,17 @@
 #include <sys/socket.h>
 
 #include "core/gateway/gateway.h"
+#include "core/gateway/gw_dns.h"
 #include "core/gateway/gw_grants.h"
 #include "core/gateway/gw_pkt.h"
 #include "core/gateway/gw_rules.h"
 #include "netstack/gw_accept.h"
 #include "platform/loop.h"
 
+struct gw_lookup;
 struct nt_config;
 struct nt_flow;
+struct nt_resolver;
 struct nt_tunnel;
 struct wg_peer;
 
@@ -83,6 +86,11 @@ struct nt_gateway {
 	size_t peer_count;
 	struct gw_peer *portal_peers; /* added at runtime (gw_portal.c) */
 	struct nt_gw_grants grants;
+	struct nt_gw_rules publish; /* [Gateway]: what grants may reach on the host */
+	struct nt_gw_dns dns;
+	struct nt_resolver *resolver; /* made at the first lookup */
+	struct gw_lookup *lookups;
+	size_t n_lookups;
 	struct nt_timer expiry; /* the earliest grant's expires_at */
 	int64_t (*clock)(void); /* Unix seconds */
 	bool has4, has6;
@@ -108,11 +116,12 @@ void nt_gw_send_unreach(struct nt_gateway *gw, struct gw_peer *gp, const uint8_t
 void nt_gw_key_of(const struct nt_gw_pkt *p, struct gw_key *k);
 /* The peer whose AllowedIPs hold the (already checked) inner source. */
 struct gw_peer *nt_gw_peer_of_src(struct nt_gateway *gw, int family, const uint8_t *src);
-/* Where the OS socket connects: the destination, or loopback for our own
- * tunnel address (gw_allowed let it through only for a rule naming it).
- * Returns the sockaddr length. */
-socklen_t nt_gw_os_dest(const struct nt_gateway *gw, const struct gw_key *k,
-			struct sockaddr_storage *ss);
+/* Where the OS socket of gp's flow k connects: the destination, the real
+ * address of a proxy address (gw_dns.h), and loopback for our own tunnel
+ * address (gw_allowed let it through only for a rule naming it). Returns
+ * the sockaddr length, 0 when a proxy address has no mapping. */
+socklen_t nt_gw_os_dest(const struct nt_gateway *gw, const struct gw_peer *gp,
+			const struct gw_key *k, struct sockaddr_storage *ss);
 /* "10.0.0.1:80" / "[fd00::1]:80" */
 void nt_gw_format_ep(int family, const uint8_t *addr, uint16_t port, char *out, size_t size);
 /* The decision for flow k of gp now: rules and portal grants. */
@@ -135,8 +144,20 @@ void nt_gw_flow_free(struct gw_flow *f, const char *how);
 /* Ends a flow its grant no longer allows: TCP reset both ways, UDP closed. */
 void nt_gw_flow_reset(struct gw_flow *f);
 
+/* ---- gw_dnsctl.c ---- */
+
+/* The tunnel's ops.control: a section 7 control packet from peer. */
+void nt_gw_dnsctl_packet(void *arg, struct wg_peer *peer, const uint8_t *pkt, size_t len);
+/* cid's mappings of rid (all of cid's, and its lookups, when rid is NULL) go. */
+void nt_gw_dnsctl_forget(struct nt_gateway *gw, const char *cid, const char *rid);
+/* Mappings no live grant matches any more go (a resource changed). */
+void nt_gw_dnsctl_prune(struct nt_gateway *gw);
+void nt_gw_dnsctl_fini(struct nt_gateway *gw);
+
 /* ---- gw_portal.c ---- */
 
+/* The portal client cid's peer, or NULL. */
+struct gw_peer *nt_gw_portal_peer(struct nt_gateway *gw, const char *cid);
 void nt_gw_portal_init(struct nt_gateway *gw);
 /* After the tunnel is gone: the portal clients' structs. */
 void nt_gw_portal_fini(struct nt_gateway *gw);

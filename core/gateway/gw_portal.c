@@ -30,7 +30,7 @@ static int64_t real_now(void)
 	return (int64_t)(nt_clock_real_ns() / NT_NS_PER_SEC);
 }
 
-static struct gw_peer *peer_find(struct nt_gateway *gw, const char *cid)
+struct gw_peer *nt_gw_portal_peer(struct nt_gateway *gw, const char *cid)
 {
 	for (struct gw_peer *gp = gw->portal_peers; gp; gp = gp->pnext)
 		if (strcmp(gp->cid, cid) == 0)
@@ -58,6 +58,7 @@ static void peer_drop(struct nt_gateway *gw, struct gw_peer *gp)
 	struct gw_peer **pp = &gw->portal_peers;
 
 	flows_recheck(gw, gp, true);
+	nt_gw_dnsctl_forget(gw, gp->cid, NULL);
 	/* gp->id lives in the tunnel's peer. */
 	nt_info(MOD, "event=peer_removed cid=%s peer=%s", gp->cid, gp->id);
 	/* The RSTs go out while the peer still has its session. */
@@ -76,7 +77,7 @@ static struct gw_peer *peer_add(struct nt_gateway *gw, const struct nt_pmsg_clie
 				 {.family = AF_INET6, .prefix_len = 128}};
 	struct nt_tunnel_peer_config pc = {
 	    .psk = c->preshared_key, .allowed_ips = ips, .allowed_ips_count = 2};
-	struct gw_peer *gp = peer_find(gw, c->id);
+	struct gw_peer *gp = nt_gw_portal_peer(gw, c->id);
 
 	if (gp)
 		return gp;
@@ -131,10 +132,11 @@ static void expiry_arm(struct nt_gateway *gw)
 /* A grant is gone from the table: its flows, then maybe its peer. */
 static void grant_ended(struct nt_gateway *gw, const struct nt_gw_grant *gr, const char *why)
 {
-	struct gw_peer *gp = peer_find(gw, gr->cid);
+	struct gw_peer *gp = nt_gw_portal_peer(gw, gr->cid);
 
 	gw->c.grants_ended++;
 	nt_info(MOD, "event=grant_ended cid=%s rid=%s reason=%s", gr->cid, gr->res.id, why);
+	nt_gw_dnsctl_forget(gw, gr->cid, gr->res.id);
 	if (!gp)
 		return;
 	if (nt_gw_grants_count(&gw->grants, gr->cid) == 0)
@@ -160,6 +162,7 @@ static void on_expiry(struct nt_loop *loop, struct nt_timer *t, void *arg)
 void nt_gw_portal_init(struct nt_gateway *gw)
 {
 	nt_gw_grants_init(&gw->grants, gw->limits.max_grants);
+	nt_gw_dns_init(&gw->dns, 0, 0);
 	nt_timer_init(&gw->expiry, on_expiry, gw);
 	gw->clock = real_now;
 }
@@ -186,7 +189,7 @@ static int grant_install(struct nt_gateway *gw, const struct nt_pmsg_grant *g)
 	struct gw_peer *gp;
 	int ret = 0;
 
-	if (g->resource.type != NT_PMSG_RES_CIDR) {
+	if (g->resource.type == NT_PMSG_RES_UNKNOWN) {
 		ret = -EINVAL;
 		goto refused;
 	}
@@ -201,9 +204,10 @@ static int grant_install(struct nt_gateway *gw, const struct nt_pmsg_grant *g)
 			peer_drop(gw, gp);
 		goto refused;
 	}
-	if (ret == 1) /* the same grant again: its resource may differ */
+	if (ret == 1) { /* the same grant again: its resource may differ */
+		nt_gw_dnsctl_prune(gw);
 		flows_recheck(gw, gp, false);
-	else
+	} else
 		gw->c.grants_added++;
 	nt_info(MOD, "event=grant_added cid=%s rid=%s peer=%s address=%s expires_at=%" PRId64,
 		g->client.id, g->resource.id, gp->id, g->resource.address, g->expires_at);
@@ -260,8 +264,8 @@ void nt_gateway_portal_resource(struct nt_gateway *gw, const struct nt_pmsg_reso
 {
 	size_t n;
 
-	if (r->type != NT_PMSG_RES_CIDR) {
-		/* No longer an address: its grants end. */
+	if (r->type == NT_PMSG_RES_UNKNOWN) {
+		/* Nothing we know any more: its grants end. */
 		for (size_t i = gw->grants.n; i-- > 0;) {
 			struct nt_gw_grant gr;
 
@@ -275,8 +279,10 @@ void nt_gateway_portal_resource(struct nt_gateway *gw, const struct nt_pmsg_reso
 	}
 	n = nt_gw_grants_update(&gw->grants, r);
 	nt_info(MOD, "event=resource_updated rid=%s address=%s grants=%zu", r->id, r->address, n);
-	if (n)
+	if (n) {
+		nt_gw_dnsctl_prune(gw);
 		flows_recheck(gw, NULL, false);
+	}
 }
 
 /* init's grants hold pre-shared keys: wiped before they are freed. */

@@ -165,11 +165,15 @@ static void start_connect(struct gw_flow *f)
 {
 	struct nt_gateway *gw = f->gw;
 	struct sockaddr_storage ss;
-	socklen_t len = nt_gw_os_dest(gw, &f->key, &ss);
+	socklen_t len = nt_gw_os_dest(gw, f->peer, &f->key, &ss);
 	int err;
 
+	if (!len) {
+		fail_connect(f, EHOSTUNREACH);
+		return;
+	}
 	gw->c.os_connects++;
-	f->fd = socket(f->key.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	f->fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (f->fd < 0) {
 		fail_connect(f, errno == EAFNOSUPPORT ? ENETUNREACH : errno);
 		return;

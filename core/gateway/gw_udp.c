@@ -138,7 +138,7 @@ static void on_readable(struct nt_loop *loop, int fd, uint32_t events, void *arg
 static struct gw_flow *udp_open(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *k)
 {
 	struct sockaddr_storage ss;
-	socklen_t len = nt_gw_os_dest(gw, k, &ss);
+	socklen_t len = nt_gw_os_dest(gw, gp, k, &ss);
 	struct gw_flow *f;
 	char src[64], dst[64];
 	int err;
@@ -150,7 +150,8 @@ static struct gw_flow *udp_open(struct nt_gateway *gw, struct gw_peer *gp, const
 	}
 	f->state = GW_UDP_OPEN;
 	gw->c.os_connects++;
-	f->fd = socket(k->family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	errno = EHOSTUNREACH;
+	f->fd = len ? socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0) : -1;
 	if (f->fd < 0 || connect(f->fd, (struct sockaddr *)&ss, len) != 0 ||
 	    nt_loop_add_fd(gw->loop, f->fd, NT_EV_READ, on_readable, f) != 0 ||
 	    nt_timer_arm(gw->loop, &f->timer, idle_ns(gw)) != 0) {

@@ -9,6 +9,7 @@
  *         [--keepalive-ms MS] [--rekey-timeout-ms MS] [--rekey-attempt-ms MS]
  *         [--under-load-threshold N]
  *         [--ping DST --count N [--size BYTES] [--interval-ms MS] [--timeout-ms MS]]
+ *         [--assign RID,DOMAIN,PROXY_IP ... [--ctl-garbage]]
  *         [--probe tcp|udp:IP:PORT ... [--probe-count N] [--probe-timeout-ms MS]]
  *         [--serve-ms MS] [--log-level L]
  *
@@ -17,7 +18,12 @@
  * sends --probe-count crafted TCP SYNs or UDP datagrams ("x") from distinct
  * source ports to its destination, and the answers are counted per probe
  * (ICMP administratively prohibited, other ICMP unreachable, SYN-ACK, RST,
- * UDP) until each probe has one per packet or --probe-timeout-ms; then
+ * UDP) until each probe has one per packet or --probe-timeout-ms. Before
+ * the probes, each --assign (which also needs --ping) is sent as an
+ * in-tunnel assigned_ips control packet (portal-protocol.md section 7) for
+ * that resource, name and proxy address, again every second until the
+ * gateway's domain_status for it came or --probe-timeout-ms passed;
+ * --ctl-garbage first sends one control packet whose body is no JSON. Then
  * serve (if --serve-ms) for that long; with neither, serve until a signal.
  * ICMP/ICMPv6 echo requests for our addresses are answered in every phase.
  * "listening port=P" goes to stderr as soon as the socket is bound (for any
@@ -40,9 +46,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/phx/pmsg.h"
+#include "core/tunnel/tunnel.h"
 #include "core/wg/allowedips.h"
 #include "core/wg/key.h"
-#include "core/tunnel/tunnel.h"
 #include "netstack/ippkt.h"
 #include "platform/clock.h"
 #include "platform/log.h"
@@ -53,18 +60,20 @@
 #define EXIT_FAIL  1
 #define EXIT_USAGE 2
 
-#define MAX_ALLOWED_IPS 64
-#define MAX_COUNT	1000000u
-#define MAX_MS		(24u * 3600u * 1000u)
-#define IP4_HDR		20
-#define IP6_HDR		40
-#define ICMP_HDR	8
-#define MAX_SIZE	(65535u - IP6_HDR - ICMP_HDR)
-#define MAX_PROBES	48
-#define PROBE_BATCH	64 /* packets per tick: the tunnel's queue is bounded */
-#define PROBE_SPORT	20000
-#define TCP_HDR		20
-#define UDP_HDR		8
+#define MAX_ALLOWED_IPS	 64
+#define MAX_COUNT	 1000000u
+#define MAX_MS		 (24u * 3600u * 1000u)
+#define IP4_HDR		 20
+#define IP6_HDR		 40
+#define ICMP_HDR	 8
+#define MAX_SIZE	 (65535u - IP6_HDR - ICMP_HDR)
+#define MAX_PROBES	 48
+#define PROBE_BATCH	 64 /* packets per tick: the tunnel's queue is bounded */
+#define PROBE_SPORT	 20000
+#define TCP_HDR		 20
+#define UDP_HDR		 8
+#define MAX_ASSIGN	 8
+#define ASSIGN_RESEND_MS 1000
 
 struct probe {
 	int family;
@@ -73,6 +82,12 @@ struct probe {
 	uint16_t port;
 	char text[64];
 	uint32_t prohibited, icmp_other, synack, rst, udp;
+};
+
+struct assign {
+	struct nt_pmsg_assigned_ips m;
+	bool answered;
+	struct nt_pmsg_domain_status st;
 };
 
 struct args {
@@ -106,6 +121,10 @@ struct args {
 	struct probe probes[MAX_PROBES];
 	size_t nprobes;
 	uint32_t probe_count, probe_timeout_ms;
+	/* dns */
+	struct assign assigns[MAX_ASSIGN];
+	size_t nassigns;
+	bool ctl_garbage;
 };
 
 struct app {
@@ -113,13 +132,14 @@ struct app {
 	struct nt_loop *loop;
 	struct nt_tunnel *tun;
 	struct wg_peer *peer;
-	struct nt_timer ping_timer, phase_timer, probe_timer;
+	struct nt_timer ping_timer, phase_timer, probe_timer, assign_timer;
 	uint16_t ident;
 	uint32_t sent, received, bad_replies, duplicates;
 	uint8_t *seen; /* one flag per sequence number */
 	uint8_t *pkt;  /* scratch for outgoing packets */
-	bool pinging, probing;
-	size_t probe_next; /* packets sent, over all probes */
+	bool pinging, assigning, probing;
+	uint32_t ctl_other; /* control packets that are no answer of ours */
+	size_t probe_next;  /* packets sent, over all probes */
 	uint64_t served;
 };
 
@@ -180,6 +200,7 @@ static void usage(void)
 	    "             [--under-load-threshold N]\n"
 	    "             [--ping DST --count N [--size BYTES] [--interval-ms MS] "
 	    "[--timeout-ms MS]]\n"
+	    "             [--assign RID,DOMAIN,PROXY_IP ... [--ctl-garbage]]\n"
 	    "             [--probe tcp|udp:IP:PORT ... [--probe-count N] [--probe-timeout-ms MS]]\n"
 	    "             [--serve-ms MS] [--log-level trace|debug|info|warn|error|off]\n"
 	    "  --rekey-after-ms without --rekey-timeout-ms also shortens REKEY_TIMEOUT to a\n"
@@ -219,7 +240,36 @@ enum {
 	OPT_PROBE,
 	OPT_PROBE_COUNT,
 	OPT_PROBE_TIMEOUT,
+	OPT_ASSIGN,
+	OPT_CTL_GARBAGE,
 };
+
+/* r-1,app.localhost,100.96.0.1 */
+static int parse_assign(const char *text, struct args *a)
+{
+	char copy[NT_PMSG_ID_MAX + NT_PMSG_DOMAIN_MAX + 64], *save = NULL;
+	const char *rid, *domain, *ip;
+	struct nt_pmsg_assigned_ips *m;
+
+	if (a->nassigns >= MAX_ASSIGN || strlen(text) >= sizeof(copy))
+		return -EINVAL;
+	strcpy(copy, text);
+	rid = strtok_r(copy, ",", &save);
+	domain = strtok_r(NULL, ",", &save);
+	ip = strtok_r(NULL, ",", &save);
+	if (!ip || strtok_r(NULL, ",", &save) || strlen(rid) > NT_PMSG_ID_MAX ||
+	    strlen(domain) > NT_PMSG_DOMAIN_MAX)
+		return -EINVAL;
+	m = &a->assigns[a->nassigns].m;
+	strcpy(m->resource_id, rid);
+	strcpy(m->domain, domain);
+	m->proxy_ips[0].family = strchr(ip, ':') ? AF_INET6 : AF_INET;
+	if (inet_pton(m->proxy_ips[0].family, ip, m->proxy_ips[0].addr) != 1)
+		return -EINVAL;
+	m->n_ips = 1;
+	a->nassigns++;
+	return 0;
+}
 
 /* tcp:10.0.0.1:80, udp:[::1]:53 */
 static int parse_probe(const char *text, struct args *a)
@@ -290,6 +340,8 @@ static int parse_args(int argc, char **argv, struct args *a)
 	    {"probe", required_argument, NULL, OPT_PROBE},
 	    {"probe-count", required_argument, NULL, OPT_PROBE_COUNT},
 	    {"probe-timeout-ms", required_argument, NULL, OPT_PROBE_TIMEOUT},
+	    {"assign", required_argument, NULL, OPT_ASSIGN},
+	    {"ctl-garbage", no_argument, NULL, OPT_CTL_GARBAGE},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -426,6 +478,13 @@ static int parse_args(int argc, char **argv, struct args *a)
 			if (tool_parse_u32(optarg, 1, MAX_MS, &a->probe_timeout_ms))
 				return bad("--probe-timeout-ms", optarg);
 			break;
+		case OPT_ASSIGN:
+			if (parse_assign(optarg, a))
+				return bad("--assign", optarg);
+			break;
+		case OPT_CTL_GARBAGE:
+			a->ctl_garbage = true;
+			break;
 		case 'h':
 			usage();
 			return -EINVAL;
@@ -448,8 +507,9 @@ static int parse_args(int argc, char **argv, struct args *a)
 		fprintf(stderr, "wgtun: --ping needs --count\n");
 		return -EINVAL;
 	}
-	if (a->nprobes && !a->ping) {
-		fprintf(stderr, "wgtun: --probe needs --ping (the session comes first)\n");
+	if ((a->nprobes || a->nassigns) && !a->ping) {
+		fprintf(stderr, "wgtun: --probe and --assign need --ping (the session comes "
+				"first)\n");
 		return -EINVAL;
 	}
 	for (size_t i = 0; i < a->nprobes; i++) {
@@ -746,6 +806,81 @@ static void on_deliver(void *arg, struct wg_peer *peer, const uint8_t *pkt, size
 		finish_ping(app);
 }
 
+/* ---- dns control packets ---- */
+
+static void send_ctl(struct app *app, uint8_t type, const char *body, size_t len)
+{
+	int n = nt_pmsg_dns_ctl_build(app->pkt, 65536, type, body, len);
+
+	if (n > 0)
+		nt_tunnel_send(app->tun, app->peer, app->pkt, (size_t)n);
+}
+
+static bool assigns_answered(const struct app *app)
+{
+	for (size_t i = 0; i < app->a->nassigns; i++)
+		if (!app->a->assigns[i].answered)
+			return false;
+	return true;
+}
+
+static void start_probing(struct app *app);
+
+static void assign_tick(struct nt_loop *loop, struct nt_timer *timer, void *arg)
+{
+	struct app *app = arg;
+	char body[NT_PMSG_DNS_CTL_BODY_MAX + 1];
+
+	(void)timer;
+	for (size_t i = 0; i < app->a->nassigns; i++) {
+		int n;
+
+		if (app->a->assigns[i].answered)
+			continue;
+		n = nt_pmsg_assigned_ips_encode(body, sizeof(body), &app->a->assigns[i].m);
+		if (n > 0)
+			send_ctl(app, NT_PMSG_DNS_ASSIGNED_IPS, body, (size_t)n);
+	}
+	nt_timer_arm(loop, &app->assign_timer, (uint64_t)ASSIGN_RESEND_MS * NT_NS_PER_MS);
+}
+
+static void finish_assign(struct app *app)
+{
+	app->assigning = false;
+	nt_timer_cancel(app->loop, &app->assign_timer);
+	nt_timer_cancel(app->loop, &app->phase_timer);
+	start_probing(app);
+}
+
+static void on_control(void *arg, struct wg_peer *peer, const uint8_t *pkt, size_t len)
+{
+	struct app *app = arg;
+	struct nt_pmsg_domain_status st;
+	const char *body;
+	size_t body_len;
+	uint8_t type;
+
+	(void)peer;
+	if (nt_pmsg_dns_ctl_parse(pkt, len, &type, &body, &body_len) != 0 ||
+	    type != NT_PMSG_DNS_DOMAIN_STATUS ||
+	    nt_pmsg_domain_status_decode(body, body_len, &st) != 0) {
+		app->ctl_other++;
+		return;
+	}
+	for (size_t i = 0; i < app->a->nassigns; i++) {
+		struct assign *as = &app->a->assigns[i];
+
+		if (!as->answered && strcmp(as->m.resource_id, st.resource_id) == 0 &&
+		    strcmp(as->m.domain, st.domain) == 0) {
+			as->answered = true;
+			as->st = st;
+			break;
+		}
+	}
+	if (app->assigning && assigns_answered(app))
+		finish_assign(app);
+}
+
 static void on_peer_event(void *arg, struct wg_peer *peer, enum nt_tunnel_peer_event ev)
 {
 	(void)arg;
@@ -762,6 +897,10 @@ static void phase_end(struct nt_loop *loop, struct nt_timer *timer, void *arg)
 	(void)timer;
 	if (app->pinging) {
 		finish_ping(app);
+		return;
+	}
+	if (app->assigning) {
+		finish_assign(app);
 		return;
 	}
 	if (app->probing) {
@@ -791,9 +930,25 @@ static void finish_probe(struct app *app)
 
 static void finish_ping(struct app *app)
 {
+	static const char garbage[] = "{not json";
+
 	app->pinging = false;
 	nt_timer_cancel(app->loop, &app->ping_timer);
 	nt_timer_cancel(app->loop, &app->phase_timer);
+	if (app->a->ctl_garbage)
+		send_ctl(app, NT_PMSG_DNS_ASSIGNED_IPS, garbage, sizeof(garbage) - 1);
+	if (app->a->nassigns) {
+		app->assigning = true;
+		nt_timer_arm(app->loop, &app->phase_timer,
+			     (uint64_t)app->a->probe_timeout_ms * NT_NS_PER_MS);
+		nt_timer_arm(app->loop, &app->assign_timer, 0);
+		return;
+	}
+	start_probing(app);
+}
+
+static void start_probing(struct app *app)
+{
 	if (app->a->nprobes) {
 		app->probing = true;
 		nt_timer_arm(app->loop, &app->phase_timer,
@@ -867,6 +1022,18 @@ static void report(const struct app *app)
 		       i ? "," : "", p->text, p->prohibited, p->icmp_other, p->synack, p->rst,
 		       p->udp);
 	}
+	printf("],\"ctl_other\":%u,\"dns\":[", app->ctl_other);
+	for (size_t i = 0; i < app->a->nassigns; i++) {
+		const struct assign *as = &app->a->assigns[i];
+
+		printf("%s{\"resource_id\":\"%s\",\"domain\":\"%s\",\"status\":\"%s\","
+		       "\"reason\":\"%s\"}",
+		       i ? "," : "", as->m.resource_id, as->m.domain,
+		       !as->answered   ? "none"
+		       : as->st.active ? "active"
+				       : "failed",
+		       as->st.reason);
+	}
 	printf("]}\n");
 	fflush(stdout);
 }
@@ -877,7 +1044,8 @@ static int setup(struct app *app)
 {
 	struct args *a = app->a;
 	struct nt_tunnel_config cfg;
-	struct nt_tunnel_ops ops = {.deliver = on_deliver, .peer_event = on_peer_event, .arg = app};
+	struct nt_tunnel_ops ops = {
+	    .deliver = on_deliver, .peer_event = on_peer_event, .control = on_control, .arg = app};
 	struct nt_tunnel_peer_config pc = {0};
 	int ret;
 
@@ -887,6 +1055,7 @@ static int setup(struct app *app)
 	nt_timer_init(&app->ping_timer, ping_tick, app);
 	nt_timer_init(&app->phase_timer, phase_end, app);
 	nt_timer_init(&app->probe_timer, probe_tick, app);
+	nt_timer_init(&app->assign_timer, assign_tick, app);
 	if ((ret = nt_loop_add_signal(app->loop, SIGINT, on_signal, app)) ||
 	    (ret = nt_loop_add_signal(app->loop, SIGTERM, on_signal, app)))
 		return ret;
@@ -967,6 +1136,7 @@ out:
 		nt_timer_cancel(app.loop, &app.ping_timer);
 		nt_timer_cancel(app.loop, &app.phase_timer);
 		nt_timer_cancel(app.loop, &app.probe_timer);
+		nt_timer_cancel(app.loop, &app.assign_timer);
 		nt_loop_free(app.loop);
 	}
 	free(app.pkt);

@@ -115,19 +115,88 @@ static void test_special_destinations(void **state)
 	assert_int_equal(nt_gw_grants_put(&g, "c", &self, NOW + 60), 0);
 	assert_int_equal(nt_gw_grants_put(&g, "c", &world, NOW + 60), 0);
 	d = dest("127.0.0.1", 6, 80);
-	assert_int_equal(nt_gw_decide(&none, &g, "c", &d, NOW), NT_GW_DENY_MARTIAN);
+	assert_int_equal(nt_gw_decide(&none, NULL, &g, "c", &d, NOW), NT_GW_DENY_MARTIAN);
 	d = dest("169.254.169.254", 6, 80);
-	assert_int_equal(nt_gw_decide(&none, &g, "c", &d, NOW), NT_GW_DENY_MARTIAN);
+	assert_int_equal(nt_gw_decide(&none, NULL, &g, "c", &d, NOW), NT_GW_DENY_MARTIAN);
 	d = dest("10.9.0.1", 6, 80);
 	d.self = true;
-	assert_int_equal(nt_gw_decide(&none, &g, "c", &d, NOW), NT_GW_DENY_MARTIAN);
+	assert_int_equal(nt_gw_decide(&none, NULL, &g, "c", &d, NOW), NT_GW_DENY_MARTIAN);
 	d = dest("224.0.0.1", 17, 80);
-	assert_int_equal(nt_gw_decide(&none, &g, "c", &d, NOW), NT_GW_DENY_MARTIAN);
+	assert_int_equal(nt_gw_decide(&none, NULL, &g, "c", &d, NOW), NT_GW_DENY_MARTIAN);
 	/* the same 0.0.0.0/0 grant opens an ordinary address */
 	d = dest("192.0.2.1", 6, 80);
-	assert_int_equal(nt_gw_decide(&none, &g, "c", &d, NOW), NT_GW_ALLOW);
+	assert_int_equal(nt_gw_decide(&none, NULL, &g, "c", &d, NOW), NT_GW_ALLOW);
 	/* a static peer (no cid) gets nothing from grants */
-	assert_int_equal(nt_gw_decide(&none, &g, "", &d, NOW), NT_GW_DENY);
+	assert_int_equal(nt_gw_decide(&none, NULL, &g, "", &d, NOW), NT_GW_DENY);
+	nt_gw_grants_fini(&g);
+}
+
+static struct nt_config_allow allow_rule(const char *addr, unsigned len, int proto, uint16_t port)
+{
+	struct nt_config_allow a = {.proto = proto};
+	struct nt_gw_dest d = dest(addr, 0, 0);
+
+	a.cidr.family = d.family;
+	a.cidr.prefix_len = (uint8_t)len;
+	memcpy(a.cidr.addr, d.addr, sizeof(a.cidr.addr));
+	if (port) {
+		a.nports = 1;
+		a.ports[0].first = a.ports[0].last = port;
+	}
+	return a;
+}
+
+/* The gateway's own rules publish a special destination to grants: a rule
+ * naming its range explicitly, the grant covering it too. Never the
+ * always-refused classes, never by a wide rule. */
+static void test_published_special_destinations(void **state)
+{
+	struct nt_gw_grants g;
+	struct nt_pmsg_resource world = res("{\"id\":\"r-all\",\"type\":\"cidr\",\"address\":"
+					    "\"0.0.0.0/0\",\"name\":\"all\"}");
+	struct nt_pmsg_resource web = res("{\"id\":\"r-web\",\"type\":\"cidr\",\"address\":"
+					  "\"10.9.0.1/32\",\"name\":\"web\",\"filters\":"
+					  "[{\"protocol\":\"tcp\",\"port_range_start\":8080,"
+					  "\"port_range_end\":8080}]}");
+	struct nt_config_allow rules[] = {
+	    allow_rule("127.0.0.1", 32, NT_CONFIG_PROTO_TCP, 8081),
+	    allow_rule("10.9.0.1", 32, NT_CONFIG_PROTO_TCP, 8080),
+	    allow_rule("224.0.0.0", 4, NT_CONFIG_PROTO_ANY, 0),
+	    allow_rule("0.0.0.0", 0, NT_CONFIG_PROTO_ANY, 0),
+	};
+	struct nt_gw_rules none = {0}, publish = {.global = rules, .global_count = 4};
+	struct nt_gw_dest d;
+
+	(void)state;
+	nt_gw_grants_init(&g, 0);
+	assert_int_equal(nt_gw_grants_put(&g, "c", &world, NOW + 60), 0);
+	assert_int_equal(nt_gw_grants_put(&g, "w", &web, NOW + 60), 0);
+	d = dest("127.0.0.1", 6, 8081);
+	assert_int_equal(nt_gw_decide(&none, &publish, &g, "c", &d, NOW), NT_GW_ALLOW);
+	/* not without the grant, nor after it */
+	assert_int_equal(nt_gw_decide(&none, &publish, &g, "x", &d, NOW), NT_GW_DENY_MARTIAN);
+	assert_int_equal(nt_gw_decide(&none, &publish, &g, "c", &d, NOW + 60), NT_GW_DENY_MARTIAN);
+	/* another port of the host: the rule does not name it; 0.0.0.0/0 is no
+	 * explicit range */
+	d = dest("127.0.0.1", 6, 22);
+	assert_int_equal(nt_gw_decide(&none, &publish, &g, "c", &d, NOW), NT_GW_DENY_MARTIAN);
+	d = dest("169.254.169.254", 6, 80);
+	assert_int_equal(nt_gw_decide(&none, &publish, &g, "c", &d, NOW), NT_GW_DENY_MARTIAN);
+	/* the tunnel address as a /32 publishes the host on that port, to a
+	 * grant whose filters let it through */
+	d = dest("10.9.0.1", 6, 8080);
+	d.self = true;
+	assert_int_equal(nt_gw_decide(&none, &publish, &g, "w", &d, NOW), NT_GW_ALLOW);
+	assert_int_equal(nt_gw_decide(&none, NULL, &g, "w", &d, NOW), NT_GW_DENY_MARTIAN);
+	/* the grant's filters do not let 8081 through */
+	d.port = 8081;
+	assert_int_equal(nt_gw_decide(&none, &publish, &g, "w", &d, NOW), NT_GW_DENY_MARTIAN);
+	/* multicast stays refused whatever the rules say */
+	d = dest("224.0.0.1", 17, 80);
+	assert_int_equal(nt_gw_decide(&none, &publish, &g, "c", &d, NOW), NT_GW_DENY_MARTIAN);
+	/* the rules never widen what a portal client reaches elsewhere */
+	d = dest("192.0.2.1", 6, 80);
+	assert_int_equal(nt_gw_decide(&none, &publish, &g, "w", &d, NOW), NT_GW_DENY);
 	nt_gw_grants_fini(&g);
 }
 
@@ -145,12 +214,12 @@ static void test_static_rules_or_grants(void **state)
 	nt_gw_grants_init(&g, 0);
 	assert_int_equal(nt_gw_grants_put(&g, "c", &db, NOW + 60), 0);
 	d = dest("10.40.0.7", 6, 22);
-	assert_int_equal(nt_gw_decide(&r, &g, "c", &d, NOW), NT_GW_ALLOW);
+	assert_int_equal(nt_gw_decide(&r, NULL, &g, "c", &d, NOW), NT_GW_ALLOW);
 	d = dest("10.20.0.5", 6, 5432);
-	assert_int_equal(nt_gw_decide(&r, &g, "c", &d, NOW), NT_GW_ALLOW);
-	assert_int_equal(nt_gw_decide(&r, &g, "c", &d, NOW + 60), NT_GW_DENY);
+	assert_int_equal(nt_gw_decide(&r, NULL, &g, "c", &d, NOW), NT_GW_ALLOW);
+	assert_int_equal(nt_gw_decide(&r, NULL, &g, "c", &d, NOW + 60), NT_GW_DENY);
 	d = dest("10.20.0.5", 6, 22);
-	assert_int_equal(nt_gw_decide(&r, &g, "c", &d, NOW), NT_GW_DENY);
+	assert_int_equal(nt_gw_decide(&r, NULL, &g, "c", &d, NOW), NT_GW_DENY);
 	nt_gw_grants_fini(&g);
 }
 
@@ -266,16 +335,25 @@ static void test_limit_and_refusals(void **state)
 	struct nt_pmsg_resource db = res(DB), net = res(NET), v6 = res(ALL6);
 	struct nt_pmsg_resource name = res("{\"id\":\"r-n\",\"type\":\"dns\",\"address\":"
 					   "\"*.corp.internal\",\"name\":\"n\"}");
+	struct nt_pmsg_resource unknown = {.id = "r-u"};
 
 	(void)state;
 	nt_gw_grants_init(&g, 2);
-	assert_int_equal(nt_gw_grants_put(&g, "a", &name, NOW + 30), -EINVAL);
+	assert_int_equal(nt_gw_grants_put(&g, "a", &unknown, NOW + 30), -EINVAL);
 	assert_int_equal(nt_gw_grants_put(&g, "", &db, NOW + 30), -EINVAL);
 	assert_int_equal(nt_gw_grants_put(&g, "a", &db, NOW + 30), 0);
 	assert_int_equal(nt_gw_grants_put(&g, "a", &net, NOW + 30), 0);
 	assert_int_equal(nt_gw_grants_put(&g, "a", &v6, NOW + 30), -ENOSPC);
 	/* a refresh at the limit is no new grant */
 	assert_int_equal(nt_gw_grants_put(&g, "a", &net, NOW + 40), 1);
+	nt_gw_grants_fini(&g);
+	/* a dns grant is held but covers no address by itself */
+	nt_gw_grants_init(&g, 0);
+	assert_int_equal(nt_gw_grants_put(&g, "a", &name, NOW + 30), 0);
+	assert_non_null(nt_gw_grants_find(&g, "a", "r-n", NOW));
+	assert_null(nt_gw_grants_find(&g, "a", "r-n", NOW + 30));
+	assert_false(allows(&g, "a", "0.0.0.0", 6, 80, NOW));
+	assert_false(allows(&g, "a", "192.0.2.1", 6, 80, NOW));
 	nt_gw_grants_fini(&g);
 }
 
@@ -284,6 +362,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_address_and_filters),
 	    cmocka_unit_test(test_special_destinations),
+	    cmocka_unit_test(test_published_special_destinations),
 	    cmocka_unit_test(test_static_rules_or_grants),
 	    cmocka_unit_test(test_expiry_order),
 	    cmocka_unit_test(test_init_replaces),
