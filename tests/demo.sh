@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
-# make demo: the whole path on this machine, without root or namespaces.
+# make demo: the whole product on this machine, without root or namespaces:
+# a portal, a gateway under it, a client under it, two resources.
 #
-#   curl --socks5--> notun up (client) ==WireGuard over 127.0.0.1==> notun gateway --> HTTP on 127.0.0.1
+#   curl --socks5/--proxy--> notun up (client) ==WireGuard, 127.0.0.1==> notun gateway --> HTTP on 127.0.0.1
+#                                 \\                                          /
+#                                  `--- wss:// ---> notun portal <--- wss:// '
 #
-# Keys come from notun genkey/pubkey, both configurations are written to a
-# temporary directory, and every process is stopped by its PID and every
-# file removed at the end, also on failure or Ctrl-C. DEMO_TIMEOUT_S (default
-# 15) bounds each wait for a process to come up.
+# The client has no key and no peer in its file: it joins the portal, which
+# lists its resources; the first connection to one is held in the client
+# while the portal asks the gateway to install the grant, and released once
+# the gateway has acknowledged it. Keys and tokens come from notun itself,
+# every file lives in a temporary directory, every process is stopped by its
+# PID, also on failure or Ctrl-C. DEMO_TIMEOUT_S (default 15) bounds each
+# wait for a process to come up.
 #
-# Addressing: the gateway's own tunnel address (10.99.0.1) stands for the
-# gateway host, so a flow to 10.99.0.1:PORT is connected to 127.0.0.1:PORT
-# on the gateway's side. The client routes 10.99.0.0/24 into the tunnel like
-# any wg-quick AllowedIPs; 127.0.0.1 itself could not be used, since the
-# client's own stack (like any IP stack) never sends loopback destinations
-# onto a link. A [Gateway] Allow rule opens exactly the demo's HTTP port.
+# Addressing, unprivileged: the gateway's resources live on its loopback,
+# which no grant may reach unless the gateway's own file publishes it
+# ([Gateway] Allow). The cidr resource is the gateway's tunnel address
+# (10.99.0.1, which stands for the gateway host: a flow to it is connected
+# to 127.0.0.1 on the same port); the dns resource's names end in .localhost,
+# which the gateway resolves to 127.0.0.1 without asking any DNS server
+# (RFC 6761), and the client never resolves at all.
 set -euo pipefail
 notun=${1:-build/notun}
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -57,101 +64,147 @@ wait_for() { # FILE PATTERN WHAT
 		grep -q -- "$2" "$1" 2>/dev/null && return 0
 		sleep 0.05
 	done
-	fail "$3 did not start"
+	fail "$3 did not happen"
 }
 
-# The interesting part of a log line: drop the timestamp and level.
-show() { # FILE PATTERN
-	grep -E -- "$2" "$1" | sed -e 's/^ts=[^ ]* level=[a-z]* //' -e 's/^/    /' || true
-}
+elide() { sed -e 's/^\(PrivateKey\|Token\|TokenHash\) = .*/\1 = .../' -e 's/^/    /' "$1"; }
 
 [ -x "$notun" ] || fail "$notun is not built (make all)"
 command -v curl >/dev/null || fail "curl is missing"
 
 echo "== $("$notun" --version | head -1)"
-echo
-echo "== keys (notun genkey | notun pubkey)"
-"$notun" genkey >"$tmp/gateway.key"
-"$notun" genkey >"$tmp/client.key"
-gw_pub=$("$notun" pubkey <"$tmp/gateway.key")
-client_pub=$("$notun" pubkey <"$tmp/client.key")
-echo "    gateway $gw_pub"
-echo "    client  $client_pub"
-
 http_port=$(free_port tcp)
 wg_port=$(free_port udp)
+portal_port=$(free_port tcp)
 proxy_port=$(free_port tcp)
+"$notun" genkey >"$tmp/gateway.key"
+{ read -r gw_token; read -r gw_hash; } < <("$notun" portal token gateway)
+{ read -r client_token; read -r client_hash; } < <("$notun" portal token client)
 
+cat >"$tmp/portal.conf" <<EOF
+[Portal]
+Listen = 127.0.0.1:$portal_port
+AccessTTL = 1h
+ClientAddresses = 100.64.0.0/24
+
+[Site home]
+
+[Gateway gw1]
+Site = home
+$gw_hash
+
+[Client alice]
+$client_hash
+
+[Resource web]
+Address = 10.99.0.1/32
+Filters = tcp:$http_port
+Sites = home
+Allow = alice
+
+[Resource intranet]
+Address = *.demo.localhost
+Filters = tcp:$http_port
+Sites = home
+Allow = alice
+EOF
 cat >"$tmp/gateway.conf" <<EOF
 [Interface]
 PrivateKey = $(cat "$tmp/gateway.key")
 ListenPort = $wg_port
 Address = 10.99.0.1/32
 
-[Peer]
-PublicKey = $client_pub
-AllowedIPs = 10.99.0.2/32
+[Portal]
+URL = wss://127.0.0.1:$portal_port
+Token = $gw_token
+FINGERPRINT
+Advertise = 127.0.0.1:$wg_port
 
+# What of this host grants may reach: its HTTP port, by the tunnel
+# address and by loopback. Nothing else of the host, whatever the portal says.
 [Gateway]
 Allow = 10.99.0.1/32 tcp:$http_port
+Allow = 127.0.0.1/32 tcp:$http_port
 EOF
 cat >"$tmp/client.conf" <<EOF
 [Interface]
-PrivateKey = $(cat "$tmp/client.key")
-Address = 10.99.0.2/32
+# No PrivateKey (a fresh one each start), no Address, no [Peer]: the portal
+# gives the rest.
 
-[Peer]
-PublicKey = $gw_pub
-Endpoint = 127.0.0.1:$wg_port
-AllowedIPs = 10.99.0.0/24
+[Portal]
+URL = wss://127.0.0.1:$portal_port
+Token = $client_token
+FINGERPRINT
 
 [Proxy]
 Listen = 127.0.0.1:$proxy_port
+# Destinations no resource covers are refused, not connected directly.
+Bypass = reject
 EOF
-echo
-echo "== gateway.conf (keys elided)"
-sed -e 's/^\(PrivateKey = \).*/\1.../' -e 's/^/    /' "$tmp/gateway.conf"
-echo "== client.conf (keys elided)"
-sed -e 's/^\(PrivateKey = \).*/\1.../' -e 's/^/    /' "$tmp/client.conf"
 
 echo
-echo "== starting an HTTP server on 127.0.0.1:$http_port, the gateway (udp $wg_port), the client (socks5 $proxy_port)"
+echo "== starting an HTTP server on 127.0.0.1:$http_port and the portal (wss 127.0.0.1:$portal_port)"
 "$python" "$top/tests/integration/httpsrv.py" 127.0.0.1 "$http_port" >"$tmp/http.log" 2>&1 &
 pids+=($!)
+"$notun" --log-level debug portal -c "$tmp/portal.conf" >"$tmp/portal.log" 2>&1 &
+pids+=($!)
+wait_for "$tmp/http.log" ready "the HTTP server's start"
+wait_for "$tmp/portal.log" "event=certificate" "the portal's start"
+fp=$(grep -o 'fingerprint=[^ ]*' "$tmp/portal.log" | head -1 | cut -d= -f2)
+sed -i "s|^FINGERPRINT$|Fingerprint = $fp|" "$tmp/gateway.conf" "$tmp/client.conf"
+echo "== portal.conf (tokens elided)"
+elide "$tmp/portal.conf"
+echo "== gateway.conf"
+elide "$tmp/gateway.conf"
+echo "== client.conf"
+elide "$tmp/client.conf"
+
+echo
+echo "== starting the gateway (udp $wg_port) and the client (socks5 and http on $proxy_port)"
 "$notun" --log-level debug gateway -c "$tmp/gateway.conf" >"$tmp/gateway.log" 2>&1 &
 pids+=($!)
+wait_for "$tmp/portal.log" "event=joined gid=gw1" "the gateway's join"
 "$notun" --log-level debug up -c "$tmp/client.conf" >"$tmp/client.log" 2>&1 &
 pids+=($!)
-wait_for "$tmp/http.log" ready "the HTTP server"
-wait_for "$tmp/gateway.log" "event=gateway_up" "notun gateway"
-wait_for "$tmp/client.log" "event=listening proxy=socks5" "notun up"
+wait_for "$tmp/client.log" "event=portal_init" "the client's join"
 
-url="http://10.99.0.1:$http_port/hello"
-echo
-echo "== curl --socks5-hostname 127.0.0.1:$proxy_port $url"
-body=$(curl --silent --show-error --max-time 20 --socks5-hostname "127.0.0.1:$proxy_port" "$url") ||
-	fail "the request through the tunnel failed"
-echo "    $body"
-[ "$body" = "hello through notun" ] || fail "unexpected answer: $body"
+fetch() { # WHAT CURL-ARGS...
+	local what=$1 body
+	shift
+	echo
+	echo "== $what"
+	echo "   curl $*"
+	body=$(curl --silent --show-error --max-time 20 "$@") || fail "$what failed"
+	echo "    $body"
+	[ "$body" = "hello through notun" ] || fail "unexpected answer: $body"
+}
 
-# A port no rule allows: the gateway answers ICMP "administratively
-# prohibited" at once, the client turns it into SOCKS5 reply 0x02.
-denied="http://10.99.0.1:22/"
-echo
-echo "== curl $denied (no Allow rule)"
-if out=$(curl --silent --show-error --max-time 10 --socks5-hostname "127.0.0.1:$proxy_port" \
-	"$denied" 2>&1); then
-	fail "a filtered destination was reachable"
-fi
-echo "    ${out#curl: }"
+fetch "cidr resource web (10.99.0.1/32), through SOCKS5" \
+	--socks5-hostname "127.0.0.1:$proxy_port" "http://10.99.0.1:$http_port/hello"
+fetch "dns resource intranet (*.demo.localhost), through the HTTP proxy" \
+	--proxy "http://127.0.0.1:$proxy_port" "http://wiki.demo.localhost:$http_port/hello"
 
-wait_for "$tmp/gateway.log" "event=flow_closed" "the flow's end"
-wait_for "$tmp/gateway.log" "event=flow_denied" "the denial's log line"
+refused() { # WHAT URL
+	local out
+	echo
+	echo "== $1"
+	echo "   curl --proxy http://127.0.0.1:$proxy_port $2"
+	out=$(curl --silent --max-time 10 --proxy "http://127.0.0.1:$proxy_port" \
+		--write-out '%{http_code}' "$2") || true
+	echo "    HTTP ${out: -3}: $(printf '%s' "${out%???}" | head -1)"
+	[ "${out: -3}" = 403 ] || fail "expected 403, got ${out: -3}"
+}
+refused "refused: port 22 is outside web's filters (decided in the client, nothing sent)" \
+	"http://10.99.0.1:22/"
+refused "refused: 10.20.30.40 is no resource of alice's (Bypass = reject)" "http://10.20.30.40/"
+
+wait_for "$tmp/gateway.log" "event=flow_closed" "the flows' end"
 echo
-echo "== what happened, from the logs"
-echo "  client:"
-show "$tmp/client.log" "event=(handshake_initiation_sent|handshake_complete)"
-echo "  gateway:"
-show "$tmp/gateway.log" "event=(handshake_complete|flow_opened|flow_closed|flow_denied)"
+echo "== what happened, in time order (client, portal, gateway; held=N: packets the"
+echo "   client held until the gateway had confirmed access, then sent in order)"
+for who in client portal gateway; do
+	sed -e "s/^\(ts=[^ ]*\) level=[a-z]* /\1 $who: /" "$tmp/$who.log"
+done | grep -E "event=(access_requested|request_pending|create_authorization|grant_added|authorization_created|access_granted|handshake_complete|name_assigning|dns_status|name_active|flow_opened|port_refused)" |
+	grep -v "event=authorization_created ref" | sort -s -k1,1 | sed -e 's/^ts=\([^ ]*\) /    \1 /'
 echo
 echo "demo: ok"
