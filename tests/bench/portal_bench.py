@@ -339,7 +339,7 @@ def bench(args, stack):
                                ("direct", direct, direct_bad)):
         if samples:
             info(f"{name}: {len(samples)} ok, {len(bad)} failed, min {min(samples):.2f} ms, "
-                 f"p50 {statistics.median(samples):.2f}, max {max(samples):.2f} ms"
+                 f"p50 {pct(samples, 50):.2f}, max {max(samples):.2f} ms"
                  + (f", first (new gateway peer) {results[0][2]:.2f} ms"
                     if name == "cold" and results[0][2] is not None else ""))
         else:
