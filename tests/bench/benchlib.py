@@ -425,13 +425,14 @@ def make_file(path):
             f.write(os.urandom(1 << 20))
 
 
-def run_bench(title, build, rows_only, bench):
-    """The frame of a benchmark: the header, the skipped row without root,
-    then bench(stack) with everything it registers on the ExitStack undone
-    on success, failure, SIGTERM or Ctrl-C. Returns the exit status."""
+def run_bench(title, build, rows_only, bench, check=preflight):
+    """The frame of a benchmark: the header, the skipped row without root
+    (check(build) says what is missing), then bench(stack) with everything
+    it registers on the ExitStack undone on success, failure, SIGTERM or
+    Ctrl-C. Returns the exit status."""
     if not rows_only:
         header()
-    reason = preflight(build)
+    reason = check(build)
     if reason:
         # Without root the benchmark cannot run here; as root, a missing part is a failure.
         word = "skipped" if os.geteuid() != 0 else "FAILED"
