@@ -117,6 +117,38 @@ static int spawn(char **argv, char **envp, const sigset_t *mask, bool pipe_defau
 	return -err;
 }
 
+/* Whether CMD can be started, as posix_spawnp will look for it (a name
+ * with a slash as it is, else each directory of PATH): checked before the
+ * client starts, so a typo costs no tunnel. 0, -ENOENT or -EACCES. */
+static int command_check(const char *cmd)
+{
+	const char *path = getenv("PATH"), *dir, *end;
+	char full[4096];
+	int err = -ENOENT, n;
+
+	if (strchr(cmd, '/'))
+		return access(cmd, X_OK) == 0 ? 0 : -errno;
+	if (!path || !*path)
+		path = "/bin:/usr/bin";
+	for (dir = path;; dir = end + 1) {
+		size_t len;
+
+		end = strchrnul(dir, ':');
+		len = (size_t)(end - dir);
+		/* An empty entry is the current directory. */
+		n = snprintf(full, sizeof(full), "%.*s/%s", len ? (int)len : 1, len ? dir : ".",
+			     cmd);
+		if (n > 0 && (size_t)n < sizeof(full)) {
+			if (access(full, X_OK) == 0)
+				return 0;
+			if (errno == EACCES)
+				err = -EACCES;
+		}
+		if (!*end)
+			return err;
+	}
+}
+
 /* The environment of CMD: ours plus the proxy's variables. */
 static int command_environ(const struct nt_config_listen *l, uint16_t port, const char *user,
 			   const char *pass, char ***envp)
@@ -209,6 +241,12 @@ int nt_cmd_run(int argc, char **argv)
 	code = parse_args(argc, argv, &a);
 	if (code != NT_EXIT_OK)
 		return code;
+	ret = command_check(a.command[0]);
+	if (ret != 0) {
+		fprintf(stderr, "notun run: %s: %s\n", a.command[0],
+			ret == -ENOENT ? "command not found" : strerror(-ret));
+		return ret == -ENOENT ? EXIT_NOT_FOUND : EXIT_NOT_EXEC;
+	}
 	/* What CMD would have had without us: the loop blocks signals and the
 	 * client ignores SIGPIPE. */
 	pthread_sigmask(SIG_SETMASK, NULL, &mask);

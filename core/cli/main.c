@@ -39,7 +39,7 @@ static void usage(FILE *out)
 		fprintf(out, "  %-8s %-30s %s\n", commands[i].name, commands[i].args,
 			commands[i].summary);
 	fprintf(out, "\nOptions:\n"
-		     "  --log-level LEVEL  trace, debug, info (default), warn, error, off\n"
+		     "  --log-level LEVEL  trace, debug, info (default; warn for run), warn, error, off\n"
 		     "  -V, --version      print notun's version and its libraries'\n"
 		     "  -h, --help         this help\n");
 }
@@ -54,6 +54,7 @@ static const struct nt_cmd *find_command(const char *name)
 
 int main(int argc, char **argv)
 {
+	bool level_given = false;
 	int i = 1, ret;
 
 	for (; i < argc && argv[i][0] == '-'; i++) {
@@ -74,6 +75,7 @@ int main(int argc, char **argv)
 				return NT_EXIT_USAGE;
 			}
 			nt_log_set_level(level);
+			level_given = true;
 			i++;
 		} else {
 			fprintf(stderr, "notun: unknown option '%s' (see notun --help)\n", opt);
@@ -94,6 +96,9 @@ int main(int argc, char **argv)
 		printf("usage: notun %s %s\n%s\n", cmd->name, cmd->args, cmd->summary);
 		return NT_EXIT_OK;
 	}
+	/* notun run shares its stderr with CMD: only what needs attention. */
+	if (cmd->run == nt_cmd_run && !level_given)
+		nt_log_set_level(NT_LOG_WARN);
 	if (nt_platform_init() != 0) {
 		fprintf(stderr, "notun: cannot initialise libsodium\n");
 		return NT_EXIT_FAIL;

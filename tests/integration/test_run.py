@@ -344,6 +344,36 @@ def test_run_exits_with_the_command_status(notun, conf, cmd, status):
     assert r.returncode == status, r.stderr[-2000:]
 
 
+def test_run_is_quiet_unless_asked(notun, conf):
+    """Its stderr is the command's: no info lines by default, which
+    --log-level brings back."""
+    r = run(notun, conf, ["true"])
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    r = subprocess.run([notun, "--log-level", "info", "run", "-c", str(conf), "--", "true"],
+                       env=clean_env(), stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=RUN_TIMEOUT_S)
+    assert r.returncode == 0 and "event=listening" in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("cmd,status", [(["no-such-command-xyz"], 127),
+                                        (["/nonexistent/command"], 127),
+                                        (["NOT_EXECUTABLE"], 126)])
+def test_run_refuses_a_missing_command_before_any_client_starts(notun, tmp_path, conf, cmd,
+                                                                  status):
+    if cmd[0] == "NOT_EXECUTABLE":
+        plain = tmp_path / "plain.txt"
+        plain.write_text("not a program\n")
+        plain.chmod(0o644)
+        cmd = [str(plain)]
+    r = subprocess.run([notun, "--log-level", "debug", "run", "-c", str(conf), "--", *cmd],
+                       env=clean_env(), stdin=subprocess.DEVNULL, capture_output=True,
+                       text=True, timeout=RUN_TIMEOUT_S)
+    assert r.returncode == status, r.stderr
+    assert f"notun run: {cmd[0]}: " in r.stderr
+    # Not one line from a client: no engine, no listener, no tunnel.
+    assert "event=" not in r.stderr, r.stderr
+
+
 def test_run_forwards_sigint_and_exits_130(notun, tmp_path, conf):
     started = tmp_path / "started"
     proc = subprocess.Popen([notun, "run", "-c", str(conf), "--", "sh", "-c",
