@@ -152,59 +152,86 @@ wait_for "$tmp/http.log" ready "the HTTP server's start"
 wait_for "$tmp/portal.log" "event=certificate" "the portal's start"
 fp=$(grep -o 'fingerprint=[^ ]*' "$tmp/portal.log" | head -1 | cut -d= -f2)
 sed -i "s|^FINGERPRINT$|Fingerprint = $fp|" "$tmp/gateway.conf" "$tmp/client.conf"
+say() { echo; fold -s -w 78 <<<"$*"; }
+
+say "1. The resources. An HTTP server on 127.0.0.1:$http_port plays a private" \
+	"service on the gateway's host. The portal's file names two resources for the" \
+	"user alice: 'web', the address 10.99.0.1 (the gateway's tunnel address, which" \
+	"stands for the gateway host) on port $http_port only, and 'intranet', every name" \
+	"under demo.localhost, resolved by the gateway, never by the client."
 echo "== portal.conf (tokens elided)"
 elide "$tmp/portal.conf"
+say "2. The portal runs on wss://127.0.0.1:$portal_port with a self-signed" \
+	"certificate; gateway and client pin its fingerprint ($fp)."
+say "3. The gateway joins the portal. Its own file publishes one port of its host to" \
+	"grants; nothing else of the host is reachable, whatever the portal says."
 echo "== gateway.conf"
 elide "$tmp/gateway.conf"
-echo "== client.conf"
-elide "$tmp/client.conf"
-
-echo
-echo "== starting the gateway (udp $wg_port) and the client (socks5 and http on $proxy_port)"
 "$notun" --log-level debug gateway -c "$tmp/gateway.conf" >"$tmp/gateway.log" 2>&1 &
 pids+=($!)
 wait_for "$tmp/portal.log" "event=joined gid=gw1" "the gateway's join"
+say "4. The client joins: no key in its file (a fresh one each start), no peers; the" \
+	"portal's init gives it an address and the list of its resources. Its SOCKS5" \
+	"and HTTP proxy listen on 127.0.0.1:$proxy_port."
+echo "== client.conf"
+elide "$tmp/client.conf"
 "$notun" --log-level debug up -c "$tmp/client.conf" >"$tmp/client.log" 2>&1 &
 pids+=($!)
 wait_for "$tmp/client.log" "event=portal_init" "the client's join"
 
-fetch() { # WHAT CURL-ARGS...
-	local what=$1 body
-	shift
-	echo
-	echo "== $what"
-	echo "   curl $*"
-	body=$(curl --silent --show-error --max-time 20 "$@") || fail "$what failed"
-	echo "    $body"
-	[ "$body" = "hello through notun" ] || fail "unexpected answer: $body"
+events="access_requested|create_authorization|grant_added|authorization_created|access_granted"
+events+="|handshake_complete|name_assigning|dns_status|name_active|flow_opened|port_refused"
+declare -A mark
+marks() { for who in client portal gateway; do mark[$who]=$(wc -l <"$tmp/$who.log"); done; }
+# The event lines of the three logs since marks, merged in time order.
+story() {
+	for who in client portal gateway; do
+		tail -n +"$((mark[$who] + 1))" "$tmp/$who.log" |
+			sed -e "s/^\(ts=[^ ]*\) level=[a-z]* mod=[a-z]* /\1 $who: /"
+	done | grep -E "event=($events)" | grep -v "event=authorization_created ref" |
+		sort -s -k1,1 | sed -e 's/^ts=[^T]*T\([^ ]*\) /    \1 /'
 }
 
-fetch "cidr resource web (10.99.0.1/32), through SOCKS5" \
-	--socks5-hostname "127.0.0.1:$proxy_port" "http://10.99.0.1:$http_port/hello"
-fetch "dns resource intranet (*.demo.localhost), through the HTTP proxy" \
-	--proxy "http://127.0.0.1:$proxy_port" "http://wiki.demo.localhost:$http_port/hello"
+fetch() { # WHAT CURL-ARGS...
+	local body i
+	echo "   \$ curl $*"
+	marks
+	body=$(curl --silent --show-error --max-time 20 "$@") || fail "the request failed"
+	echo "    $body"
+	[ "$body" = "hello through notun" ] || fail "unexpected answer: $body"
+	# The story ends with the gateway's flow: wait for its line.
+	for ((i = 0; i < timeout_s * 20; i++)); do
+		tail -n +"$((mark[gateway] + 1))" "$tmp/gateway.log" | grep -q "event=flow_closed" && break
+		sleep 0.05
+	done
+	story
+}
 
-refused() { # WHAT URL
+say "5. A request to 'web' through SOCKS5. The client opens the connection at once" \
+	"and holds its first packet (held=1 below) while it asks the portal; the portal" \
+	"asks the gateway, which installs the grant and acknowledges; only then does the" \
+	"portal tell the client, which sends the held packet through a new WireGuard" \
+	"session to that gateway, in order, before anything newer."
+fetch --socks5-hostname "127.0.0.1:$proxy_port" "http://10.99.0.1:$http_port/hello"
+say "6. A request by name to 'intranet' through the HTTP proxy. The client gives" \
+	"wiki.demo.localhost a proxy address instead of resolving it; once access is" \
+	"granted it asks the gateway, inside the tunnel, to resolve the name and map the" \
+	"address (the same WireGuard session: one per gateway)."
+fetch --proxy "http://127.0.0.1:$proxy_port" "http://wiki.demo.localhost:$http_port/hello"
+
+refused() { # URL
 	local out
-	echo
-	echo "== $1"
-	echo "   curl --proxy http://127.0.0.1:$proxy_port $2"
+	echo "   \$ curl --proxy http://127.0.0.1:$proxy_port $1"
 	out=$(curl --silent --max-time 10 --proxy "http://127.0.0.1:$proxy_port" \
-		--write-out '%{http_code}' "$2") || true
+		--write-out '%{http_code}' "$1") || true
 	echo "    HTTP ${out: -3}: $(printf '%s' "${out%???}" | head -1)"
 	[ "${out: -3}" = 403 ] || fail "expected 403, got ${out: -3}"
 }
-refused "refused: port 22 is outside web's filters (decided in the client, nothing sent)" \
-	"http://10.99.0.1:22/"
-refused "refused: 10.20.30.40 is no resource of alice's (Bypass = reject)" "http://10.20.30.40/"
-
-wait_for "$tmp/gateway.log" "event=flow_closed" "the flows' end"
-echo
-echo "== what happened, in time order (client, portal, gateway; held=N: packets the"
-echo "   client held until the gateway had confirmed access, then sent in order)"
-for who in client portal gateway; do
-	sed -e "s/^\(ts=[^ ]*\) level=[a-z]* /\1 $who: /" "$tmp/$who.log"
-done | grep -E "event=(access_requested|request_pending|create_authorization|grant_added|authorization_created|access_granted|handshake_complete|name_assigning|dns_status|name_active|flow_opened|port_refused)" |
-	grep -v "event=authorization_created ref" | sort -s -k1,1 | sed -e 's/^ts=\([^ ]*\) /    \1 /'
+say "7. Refused: port 22 of 10.99.0.1. 'web' allows port $http_port only, so the" \
+	"client refuses at once with 403 and asks nobody."
+refused "http://10.99.0.1:22/"
+say "8. Refused: 10.20.30.40 is no resource of alice's, and the client's file says" \
+	"Bypass = reject, so it is not connected directly either."
+refused "http://10.20.30.40/"
 echo
 echo "demo: ok"
