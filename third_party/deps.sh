@@ -11,7 +11,7 @@ packages=(
 	libsodium-dev libb2-dev libmbedtls-dev libjsmn-dev libcmocka-dev
 	python3 python3-pytest python3-websockets
 	wireguard-go wireguard-tools iproute2 iputils-ping dnsmasq-base curl ca-certificates
-	openssh-server openssh-client wget git apache2-utils
+	openssh-server openssh-client wget git apache2-utils groff man-db
 )
 
 missing=()
