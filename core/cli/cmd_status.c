@@ -108,8 +108,9 @@ int nt_cmd_status(int argc, char **argv)
 	} else if (strncmp(buf, "error ", 6) == 0)
 		fprintf(stderr, "notun status: %s: %s", path, buf + 6);
 	else
-		fprintf(stderr, "notun status: %s: no answer (refused or not a notun control "
-				"socket)\n",
+		fprintf(stderr,
+			"notun status: %s: no answer (refused or not a notun control "
+			"socket)\n",
 			path);
 	free(buf);
 	return code;

@@ -212,8 +212,8 @@ static int clear_stale(const char *path, const struct sockaddr_un *sun)
 	if (fd < 0)
 		return -errno;
 	ret = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0 ? -EADDRINUSE
-	      : errno == ECONNREFUSED					     ? 0
-									     : -errno;
+	      : errno == ECONNREFUSED					   ? 0
+									   : -errno;
 	close(fd);
 	if (ret == 0 && unlink(path) != 0 && errno != ENOENT)
 		return -errno;
@@ -282,8 +282,7 @@ static void control_start(struct nt_ctl *c, const struct nt_ctl_config *cfg)
 	}
 	fd = control_listen(c, path);
 	if (fd < 0) {
-		nt_warn(MOD, "event=control_unavailable path=%s err=\"%s\"%s", path,
-			strerror(-fd),
+		nt_warn(MOD, "event=control_unavailable path=%s err=\"%s\"%s", path, strerror(-fd),
 			fd == -EADDRINUSE ? " hint=\"another notun serves it; use --control PATH\""
 					  : "");
 		return;

@@ -15,16 +15,16 @@ struct nt_config;
 struct nt_ctl;
 struct nt_loop;
 
-#define NT_CTL_MAX_CONNS       8    /* control socket connections at once */
-#define NT_CTL_REQ_MAX	       64   /* a control request line */
-#define NT_CTL_TIMEOUT_MS      5000 /* a connection's whole life */
-#define NT_CTL_METRICS_CONNS   16   /* metrics connections at once */
-#define NT_CTL_NONE	       "none" /* --control none */
+#define NT_CTL_MAX_CONNS     8	    /* control socket connections at once */
+#define NT_CTL_REQ_MAX	     64	    /* a control request line */
+#define NT_CTL_TIMEOUT_MS    5000   /* a connection's whole life */
+#define NT_CTL_METRICS_CONNS 16	    /* metrics connections at once */
+#define NT_CTL_NONE	     "none" /* --control none */
 
 struct nt_ctl_config {
 	struct nt_ctl_source src;
-	const char *control;	 /* NULL: the default path; NT_CTL_NONE: none */
-	const char *config_path; /* for the default path */
+	const char *control;	     /* NULL: the default path; NT_CTL_NONE: none */
+	const char *config_path;     /* for the default path */
 	const struct nt_config *cfg; /* its [Metrics] */
 };
 

@@ -6,8 +6,14 @@
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define C(type, field, metric, help) {#field, metric, false, offsetof(type, field), help}
-#define G(type, field, metric, help) {#field, metric, true, offsetof(type, field), help}
+#define C(type, field, metric, help)                                                               \
+	{                                                                                          \
+#field, metric, false, offsetof(type, field), help                                 \
+	}
+#define G(type, field, metric, help)                                                               \
+	{                                                                                          \
+#field, metric, true, offsetof(type, field), help                                  \
+	}
 
 #define E(f, h) C(struct nt_engine_counters, f, NULL, h)
 static const struct nt_ctl_field engine[] = {
@@ -115,7 +121,10 @@ static const struct nt_ctl_field portal[] = {
     PO(status_unexpected, "control packets answering nothing of ours"),
 };
 
-#define PE(f, h) {#f, NULL, false, offsetof(struct nt_engine_portal_info, pending.f), h}
+#define PE(f, h)                                                                                   \
+	{                                                                                          \
+#f, NULL, false, offsetof(struct nt_engine_portal_info, pending.f), h              \
+	}
 static const struct nt_ctl_field pending[] = {
     PE(held, "packets held while access was requested"),
     PE(replaced, "retransmissions that replaced a held copy"),
@@ -184,7 +193,10 @@ const struct nt_ctl_field nt_ctl_gw_peer_fields[] = {
 };
 const size_t nt_ctl_gw_peer_field_count = ARRAY_SIZE(nt_ctl_gw_peer_fields);
 
-#define SET(n, t, member) {n, t, ARRAY_SIZE(t), offsetof(struct nt_ctl_snap, member)}
+#define SET(n, t, member)                                                                          \
+	{                                                                                          \
+		n, t, ARRAY_SIZE(t), offsetof(struct nt_ctl_snap, member)                          \
+	}
 static const struct nt_ctl_set set_engine = SET("engine", engine, engine);
 static const struct nt_ctl_set set_proxy = SET("proxy", proxy, proxy);
 static const struct nt_ctl_set set_portal = SET("portal", portal, portal);
@@ -220,12 +232,18 @@ size_t nt_ctl_sets(const struct nt_ctl_snap *s, const struct nt_ctl_set **out, s
 }
 
 static const char *const fail_labels[NT_FAIL_COUNT] = {
-    [NT_FAIL_NONE] = "none",		 [NT_FAIL_GENERAL] = "general",
-    [NT_FAIL_NOT_ALLOWED] = "not_allowed", [NT_FAIL_NET_UNREACH] = "net_unreachable",
-    [NT_FAIL_HOST_UNREACH] = "host_unreachable", [NT_FAIL_REFUSED] = "refused",
-    [NT_FAIL_TIMEOUT] = "timeout",	 [NT_FAIL_NAME] = "name",
-    [NT_FAIL_ADDR_TYPE] = "address_type",	 [NT_FAIL_LOOP] = "loop",
-    [NT_FAIL_FORBIDDEN] = "forbidden",	 [NT_FAIL_OFFLINE] = "offline",
+    [NT_FAIL_NONE] = "none",
+    [NT_FAIL_GENERAL] = "general",
+    [NT_FAIL_NOT_ALLOWED] = "not_allowed",
+    [NT_FAIL_NET_UNREACH] = "net_unreachable",
+    [NT_FAIL_HOST_UNREACH] = "host_unreachable",
+    [NT_FAIL_REFUSED] = "refused",
+    [NT_FAIL_TIMEOUT] = "timeout",
+    [NT_FAIL_NAME] = "name",
+    [NT_FAIL_ADDR_TYPE] = "address_type",
+    [NT_FAIL_LOOP] = "loop",
+    [NT_FAIL_FORBIDDEN] = "forbidden",
+    [NT_FAIL_OFFLINE] = "offline",
 };
 
 const char *nt_ctl_fail_label(int fail)

@@ -30,13 +30,18 @@ struct nt_ctl_set {
 
 /* The sets that exist in s (by role, portal, proxy), in a fixed order. */
 size_t nt_ctl_sets(const struct nt_ctl_snap *s, const struct nt_ctl_set **out, size_t cap);
-static inline uint64_t nt_ctl_field_get(const struct nt_ctl_snap *s, const struct nt_ctl_set *set,
-					const struct nt_ctl_field *f)
+/* The uint64_t at off in base: a field of a table. */
+static inline uint64_t nt_ctl_u64_at(const void *base, size_t off)
 {
 	uint64_t v;
 
-	__builtin_memcpy(&v, (const char *)s + set->off + f->off, sizeof(v));
+	__builtin_memcpy(&v, (const char *)base + off, sizeof(v));
 	return v;
+}
+static inline uint64_t nt_ctl_field_get(const struct nt_ctl_snap *s, const struct nt_ctl_set *set,
+					const struct nt_ctl_field *f)
+{
+	return nt_ctl_u64_at(s, set->off + f->off);
 }
 
 /* A gateway peer's counters (struct nt_gateway_peer_counters). */

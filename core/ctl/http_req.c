@@ -85,7 +85,7 @@ int nt_ctl_http_parse(const char *buf, size_t len, bool full, struct nt_ctl_http
 		return 400;
 	if (p + n - sp2 - 1 != 8 || memcmp(sp2 + 1, "HTTP/1.", 7) != 0)
 		return (size_t)(p + n - sp2 - 1) >= 5 && memcmp(sp2 + 1, "HTTP/", 5) == 0 ? 505
-											: 400;
+											  : 400;
 	if (sp2[8] < '0' || sp2[8] > '9')
 		return 400;
 	if (*(sp1 + 1) != '/')

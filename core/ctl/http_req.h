@@ -12,7 +12,7 @@
 #define NT_CTL_HTTP_HEAD_MAX   8192 /* request line and headers; more: 431 */
 
 struct nt_ctl_http_req {
-	bool head; /* HEAD: the answer without its body */
+	bool head;			       /* HEAD: the answer without its body */
 	char path[NT_CTL_HTTP_TARGET_MAX + 1]; /* the target without its query */
 };
 

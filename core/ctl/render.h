@@ -35,7 +35,6 @@ int nt_ctl_render_prom(const struct nt_ctl_snap *s, char *buf, size_t cap);
 
 /* fn into a buffer that grows until the text fits, up to NT_CTL_OUT_MAX:
  * 0 (*out malloc'd, *len set), -ENOMEM or -ENOSPC. */
-int nt_ctl_render_alloc(nt_ctl_render_fn fn, const struct nt_ctl_snap *s, char **out,
-			size_t *len);
+int nt_ctl_render_alloc(nt_ctl_render_fn fn, const struct nt_ctl_snap *s, char **out, size_t *len);
 
 #endif

@@ -61,9 +61,8 @@ static void peer(struct nt_json_w *w, const struct nt_ctl_snap *s, const struct 
 		nt_json_w_obj_open(w);
 		for (size_t i = 0; i < nt_ctl_gw_peer_field_count; i++) {
 			const struct nt_ctl_field *f = &nt_ctl_gw_peer_fields[i];
-			uint64_t v;
+			uint64_t v = nt_ctl_u64_at(&p->gw, f->off);
 
-			__builtin_memcpy(&v, (const char *)&p->gw + f->off, sizeof(v));
 			kuint(w, f->key, v);
 		}
 		nt_json_w_obj_close(w);
@@ -106,7 +105,8 @@ static void counters(struct nt_json_w *w, const struct nt_ctl_snap *s)
 		nt_json_w_key(w, sets[i]->name);
 		nt_json_w_obj_open(w);
 		for (size_t j = 0; j < sets[i]->n; j++)
-			kuint(w, sets[i]->fields[j].key, nt_ctl_field_get(s, sets[i], &sets[i]->fields[j]));
+			kuint(w, sets[i]->fields[j].key,
+			      nt_ctl_field_get(s, sets[i], &sets[i]->fields[j]));
 		nt_json_w_obj_close(w);
 	}
 	if (s->has_proxy) {

@@ -96,9 +96,8 @@ static void peers(struct nt_ctl_out *o, const struct nt_ctl_snap *s)
 		nt_ctl_put(o, "# TYPE notun_gateway_peer_%s%s %s\n", m, suffix,
 			   fd->gauge ? "gauge" : "counter");
 		for (size_t i = 0; i < s->n_peers; i++) {
-			uint64_t v;
+			uint64_t v = nt_ctl_u64_at(&s->peers[i].gw, fd->off);
 
-			__builtin_memcpy(&v, (const char *)&s->peers[i].gw + fd->off, sizeof(v));
 			nt_ctl_put(o, "notun_gateway_peer_%s%s", m, suffix);
 			peer_labels(o, &s->peers[i]);
 			nt_ctl_put(o, " %" PRIu64 "\n", v);

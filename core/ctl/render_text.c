@@ -63,9 +63,9 @@ static void resources(struct nt_ctl_out *o, const struct nt_ctl_snap *s)
 			nt_ctl_put(o, " via %s, expires in %" PRId64 " s%s", r->gateway,
 				   r->expires_at - s->now, r->renewing ? " (renewing)" : "");
 		if (r->waiting || r->pending_packets)
-			nt_ctl_put(o, ", %" PRIu64 " waiting, %" PRIu64 " packets (%" PRIu64
-				      " B) held",
-				   r->waiting, r->pending_packets, r->pending_bytes);
+			nt_ctl_put(
+			    o, ", %" PRIu64 " waiting, %" PRIu64 " packets (%" PRIu64 " B) held",
+			    r->waiting, r->pending_packets, r->pending_bytes);
 		nt_ctl_put(o, "\n");
 	}
 	if (s->resources_omitted)
@@ -110,8 +110,9 @@ int nt_ctl_render_text(const struct nt_ctl_snap *s, char *buf, size_t cap)
 		nt_ctl_put(&o, " (%" PRIu64 " through the gateway)", s->gateway.flows_open);
 	nt_ctl_put(&o, "\n");
 	if (s->has_portal)
-		nt_ctl_put(&o, "pending buffers: %" PRIu64 " held, %" PRIu64 " flushed, %" PRIu64
-			       " dropped\n",
+		nt_ctl_put(&o,
+			   "pending buffers: %" PRIu64 " held, %" PRIu64 " flushed, %" PRIu64
+			   " dropped\n",
 			   s->portal.pending.held, s->portal.pending.flushed,
 			   s->portal.pending.dropped_full + s->portal.pending.dropped_nomem +
 			       s->portal.pending.dropped_ended);

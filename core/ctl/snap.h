@@ -30,14 +30,14 @@
 enum nt_ctl_role { NT_CTL_CLIENT, NT_CTL_GATEWAY };
 
 struct nt_ctl_peer {
-	char public_key[45];	       /* base64 */
-	char name[NT_CTL_ID_MAX + 1];  /* the gateway's id (client) or the portal
-					* client's (gateway); "" for a [Peer] */
-	char endpoint[64];	       /* "1.2.3.4:51820", "[v6]:port"; "" unknown */
+	char public_key[45];	      /* base64 */
+	char name[NT_CTL_ID_MAX + 1]; /* the gateway's id (client) or the portal
+				       * client's (gateway); "" for a [Peer] */
+	char endpoint[64];	      /* "1.2.3.4:51820", "[v6]:port"; "" unknown */
 	bool has_session;
-	int64_t last_handshake;	       /* Unix seconds; 0: never */
+	int64_t last_handshake; /* Unix seconds; 0: never */
 	struct nt_tunnel_peer_info info;
-	bool has_gw;		       /* gateway role: gw holds its flows' counters */
+	bool has_gw; /* gateway role: gw holds its flows' counters */
 	struct nt_gateway_peer_counters gw;
 };
 
@@ -81,10 +81,10 @@ struct nt_ctl_snap {
 struct nt_ctl_source {
 	enum nt_ctl_role role;
 	const char *name;
-	struct nt_engine *engine;	 /* client */
-	const struct nt_proxy *proxy;	 /* client; NULL: none */
-	const struct nt_gateway *gw;	 /* gateway */
-	const struct nt_gw_link *link;	 /* gateway under a portal; NULL: none */
+	struct nt_engine *engine;      /* client */
+	const struct nt_proxy *proxy;  /* client; NULL: none */
+	const struct nt_gateway *gw;   /* gateway */
+	const struct nt_gw_link *link; /* gateway under a portal; NULL: none */
 	int64_t started_at;
 };
 

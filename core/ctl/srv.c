@@ -81,8 +81,7 @@ static void drain(struct conn *c)
 static void write_answer(struct conn *c)
 {
 	while (c->sent < c->answer_len) {
-		ssize_t n = send(c->fd, c->answer + c->sent, c->answer_len - c->sent,
-				 MSG_NOSIGNAL);
+		ssize_t n = send(c->fd, c->answer + c->sent, c->answer_len - c->sent, MSG_NOSIGNAL);
 
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EINTR)

@@ -26,7 +26,7 @@ struct nt_engine_resource_info {
 };
 
 struct nt_engine_portal_info {
-	bool joined;	/* joined, and the portal's init taken since the start */
+	bool joined; /* joined, and the portal's init taken since the start */
 	uint64_t resources, gateways, names; /* uint64_t: read as counters (core/ctl) */
 	uint64_t requests, unrequested, invalid;
 	uint64_t names_refused, assigns, names_active, names_failed, status_unexpected;

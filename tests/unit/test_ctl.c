@@ -191,8 +191,7 @@ static void test_ctl_prom_escapes_labels(void **state)
 	assert_non_null(strstr(out, "# TYPE notun_engine_opens_total counter\n"
 				    "notun_engine_opens_total 7\n"));
 	assert_non_null(strstr(out, "# TYPE notun_flow_tcp_open gauge\nnotun_flow_tcp_open 2\n"));
-	assert_non_null(
-	    strstr(out, "notun_proxy_connect_failed_total{reason=\"timeout\"} 3\n"));
+	assert_non_null(strstr(out, "notun_proxy_connect_failed_total{reason=\"timeout\"} 3\n"));
 	assert_non_null(strstr(out, "notun_resources_omitted 4\n"));
 	/* No raw newline inside a sample: every line is a comment or
 	 * "name{labels} value". */
