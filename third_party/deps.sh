@@ -9,7 +9,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 packages=(
 	build-essential pkg-config cmake clang libclang-rt-dev dpkg-dev xz-utils
 	libsodium-dev libb2-dev libmbedtls-dev libjsmn-dev libcmocka-dev
-	python3 python3-pytest python3-websockets
+	python3 python3-pytest python3-websockets python3-prometheus-client
 	wireguard-go wireguard-tools iproute2 iputils-ping dnsmasq-base curl ca-certificates
 	openssh-server openssh-client wget git apache2-utils groff man-db
 )

@@ -26,6 +26,7 @@ int nt_cmd_env(int argc, char **argv);
 int nt_cmd_connect(int argc, char **argv);
 int nt_cmd_gateway(int argc, char **argv);
 int nt_cmd_portal(int argc, char **argv);
+int nt_cmd_status(int argc, char **argv);
 
 /* One-line error on stderr, prefixed "notun CMD: ". Returns NT_EXIT_USAGE. */
 int nt_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -12,6 +12,7 @@
 
 #include "core/cli/cli.h"
 #include "core/cli/client.h"
+#include "core/ctl/ctl.h"
 #include "core/engine/engine.h"
 #include "core/engine/engine_portal.h"
 #include "core/wg/key.h"
@@ -34,6 +35,7 @@ struct nt_client {
 	struct nt_config cfg;
 	struct nt_engine *engine;
 	struct nt_proxy *proxy; /* NULL: engine_only */
+	struct nt_ctl *ctl;	/* NULL: engine_only */
 };
 
 static void apply_credentials(const struct nt_client_options *opts, struct nt_config *cfg)
@@ -147,10 +149,24 @@ int nt_client_start(struct nt_loop *loop, const struct nt_client_options *opts,
 			fprintf(stderr, "notun: cannot listen: %s\n", strerror(-ret));
 			goto err_engine;
 		}
+		ret = nt_ctl_start(loop,
+				   &(struct nt_ctl_config){
+				       .src = {.role = NT_CTL_CLIENT, .engine = c->engine,
+					       .proxy = c->proxy},
+				       .control = opts->control,
+				       .config_path = opts->config_path,
+				       .cfg = &c->cfg},
+				   &c->ctl);
+		if (ret != 0) {
+			fprintf(stderr, "notun: cannot serve [Metrics]: %s\n", strerror(-ret));
+			goto err_proxy;
+		}
 	}
 	*out = c;
 	return NT_EXIT_OK;
 
+err_proxy:
+	nt_proxy_free(c->proxy);
 err_engine:
 	nt_engine_free(c->engine);
 err_config:
@@ -163,6 +179,7 @@ void nt_client_stop(struct nt_client *c)
 {
 	if (!c)
 		return;
+	nt_ctl_stop(c->ctl);
 	nt_proxy_free(c->proxy);
 	/* Spliced connections are no longer the proxy's; they die with us. */
 	nt_splice_close_all();

@@ -28,6 +28,9 @@ struct nt_client_options {
 	const char *password;
 	/* The engine alone, no proxy listener (one flow driven by the caller). */
 	bool engine_only;
+	/* --control: NULL the default path, "none", or a path (core/ctl/ctl.h);
+	 * not with engine_only. */
+	const char *control;
 };
 
 /* Loads and checks the configuration, brings everything up and runs until

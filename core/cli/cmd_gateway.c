@@ -12,6 +12,7 @@
 #include "core/channel/chan_client.h"
 #include "core/cli/cli.h"
 #include "core/config/config.h"
+#include "core/ctl/ctl.h"
 #include "core/gateway/gateway.h"
 #include "core/gateway/gw_link.h"
 #include "core/gateway/gw_rules.h"
@@ -87,12 +88,13 @@ static int load_config(const char *path, struct nt_config *cfg)
 	return NT_EXIT_OK;
 }
 
-static int run(const char *path, const struct nt_gateway_limits *limits)
+static int run(const char *path, const char *control, const struct nt_gateway_limits *limits)
 {
 	struct nt_config cfg;
 	struct nt_loop *loop = NULL;
 	struct nt_gateway *gw = NULL;
 	struct nt_gw_link *link = NULL;
+	struct nt_ctl *ctl = NULL;
 	int ret, code;
 
 	code = load_config(path, &cfg);
@@ -115,13 +117,26 @@ static int run(const char *path, const struct nt_gateway_limits *limits)
 		goto out_gw;
 	if (cfg.portal.line && nt_gw_link_start(loop, gw, &cfg, &link) != 0)
 		goto out_gw;
+	ret = nt_ctl_start(loop,
+			   &(struct nt_ctl_config){
+			       .src = {.role = NT_CTL_GATEWAY, .gw = gw, .link = link},
+			       .control = control,
+			       .config_path = path,
+			       .cfg = &cfg},
+			   &ctl);
+	if (ret != 0) {
+		fprintf(stderr, "notun: gateway: cannot serve [Metrics]: %s\n", strerror(-ret));
+		goto out_link;
+	}
 	ret = nt_loop_run(loop);
 	code = ret == 0 ? NT_EXIT_OK : NT_EXIT_FAIL;
 	if (nt_gw_link_fatal(link) >= 0)
 		code = nt_cli_portal_fatal(&cfg, "gateway", nt_gw_link_fatal(link));
+	nt_ctl_stop(ctl);
+	nt_gateway_log_counters(gw);
+out_link:
 	/* The channel's thread ends before the tunnel its pushes reach. */
 	nt_gw_link_stop(link);
-	nt_gateway_log_counters(gw);
 out_gw:
 	nt_gateway_free(gw);
 out_loop:
@@ -152,10 +167,11 @@ int nt_cmd_gateway(int argc, char **argv)
 	    {"max-flows-per-peer", required_argument, NULL, 'P'},
 	    {"connect-timeout", required_argument, NULL, 'T'},
 	    {"udp-idle", required_argument, NULL, 'U'},
+	    {"control", required_argument, NULL, 'C'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct nt_gateway_limits limits = {0};
-	const char *path = NULL;
+	const char *path = NULL, *control = NULL;
 	unsigned v;
 	int opt;
 
@@ -184,6 +200,9 @@ int nt_cmd_gateway(int argc, char **argv)
 				return NT_EXIT_USAGE;
 			limits.udp_idle_ms = v * 1000u;
 			break;
+		case 'C':
+			control = optarg;
+			break;
 		default:
 			return nt_cli_option_error(CMD, opt, argv);
 		}
@@ -193,5 +212,5 @@ int nt_cmd_gateway(int argc, char **argv)
 	if (!path)
 		return nt_cli_usage_error(CMD, "needs -c FILE (a wg-quick configuration with "
 					       "[Gateway] Allow rules)");
-	return run(path, &limits);
+	return run(path, control, &limits);
 }

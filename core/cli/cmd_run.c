@@ -182,6 +182,7 @@ struct run_args {
 	bool no_auth;
 	bool has_listen;
 	struct nt_config_listen listen;
+	const char *control;
 	char **command;
 };
 
@@ -191,6 +192,7 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 	    {"config", required_argument, NULL, 'c'},
 	    {"no-auth", no_argument, NULL, 'n'},
 	    {"listen", required_argument, NULL, 'l'},
+	    {"control", required_argument, NULL, 'C'},
 	    {NULL, 0, NULL, 0},
 	};
 	int opt;
@@ -211,6 +213,9 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 			if (nt_cli_listen_arg("run", optarg, &a->listen))
 				return NT_EXIT_USAGE;
 			a->has_listen = true;
+			break;
+		case 'C':
+			a->control = optarg;
 			break;
 		default:
 			return nt_cli_option_error("run", opt, argv);
@@ -257,6 +262,7 @@ int nt_cmd_run(int argc, char **argv)
 	opts.listen = &a.listen;
 	opts.listen_count = 1;
 	opts.no_auth = a.no_auth;
+	opts.control = a.control;
 	opts.username = user;
 	opts.password = pass;
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* notun up -c FILE [--listen ADDR:PORT]...: the client in the foreground. */
+/* notun up -c FILE [--listen ADDR:PORT]... [--control PATH|none]: the client
+ * in the foreground. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -12,6 +13,7 @@ int nt_cmd_up(int argc, char **argv)
 	static const struct option longopts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"listen", required_argument, NULL, 'l'},
+	    {"control", required_argument, NULL, 'C'},
 	    {NULL, 0, NULL, 0},
 	};
 	struct nt_config_listen listen[NT_CONFIG_MAX_LISTEN];
@@ -31,6 +33,9 @@ int nt_cmd_up(int argc, char **argv)
 			if (nt_cli_listen_arg("up", optarg, &listen[opts.listen_count]))
 				return NT_EXIT_USAGE;
 			opts.listen_count++;
+			break;
+		case 'C':
+			opts.control = optarg;
 			break;
 		default:
 			return nt_cli_option_error("up", opt, argv);

@@ -10,7 +10,7 @@
 #include "platform/secret.h"
 
 static const struct nt_cmd commands[] = {
-    {"up", "-c FILE [--listen ADDR:PORT]", "run the client: SOCKS5 proxy into the WireGuard tunnel",
+    {"up", "-c FILE [--listen ADDR:PORT] [--control PATH|none]", "run the client: SOCKS5 proxy into the WireGuard tunnel",
      nt_cmd_up},
     {"run", "-c FILE [OPTIONS] -- CMD ARGS",
      "run CMD with proxy variables set, through a client of its own", nt_cmd_run},
@@ -23,6 +23,8 @@ static const struct nt_cmd commands[] = {
     {"portal", "token client|gateway | -c FILE",
      "the control plane: print a new token and its TokenHash line, or run the portal",
      nt_cmd_portal},
+    {"status", "[--json] -c FILE | --control PATH",
+     "show a running up, run or gateway: peers, resources, flows, counters", nt_cmd_status},
     {"genkey", "", "print a new private key (base64), as wg genkey", nt_cmd_genkey},
     {"pubkey", "< PRIVATE", "print the public key of the private key on stdin", nt_cmd_pubkey},
     {"genpsk", "", "print a new pre-shared key, as wg genpsk", nt_cmd_genpsk},

@@ -25,6 +25,7 @@
 static const struct section_def sections[] = {
     {"Interface", SEC_INTERFACE, false}, {"Peer", SEC_PEER, false},	{"Proxy", SEC_PROXY, false},
     {"Gateway", SEC_GATEWAY, false},	 {"Portal", SEC_PORTAL, false},
+    {"Metrics", SEC_METRICS, false},
 };
 
 static const char *section_name(const struct parser *p, enum section sec)
@@ -106,6 +107,10 @@ static int section_open(struct parser *p, const char *name)
 	case SEC_PORTAL:
 		if (!cfg->portal.line)
 			cfg->portal.line = p->line;
+		break;
+	case SEC_METRICS:
+		if (!cfg->metrics_line)
+			cfg->metrics_line = p->line;
 		break;
 	case SEC_PEER:
 		if (cfg->peer_count == NT_CONFIG_MAX_PEERS)
@@ -352,6 +357,8 @@ static int finish(struct parser *p)
 		return nt_config_fail_at(p, pass, "Username",
 					 "Password is set but Username is not");
 	ret = nt_config_portal_finish(p);
+	if (ret == 0)
+		ret = nt_config_metrics_finish(p);
 	if (ret)
 		return ret;
 	if (cfg->listen_count == 0) {

@@ -24,6 +24,7 @@
  *   [Gateway]    Allow* (gateway)
  *   [Portal]     URL, Token | TokenFile, CA | Fingerprint, Advertise
  *                (gateway; config.md)
+ *   [Metrics]    Listen, AllowRemote (both roles; off without the section)
  *   (* list keys; every other key may appear once per section)
  *
  * Allow rules (gateway access control):
@@ -218,6 +219,12 @@ struct nt_config {
 
 	/* [Portal] */
 	struct nt_config_portal portal;
+
+	/* [Metrics]: the HTTP metrics endpoint, on when metrics_line is set.
+	 * Listen is a loopback address unless AllowRemote = yes. */
+	unsigned int metrics_line; /* its first header; 0 when absent */
+	struct nt_config_listen metrics_listen;
+	bool metrics_allow_remote;
 
 	struct nt_config_warning warnings[NT_CONFIG_MAX_WARNINGS];
 	size_t warning_count;

@@ -201,6 +201,12 @@ int nt_config_format(const struct nt_config *cfg, char *buf, size_t size, size_t
 	}
 	if (cfg->portal.line)
 		put_portal(&o, &cfg->portal);
+	if (cfg->metrics_line) {
+		put(&o, "\n[Metrics]\nListen = ");
+		put_ip(&o, &cfg->metrics_listen.ip, true);
+		put(&o, ":%u\nAllowRemote = %s\n", cfg->metrics_listen.port,
+		    cfg->metrics_allow_remote ? "yes" : "no");
+	}
 	if (needed)
 		*needed = o.len;
 	if (o.len >= size) {

@@ -499,6 +499,8 @@ const struct key_def nt_config_keys[] = {
     {"Fingerprint", SEC_PORTAL, 0, nt_config_k_fingerprint},
     {"Advertise", SEC_PORTAL, 0, nt_config_k_advertise},
     {"GiveUpAfter", SEC_PORTAL, 0, nt_config_k_give_up_after},
+    {"Listen", SEC_METRICS, 0, nt_config_k_metrics_listen},
+    {"AllowRemote", SEC_METRICS, 0, nt_config_k_metrics_allow_remote},
 };
 
 _Static_assert(ARRAY_SIZE(nt_config_keys) <= ARRAY_SIZE(((struct parser *)0)->seen),

@@ -23,6 +23,7 @@ enum section {
 	SEC_PROXY,
 	SEC_GATEWAY,
 	SEC_PORTAL,
+	SEC_METRICS,
 	SEC_P_PORTAL,
 	SEC_P_SITE,
 	SEC_P_GATEWAY,
@@ -128,6 +129,13 @@ int nt_config_k_give_up_after(struct parser *p, char *v);
 /* Whole-file checks of [Portal]: URL, one of Token and TokenFile, at most
  * one of CA and Fingerprint. */
 int nt_config_portal_finish(struct parser *p);
+
+/* ---- config_metrics.c: [Metrics] ---- */
+
+int nt_config_k_metrics_listen(struct parser *p, char *v);
+int nt_config_k_metrics_allow_remote(struct parser *p, char *v);
+/* Whole-file checks of [Metrics]: a Listen, on loopback unless AllowRemote. */
+int nt_config_metrics_finish(struct parser *p);
 
 /* ---- config_error.c: errors stop the parse ---- */
 

@@ -31,6 +31,7 @@
 
 #include "core/channel/chan_link.h"
 #include "core/config/config.h"
+#include "core/engine/engine_info.h"
 #include "core/engine/engine_int.h"
 #include "core/engine/rnames.h"
 #include "core/engine/rtable.h"
@@ -69,6 +70,7 @@ struct engine_portal {
 	uint64_t names_active;	   /* domain_status active taken */
 	uint64_t names_failed;	   /* domain_status failed taken */
 	uint64_t status_unexpected; /* control packets not answering an assignment of ours */
+	bool inited;		    /* an init was taken: the client is ready */
 };
 
 static int64_t real_now(void)
@@ -459,6 +461,7 @@ static int on_init(struct engine_portal *p, const char *json, size_t len)
 	for (size_t i = 0; i < m.n; i++)
 		apply_resource(p, &m.resources[i]);
 	nt_info(MOD, "event=portal_init resources=%zu routed=%zu", m.n, p->rt.n);
+	p->inited = true;
 	free(m.resources);
 	return 0;
 }
@@ -820,4 +823,54 @@ void nt_engine_portal_free(struct nt_engine *e)
 		p->status_unexpected);
 	free(p);
 	e->portal = NULL;
+}
+
+static const char *const access_names[] = {
+    [NT_RACCESS_NONE] = "none", [NT_RACCESS_PENDING] = "pending", [NT_RACCESS_GRANTED] = "granted"};
+
+bool nt_engine_portal_view(const struct nt_engine *e, const struct nt_engine_view_ops *ops,
+			   void *arg, struct nt_engine_portal_info *portal)
+{
+	const struct engine_portal *p = e->portal;
+
+	if (!p)
+		return false;
+	*portal = (struct nt_engine_portal_info){
+	    .joined = p->inited && nt_chan_link_up(p->link),
+	    .resources = p->rt.n,
+	    .names = p->names.n,
+	    .requests = p->requests,
+	    .unrequested = p->unrequested,
+	    .invalid = p->invalid,
+	    .names_refused = p->names_refused,
+	    .assigns = p->assigns,
+	    .names_active = p->names_active,
+	    .names_failed = p->names_failed,
+	    .status_unexpected = p->status_unexpected,
+	    .pending = p->pc,
+	};
+	for (const struct engine_gw *gw = p->gws; gw; gw = gw->next) {
+		portal->gateways++;
+		ops->peer(arg, gw->peer, gw->id);
+	}
+	for (const struct nt_rentry *re = p->rt.head; re; re = re->next) {
+		const struct engine_gw *gw = re->access == NT_RACCESS_GRANTED ? re->gw : NULL;
+		struct nt_engine_resource_info r = {
+		    .id = re->res.id,
+		    .name = re->res.name,
+		    .type = is_dns(re) ? "dns" : "cidr",
+		    .address = re->res.address,
+		    .access = access_names[re->access],
+		    .granted_at = gw ? re->granted_at : 0,
+		    .expires_at = gw ? re->expires_at : 0,
+		    .gateway_id = gw ? gw->id : "",
+		    .pending_packets = re->q.n,
+		    .pending_bytes = re->q.bytes,
+		    .waiting = re->waiting,
+		    .renewing = re->renewing,
+		};
+
+		ops->resource(arg, &r);
+	}
+	return true;
 }

@@ -42,6 +42,7 @@ struct nt_pmsg_grant;
 struct nt_pmsg_reject_access;
 struct nt_pmsg_resource;
 struct nt_loop;
+struct nt_tunnel;
 struct wg_timers_params;
 
 #define NT_GATEWAY_DEFAULT_MAX_FLOWS	      8192u /* TCP and UDP, all peers */
@@ -136,6 +137,14 @@ int nt_gateway_peer_counters(const struct nt_gateway *gw, size_t i,
 			     struct nt_gateway_peer_counters *out);
 /* One log line for the gateway and one per peer with the counters. */
 void nt_gateway_log_counters(const struct nt_gateway *gw);
+/* Every peer, for `notun status` and the metrics page (gw_info.c): the
+ * [Peer]s in file order (client_id ""), then the portal's clients. */
+struct wg_peer;
+typedef void (*nt_gateway_peer_fn)(void *arg, const struct wg_peer *peer, const char *client_id,
+				   const struct nt_gateway_peer_counters *c);
+void nt_gateway_each_peer(const struct nt_gateway *gw, nt_gateway_peer_fn fn, void *arg);
+/* The gateway's WireGuard device, for its counters. */
+const struct nt_tunnel *nt_gateway_tunnel(const struct nt_gateway *gw);
 
 /* Portal grants (portal-protocol.md section 6; gateway.md "Under a
  * portal"), on the loop's thread. A portal client is a peer while it holds

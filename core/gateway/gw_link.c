@@ -92,3 +92,8 @@ int nt_gw_link_fatal(const struct nt_gw_link *l)
 {
 	return l ? nt_chan_link_fatal(l->chan) : -1;
 }
+
+bool nt_gw_link_up(const struct nt_gw_link *l)
+{
+	return l && nt_chan_link_up(l->chan);
+}

@@ -7,6 +7,8 @@
 #ifndef NT_CORE_GATEWAY_GW_LINK_H
 #define NT_CORE_GATEWAY_GW_LINK_H
 
+#include <stdbool.h>
+
 struct nt_config;
 struct nt_gateway;
 struct nt_gw_link;
@@ -23,5 +25,7 @@ void nt_gw_link_stop(struct nt_gw_link *l);
 /* After the loop stopped: the channel's fatal end (enum nt_chan_fatal), or
  * -1 when it had none. */
 int nt_gw_link_fatal(const struct nt_gw_link *l);
+/* Joined to the portal and not away since; false for NULL. */
+bool nt_gw_link_up(const struct nt_gw_link *l);
 
 #endif

@@ -363,3 +363,15 @@ bool nt_tunnel_peer_has_session(const struct wg_peer *peer)
 {
 	return wg_peer_send_keypair(peer, nt_clock_mono_ns()) != NULL;
 }
+
+void nt_tunnel_peer_info(const struct wg_peer *peer, struct nt_tunnel_peer_info *out)
+{
+	memset(out, 0, sizeof(*out));
+	memcpy(out->public_key, peer->hs.remote_static, sizeof(out->public_key));
+	if (!nt_tunnel_peer_endpoint(peer, &out->endpoint))
+		out->endpoint.ss_family = AF_UNSPEC;
+	out->has_session = nt_tunnel_peer_has_session(peer);
+	out->last_handshake_ns = peer->timers.last_handshake_ns;
+	out->staged = wg_peer_staged_count(peer);
+	out->c = peer->counters;
+}

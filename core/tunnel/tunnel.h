@@ -181,4 +181,15 @@ bool nt_tunnel_peer_endpoint(const struct wg_peer *peer, struct sockaddr_storage
 /* The peer has a keypair it may send with. */
 bool nt_tunnel_peer_has_session(const struct wg_peer *peer);
 
+/* A peer as `notun status` and the metrics page show it, copied out. */
+struct nt_tunnel_peer_info {
+	uint8_t public_key[32];
+	struct sockaddr_storage endpoint; /* ss_family AF_UNSPEC: not known yet */
+	bool has_session;
+	uint64_t last_handshake_ns; /* monotonic; 0: never */
+	size_t staged;		    /* packets waiting for a session */
+	struct wg_peer_counters c;
+};
+void nt_tunnel_peer_info(const struct wg_peer *peer, struct nt_tunnel_peer_info *out);
+
 #endif

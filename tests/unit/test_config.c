@@ -1135,6 +1135,40 @@ static void test_config_round_trip_minimal_client(void **state)
 		   false);
 }
 
+static void test_config_metrics_section(void **state)
+{
+	struct nt_config cfg;
+	(void)state;
+
+	parse_ok("[Interface]\nPrivateKey = " BOB_PRIV "\nListenPort = 51820\n"
+		 "[Metrics]\nListen = 127.0.0.1:9101\n",
+		 &cfg);
+	assert_true(cfg.metrics_line > 0);
+	assert_ip(&cfg.metrics_listen.ip, "127.0.0.1");
+	assert_int_equal(cfg.metrics_listen.port, 9101);
+	assert_false(cfg.metrics_allow_remote);
+	nt_config_free(&cfg);
+	parse_ok("[Interface]\nPrivateKey = " BOB_PRIV "\n"
+		 "[Metrics]\nListen = [::]:9101\nAllowRemote = yes\n",
+		 &cfg);
+	assert_true(cfg.metrics_allow_remote);
+	nt_config_free(&cfg);
+	/* Off without the section. */
+	parse_ok("[Interface]\nPrivateKey = " BOB_PRIV "\n", &cfg);
+	assert_int_equal(cfg.metrics_line, 0);
+	nt_config_free(&cfg);
+	expect_error("[Interface]\nPrivateKey = " BOB_PRIV "\n[Metrics]\nListen = 0.0.0.0:9101\n",
+		     "client.conf:4: Listen: not a loopback address: the page shows keys, "
+		     "endpoints and resources; add AllowRemote = yes to serve it there");
+	expect_error("[Interface]\nPrivateKey = " BOB_PRIV "\n[Metrics]\nAllowRemote = no\n",
+		     "client.conf:3: Listen: [Metrics] has no Listen (e.g. 127.0.0.1:9101)");
+	expect_error("[Interface]\nPrivateKey = " BOB_PRIV "\n[Metrics]\nListen = localhost:1\n",
+		     "client.conf:4: Listen: 'localhost:1' is not ADDRESS:PORT or [IPv6]:PORT");
+	expect_error("[Interface]\nPrivateKey = " BOB_PRIV "\n[Metrics]\nListen = 127.0.0.1:1\n"
+		     "AllowRemote = maybe\n",
+		     "client.conf:5: AllowRemote: 'maybe' is not yes or no");
+}
+
 static void test_config_round_trip_minimal_gateway(void **state)
 {
 	(void)state;
@@ -1332,6 +1366,7 @@ int main(void)
 	    cmocka_unit_test(test_config_limit_file_size),
 	    cmocka_unit_test(test_config_round_trip_minimal_client),
 	    cmocka_unit_test(test_config_round_trip_minimal_gateway),
+	    cmocka_unit_test(test_config_metrics_section),
 	    cmocka_unit_test(test_config_format_reports_needed_size),
 	    cmocka_unit_test(test_config_parse_listen_for_the_command_line),
 	    cmocka_unit_test(test_config_load_file_and_permission_warning),
