@@ -64,7 +64,8 @@ struct nt_engine_req {
 	struct nt_rname *name; /* through this name of a dns resource */
 	uint64_t id;	       /* for the logs (cid=): the opens counter when it came */
 	int fd;
-	enum nt_fail fail; /* set when the result is known and waits for the timer */
+	enum nt_route route; /* tunnel or direct once routed */
+	enum nt_fail fail;   /* set when the result is known and waits for the timer */
 	bool done;
 	char detail[NT_PORTAL_DETAIL_MAX]; /* a failure naming its resource, or "" */
 };
@@ -107,8 +108,15 @@ static void req_finish(struct nt_engine_req *r, const struct nt_open_result *res
 	nt_engine_open_cb cb = r->cb;
 	void *arg = r->arg;
 	struct nt_open_result out = *res;
-	char detail[NT_PORTAL_DETAIL_MAX];
+	char detail[NT_PORTAL_DETAIL_MAX], host[INET6_ADDRSTRLEN + NT_TARGET_NAME_MAX];
 
+	out.route = r->route;
+	if (res->fail == NT_FAIL_NOT_ALLOWED || res->fail == NT_FAIL_LOOP ||
+	    res->fail == NT_FAIL_FORBIDDEN)
+		out.route = NT_ROUTE_REJECTED;
+	out.peer = r->peer ? nt_tunnel_peer_id(r->peer) : NULL;
+	out.rid = r->res ? r->res->res.id : NULL;
+	out.gid = r->res ? nt_engine_portal_gid(r->res) : NULL;
 	if (res->fail == NT_FAIL_NONE) {
 		e->counters.connected++;
 	} else if (r->detail[0]) {
@@ -120,8 +128,8 @@ static void req_finish(struct nt_engine_req *r, const struct nt_open_result *res
 			r->id, r->res ? r->res->res.id : "-", r->target.port, detail);
 	} else {
 		e->counters.failed++;
-		nt_debug(MOD, "event=connect_failed target=%s port=%u reason=\"%s\"",
-			 r->target.kind == NT_TARGET_NAME ? r->target.name : "addr", r->target.port,
+		nt_debug(MOD, "event=connect_failed cid=%" PRIu64 " target=%s port=%u reason=\"%s\"",
+			 r->id, nt_target_host(&r->target, host, sizeof(host)), r->target.port,
 			 nt_fail_text(res->fail));
 	}
 	req_free(r);
@@ -160,10 +168,10 @@ static void req_timer(struct nt_loop *loop, struct nt_timer *t, void *arg)
 		req_fail(r, NT_FAIL_TIMEOUT);
 		return;
 	}
-	/* A peer that never answered our handshake is "host unreachable";
-	 * one that did but whose destination stays silent is a timeout. */
+	/* A peer that never answered our handshake: the tunnel is down; one
+	 * that did but whose destination stays silent: a timeout. */
 	if (r->peer && !nt_tunnel_peer_has_session(r->peer))
-		req_fail(r, NT_FAIL_HOST_UNREACH);
+		req_fail(r, NT_FAIL_TUNNEL_DOWN);
 	else
 		req_fail(r, NT_FAIL_TIMEOUT);
 }
@@ -291,6 +299,7 @@ static void route_resource(struct nt_engine_req *r, struct nt_rentry *re, struct
 		return;
 	}
 	e->counters.via_portal++;
+	r->route = NT_ROUTE_TUNNEL;
 	r->res = re;
 	r->name = rn;
 	r->peer = nt_engine_portal_want(e, re, rn);
@@ -314,6 +323,7 @@ static void route(struct nt_engine_req *r, int family, const uint8_t *addr)
 
 	if (peer) {
 		e->counters.via_tunnel++;
+		r->route = NT_ROUTE_TUNNEL;
 		r->peer = peer;
 		flow_connect(r, family, addr);
 		return;
@@ -352,6 +362,7 @@ static void route(struct nt_engine_req *r, int family, const uint8_t *addr)
 		return;
 	}
 	e->counters.via_direct++;
+	r->route = NT_ROUTE_DIRECT;
 	direct_connect(r, family, addr);
 }
 
@@ -455,6 +466,11 @@ void nt_engine_granted(struct nt_engine *e, const struct nt_rentry *re, struct w
 	for (struct nt_engine_req *r = e->reqs; r; r = r->next)
 		if (r->res == re)
 			r->peer = peer;
+}
+
+uint64_t nt_engine_req_id(const struct nt_engine_req *r)
+{
+	return r->id;
 }
 
 void nt_engine_cancel(struct nt_engine_req *r)

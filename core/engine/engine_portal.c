@@ -613,6 +613,13 @@ struct wg_peer *nt_engine_portal_want(struct nt_engine *e, struct nt_rentry *re,
 	return ((struct engine_gw *)re->gw)->peer;
 }
 
+const char *nt_engine_portal_gid(const struct nt_rentry *re)
+{
+	const struct engine_gw *gw = re->gw;
+
+	return gw ? gw->id : NULL;
+}
+
 void nt_engine_portal_unwant(struct nt_engine *e, struct nt_rentry *re, struct nt_rname *rn)
 {
 	(void)e;
