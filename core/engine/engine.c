@@ -534,8 +534,9 @@ static void endpoint_resolved(void *arg, int status, const struct nt_resolver_ad
 
 	ep->resolving = NULL;
 	if (status != 0 || n == 0) {
-		nt_warn(MOD, "event=endpoint_unresolved peer=%s host=%s error=%d",
-			nt_tunnel_peer_id(ep->peer), ep->endpoint->host, status);
+		nt_warn(MOD, "event=endpoint_unresolved peer=%s host=%s err=\"%s\"",
+			nt_tunnel_peer_id(ep->peer), ep->endpoint->host,
+			status ? strerror(-status) : "no address");
 		return;
 	}
 	len = nt_sockaddr_set(&ss, addrs[0].family, addrs[0].addr, ep->endpoint->port);
@@ -634,7 +635,7 @@ static int peers_up(struct nt_engine *e, const struct nt_config *cfg, bool *any_
 		}
 		ret = nt_tunnel_add_peer(e->tunnel, &pc, &ep->peer);
 		if (ret != 0) {
-			nt_error(MOD, "event=peer_rejected line=%u error=%d", p->line, ret);
+			nt_error(MOD, "event=peer_rejected line=%u err=\"%s\"", p->line, strerror(-ret));
 			return ret;
 		}
 		for (size_t j = 0; cfg->portal.line && j < p->allowed_ips_count && ret == 0; j++)
@@ -692,7 +693,7 @@ int nt_engine_new(struct nt_loop *loop, const struct nt_config *cfg,
 
 	ret = stack_up(e, cfg);
 	if (ret != 0) {
-		nt_error(MOD, "event=stack_failed error=%d", ret);
+		nt_error(MOD, "event=stack_failed err=\"%s\"", strerror(-ret));
 		goto err;
 	}
 	e->stack_up = true;
@@ -712,7 +713,7 @@ int nt_engine_new(struct nt_loop *loop, const struct nt_config *cfg,
 	ret = nt_tunnel_new(loop, &tc, &tops, &e->tunnel);
 	sodium_memzero(tc.private_key, sizeof(tc.private_key));
 	if (ret != 0) {
-		nt_error(MOD, "event=tunnel_failed error=%d", ret);
+		nt_error(MOD, "event=tunnel_failed err=\"%s\"", strerror(-ret));
 		goto err;
 	}
 	ret = peers_up(e, cfg, &any_name);
@@ -720,7 +721,7 @@ int nt_engine_new(struct nt_loop *loop, const struct nt_config *cfg,
 		goto err;
 	ret = resolvers_up(e, cfg, any_name);
 	if (ret != 0) {
-		nt_error(MOD, "event=resolver_failed error=%d", ret);
+		nt_error(MOD, "event=resolver_failed err=\"%s\"", strerror(-ret));
 		goto err;
 	}
 	if (cfg->portal.line) {
