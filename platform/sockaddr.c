@@ -50,9 +50,10 @@ static uint16_t port_of(const struct sockaddr_storage *ss)
 
 static const char *ip_str(const struct sockaddr_storage *ss, char *ip, size_t len)
 {
-	const void *a = ss->ss_family == AF_INET
-			    ? (const void *)&((const struct sockaddr_in *)(const void *)ss)->sin_addr
-			    : (const void *)&((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr;
+	const void *a =
+	    ss->ss_family == AF_INET
+		? (const void *)&((const struct sockaddr_in *)(const void *)ss)->sin_addr
+		: (const void *)&((const struct sockaddr_in6 *)(const void *)ss)->sin6_addr;
 
 	if (!inet_ntop(ss->ss_family, a, ip, (socklen_t)len))
 		snprintf(ip, len, "?");

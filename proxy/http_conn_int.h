@@ -16,8 +16,8 @@
 
 #include "core/engine/engine.h"
 #include "platform/loop.h"
-#include "proxy/http_buf.h"
 #include "proxy/conn_life.h"
+#include "proxy/http_buf.h"
 #include "proxy/http_conn.h"
 #include "proxy/socks5_conn.h"
 

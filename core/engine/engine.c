@@ -128,7 +128,8 @@ static void req_finish(struct nt_engine_req *r, const struct nt_open_result *res
 			r->id, r->res ? r->res->res.id : "-", r->target.port, detail);
 	} else {
 		e->counters.failed++;
-		nt_debug(MOD, "event=connect_failed cid=%" PRIu64 " target=%s port=%u reason=\"%s\"",
+		nt_debug(MOD,
+			 "event=connect_failed cid=%" PRIu64 " target=%s port=%u reason=\"%s\"",
 			 r->id, nt_target_host(&r->target, host, sizeof(host)), r->target.port,
 			 nt_fail_text(res->fail));
 	}
@@ -635,7 +636,8 @@ static int peers_up(struct nt_engine *e, const struct nt_config *cfg, bool *any_
 		}
 		ret = nt_tunnel_add_peer(e->tunnel, &pc, &ep->peer);
 		if (ret != 0) {
-			nt_error(MOD, "event=peer_rejected line=%u err=\"%s\"", p->line, strerror(-ret));
+			nt_error(MOD, "event=peer_rejected line=%u err=\"%s\"", p->line,
+				 strerror(-ret));
 			return ret;
 		}
 		for (size_t j = 0; cfg->portal.line && j < p->allowed_ips_count && ret == 0; j++)

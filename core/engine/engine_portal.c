@@ -225,8 +225,7 @@ static void held_flush(struct nt_engine *e, struct nt_pending_q *q, const struct
 	nt_pending_flush(q, send_held, &h);
 }
 
-static void held_drop(struct nt_pending_q *q, const struct nt_rentry *re,
-		      const struct nt_rname *rn)
+static void held_drop(struct nt_pending_q *q, const struct nt_rentry *re, const struct nt_rname *rn)
 {
 	if (q->n)
 		nt_debug(MOD, "event=held_dropped rid=%s domain=%s packets=%zu cause=ended",
@@ -312,7 +311,6 @@ static void end_access(struct engine_portal *p, struct nt_rentry *re, enum nt_fa
 		nt_engine_fail_waiting(p->e, re, NULL, fail, detail);
 	}
 }
-
 
 /* ---- messages ---- */
 

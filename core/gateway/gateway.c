@@ -375,7 +375,8 @@ static int peers_up(struct nt_gateway *gw, const struct nt_config *cfg)
 		gp->rules.peer_count = p->allow_count;
 		ret = nt_tunnel_add_peer(gw->tunnel, &pc, &gp->peer);
 		if (ret != 0) {
-			nt_error(MOD, "event=peer_rejected line=%u err=\"%s\"", p->line, strerror(-ret));
+			nt_error(MOD, "event=peer_rejected line=%u err=\"%s\"", p->line,
+				 strerror(-ret));
 			return ret;
 		}
 		gp->id = nt_tunnel_peer_id(gp->peer);

@@ -22,8 +22,8 @@
 
 #include "platform/clock.h"
 #include "platform/log.h"
-#include "platform/sockaddr.h"
 #include "platform/random.h"
+#include "platform/sockaddr.h"
 
 #define MOD "tunnel"
 

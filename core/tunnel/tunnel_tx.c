@@ -392,8 +392,7 @@ static void unanswered_note(struct nt_tunnel_peer *tp, uint64_t now)
 	nt_warn(MOD,
 		"event=handshake_unanswered peer=%s endpoint=%s seconds=%" PRIu64
 		" reason=\"no handshake answer from %s for %" PRIu64 " s\"",
-		tp->wg.short_id, nt_sockaddr_str(&tp->wg.endpoint, ep, sizeof(ep)),
-		secs, ep, secs);
+		tp->wg.short_id, nt_sockaddr_str(&tp->wg.endpoint, ep, sizeof(ep)), secs, ep, secs);
 }
 
 void nt_tunnel_unanswered_clear(struct nt_tunnel_peer *tp)
@@ -475,8 +474,8 @@ size_t nt_tunnel_flush_staged(struct nt_tunnel *t, struct nt_tunnel_peer *tp, ui
 		sent++;
 	}
 	if (sent)
-		nt_debug(MOD, "event=staged_flushed peer=%s packets=%zu left=%zu", p->short_id, sent,
-			 wg_peer_staged_count(p));
+		nt_debug(MOD, "event=staged_flushed peer=%s packets=%zu left=%zu", p->short_id,
+			 sent, wg_peer_staged_count(p));
 	return sent;
 }
 
@@ -505,7 +504,8 @@ int nt_tunnel_send(struct nt_tunnel *t, struct wg_peer *peer, const void *pkt, s
 			nt_debug(MOD, "event=staged_dropped peer=%s cause=%s", peer->short_id,
 				 ret == -ENOMEM ? "no_memory" : "full");
 		else if (!kp)
-			nt_debug(MOD, "event=packet_staged peer=%s staged=%zu reason=\"no session\"",
+			nt_debug(MOD,
+				 "event=packet_staged peer=%s staged=%zu reason=\"no session\"",
 				 peer->short_id, wg_peer_staged_count(peer));
 		if (kp)
 			nt_tunnel_flush_staged(t, tp, now);
