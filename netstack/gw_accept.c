@@ -11,6 +11,8 @@
  */
 #include "netstack/gw_accept.h"
 
+#include <string.h>
+
 #include "netstack/flow_int.h"
 #include "netstack/ippkt.h"
 #include "netstack/stack.h"
@@ -100,7 +102,7 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 	tcp_err(pcb, NULL);
 	rc = nt_flow_tcp_adopt(pcb, NULL, NULL, &flow);
 	if (rc != 0) {
-		nt_warn(MOD, "event=adopt_failed err=%d", rc);
+		nt_warn(MOD, "event=adopt_failed err=\"%s\"", strerror(-rc));
 		tcp_arg(pcb, NULL);
 		tcp_abort(pcb);
 		ga.stats.half_failed++;

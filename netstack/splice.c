@@ -605,16 +605,30 @@ int nt_splice_start_flow_notify(struct nt_loop *loop, int client_fd, struct nt_f
 int nt_splice_start_fd(struct nt_loop *loop, int client_fd, int remote_fd, const uint8_t *pending,
 		       size_t pending_len)
 {
+	return nt_splice_start_fd_notify(loop, client_fd, remote_fd, pending, pending_len, NULL,
+					 NULL);
+}
+
+int nt_splice_start_fd_notify(struct nt_loop *loop, int client_fd, int remote_fd,
+			      const uint8_t *pending, size_t pending_len, nt_splice_done_fn done,
+			      void *done_arg)
+{
 	struct nt_splice *s;
 
 	if (set_nonblock_fd(client_fd) < 0 || set_nonblock_fd(remote_fd) < 0 ||
 	    !(s = splice_new(loop, client_fd, remote_fd))) {
+		struct nt_splice_result res = {.reset = true};
+
 		nt_loop_forget_fd(loop, client_fd);
 		nt_loop_forget_fd(loop, remote_fd);
 		nt_socket_reset_close(client_fd);
 		nt_socket_reset_close(remote_fd);
+		if (done)
+			done(done_arg, &res);
 		return -ENOMEM;
 	}
+	s->done = done;
+	s->done_arg = done_arg;
 	hold(s);
 	if (pending_len) {
 		s->up.cap = pending_len > NT_SPLICE_FD_BUF ? pending_len : NT_SPLICE_FD_BUF;

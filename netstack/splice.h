@@ -47,10 +47,16 @@ typedef void (*nt_splice_done_fn)(void *arg, const struct nt_splice_result *res)
 /* nt_splice_start_flow, and done(done_arg) runs exactly once when the
  * splice ends, whatever the return value: possibly before this returns (a
  * flow already dead, no memory), at the latest from nt_splice_close_all().
- * For owners that count their flows (the gateway). */
+ * For owners that count their flows (the gateway) or tell their end
+ * (the proxy). */
 int nt_splice_start_flow_notify(struct nt_loop *loop, int client_fd, struct nt_flow *flow,
 				const uint8_t *pending, size_t pending_len, nt_splice_done_fn done,
 				void *done_arg);
+
+/* The same for a socket-to-socket splice (the proxy's connection lines). */
+int nt_splice_start_fd_notify(struct nt_loop *loop, int client_fd, int remote_fd,
+			      const uint8_t *pending, size_t pending_len, nt_splice_done_fn done,
+			      void *done_arg);
 
 /* Resets both ends of every splice (shutdown). */
 void nt_splice_close_all(void);

@@ -101,7 +101,7 @@ static void timer_set(struct nt_timer *timer, bool needed, uint64_t period_ns)
 	err = nt_timer_arm(st.loop, timer, period_ns);
 	if (err) {
 		st.stats.timer_errors++;
-		nt_error(MOD, "event=timer_arm_failed err=%d", err);
+		nt_error(MOD, "event=timer_arm_failed err=\"%s\"", strerror(-err));
 	}
 }
 

@@ -18,12 +18,13 @@ static const struct {
     [NT_FAIL_NET_UNREACH] = {"network unreachable", 0x03, 502},
     [NT_FAIL_HOST_UNREACH] = {"host unreachable", 0x04, 502},
     [NT_FAIL_REFUSED] = {"connection refused", 0x05, 502},
-    [NT_FAIL_TIMEOUT] = {"no answer from the destination in time", 0x04, 504},
+    [NT_FAIL_TIMEOUT] = {"the destination did not answer in time", 0x04, 504},
     [NT_FAIL_NAME] = {"name does not resolve", 0x04, 502},
     [NT_FAIL_ADDR_TYPE] = {"address type not supported", 0x08, 400},
     [NT_FAIL_LOOP] = {"destination is this proxy itself", 0x02, 403},
     [NT_FAIL_FORBIDDEN] = {"access to the resource refused", 0x02, 403},
     [NT_FAIL_OFFLINE] = {"no gateway of the resource is online", 0x03, 502},
+    [NT_FAIL_TUNNEL_DOWN] = {"the tunnel is down: no handshake answer from the peer", 0x04, 502},
 };
 
 #define N_FAILS (sizeof(fails) / sizeof(fails[0]))

@@ -13,7 +13,7 @@ enum nt_fail {
 	NT_FAIL_GENERAL,      /* 0x01 / 502: internal error, out of memory */
 	NT_FAIL_NOT_ALLOWED,  /* 0x02 / 403: bypass = reject, or the gateway prohibits it */
 	NT_FAIL_NET_UNREACH,  /* 0x03 / 502 */
-	NT_FAIL_HOST_UNREACH, /* 0x04 / 502: no session with the peer, ICMP host unreachable */
+	NT_FAIL_HOST_UNREACH, /* 0x04 / 502: ICMP host unreachable */
 	NT_FAIL_REFUSED,      /* 0x05 / 502: RST, ICMP port unreachable */
 	NT_FAIL_TIMEOUT,      /* 0x04 / 504: no answer within ConnectTimeout */
 	NT_FAIL_NAME,	      /* 0x04 / 502: the name does not resolve */
@@ -21,9 +21,10 @@ enum nt_fail {
 	NT_FAIL_LOOP,	      /* 0x02 / 403: the destination is one of our own listeners */
 	NT_FAIL_FORBIDDEN,    /* 0x02 / 403: the portal refused access (forbidden, not_found) */
 	NT_FAIL_OFFLINE,      /* 0x03 / 502: no gateway of the resource is online */
+	NT_FAIL_TUNNEL_DOWN,  /* 0x04 / 502: the peer never answered our handshake */
 };
 
-#define NT_FAIL_COUNT (NT_FAIL_OFFLINE + 1)
+#define NT_FAIL_COUNT (NT_FAIL_TUNNEL_DOWN + 1)
 
 const char *nt_fail_text(enum nt_fail fail); /* one line, for logs and HTTP bodies */
 uint8_t nt_fail_socks5(enum nt_fail fail);

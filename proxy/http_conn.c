@@ -86,19 +86,6 @@ uint64_t nt_http_ms_from_now(const struct conn *c, uint32_t ms)
 	return nt_loop_now(c->loop) + (uint64_t)ms * 1000000u;
 }
 
-/* For logs: the parser let only [A-Za-z0-9._-] into a name. */
-static const char *target_str(const struct nt_target *t, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	if (t->kind == NT_TARGET_IPV4)
-		inet_ntop(AF_INET, t->addr, ip, sizeof(ip));
-	else if (t->kind == NT_TARGET_IPV6)
-		inet_ntop(AF_INET6, t->addr, ip, sizeof(ip));
-	snprintf(buf, len, "%s port=%u", t->kind == NT_TARGET_NAME ? t->name : ip, t->port);
-	return buf;
-}
-
 /* ---- the client ---- */
 
 ssize_t nt_http_send(int fd, const struct iovec *iov, int iovcnt, bool *blocked)
@@ -182,6 +169,9 @@ static void finish(struct conn *c)
 
 	nt_timer_cancel(c->loop, &c->timer);
 	nt_timer_cancel(c->loop, &c->kick);
+	if (c->fin == FIN_RESET)
+		nt_conn_life_fail(&c->life, "reset after the response started");
+	nt_conn_life_end(&c->life, mid ? "the client left mid-request" : NULL);
 	if (c->req) {
 		nt_engine_cancel(c->req);
 		c->req = NULL;
@@ -240,6 +230,8 @@ int nt_http_reply_error(struct conn *c, int status, const char *why)
 	size_t len;
 
 	nt_debug(MOD, "event=error status=%d reason=\"%s\"", status, why);
+	if (c->phase == P_OPENING || c->phase == P_FORWARD)
+		nt_conn_life_fail(&c->life, why);
 	if (c->resp_sent)
 		return nt_http_fin(c, FIN_RESET);
 	if (c->req) {
@@ -272,8 +264,10 @@ int nt_http_open_upstream(struct conn *c)
 	if (rc < 0) {
 		c->req = NULL;
 		c->st->connect_failed[NT_FAIL_GENERAL]++;
+		nt_conn_life_fail(&c->life, nt_fail_text(NT_FAIL_GENERAL));
 		return nt_http_reply_error(c, 502, nt_fail_text(NT_FAIL_GENERAL));
 	}
+	c->life.r.cid = nt_engine_req_id(c->req);
 	c->phase = P_OPENING;
 	nt_http_set_deadline(c, 0);
 	return 1;
@@ -298,10 +292,7 @@ static void connect_established(struct conn *c, const struct nt_open_result *res
 	c->st->connects++;
 	c->st->bytes_down += sizeof(ok) - 1;
 	c->fd = -1; /* with its registration: the splice takes both over */
-	if (res->flow)
-		rc = nt_splice_start_flow(c->loop, fd, res->flow, pending, plen);
-	else
-		rc = nt_splice_start_fd(c->loop, fd, res->fd, pending, plen);
+	rc = nt_conn_life_splice(&c->life, fd, res, pending, plen);
 	if (rc < 0) {
 		nt_proxy_stats(c->p)->splice_failed++;
 		nt_warn(MOD, "event=splice_failed err=\"%s\"", strerror(-rc));
@@ -316,6 +307,7 @@ static void on_open(void *arg, const struct nt_open_result *res)
 	enum nt_fail fail = res->fail;
 
 	c->req = NULL;
+	nt_conn_life_opened(&c->life, res);
 	if (fail == NT_FAIL_NONE && !res->flow && res->fd < 0)
 		fail = NT_FAIL_GENERAL; /* nothing to talk to: not a success */
 	if (fail != NT_FAIL_NONE) {
@@ -357,16 +349,18 @@ static int on_request(struct conn *c, size_t head_len)
 {
 	struct nt_http_request *r = &c->rq;
 	const uint8_t *head = c->in.p + c->in.off;
-	char name[NT_TARGET_NAME_MAX + 16];
+	char host[NT_TARGET_NAME_MAX + 1];
 
 	c->st->requests++;
 	if (!auth_ok(c, head))
 		return nt_http_reply_error(c, 407, "proxy authentication required");
 	c->target = r->target;
 	c->is_head = r->is_head;
-	nt_debug(MOD, "event=request method=%.*s target=%s", (int)r->method_len, head + r->method,
-		 target_str(&c->target, name, sizeof(name)));
+	nt_debug(MOD, "event=request method=%.*s target=%s port=%u", (int)r->method_len,
+		 head + r->method, nt_target_host(&c->target, host, sizeof(host)), c->target.port);
 	if (r->is_connect) {
+		nt_conn_life_end(&c->life, NULL);
+		nt_conn_life_begin(&c->life, c->loop, c->fd, &c->target);
 		nt_http_buf_consume(&c->in, head_len, true);
 		nt_http_relay_release(c);
 		c->is_connect = true;

@@ -16,6 +16,7 @@
 
 #include "core/engine/engine.h"
 #include "platform/loop.h"
+#include "proxy/conn_life.h"
 #include "proxy/http_buf.h"
 #include "proxy/http_conn.h"
 #include "proxy/socks5_conn.h"
@@ -39,6 +40,7 @@ struct conn {
 	enum phase phase;
 	enum fin fin;
 	struct nt_timer timer, kick;
+	struct nt_conn_life life; /* the current run of requests to one host:port, or a CONNECT */
 	uint64_t deadline, first_deadline, progress_ns;
 	struct nt_engine_req *req;
 	bool in_eof, client_blocked;
@@ -80,6 +82,16 @@ struct conn {
 
 /* The step functions return 1 (progress: step again), 0 (wait for an
  * event) or -1 (c->fin is set: the client ends). */
+
+/* Bytes of the exchange, client -> destination and back: the proxy's
+ * counters and the connection's line. */
+static inline void nt_http_count(struct conn *c, uint64_t up, uint64_t down)
+{
+	c->st->bytes_up += up;
+	c->st->bytes_down += down;
+	c->life.bytes_up += up;
+	c->life.bytes_down += down;
+}
 
 /* ---- http_conn.c ---- */
 

@@ -21,6 +21,7 @@
 
 #include "core/engine/engine.h"
 #include "platform/loop.h"
+#include "proxy/conn_life.h"
 
 struct nt_http_proxy;
 struct nt_flow;
@@ -42,6 +43,7 @@ struct nt_http_up {
 	uint32_t events;     /* as registered with the loop, when watched */
 	uint64_t idle_since; /* when its last exchange ended (0: never) */
 	struct nt_target target;
+	struct nt_conn_route route; /* the engine's answer when it was opened */
 };
 
 struct nt_http_pool_slot {

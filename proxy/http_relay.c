@@ -107,6 +107,7 @@ static int up_install(struct conn *c, const struct nt_open_result *res)
 	memset(u, 0, sizeof(*u));
 	u->fd = -1;
 	u->target = c->target;
+	u->route = c->life.r;
 	if (res->flow) {
 		int rc = nt_http_pipe_get(c->hp, u->pipe);
 
@@ -326,6 +327,11 @@ int nt_http_relay_request(struct conn *c, size_t head_len)
 	c->retryable = r->idempotent && r->h.body == NT_HTTP_BODY_NONE;
 	c->close_after = false;
 	nt_http_buf_consume(&c->in, head_len, true);
+	if (!c->life.active || !nt_http_same_target(&c->life.target, &c->target)) {
+		nt_conn_life_end(&c->life, NULL);
+		nt_conn_life_begin(&c->life, c->loop, c->fd, &c->target);
+	}
+	c->life.requests++;
 	if (c->has_up && nt_http_same_target(&c->up.target, &c->target) && up_alive(c)) {
 		c->reused = true;
 		c->st->upstream_reused++;
@@ -334,6 +340,7 @@ int nt_http_relay_request(struct conn *c, size_t head_len)
 	nt_http_relay_release(c);
 	c->reused = c->retryable && up_from_pool(c);
 	if (c->reused) {
+		c->life.r = c->up.route;
 		c->st->upstream_pooled_hits++;
 		return start_forward(c);
 	}
@@ -408,7 +415,7 @@ static int pump_up(struct conn *c)
 			if (n < 0)
 				return up_write_failed(c);
 			c->uphead_off += (size_t)n;
-			c->st->bytes_up += (uint64_t)n;
+			nt_http_count(c, (uint64_t)n, 0);
 			progress = 1;
 			continue;
 		}
@@ -424,7 +431,7 @@ static int pump_up(struct conn *c)
 				return up_write_failed(c);
 			nt_http_buf_consume(&c->in, (size_t)n, false);
 			c->req_ready -= (size_t)n;
-			c->st->bytes_up += (uint64_t)n;
+			nt_http_count(c, (uint64_t)n, 0);
 			progress = 1;
 			continue;
 		}
@@ -543,7 +550,7 @@ static int fast_down(struct conn *c)
 	if (n < 0)
 		return nt_http_client_gone(c);
 	c->got_bytes = true;
-	c->st->bytes_down += (uint64_t)n;
+	nt_http_count(c, 0, (uint64_t)n);
 	if (c->resp_body == NT_HTTP_BODY_LENGTH) {
 		c->resp_left -= (uint64_t)n;
 		c->resp_end = c->resp_left == 0;
@@ -594,7 +601,7 @@ static int pump_down(struct conn *c)
 				return progress;
 			if (n < 0)
 				return nt_http_client_gone(c);
-			c->st->bytes_down += (uint64_t)n;
+			nt_http_count(c, 0, (uint64_t)n);
 			if ((size_t)n > head) {
 				nt_http_buf_consume(b, (size_t)n - head, false);
 				c->resp_ready -= (size_t)n - head;
@@ -617,7 +624,7 @@ static int pump_down(struct conn *c)
 				return nt_http_client_gone(c);
 			nt_http_buf_consume(b, (size_t)n, false);
 			c->resp_ready -= (size_t)n;
-			c->st->bytes_down += (uint64_t)n;
+			nt_http_count(c, 0, (uint64_t)n);
 			progress = 1;
 			continue;
 		}

@@ -40,6 +40,7 @@
 #include "platform/clock.h"
 #include "platform/log.h"
 #include "platform/loop.h"
+#include "platform/sockaddr.h"
 #include "proxy/http_conn.h"
 #include "proxy/http_parse.h"
 #include "proxy/socks5.h"
@@ -89,26 +90,6 @@ struct nt_proxy {
 	struct nt_proxy_counters c;
 	struct nt_http_proxy http;
 };
-
-static const char *addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)ss;
-
-		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
-		snprintf(buf, len, "%s:%u", ip, ntohs(s4->sin_port));
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)ss;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
-		snprintf(buf, len, "[%s]:%u", ip, ntohs(s6->sin6_port));
-	} else {
-		snprintf(buf, len, "family-%d", ss->ss_family);
-	}
-	return buf;
-}
 
 /* ---- shared with socks5_conn.c and socks5_udp.c ---- */
 
@@ -460,7 +441,7 @@ static int listener_open(struct nt_proxy *p, struct listener *l, const struct so
 {
 	struct sockaddr_storage *bound = &l->bound;
 	socklen_t len, blen = sizeof(*bound);
-	char name[INET6_ADDRSTRLEN + 16];
+	char name[INET6_ADDRSTRLEN + 16], why[160];
 	int one = 1, rc;
 
 	if (ss->ss_family == AF_INET)
@@ -492,7 +473,7 @@ static int listener_open(struct nt_proxy *p, struct listener *l, const struct so
 		l->fd = -1;
 		goto err_log;
 	}
-	nt_info(MOD, "event=listening addr=%s", addr_str(bound, name, sizeof(name)));
+	nt_info(MOD, "event=listening addr=%s", nt_sockaddr_str(bound, name, sizeof(name)));
 	return 0;
 
 err_close:
@@ -500,8 +481,8 @@ err_close:
 	close(l->fd);
 	l->fd = -1;
 err_log:
-	nt_error(MOD, "event=listen_failed addr=%s err=\"%s\"", addr_str(ss, name, sizeof(name)),
-		 strerror(-rc));
+	nt_error(MOD, "event=listen_failed addr=%s err=\"%s\"", nt_sockaddr_str(ss, name, sizeof(name)),
+		 nt_bind_error_text(ss, "TCP", -rc, why, sizeof(why)));
 	return rc;
 }
 

@@ -45,6 +45,7 @@
 
 #include "platform/log.h"
 #include "platform/loop.h"
+#include "proxy/conn_life.h"
 #include "proxy/socks5.h"
 #include "netstack/splice.h"
 
@@ -69,6 +70,7 @@ struct conn {
 	struct nt_timer timer;
 	struct nt_engine_req *req;
 	struct nt_socks5_udp *udp;
+	struct nt_conn_life life; /* a CONNECT's, until the splice takes it */
 	size_t in_len;
 	size_t out_off, out_len;
 	uint8_t out[OUT_MAX];
@@ -80,34 +82,13 @@ static bool out_pending(const struct conn *c)
 	return c->out_off < c->out_len;
 }
 
-/* For logs: the client chose the name, so only printable bytes are shown. */
-static const char *target_str(const struct nt_target *t, char *buf, size_t len)
-{
-	char tmp[NT_TARGET_NAME_MAX + 1];
-	size_t i;
-
-	if (t->kind == NT_TARGET_IPV4) {
-		inet_ntop(AF_INET, t->addr, tmp, sizeof(tmp));
-	} else if (t->kind == NT_TARGET_IPV6) {
-		inet_ntop(AF_INET6, t->addr, tmp, sizeof(tmp));
-	} else {
-		for (i = 0; i < NT_TARGET_NAME_MAX && t->name[i]; i++) {
-			unsigned char ch = (unsigned char)t->name[i];
-
-			tmp[i] = ch > ' ' && ch < 0x7f && ch != '"' ? (char)ch : '?';
-		}
-		tmp[i] = '\0';
-	}
-	tmp[sizeof(tmp) - 1] = '\0';
-	snprintf(buf, len, "%s port=%u", tmp, t->port);
-	return buf;
-}
-
 /* ---- teardown ---- */
 
 static void conn_free(struct conn *c)
 {
 	nt_timer_cancel(c->loop, &c->timer);
+	nt_conn_life_end(&c->life, c->req ? "the client left before the connection was made"
+					  : "the client left");
 	if (c->req) {
 		nt_engine_cancel(c->req);
 		c->req = NULL;
@@ -193,10 +174,7 @@ static void start_splice(struct conn *c, const struct nt_open_result *res)
 	int fd = c->fd, rc;
 
 	c->fd = -1; /* with its registration: the splice takes both over */
-	if (res->flow)
-		rc = nt_splice_start_flow(c->loop, fd, res->flow, c->in, c->in_len);
-	else
-		rc = nt_splice_start_fd(c->loop, fd, res->fd, c->in, c->in_len);
+	rc = nt_conn_life_splice(&c->life, fd, res, c->in, c->in_len);
 	if (rc < 0) {
 		c->stats->splice_failed++;
 		nt_warn(MOD, "event=splice_failed err=\"%s\"", strerror(-rc));
@@ -245,12 +223,13 @@ static void on_open(void *arg, const struct nt_open_result *res)
 	socklen_t blen;
 
 	c->req = NULL;
+	nt_conn_life_opened(&c->life, res);
 	if (fail == NT_FAIL_NONE && !res->flow && res->fd < 0)
 		fail = NT_FAIL_GENERAL; /* nothing to splice: not a success */
 	if (fail != NT_FAIL_NONE) {
 		if ((unsigned)fail < NT_FAIL_COUNT)
 			c->stats->connect_failed[fail]++;
-		nt_debug(MOD, "event=connect_failed reason=\"%s\"", nt_fail_text(fail));
+		nt_conn_life_end(&c->life, nt_fail_text(fail));
 		refuse_request(c, nt_fail_socks5(fail));
 		(void)advance(c);
 		return;
@@ -369,7 +348,7 @@ static void start_udp(struct conn *c, const struct nt_target *hint)
 static int on_request(struct conn *c)
 {
 	struct nt_socks5_request req;
-	char name[NT_TARGET_NAME_MAX + 16];
+	char host[NT_TARGET_NAME_MAX + 1];
 	uint8_t reply;
 	int n = nt_socks5_parse_request(c->in, c->in_len, &req, &reply);
 	int rc;
@@ -390,15 +369,18 @@ static int on_request(struct conn *c)
 	nt_timer_cancel(c->loop, &c->timer); /* negotiation done */
 	switch (req.cmd) {
 	case NT_SOCKS5_CMD_CONNECT:
-		nt_debug(MOD, "event=connect target=%s",
-			 target_str(&req.target, name, sizeof(name)));
+		nt_debug(MOD, "event=connect target=%s port=%u",
+			 nt_target_host(&req.target, host, sizeof(host)), req.target.port);
+		nt_conn_life_begin(&c->life, c->loop, c->fd, &req.target);
 		rc = nt_engine_open_tcp(nt_proxy_engine(c->p), &req.target, on_open, c, &c->req);
 		if (rc < 0) {
 			c->req = NULL;
+			nt_conn_life_end(&c->life, nt_fail_text(NT_FAIL_GENERAL));
 			c->stats->connect_failed[NT_FAIL_GENERAL]++;
 			refuse_request(c, NT_SOCKS5_REP_GENERAL);
 			break;
 		}
+		c->life.r.cid = nt_engine_req_id(c->req);
 		c->state = S_CONNECTING;
 		break;
 	case NT_SOCKS5_CMD_UDP_ASSOCIATE:

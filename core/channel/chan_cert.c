@@ -130,7 +130,7 @@ int nt_chan_cert_selfsigned(const char *dir, char cert_path[NT_CHAN_PATH_MAX],
 	}
 	err = create_pair(cert_path, key_path);
 	if (err) {
-		nt_error("chan", "event=cert_create_failed dir=%s err=%d", dir, err);
+		nt_error("chan", "event=cert_create_failed dir=%s err=\"%s\"", dir, strerror(-err));
 		return err;
 	}
 	nt_info("chan", "event=cert_created cert=%s key=%s", cert_path, key_path);

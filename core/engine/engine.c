@@ -64,7 +64,8 @@ struct nt_engine_req {
 	struct nt_rname *name; /* through this name of a dns resource */
 	uint64_t id;	       /* for the logs (cid=): the opens counter when it came */
 	int fd;
-	enum nt_fail fail; /* set when the result is known and waits for the timer */
+	enum nt_route route; /* tunnel or direct once routed */
+	enum nt_fail fail;   /* set when the result is known and waits for the timer */
 	bool done;
 	char detail[NT_PORTAL_DETAIL_MAX]; /* a failure naming its resource, or "" */
 };
@@ -107,8 +108,15 @@ static void req_finish(struct nt_engine_req *r, const struct nt_open_result *res
 	nt_engine_open_cb cb = r->cb;
 	void *arg = r->arg;
 	struct nt_open_result out = *res;
-	char detail[NT_PORTAL_DETAIL_MAX];
+	char detail[NT_PORTAL_DETAIL_MAX], host[INET6_ADDRSTRLEN + NT_TARGET_NAME_MAX];
 
+	out.route = r->route;
+	if (res->fail == NT_FAIL_NOT_ALLOWED || res->fail == NT_FAIL_LOOP ||
+	    res->fail == NT_FAIL_FORBIDDEN)
+		out.route = NT_ROUTE_REJECTED;
+	out.peer = r->peer ? nt_tunnel_peer_id(r->peer) : NULL;
+	out.rid = r->res ? r->res->res.id : NULL;
+	out.gid = r->res ? nt_engine_portal_gid(r->res) : NULL;
 	if (res->fail == NT_FAIL_NONE) {
 		e->counters.connected++;
 	} else if (r->detail[0]) {
@@ -120,8 +128,9 @@ static void req_finish(struct nt_engine_req *r, const struct nt_open_result *res
 			r->id, r->res ? r->res->res.id : "-", r->target.port, detail);
 	} else {
 		e->counters.failed++;
-		nt_debug(MOD, "event=connect_failed target=%s port=%u reason=\"%s\"",
-			 r->target.kind == NT_TARGET_NAME ? r->target.name : "addr", r->target.port,
+		nt_debug(MOD,
+			 "event=connect_failed cid=%" PRIu64 " target=%s port=%u reason=\"%s\"",
+			 r->id, nt_target_host(&r->target, host, sizeof(host)), r->target.port,
 			 nt_fail_text(res->fail));
 	}
 	req_free(r);
@@ -160,10 +169,10 @@ static void req_timer(struct nt_loop *loop, struct nt_timer *t, void *arg)
 		req_fail(r, NT_FAIL_TIMEOUT);
 		return;
 	}
-	/* A peer that never answered our handshake is "host unreachable";
-	 * one that did but whose destination stays silent is a timeout. */
+	/* A peer that never answered our handshake: the tunnel is down; one
+	 * that did but whose destination stays silent: a timeout. */
 	if (r->peer && !nt_tunnel_peer_has_session(r->peer))
-		req_fail(r, NT_FAIL_HOST_UNREACH);
+		req_fail(r, NT_FAIL_TUNNEL_DOWN);
 	else
 		req_fail(r, NT_FAIL_TIMEOUT);
 }
@@ -291,6 +300,7 @@ static void route_resource(struct nt_engine_req *r, struct nt_rentry *re, struct
 		return;
 	}
 	e->counters.via_portal++;
+	r->route = NT_ROUTE_TUNNEL;
 	r->res = re;
 	r->name = rn;
 	r->peer = nt_engine_portal_want(e, re, rn);
@@ -314,6 +324,7 @@ static void route(struct nt_engine_req *r, int family, const uint8_t *addr)
 
 	if (peer) {
 		e->counters.via_tunnel++;
+		r->route = NT_ROUTE_TUNNEL;
 		r->peer = peer;
 		flow_connect(r, family, addr);
 		return;
@@ -352,6 +363,7 @@ static void route(struct nt_engine_req *r, int family, const uint8_t *addr)
 		return;
 	}
 	e->counters.via_direct++;
+	r->route = NT_ROUTE_DIRECT;
 	direct_connect(r, family, addr);
 }
 
@@ -457,6 +469,11 @@ void nt_engine_granted(struct nt_engine *e, const struct nt_rentry *re, struct w
 			r->peer = peer;
 }
 
+uint64_t nt_engine_req_id(const struct nt_engine_req *r)
+{
+	return r->id;
+}
+
 void nt_engine_cancel(struct nt_engine_req *r)
 {
 	r->e->counters.canceled++;
@@ -518,8 +535,9 @@ static void endpoint_resolved(void *arg, int status, const struct nt_resolver_ad
 
 	ep->resolving = NULL;
 	if (status != 0 || n == 0) {
-		nt_warn(MOD, "event=endpoint_unresolved peer=%s host=%s error=%d",
-			nt_tunnel_peer_id(ep->peer), ep->endpoint->host, status);
+		nt_warn(MOD, "event=endpoint_unresolved peer=%s host=%s err=\"%s\"",
+			nt_tunnel_peer_id(ep->peer), ep->endpoint->host,
+			status ? strerror(-status) : "no address");
 		return;
 	}
 	len = nt_sockaddr_set(&ss, addrs[0].family, addrs[0].addr, ep->endpoint->port);
@@ -618,7 +636,8 @@ static int peers_up(struct nt_engine *e, const struct nt_config *cfg, bool *any_
 		}
 		ret = nt_tunnel_add_peer(e->tunnel, &pc, &ep->peer);
 		if (ret != 0) {
-			nt_error(MOD, "event=peer_rejected line=%u error=%d", p->line, ret);
+			nt_error(MOD, "event=peer_rejected line=%u err=\"%s\"", p->line,
+				 strerror(-ret));
 			return ret;
 		}
 		for (size_t j = 0; cfg->portal.line && j < p->allowed_ips_count && ret == 0; j++)
@@ -676,7 +695,7 @@ int nt_engine_new(struct nt_loop *loop, const struct nt_config *cfg,
 
 	ret = stack_up(e, cfg);
 	if (ret != 0) {
-		nt_error(MOD, "event=stack_failed error=%d", ret);
+		nt_error(MOD, "event=stack_failed err=\"%s\"", strerror(-ret));
 		goto err;
 	}
 	e->stack_up = true;
@@ -696,7 +715,7 @@ int nt_engine_new(struct nt_loop *loop, const struct nt_config *cfg,
 	ret = nt_tunnel_new(loop, &tc, &tops, &e->tunnel);
 	sodium_memzero(tc.private_key, sizeof(tc.private_key));
 	if (ret != 0) {
-		nt_error(MOD, "event=tunnel_failed error=%d", ret);
+		nt_error(MOD, "event=tunnel_failed err=\"%s\"", strerror(-ret));
 		goto err;
 	}
 	ret = peers_up(e, cfg, &any_name);
@@ -704,7 +723,7 @@ int nt_engine_new(struct nt_loop *loop, const struct nt_config *cfg,
 		goto err;
 	ret = resolvers_up(e, cfg, any_name);
 	if (ret != 0) {
-		nt_error(MOD, "event=resolver_failed error=%d", ret);
+		nt_error(MOD, "event=resolver_failed err=\"%s\"", strerror(-ret));
 		goto err;
 	}
 	if (cfg->portal.line) {

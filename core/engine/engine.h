@@ -40,6 +40,16 @@ struct nt_target {
 	uint16_t port; /* host order */
 };
 
+/* For logs: the name (its bytes outside printable ASCII, and '"', as '?':
+ * a client chose it) or the address as text, without the port. Returns buf. */
+const char *nt_target_host(const struct nt_target *t, char *buf, size_t len);
+
+/* Where the engine sent a connection: the route of its connection line.
+ * REJECTED: refused by policy (bypass = reject, the portal or gateway
+ * refused, the proxy itself); FAILED: no route was reached (a name that
+ * does not resolve, an internal error). */
+enum nt_route { NT_ROUTE_FAILED, NT_ROUTE_TUNNEL, NT_ROUTE_DIRECT, NT_ROUTE_REJECTED };
+
 /* Exactly one of flow and fd is set when fail is NT_FAIL_NONE; ownership
  * passes to the callee. bound is a flow's local end (the SOCKS5 BND.ADDR);
  * a socket's is left to getsockname (bound_len 0), which HTTP never needs. */
@@ -52,6 +62,11 @@ struct nt_open_result {
 	/* A failure about a portal resource: a line naming it (the HTTP
 	 * body), valid during the callback; NULL otherwise. */
 	const char *detail;
+	/* Where it went, valid during the callback: peer is the tunnel peer's
+	 * short id, rid and gid a portal resource's and its gateway's; each
+	 * NULL when it does not apply. */
+	enum nt_route route;
+	const char *peer, *rid, *gid;
 };
 
 typedef void (*nt_engine_open_cb)(void *arg, const struct nt_open_result *res);
@@ -61,6 +76,8 @@ typedef void (*nt_engine_open_cb)(void *arg, const struct nt_open_result *res);
  * (then cb never runs). */
 int nt_engine_open_tcp(struct nt_engine *e, const struct nt_target *target, nt_engine_open_cb cb,
 		       void *arg, struct nt_engine_req **req);
+/* The request's number in the engine's logs (cid=). */
+uint64_t nt_engine_req_id(const struct nt_engine_req *req);
 /* The client went away: the callback will not run; resources are released. */
 void nt_engine_cancel(struct nt_engine_req *req);
 

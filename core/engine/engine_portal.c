@@ -200,6 +200,41 @@ static size_t resource_flows(struct engine_portal *p, const struct nt_rentry *re
 	return n;
 }
 
+/* ---- held packets (the pending buffers) ---- */
+
+struct held_out {
+	struct nt_engine *e;
+	struct wg_peer *peer;
+};
+
+static void send_held(void *arg, const uint8_t *pkt, size_t len)
+{
+	struct held_out *h = arg;
+
+	if (nt_tunnel_send(h->e->tunnel, h->peer, pkt, len) != 0)
+		h->e->counters.out_dropped++;
+}
+
+/* rn: the name they were held for, or NULL (re's addresses). */
+static void held_flush(struct nt_engine *e, struct nt_pending_q *q, const struct nt_rentry *re,
+		       const struct nt_rname *rn, struct wg_peer *peer)
+{
+	struct held_out h = {e, peer};
+
+	if (q->n)
+		nt_debug(MOD, "event=held_flushed rid=%s domain=%s peer=%s packets=%zu", re->res.id,
+			 rn ? rn->name : "-", nt_tunnel_peer_id(peer), q->n);
+	nt_pending_flush(q, send_held, &h);
+}
+
+static void held_drop(struct nt_pending_q *q, const struct nt_rentry *re, const struct nt_rname *rn)
+{
+	if (q->n)
+		nt_debug(MOD, "event=held_dropped rid=%s domain=%s packets=%zu cause=ended",
+			 re ? re->res.id : "-", rn ? rn->name : "-", q->n);
+	nt_pending_clear(q);
+}
+
 /* rn no longer goes to a gateway: its routes leave, its held packets drop. */
 static void name_reset(struct engine_portal *p, struct nt_rname *rn)
 {
@@ -210,7 +245,7 @@ static void name_reset(struct engine_portal *p, struct nt_rname *rn)
 		(void)nt_tunnel_disallow(p->e->tunnel, &c6);
 	}
 	rn->st = NT_RNAME_IDLE;
-	nt_pending_clear(&rn->q);
+	held_drop(&rn->q, rn->re, rn);
 }
 
 /* Asks re's gateway to map rn's proxy addresses (section 7); the answer
@@ -274,22 +309,9 @@ static void end_access(struct engine_portal *p, struct nt_rentry *re, enum nt_fa
 			re->waiting);
 		detail_of(detail, sizeof(detail), re, why);
 		re->access = NT_RACCESS_NONE;
-		nt_pending_clear(&re->q);
+		held_drop(&re->q, re, NULL);
 		nt_engine_fail_waiting(p->e, re, NULL, fail, detail);
 	}
-}
-
-struct held_out {
-	struct nt_engine *e;
-	struct wg_peer *peer;
-};
-
-static void send_held(void *arg, const uint8_t *pkt, size_t len)
-{
-	struct held_out *h = arg;
-
-	if (nt_tunnel_send(h->e->tunnel, h->peer, pkt, len) != 0)
-		h->e->counters.out_dropped++;
 }
 
 /* ---- messages ---- */
@@ -351,8 +373,7 @@ static void on_granted(struct engine_portal *p, const struct nt_pmsg_auth_create
 	nt_info(MOD, "event=access_granted rid=%s gid=%s peer=%s held=%zu expires_at=%" PRId64,
 		re->res.id, gw->id, nt_tunnel_peer_id(gw->peer), re->q.n, re->expires_at);
 	nt_engine_granted(p->e, re, gw->peer);
-	struct held_out h = {p->e, gw->peer};
-	nt_pending_flush(&re->q, send_held, &h);
+	held_flush(p->e, &re->q, re, NULL, gw->peer);
 	for (struct nt_rname *rn = p->names.head; rn; rn = rn->next)
 		if (rn->re == re && (rn->waiting || rn->st != NT_RNAME_IDLE))
 			assign(p, rn);
@@ -616,18 +637,25 @@ struct wg_peer *nt_engine_portal_want(struct nt_engine *e, struct nt_rentry *re,
 	return ((struct engine_gw *)re->gw)->peer;
 }
 
+const char *nt_engine_portal_gid(const struct nt_rentry *re)
+{
+	const struct engine_gw *gw = re->gw;
+
+	return gw ? gw->id : NULL;
+}
+
 void nt_engine_portal_unwant(struct nt_engine *e, struct nt_rentry *re, struct nt_rname *rn)
 {
 	(void)e;
 	if (rn && rn->waiting && --rn->waiting == 0 && rn->st != NT_RNAME_ACTIVE &&
 	    name_flows(rn, NT_FAIL_NONE) == 0) {
 		rn->st = NT_RNAME_IDLE;
-		nt_pending_clear(&rn->q);
+		held_drop(&rn->q, rn->re, rn);
 	}
 	if (re->waiting && --re->waiting == 0 && re->access == NT_RACCESS_PENDING) {
 		/* Nobody waits: the held packets are of flows that gave up. */
 		re->access = NT_RACCESS_NONE;
-		nt_pending_clear(&re->q);
+		held_drop(&re->q, re, NULL);
 	}
 }
 
@@ -667,8 +695,9 @@ int nt_engine_portal_hold(struct nt_engine *e, const uint8_t *pkt, size_t len)
 {
 	struct nt_ippkt_head h;
 	struct nt_pending_q *q = NULL;
-	struct nt_rentry *re;
+	struct nt_rentry *re = NULL;
 	struct nt_rname *rn;
+	int ret;
 
 	if (!e->portal || nt_ippkt_head(pkt, len, &h) != 0)
 		return -EHOSTUNREACH;
@@ -686,8 +715,16 @@ int nt_engine_portal_hold(struct nt_engine *e, const uint8_t *pkt, size_t len)
 	}
 	if (!q)
 		return -EHOSTUNREACH;
-	if (nt_pending_push(q, pkt, len) < 0)
+	ret = nt_pending_push(q, pkt, len);
+	if (ret < 0) {
+		nt_debug(MOD, "event=held_dropped rid=%s domain=%s cause=%s",
+			 rn ? rn->re->res.id : re->res.id, rn ? rn->name : "-",
+			 ret == -ENOMEM ? "no_memory" : "full");
 		return -ENOBUFS;
+	}
+	nt_debug(MOD, "event=packet_held rid=%s domain=%s held=%zu%s",
+		 rn ? rn->re->res.id : re->res.id, rn ? rn->name : "-", q->n,
+		 ret == 1 ? " replaced=yes" : "");
 	nt_flow_tcp_syn_held(pkt, len);
 	return 0;
 }
@@ -738,8 +775,7 @@ static void on_domain_status(struct engine_portal *p, struct wg_peer *peer,
 	rn->st = NT_RNAME_ACTIVE;
 	nt_info(MOD, "event=name_active rid=%s gid=%s domain=%s held=%zu", rn->re->res.id, gw->id,
 		rn->name, rn->q.n);
-	struct held_out h = {p->e, peer};
-	nt_pending_flush(&rn->q, send_held, &h);
+	held_flush(p->e, &rn->q, rn->re, rn, peer);
 }
 
 void nt_engine_portal_control(struct nt_engine *e, struct wg_peer *peer, const uint8_t *pkt,

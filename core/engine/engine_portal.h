@@ -64,6 +64,8 @@ void nt_engine_portal_control(struct nt_engine *e, struct wg_peer *peer, const u
 /* A packet from lwIP no peer holds: held when its destination's resource
  * is pending. 0 (held) or -EHOSTUNREACH (dropped; the caller counts). */
 int nt_engine_portal_hold(struct nt_engine *e, const uint8_t *pkt, size_t len);
+/* The id of the gateway re is granted through, or NULL. */
+const char *nt_engine_portal_gid(const struct nt_rentry *re);
 /* After the loop stopped: the channel's fatal end, or -1. */
 int nt_engine_portal_fatal(const struct nt_engine *e);
 

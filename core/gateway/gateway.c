@@ -375,7 +375,8 @@ static int peers_up(struct nt_gateway *gw, const struct nt_config *cfg)
 		gp->rules.peer_count = p->allow_count;
 		ret = nt_tunnel_add_peer(gw->tunnel, &pc, &gp->peer);
 		if (ret != 0) {
-			nt_error(MOD, "event=peer_rejected line=%u error=%d", p->line, ret);
+			nt_error(MOD, "event=peer_rejected line=%u err=\"%s\"", p->line,
+				 strerror(-ret));
 			return ret;
 		}
 		gp->id = nt_tunnel_peer_id(gp->peer);
@@ -431,7 +432,7 @@ int nt_gateway_new(struct nt_loop *loop, const struct nt_config *cfg,
 		goto err;
 	ret = stack_up(gw, cfg);
 	if (ret != 0) {
-		nt_error(MOD, "event=stack_failed error=%d", ret);
+		nt_error(MOD, "event=stack_failed err=\"%s\"", strerror(-ret));
 		goto err;
 	}
 	gw->stack_up = true;
@@ -449,7 +450,7 @@ int nt_gateway_new(struct nt_loop *loop, const struct nt_config *cfg,
 	gw->accept_up = true;
 	ret = tunnel_up(gw, cfg, timers);
 	if (ret != 0) {
-		nt_error(MOD, "event=tunnel_failed error=%d", ret);
+		nt_error(MOD, "event=tunnel_failed err=\"%s\"", strerror(-ret));
 		goto err;
 	}
 	ret = peers_up(gw, cfg);

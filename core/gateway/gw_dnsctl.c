@@ -60,8 +60,8 @@ static void reply(struct nt_gateway *gw, struct gw_peer *gp, const struct nt_pms
 		n = nt_pmsg_dns_ctl_build(pkt, sizeof(pkt), NT_PMSG_DNS_DOMAIN_STATUS, body,
 					  (size_t)n);
 	if (n < 0) {
-		nt_warn(MOD, "event=dns_status_unsent cid=%s rid=%s error=%d", gp->cid,
-			m->resource_id, n);
+		nt_warn(MOD, "event=dns_status_unsent cid=%s rid=%s err=\"%s\"", gp->cid,
+			m->resource_id, strerror(-n));
 		return;
 	}
 	nt_gw_send(gw, gp, pkt, (size_t)n);

@@ -215,8 +215,8 @@ static int grant_install(struct nt_gateway *gw, const struct nt_pmsg_grant *g)
 	return 0;
 refused:
 	gw->c.grants_refused++;
-	nt_warn(MOD, "event=grant_refused cid=%s rid=%s error=%d", g->client.id, g->resource.id,
-		ret);
+	nt_warn(MOD, "event=grant_refused cid=%s rid=%s err=\"%s\"", g->client.id, g->resource.id,
+		strerror(-ret));
 	return ret;
 }
 

@@ -23,6 +23,7 @@
 #include "platform/clock.h"
 #include "platform/log.h"
 #include "platform/random.h"
+#include "platform/sockaddr.h"
 
 #define MOD "tunnel"
 
@@ -58,6 +59,7 @@ static int open_socket(struct nt_tunnel *t, const struct nt_tunnel_config *cfg)
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int fd, zero = 0, size = SOCK_BUF_BYTES, ret;
+	char why[160];
 
 	memset(&ss, 0, sizeof(ss));
 	if (cfg->listen_addr) {
@@ -111,6 +113,8 @@ static int open_socket(struct nt_tunnel *t, const struct nt_tunnel_config *cfg)
 err_close:
 	ret = -errno;
 	close(fd);
+	nt_error(MOD, "event=bind_failed err=\"%s\"",
+		 nt_bind_error_text(&ss, "UDP", -ret, why, sizeof(why)));
 	return ret;
 }
 

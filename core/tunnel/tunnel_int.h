@@ -21,6 +21,10 @@ struct nt_tunnel_peer {
 	struct nt_timer timer;
 	struct nt_tunnel_peer *next_peer;
 	void *user;
+	/* The first initiation of a series still unanswered (0: none), and
+	 * whether its one warning was given. */
+	uint64_t unanswered_since;
+	bool unanswered_warned;
 };
 
 struct nt_tunnel_txslot {
@@ -105,6 +109,8 @@ void nt_tunnel_tx_flush(struct nt_tunnel *t);
 void nt_tunnel_tx_drain(struct nt_tunnel *t);
 /* The socket is writable again. */
 void nt_tunnel_tx_writable(struct nt_tunnel *t);
+/* A handshake completed, or was given up on: a next series may warn again. */
+void nt_tunnel_unanswered_clear(struct nt_tunnel_peer *tp);
 void nt_tunnel_maybe_initiate(struct nt_tunnel *t, struct nt_tunnel_peer *tp, uint64_t now);
 void nt_tunnel_send_keepalive(struct nt_tunnel *t, struct nt_tunnel_peer *tp, uint64_t now);
 /* Sends staged packets in order while a session and room allow; returns

@@ -113,6 +113,7 @@ static void handshake_complete(struct nt_tunnel *t, struct nt_tunnel_peer *tp, u
 	struct wg_peer *p = &tp->wg;
 
 	wg_timers_handshake_complete(&p->timers, now);
+	nt_tunnel_unanswered_clear(tp);
 	p->counters.handshakes_completed++;
 	nt_info(MOD, "event=handshake_complete peer=%s role=%s", p->short_id, role);
 	nt_tunnel_emit(t, tp, NT_TUNNEL_HANDSHAKE_COMPLETE);

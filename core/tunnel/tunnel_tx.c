@@ -27,7 +27,9 @@
  */
 #include "core/tunnel/tunnel_int.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -37,6 +39,7 @@
 #include "netstack/ippkt.h"
 #include "platform/clock.h"
 #include "platform/log.h"
+#include "platform/sockaddr.h"
 
 #define MOD "tunnel"
 
@@ -371,6 +374,33 @@ static int send_with(struct nt_tunnel *t, struct nt_tunnel_peer *tp, struct wg_k
 	return 0;
 }
 
+/* A retry means the last initiation went unanswered: said once per series
+ * (until a handshake completes or the peer is given up on), not per retry. */
+static void unanswered_note(struct nt_tunnel_peer *tp, uint64_t now)
+{
+	char ep[INET6_ADDRSTRLEN + 8];
+	uint64_t secs;
+
+	if (!tp->unanswered_since) {
+		tp->unanswered_since = now;
+		return;
+	}
+	if (tp->unanswered_warned)
+		return;
+	tp->unanswered_warned = true;
+	secs = (uint64_t)((now - tp->unanswered_since) / NT_NS_PER_SEC);
+	nt_warn(MOD,
+		"event=handshake_unanswered peer=%s endpoint=%s seconds=%" PRIu64
+		" reason=\"no handshake answer from %s for %" PRIu64 " s\"",
+		tp->wg.short_id, nt_sockaddr_str(&tp->wg.endpoint, ep, sizeof(ep)), secs, ep, secs);
+}
+
+void nt_tunnel_unanswered_clear(struct nt_tunnel_peer *tp)
+{
+	tp->unanswered_since = 0;
+	tp->unanswered_warned = false;
+}
+
 static int send_initiation(struct nt_tunnel *t, struct nt_tunnel_peer *tp, uint64_t now)
 {
 	struct wg_peer *p = &tp->wg;
@@ -387,6 +417,7 @@ static int send_initiation(struct nt_tunnel *t, struct nt_tunnel_peer *tp, uint6
 	}
 	/* The round goes on even if this one cannot leave. */
 	wg_timers_handshake_initiated(&p->timers, now);
+	unanswered_note(tp, now);
 	s = nt_tunnel_tx_reserve(t, WG_MSG_INITIATION_LEN);
 	if (!s) {
 		t->c.tx_queue_full++;
@@ -442,6 +473,9 @@ size_t nt_tunnel_flush_staged(struct nt_tunnel *t, struct nt_tunnel_peer *tp, ui
 		wg_peer_staged_pop(p);
 		sent++;
 	}
+	if (sent)
+		nt_debug(MOD, "event=staged_flushed peer=%s packets=%zu left=%zu", p->short_id,
+			 sent, wg_peer_staged_count(p));
 	return sent;
 }
 
@@ -466,6 +500,13 @@ int nt_tunnel_send(struct nt_tunnel *t, struct wg_peer *peer, const void *pkt, s
 	if (!kp || wg_peer_staged_count(peer)) {
 		/* Behind the staged ones, so that order holds. */
 		ret = wg_peer_stage(peer, pkt, len, t->stage_supersedes);
+		if (ret < 0)
+			nt_debug(MOD, "event=staged_dropped peer=%s cause=%s", peer->short_id,
+				 ret == -ENOMEM ? "no_memory" : "full");
+		else if (!kp)
+			nt_debug(MOD,
+				 "event=packet_staged peer=%s staged=%zu reason=\"no session\"",
+				 peer->short_id, wg_peer_staged_count(peer));
 		if (kp)
 			nt_tunnel_flush_staged(t, tp, now);
 		else
@@ -549,6 +590,7 @@ void nt_tunnel_peer_timer_cb(struct nt_loop *loop, struct nt_timer *timer, void 
 		size_t n = wg_peer_staged_drop(p);
 
 		wg_peer_handshake_clear(p);
+		nt_tunnel_unanswered_clear(tp);
 		nt_info(MOD, "event=handshake_give_up peer=%s dropped=%zu", p->short_id, n);
 		nt_tunnel_emit(t, tp, NT_TUNNEL_HANDSHAKE_GIVE_UP);
 	}

@@ -450,6 +450,12 @@ int nt_engine_open_tcp(struct nt_engine *e, const struct nt_target *target, nt_e
 	return 0;
 }
 
+uint64_t nt_engine_req_id(const struct nt_engine_req *req)
+{
+	(void)req;
+	return 0;
+}
+
 void nt_engine_cancel(struct nt_engine_req *req)
 {
 	req->e->cancels++;
