@@ -244,6 +244,7 @@ static const char *const fail_labels[NT_FAIL_COUNT] = {
     [NT_FAIL_LOOP] = "loop",
     [NT_FAIL_FORBIDDEN] = "forbidden",
     [NT_FAIL_OFFLINE] = "offline",
+    [NT_FAIL_TUNNEL_DOWN] = "tunnel_down",
 };
 
 const char *nt_ctl_fail_label(int fail)

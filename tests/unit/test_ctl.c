@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "core/ctl/fields.h"
 #include "core/ctl/http_req.h"
 #include "core/ctl/render.h"
 #include "core/ctl/snap.h"
@@ -268,6 +269,21 @@ static void test_ctl_http_parse(void **state)
 	assert_int_equal(parse(big, false, &req), 414);
 }
 
+/* Every failure reason has its own label: a reason added to platform/fail.h
+ * without one would be counted as "other", indistinguishable. */
+static void test_ctl_every_fail_reason_is_labelled(void **state)
+{
+	(void)state;
+	for (int f = 0; f < NT_FAIL_COUNT; f++) {
+		const char *label = nt_ctl_fail_label(f);
+
+		assert_string_not_equal(label, "other");
+		for (int g = 0; g < f; g++)
+			assert_string_not_equal(label, nt_ctl_fail_label(g));
+	}
+	assert_string_equal(nt_ctl_fail_label(NT_FAIL_COUNT), "other");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -277,6 +293,7 @@ int main(void)
 	    cmocka_unit_test(test_ctl_text_names_what_matters),
 	    cmocka_unit_test(test_ctl_render_too_small_is_enospc),
 	    cmocka_unit_test(test_ctl_http_parse),
+	    cmocka_unit_test(test_ctl_every_fail_reason_is_labelled),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
