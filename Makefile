@@ -32,7 +32,10 @@ LWIP_PATCHED_DIR := $(O)/lwip-patched
 LWIP_PATCHED_HDRS := $(addprefix $(LWIP_PATCHED_DIR)/,$(LWIP_PATCHED_H))
 LWIP_INCLUDES := -I$(LWIP_PATCHED_DIR)/src/include -I$(LWIP_DIR)/src/include
 INCLUDES := -I. -Inetstack $(LWIP_INCLUDES) -I$(LWS_OUT)/include
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -MMD -MP -fno-strict-aliasing
+# Every object may go into libnotun.so: position-independent, and only the
+# API (NOTUN_API, core/lib/notun.h) visible outside it.
+PIC := -fPIC -fvisibility=hidden
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -MMD -MP -fno-strict-aliasing $(PIC)
 ifeq ($(SAN),fuzz)
 OPT := -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
 else ifeq ($(SAN),1)
@@ -92,7 +95,7 @@ $(LWS_OUT)/lib/libwebsockets.a:
 # check is off for lwIP; the rest of the sanitizers still watch it.
 LWIP_SAN := $(if $(filter-out 0,$(SAN)),-fno-sanitize=shift-base)
 
-LWIP_CC = $(CC) -std=c11 -D_GNU_SOURCE -g -MMD -MP $(OPT) $(LWIP_SAN) -w -I. -Inetstack \
+LWIP_CC = $(CC) -std=c11 -D_GNU_SOURCE -g -MMD -MP $(PIC) $(OPT) $(LWIP_SAN) -w -I. -Inetstack \
 	$(LWIP_INCLUDES)
 
 $(O)/lwip/%.o: $(LWIP_DIR)/%.c netstack/lwipopts.h $(wildcard netstack/arch/*.h) Makefile \

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* Socket addresses from (family, address, port), and resetting closes. */
+#include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -26,6 +28,26 @@ socklen_t nt_sockaddr_set(struct sockaddr_storage *ss, int family, const void *a
 		return sizeof(*sin6);
 	}
 	return 0;
+}
+
+char *nt_sockaddr_format(const struct sockaddr_storage *ss, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *s4 = (const void *)ss;
+
+		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
+		snprintf(buf, len, "%s:%u", ip, ntohs(s4->sin_port));
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *s6 = (const void *)ss;
+
+		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
+		snprintf(buf, len, "[%s]:%u", ip, ntohs(s6->sin6_port));
+	} else if (len) {
+		buf[0] = '\0';
+	}
+	return buf;
 }
 
 void nt_socket_reset_close(int fd)

@@ -33,7 +33,8 @@ LAYERS = {
     "core/gateway": 4,
     "core/portal": 4,
     "proxy": 5,
-    "core/cli": 6,
+    "core/lib": 6,
+    "core/cli": 7,
 }
 SOURCE_ROOTS = ("platform", "core", "netstack", "proxy")
 LWIP_OWNER = "netstack"
