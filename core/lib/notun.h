@@ -37,7 +37,7 @@ extern "C" {
 #define NOTUN_API __attribute__((visibility("default")))
 
 /* Major * 10000 + minor * 100 + patch. The major is the soname's. */
-#define NOTUN_API_VERSION 1000
+#define NOTUN_API_VERSION 100
 #define NOTUN_API_MAJOR	  (NOTUN_API_VERSION / 10000)
 
 /* The library's NOTUN_API_VERSION, to compare with the header's. */
