@@ -212,7 +212,8 @@ static void *session_main(void *arg)
 	if (ret == 0) {
 		ret = nt_wire_up(s->loop, &s->cfg, false, &s->w, &what);
 		if (ret != 0) {
-			nt_error(MOD, "event=start_failed what=\"%s\" err=%s", what, strerror(-ret));
+			nt_error(MOD, "event=start_failed what=\"%s\" err=%s", what,
+				 strerror(-ret));
 			nt_loop_del_fd(s->loop, nt_queue_fd(s->cmds));
 		}
 	}

@@ -104,6 +104,15 @@ def test_example_host_through_a_gateway(installed, notun, tmp_path, servers):  #
                          os.path.join(TOP, "core", "lib", "example", "notun-events.c"), "-o", exe]
                         + flags.stdout.split(), capture_output=True, text=True, timeout=120)
     assert cc.returncode == 0, cc.stderr
+    # Statically: the archive needs only the private libraries.
+    static = subprocess.run(["pkg-config", "--static", "--libs-only-l", "notun"], env=env,
+                            capture_output=True, text=True, timeout=30).stdout.split()
+    cc = subprocess.run(["cc", "-std=c11", os.path.join(TOP, "core", "lib", "example",
+                                                        "notun-events.c"),
+                         "-o", exe + "-static", f"-I{stage}{PREFIX}/include",
+                         f"{stage}{PREFIX}/lib/libnotun.a"] + [f for f in static if f != "-lnotun"],
+                        capture_output=True, text=True, timeout=120)
+    assert cc.returncode == 0, cc.stderr
 
     gw_keys, client_keys = KeyPair(notun), KeyPair(notun)
     gw_port = free_udp_port("127.0.0.1")
