@@ -32,7 +32,10 @@ LWIP_PATCHED_DIR := $(O)/lwip-patched
 LWIP_PATCHED_HDRS := $(addprefix $(LWIP_PATCHED_DIR)/,$(LWIP_PATCHED_H))
 LWIP_INCLUDES := -I$(LWIP_PATCHED_DIR)/src/include -I$(LWIP_DIR)/src/include
 INCLUDES := -I. -Inetstack $(LWIP_INCLUDES) -I$(LWS_OUT)/include
-CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -MMD -MP -fno-strict-aliasing
+# Every object may go into libnotun.so: position-independent, and only the
+# API (NOTUN_API, core/lib/notun.h) visible outside it.
+PIC := -fPIC -fvisibility=hidden
+CFLAGS_BASE := -std=c11 -D_GNU_SOURCE -g -MMD -MP -fno-strict-aliasing $(PIC)
 ifeq ($(SAN),fuzz)
 OPT := -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined
 else ifeq ($(SAN),1)
@@ -66,6 +69,11 @@ BENCH_SRCS := $(wildcard tests/bench/bench_*.c)
 BENCH_BINS := $(patsubst tests/bench/%.c,$(O)/bench/%,$(BENCH_SRCS))
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(patsubst tests/fuzz/%.c,$(O)/fuzz/%,$(FUZZ_SRCS))
+# libnotun for other programs (below).
+LIB_API := $(shell sed -n 's/^\#define NOTUN_API_VERSION[ \t]*\([0-9]*\).*/\1/p' core/lib/notun.h)
+LIB_MAJOR := $(shell expr $(LIB_API) / 10000)
+DIST := $(O)/dist
+DIST_LIBS := $(DIST)/libnotun.so.$(VERSION) $(DIST)/libnotun.a
 
 .PHONY: all deps fetch test demo bench fuzz install clean distclean format \
 	_binaries _tests _fuzzers _benches
@@ -79,7 +87,7 @@ deps:
 fetch:
 	@third_party/fetch.sh lwip && third_party/fetch.sh libwebsockets
 
-_binaries: $(O)/notun $(TOOL_BINS)
+_binaries: $(O)/notun $(TOOL_BINS) $(DIST_LIBS)
 _tests: $(O)/notun $(UNIT_BINS) $(TOOL_BINS)
 _fuzzers: $(FUZZ_BINS)
 _benches: $(O)/notun $(BENCH_BINS) $(TOOL_BINS)
@@ -92,7 +100,7 @@ $(LWS_OUT)/lib/libwebsockets.a:
 # check is off for lwIP; the rest of the sanitizers still watch it.
 LWIP_SAN := $(if $(filter-out 0,$(SAN)),-fno-sanitize=shift-base)
 
-LWIP_CC = $(CC) -std=c11 -D_GNU_SOURCE -g -MMD -MP $(OPT) $(LWIP_SAN) -w -I. -Inetstack \
+LWIP_CC = $(CC) -std=c11 -D_GNU_SOURCE -g -MMD -MP $(PIC) $(OPT) $(LWIP_SAN) -w -I. -Inetstack \
 	$(LWIP_INCLUDES)
 
 $(O)/lwip/%.o: $(LWIP_DIR)/%.c netstack/lwipopts.h $(wildcard netstack/arch/*.h) Makefile \
@@ -167,6 +175,26 @@ $(O)/fuzz/%: $(O)/obj/tests/fuzz/%.o $(O)/libnotun.a $(O)/liblwip.a | $(LWS_OUT)
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 
+# libnotun for other programs (core/lib/notun.h, core/lib/README.md): the
+# API alone is exported (NOTUN_API, -fvisibility=hidden, the version script),
+# lwIP and libwebsockets are inside; the static archive is one relocatable
+# object whose other symbols are made local, so nothing clashes with the
+# host's. Both need the system's mbedTLS, libsodium and libb2 (notun.pc).
+DIST_INPUTS := $(LIB_OBJS) $(LWIP_OBJS) $(LWS_OUT)/lib/libwebsockets.a
+
+$(DIST)/libnotun.so.$(VERSION): $(DIST_INPUTS) core/lib/notun.map
+	@mkdir -p $(dir $@)
+	$(CC) -shared -Wl,-soname,libnotun.so.$(LIB_MAJOR) -Wl,--version-script=core/lib/notun.map \
+		-Wl,--no-undefined $(LDFLAGS) -o $@ $(LIB_OBJS) $(LWIP_OBJS) $(LIBS)
+
+$(DIST)/libnotun.a: $(DIST_INPUTS)
+	@mkdir -p $(dir $@)
+	$(LD) -r --wrap=$(LWS_PEERCERT) -u __wrap_$(LWS_PEERCERT) -o $(DIST)/notun-all.o $(LIB_OBJS) $(LWIP_OBJS) \
+		--whole-archive $(LWS_OUT)/lib/libwebsockets.a --no-whole-archive
+	objcopy -w --keep-global-symbol='notun_*' $(DIST)/notun-all.o
+	@rm -f $@
+	ar rcs $@ $(DIST)/notun-all.o
+
 # The test suite runs against the sanitized build in build/asan; the memory
 # test measures RSS on the release binary, build/notun (glibc's malloc, not ASan's).
 test: deps
@@ -188,6 +216,15 @@ fuzz: deps
 
 install: all
 	install -D -m 0755 build/notun $(DESTDIR)$(PREFIX)/bin/notun
+	install -D -m 0644 core/lib/notun.h $(DESTDIR)$(PREFIX)/include/notun.h
+	install -D -m 0644 build/dist/libnotun.a $(DESTDIR)$(PREFIX)/lib/libnotun.a
+	install -D -m 0755 build/dist/libnotun.so.$(VERSION) \
+		$(DESTDIR)$(PREFIX)/lib/libnotun.so.$(VERSION)
+	ln -sf libnotun.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libnotun.so.$(LIB_MAJOR)
+	ln -sf libnotun.so.$(LIB_MAJOR) $(DESTDIR)$(PREFIX)/lib/libnotun.so
+	@mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' core/lib/notun.pc.in \
+		>$(DESTDIR)$(PREFIX)/lib/pkgconfig/notun.pc
 
 format:
 	clang-format -i $(LIB_SRCS) core/cli/main.c $(wildcard */*.h */*/*.h tests/unit/*.c tests/tools/*.c)

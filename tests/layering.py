@@ -34,6 +34,7 @@ LAYERS = {
     "core/portal": 4,
     "proxy": 5,
     "core/ctl": 6,
+    "core/lib": 6,
     "core/cli": 7,
 }
 SOURCE_ROOTS = ("platform", "core", "netstack", "proxy")

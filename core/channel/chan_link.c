@@ -99,23 +99,47 @@ static void on_chan(struct nt_loop *loop, int fd, uint32_t events, void *arg)
 	}
 }
 
-int nt_chan_link_start(struct nt_loop *loop, const struct nt_chan_link_config *cfg,
-		       const struct nt_chan_link_ops *ops, void *arg, struct nt_chan_link **out)
+/* A channel client from l->cfg, watched by the loop. 0 or a negative errno. */
+static int link_open(struct nt_chan_link *l)
 {
-	const struct nt_config_portal *pt = cfg->portal;
+	const struct nt_config_portal *pt = l->cfg.portal;
 	char url[NT_CONFIG_HOST_MAX + 32], key[NT_KEY_B64_LEN + 1], fp[NT_CHAN_FP_TEXT_MAX];
 	struct nt_chan_client_config cc = {
 	    .url = url,
-	    .topic = cfg->topic,
+	    .topic = l->cfg.topic,
 	    .path = pt->path,
 	    .token = pt->token,
 	    .public_key = key,
-	    .endpoint = cfg->endpoint,
-	    .endpoint_port = cfg->endpoint ? 0 : cfg->endpoint_port,
+	    .endpoint = l->cfg.endpoint,
+	    .endpoint_port = l->cfg.endpoint ? 0 : l->cfg.endpoint_port,
 	    .ca_file = pt->ca_file[0] ? pt->ca_file : NULL,
 	    .fingerprint = pt->has_fingerprint ? fp : NULL,
 	    .give_up_after_ms = (uint64_t)pt->give_up_after_s * 1000u,
 	};
+	int ret;
+
+	snprintf(url, sizeof(url), strchr(pt->host, ':') ? "%s://[%s]:%u" : "%s://%s:%u",
+		 pt->tls ? "wss" : "ws", pt->host, pt->port);
+	nt_key_to_base64(key, l->cfg.public_key);
+	if (pt->has_fingerprint)
+		nt_chan_fp_format(pt->fingerprint, fp);
+	ret = nt_chan_client_start(&l->chan, &cc);
+	if (ret) {
+		nt_error(l->cfg.mod, "event=portal_start_failed url=%s err=%s", pt->url,
+			 strerror(-ret));
+		return ret;
+	}
+	ret = nt_loop_add_fd(l->loop, nt_chan_client_fd(l->chan), NT_EV_READ, on_chan, l);
+	if (ret) {
+		nt_chan_client_stop(l->chan);
+		l->chan = NULL;
+	}
+	return ret;
+}
+
+int nt_chan_link_start(struct nt_loop *loop, const struct nt_chan_link_config *cfg,
+		       const struct nt_chan_link_ops *ops, void *arg, struct nt_chan_link **out)
+{
 	struct nt_chan_link *l = calloc(1, sizeof(*l));
 	int ret;
 
@@ -126,21 +150,8 @@ int nt_chan_link_start(struct nt_loop *loop, const struct nt_chan_link_config *c
 	l->ops = ops;
 	l->arg = arg;
 	l->fatal = -1;
-	snprintf(url, sizeof(url), strchr(pt->host, ':') ? "%s://[%s]:%u" : "%s://%s:%u",
-		 pt->tls ? "wss" : "ws", pt->host, pt->port);
-	nt_key_to_base64(key, cfg->public_key);
-	if (pt->has_fingerprint)
-		nt_chan_fp_format(pt->fingerprint, fp);
-	ret = nt_chan_client_start(&l->chan, &cc);
+	ret = link_open(l);
 	if (ret) {
-		nt_error(cfg->mod, "event=portal_start_failed url=%s err=%s", pt->url,
-			 strerror(-ret));
-		free(l);
-		return ret;
-	}
-	ret = nt_loop_add_fd(loop, nt_chan_client_fd(l->chan), NT_EV_READ, on_chan, l);
-	if (ret) {
-		nt_chan_client_stop(l->chan);
 		free(l);
 		return ret;
 	}
@@ -148,17 +159,39 @@ int nt_chan_link_start(struct nt_loop *loop, const struct nt_chan_link_config *c
 	return 0;
 }
 
+int nt_chan_link_reconnect(struct nt_chan_link *l)
+{
+	if (l->fatal >= 0)
+		return -ENOTCONN;
+	if (l->chan) {
+		nt_loop_del_fd(l->loop, nt_chan_client_fd(l->chan));
+		nt_chan_client_stop(l->chan);
+		l->chan = NULL;
+	}
+	if (l->up) {
+		l->up = false;
+		nt_info(l->cfg.mod, "event=portal_away reason=reset retry_ms=0");
+		if (l->ops->away)
+			l->ops->away(l->arg, "reset", 0);
+	}
+	return link_open(l);
+}
+
 void nt_chan_link_stop(struct nt_chan_link *l)
 {
 	if (!l)
 		return;
-	nt_loop_del_fd(l->loop, nt_chan_client_fd(l->chan));
-	nt_chan_client_stop(l->chan);
+	if (l->chan) {
+		nt_loop_del_fd(l->loop, nt_chan_client_fd(l->chan));
+		nt_chan_client_stop(l->chan);
+	}
 	free(l);
 }
 
 int nt_chan_link_push(struct nt_chan_link *l, const char *event, const char *payload, size_t len)
 {
+	if (!l->chan)
+		return -ENOTCONN;
 	return nt_chan_client_push(l->chan, l->cfg.topic, event, payload, len);
 }
 

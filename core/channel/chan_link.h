@@ -42,6 +42,11 @@ int nt_chan_link_start(struct nt_loop *loop, const struct nt_chan_link_config *c
 		       const struct nt_chan_link_ops *ops, void *arg, struct nt_chan_link **out);
 /* Stops the channel's thread and frees; NULL is a no-op. */
 void nt_chan_link_stop(struct nt_chan_link *l);
+/* The network changed: the channel starts afresh (a new connection and
+ * join; the owner is told away first when it was joined). 0, -ENOTCONN
+ * (the channel ended for good) or the start's error, after which the link
+ * stays down (pushes -ENOTCONN) until freed. */
+int nt_chan_link_reconnect(struct nt_chan_link *l);
 /* As nt_chan_client_push, on the link's topic. */
 int nt_chan_link_push(struct nt_chan_link *l, const char *event, const char *payload, size_t len);
 /* After the loop stopped: the channel's fatal end (enum nt_chan_fatal), or

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: MIT
 /* The client role: configuration to a running engine and proxy on a loop. */
-#include <arpa/inet.h>
 #include <errno.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sodium.h>
 #include <stdio.h>
@@ -15,11 +13,9 @@
 #include "core/ctl/ctl.h"
 #include "core/engine/engine.h"
 #include "core/engine/engine_portal.h"
-#include "core/wg/key.h"
-#include "netstack/splice.h"
+#include "core/lib/wire.h"
 #include "platform/log.h"
 #include "platform/loop.h"
-#include "platform/sockaddr.h"
 #include "proxy/proxy.h"
 
 #define MOD "client"
@@ -33,9 +29,8 @@ static void on_signal(struct nt_loop *loop, int signo, void *arg)
 
 struct nt_client {
 	struct nt_config cfg;
-	struct nt_engine *engine;
-	struct nt_proxy *proxy; /* NULL: engine_only */
-	struct nt_ctl *ctl;	/* NULL: engine_only */
+	struct nt_wire w;
+	struct nt_ctl *ctl; /* NULL: engine_only */
 };
 
 static void apply_credentials(const struct nt_client_options *opts, struct nt_config *cfg)
@@ -64,8 +59,7 @@ int nt_client_load_config(const struct nt_client_options *opts, struct nt_config
 		fprintf(stderr, "notun: %s\n", err.message);
 		return NT_EXIT_USAGE;
 	}
-	for (size_t i = 0; i < cfg->warning_count; i++)
-		nt_warn(MOD, "event=config_warning msg=\"%s\"", cfg->warnings[i].message);
+	nt_wire_prepare(cfg);
 	if (exposed)
 		nt_warn(MOD, "event=config_readable_by_others file=%s mode=%04o hint=\"chmod 600\"",
 			opts->config_path, mode);
@@ -74,57 +68,14 @@ int nt_client_load_config(const struct nt_client_options *opts, struct nt_config
 		cfg->listen_count = opts->listen_count;
 	}
 	apply_credentials(opts, cfg);
-	/* A portal client without a key: a fresh one, never written anywhere. */
-	if (!cfg->has_private_key) {
-		nt_key_generate_private(cfg->private_key);
-		(void)nt_key_public(cfg->public_key, cfg->private_key);
-	}
 	return NT_EXIT_OK;
-}
-
-_Static_assert(NT_CONFIG_MAX_LISTEN <= NT_ENGINE_OWN_MAX, "every listener is told to the engine");
-
-static int proxy_up(struct nt_loop *loop, struct nt_engine *engine, const struct nt_config *cfg,
-		    struct nt_proxy **out)
-{
-	struct sockaddr_storage listen[NT_CONFIG_MAX_LISTEN];
-	struct nt_proxy_config pc;
-	size_t i;
-	int ret;
-
-	nt_proxy_config_init(&pc);
-	for (i = 0; i < cfg->listen_count; i++)
-		nt_sockaddr_set(&listen[i], cfg->listen[i].ip.family, cfg->listen[i].ip.addr,
-				cfg->listen[i].port);
-	pc.listen = listen;
-	pc.listen_count = cfg->listen_count;
-	if (cfg->username[0]) {
-		pc.username = cfg->username;
-		pc.password = cfg->password;
-	}
-	pc.max_clients = cfg->max_connections;
-	ret = nt_proxy_new(loop, engine, &pc, out);
-	if (ret != 0)
-		return ret;
-	/* The engine refuses to connect back to these: a request naming the
-	 * proxy would otherwise nest without end. */
-	for (i = 0; i < cfg->listen_count; i++)
-		listen[i] = *nt_proxy_bound_addr(*out, i);
-	(void)nt_engine_set_own_listeners(engine, listen, cfg->listen_count);
-	for (i = 0; i < cfg->listen_count; i++) {
-		char addr[INET6_ADDRSTRLEN];
-
-		inet_ntop(cfg->listen[i].ip.family, cfg->listen[i].ip.addr, addr, sizeof(addr));
-		nt_info(MOD, "event=listening proxy=socks5+http addr=%s port=%u auth=%s", addr,
-			nt_proxy_bound_port(*out, i), pc.username ? "password" : "none");
-	}
-	return 0;
 }
 
 int nt_client_start(struct nt_loop *loop, const struct nt_client_options *opts,
 		    struct nt_client **out)
 {
 	struct nt_client *c;
+	const char *what;
 	int ret, code;
 
 	c = calloc(1, sizeof(*c));
@@ -138,37 +89,30 @@ int nt_client_start(struct nt_loop *loop, const struct nt_client_options *opts,
 	code = NT_EXIT_FAIL;
 	/* A client that went away must not kill us on the next write. */
 	signal(SIGPIPE, SIG_IGN);
-	ret = nt_engine_new(loop, &c->cfg, NULL, &c->engine);
+	ret = nt_wire_up(loop, &c->cfg, opts->engine_only, &c->w, &what);
 	if (ret != 0) {
-		fprintf(stderr, "notun: cannot start the engine: %s\n", strerror(-ret));
+		fprintf(stderr, "notun: cannot %s: %s\n", what, strerror(-ret));
 		goto err_config;
 	}
 	if (!opts->engine_only) {
-		ret = proxy_up(loop, c->engine, &c->cfg, &c->proxy);
-		if (ret != 0) {
-			fprintf(stderr, "notun: cannot listen: %s\n", strerror(-ret));
-			goto err_engine;
-		}
 		ret = nt_ctl_start(loop,
 				   &(struct nt_ctl_config){
-				       .src = {.role = NT_CTL_CLIENT, .engine = c->engine,
-					       .proxy = c->proxy},
+				       .src = {.role = NT_CTL_CLIENT, .engine = c->w.engine,
+					       .proxy = c->w.proxy},
 				       .control = opts->control,
 				       .config_path = opts->config_path,
 				       .cfg = &c->cfg},
 				   &c->ctl);
 		if (ret != 0) {
 			fprintf(stderr, "notun: cannot serve [Metrics]: %s\n", strerror(-ret));
-			goto err_proxy;
+			goto err_wire;
 		}
 	}
 	*out = c;
 	return NT_EXIT_OK;
 
-err_proxy:
-	nt_proxy_free(c->proxy);
-err_engine:
-	nt_engine_free(c->engine);
+err_wire:
+	nt_wire_down(&c->w);
 err_config:
 	nt_config_free(&c->cfg);
 	free(c);
@@ -180,22 +124,19 @@ void nt_client_stop(struct nt_client *c)
 	if (!c)
 		return;
 	nt_ctl_stop(c->ctl);
-	nt_proxy_free(c->proxy);
-	/* Spliced connections are no longer the proxy's; they die with us. */
-	nt_splice_close_all();
-	nt_engine_free(c->engine);
+	nt_wire_down(&c->w);
 	nt_config_free(&c->cfg);
 	free(c);
 }
 
 struct nt_engine *nt_client_engine(const struct nt_client *c)
 {
-	return c->engine;
+	return c->w.engine;
 }
 
 uint16_t nt_client_bound_port(const struct nt_client *c, size_t index)
 {
-	return c->proxy ? nt_proxy_bound_port(c->proxy, index) : 0;
+	return c->w.proxy ? nt_proxy_bound_port(c->w.proxy, index) : 0;
 }
 
 int nt_client_run(const struct nt_client_options *opts)
@@ -217,8 +158,8 @@ int nt_client_run(const struct nt_client_options *opts)
 		goto out_loop;
 	ret = nt_loop_run(loop);
 	code = ret == 0 ? NT_EXIT_OK : NT_EXIT_FAIL;
-	if (nt_engine_portal_fatal(c->engine) >= 0)
-		code = nt_cli_portal_fatal(&c->cfg, "client", nt_engine_portal_fatal(c->engine));
+	if (nt_engine_portal_fatal(c->w.engine) >= 0)
+		code = nt_cli_portal_fatal(&c->cfg, "client", nt_engine_portal_fatal(c->w.engine));
 	nt_client_stop(c);
 out_loop:
 	nt_loop_free(loop);

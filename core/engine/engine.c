@@ -44,6 +44,7 @@
 #include "core/tunnel/tunnel.h"
 #include "netstack/flow.h"
 #include "netstack/stack.h"
+#include "platform/clock.h"
 #include "platform/log.h"
 #include "platform/loop.h"
 #include "platform/sockaddr.h"
@@ -547,18 +548,42 @@ static void endpoint_resolved(void *arg, int status, const struct nt_resolver_ad
 			ep->endpoint->host);
 }
 
-/* Handshakes keep failing: the name may point elsewhere now. */
-static void tunnel_peer_event(void *arg, struct wg_peer *peer, enum nt_tunnel_peer_event ev)
+/* The endpoint's name is looked up again (it may point elsewhere now). */
+static void endpoint_refresh(struct nt_engine *e, struct engine_peer *ep)
 {
-	struct nt_engine *e = arg;
-	struct engine_peer *ep = nt_tunnel_peer_user(peer);
-
-	if (ev != NT_TUNNEL_HANDSHAKE_GIVE_UP || !ep || !ep->endpoint || ep->endpoint->is_literal ||
-	    ep->resolving || !e->endpoint_resolver)
+	if (!ep || !ep->endpoint || ep->endpoint->is_literal || ep->resolving ||
+	    !e->endpoint_resolver)
 		return;
 	if (nt_resolver_lookup(e->endpoint_resolver, ep->endpoint->host, NT_RESOLVER_V4_FIRST,
 			       endpoint_resolved, ep, &ep->resolving) != 0)
 		ep->resolving = NULL;
+}
+
+void nt_engine_observe_peer(struct nt_engine *e, struct wg_peer *peer, bool up)
+{
+	struct nt_engine_peer_state st = {.public_key = peer->hs.remote_static, .up = up};
+	uint64_t last = peer->timers.last_handshake_ns, mono = nt_clock_mono_ns();
+
+	if (!e->obs.peer)
+		return;
+	if (!nt_tunnel_peer_endpoint(peer, &st.endpoint))
+		st.endpoint.ss_family = AF_UNSPEC;
+	if (last && last <= mono)
+		st.last_handshake_ms = (int64_t)((nt_clock_real_ns() - (mono - last)) / 1000000u);
+	e->obs.peer(e->obs.arg, &st);
+}
+
+static void tunnel_peer_event(void *arg, struct wg_peer *peer, enum nt_tunnel_peer_event ev)
+{
+	struct nt_engine *e = arg;
+
+	if (ev == NT_TUNNEL_HANDSHAKE_COMPLETE)
+		nt_engine_observe_peer(e, peer, true);
+	else if (ev == NT_TUNNEL_KEYS_ZEROED || ev == NT_TUNNEL_HANDSHAKE_GIVE_UP)
+		nt_engine_observe_peer(e, peer, false);
+	/* Handshakes keep failing: the name may point elsewhere now. */
+	if (ev == NT_TUNNEL_HANDSHAKE_GIVE_UP)
+		endpoint_refresh(e, nt_tunnel_peer_user(peer));
 }
 
 /* At start-up, before the loop runs, a blocking lookup is acceptable and
@@ -740,6 +765,29 @@ int nt_engine_new(struct nt_loop *loop, const struct nt_config *cfg,
 err:
 	nt_engine_free(e);
 	return ret;
+}
+
+void nt_engine_set_observer(struct nt_engine *e, const struct nt_engine_observer *obs)
+{
+	static const struct nt_engine_observer none;
+
+	e->obs = obs ? *obs : none;
+}
+
+void nt_engine_reset(struct nt_engine *e)
+{
+	nt_info(MOD, "event=reset peers=%zu portal=%s", e->peer_count, e->portal ? "yes" : "no");
+	for (size_t i = 0; i < e->peer_count; i++) {
+		endpoint_refresh(e, &e->peers[i]);
+		/* Too soon after the last one (the timers' rule): it is due anyway. */
+		(void)nt_tunnel_initiate(e->tunnel, e->peers[i].peer);
+	}
+	nt_engine_portal_reset(e);
+}
+
+int nt_engine_resource_disable(struct nt_engine *e, const char *rid, bool disabled)
+{
+	return nt_engine_portal_disable(e, rid, disabled);
 }
 
 void nt_engine_free(struct nt_engine *e)

@@ -16,6 +16,7 @@
 #ifndef NT_CORE_ENGINE_H
 #define NT_CORE_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -131,6 +132,44 @@ int nt_engine_set_own_listeners(struct nt_engine *e, const struct sockaddr_stora
 				size_t n);
 /* Requests still open are cancelled without callbacks. */
 void nt_engine_free(struct nt_engine *e);
+
+/* ---- what a host is told (the library's events) and may ask ---- */
+
+enum nt_engine_access {
+	NT_ENGINE_ACCESS_NONE,
+	NT_ENGINE_ACCESS_PENDING,
+	NT_ENGINE_ACCESS_GRANTED,
+	NT_ENGINE_ACCESS_DENIED,
+	NT_ENGINE_ACCESS_FAILED,
+};
+
+struct nt_engine_peer_state {
+	const uint8_t *public_key;	  /* 32 bytes */
+	struct sockaddr_storage endpoint; /* AF_UNSPEC: unknown */
+	int64_t last_handshake_ms;	  /* Unix ms; 0: never */
+	bool up;			  /* a handshake completed, else keys gone or given up */
+};
+
+/* Upward calls, on the loop's thread, each optional: the library turns them
+ * into events for its host. Strings are valid during the call. */
+struct nt_engine_observer {
+	void (*peer)(void *arg, const struct nt_engine_peer_state *st);
+	void (*portal)(void *arg, bool joined, const char *reason, uint32_t retry_ms);
+	void (*resources)(void *arg, size_t count);
+	void (*access)(void *arg, const char *rid, enum nt_engine_access st, const char *gid,
+		       int64_t expires_at, const char *why);
+	void *arg;
+};
+
+/* obs (copied) or NULL. */
+void nt_engine_set_observer(struct nt_engine *e, const struct nt_engine_observer *obs);
+/* The network changed: names of peer endpoints resolved again, handshakes
+ * started anew, the portal joined again. */
+void nt_engine_reset(struct nt_engine *e);
+/* A portal resource by id disabled (its access ends, its connections are
+ * refused as not allowed, nothing requested for it) or enabled again. 0,
+ * -ENOENT (no such resource, or no portal). */
+int nt_engine_resource_disable(struct nt_engine *e, const char *rid, bool disabled);
 void nt_engine_get_counters(const struct nt_engine *e, struct nt_engine_counters *out);
 
 #endif

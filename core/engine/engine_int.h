@@ -44,7 +44,11 @@ struct nt_engine {
 	struct nt_engine_counters counters;
 	struct engine_portal *portal;	 /* NULL without [Portal] */
 	struct wg_allowedips static_ips; /* under a portal: the static peers' AllowedIPs */
+	struct nt_engine_observer obs;	 /* all NULL without a host */
 };
+
+/* Tells the observer about peer (a tunnel event). */
+void nt_engine_observe_peer(struct nt_engine *e, struct wg_peer *peer, bool up);
 
 /* Ends every request waiting for re (through name rn only, when rn is set)
  * with fail (detail: the line naming the resource, for the HTTP body). */

@@ -78,6 +78,24 @@ static int64_t real_now(void)
 	return (int64_t)(nt_clock_real_ns() / NT_NS_PER_SEC);
 }
 
+/* The host's view of re's access (engine.h, nt_engine_observer). */
+static void observe(struct engine_portal *p, const struct nt_rentry *re, enum nt_engine_access st,
+		    const char *why)
+{
+	const struct nt_engine_observer *o = &p->e->obs;
+	const struct engine_gw *gw = re->gw;
+
+	if (o->access)
+		o->access(o->arg, re->res.id, st, st == NT_ENGINE_ACCESS_GRANTED ? gw->id : "",
+			  st == NT_ENGINE_ACCESS_GRANTED ? re->expires_at : 0, why ? why : "");
+}
+
+static void observe_count(struct engine_portal *p)
+{
+	if (p->e->obs.resources)
+		p->e->obs.resources(p->e->obs.arg, p->rt.n);
+}
+
 /* ---- gateways: one peer each, shared by their grants ---- */
 
 static struct engine_gw *gw_get(struct engine_portal *p, const struct nt_pmsg_auth_created *ac)
@@ -278,11 +296,13 @@ static void assign(struct engine_portal *p, struct nt_rname *rn)
 
 /* Access to re ends: a grant's flows are reset, waiting connections fail. */
 static void end_access(struct engine_portal *p, struct nt_rentry *re, enum nt_fail fail,
-		       const char *why)
+		       const char *why, enum nt_engine_access st)
 {
 	char detail[NT_PORTAL_DETAIL_MAX];
 	size_t flows;
 
+	if (re->access != NT_RACCESS_NONE)
+		observe(p, re, st, why);
 	for (struct nt_rname *rn = p->names.head; rn; rn = rn->next)
 		if (rn->re == re && re->access == NT_RACCESS_PENDING)
 			name_reset(p, rn);
@@ -338,6 +358,7 @@ static void on_granted(struct engine_portal *p, const struct nt_pmsg_auth_create
 			re->expires_at = ac->expires_at;
 			nt_info(MOD, "event=access_renewed rid=%s gid=%s expires_at=%" PRId64,
 				re->res.id, old->id, re->expires_at);
+			observe(p, re, NT_ENGINE_ACCESS_GRANTED, NULL);
 			return;
 		}
 		/* Another gateway now: the prefix moves to its peer below; names
@@ -373,6 +394,7 @@ static void on_granted(struct engine_portal *p, const struct nt_pmsg_auth_create
 	nt_info(MOD, "event=access_granted rid=%s gid=%s peer=%s held=%zu expires_at=%" PRId64,
 		re->res.id, gw->id, nt_tunnel_peer_id(gw->peer), re->q.n, re->expires_at);
 	nt_engine_granted(p->e, re, gw->peer);
+	observe(p, re, NT_ENGINE_ACCESS_GRANTED, NULL);
 	held_flush(p->e, &re->q, re, NULL, gw->peer);
 	for (struct nt_rname *rn = p->names.head; rn; rn = rn->next)
 		if (rn->re == re && (rn->waiting || rn->st != NT_RNAME_IDLE))
@@ -393,7 +415,8 @@ static void on_refused(struct engine_portal *p, const struct nt_pmsg_auth_failed
 	end_access(p, re, af->reason == NT_PMSG_OFFLINE ? NT_FAIL_OFFLINE : NT_FAIL_FORBIDDEN,
 		   af->reason == NT_PMSG_OFFLINE     ? "offline (no gateway online)"
 		   : af->reason == NT_PMSG_FORBIDDEN ? "forbidden (no policy allows it)"
-						     : "not_found (no such resource)");
+						     : "not_found (no such resource)",
+		   NT_ENGINE_ACCESS_DENIED);
 }
 
 /* re goes or matches other names now: its names match afresh next time. */
@@ -421,7 +444,7 @@ static void apply_resource(struct engine_portal *p, const struct nt_pmsg_resourc
 	if (re && (re->res.type != res->type ||
 		   (is_dns(re) ? strcmp(re->res.address, res->address) != 0
 			       : !nt_rtable_same_prefix(&re->res.cidr, &res->cidr)))) {
-		end_access(p, re, NT_FAIL_FORBIDDEN, "address changed");
+		end_access(p, re, NT_FAIL_FORBIDDEN, "address changed", NT_ENGINE_ACCESS_NONE);
 		names_unbind(p, re);
 	}
 	ret = nt_rtable_put(&p->rt, res, NULL);
@@ -435,7 +458,7 @@ static void delete_resource(struct engine_portal *p, const char *id)
 
 	if (!re)
 		return;
-	end_access(p, re, NT_FAIL_FORBIDDEN, "resource deleted");
+	end_access(p, re, NT_FAIL_FORBIDDEN, "resource deleted", NT_ENGINE_ACCESS_NONE);
 	names_unbind(p, re);
 	nt_rtable_del(&p->rt, re);
 	nt_info(MOD, "event=resource_deleted rid=%s", id);
@@ -484,6 +507,7 @@ static int on_init(struct engine_portal *p, const char *json, size_t len)
 	nt_info(MOD, "event=portal_init resources=%zu routed=%zu", m.n, p->rt.n);
 	p->inited = true;
 	free(m.resources);
+	observe_count(p);
 	return 0;
 }
 
@@ -498,14 +522,18 @@ static int dispatch(struct engine_portal *p, const struct nt_phx_frame *f)
 		struct nt_pmsg_resource r;
 
 		ret = nt_pmsg_resource_decode(f->payload, f->payload_len, &r);
-		if (ret == 0)
+		if (ret == 0) {
 			apply_resource(p, &r);
+			observe_count(p);
+		}
 		return ret;
 	}
 	if (strcmp(f->event, "resource_deleted") == 0) {
 		ret = nt_pmsg_resource_deleted_decode(f->payload, f->payload_len, id);
-		if (ret == 0)
+		if (ret == 0) {
 			delete_resource(p, id);
+			observe_count(p);
+		}
 		return ret;
 	}
 	if (strcmp(f->event, "authorization_created") == 0) {
@@ -530,7 +558,8 @@ static int dispatch(struct engine_portal *p, const struct nt_phx_frame *f)
 
 		ret = nt_pmsg_auth_revoked_decode(f->payload, f->payload_len, id);
 		if (ret == 0 && (re = nt_rtable_find(&p->rt, id)))
-			end_access(p, re, NT_FAIL_FORBIDDEN, "access revoked");
+			end_access(p, re, NT_FAIL_FORBIDDEN, "access revoked",
+				   NT_ENGINE_ACCESS_NONE);
 		return ret;
 	}
 	return -ENOTSUP;
@@ -554,12 +583,23 @@ static void on_joined(void *arg)
 {
 	struct engine_portal *p = arg;
 
+	if (p->e->obs.portal)
+		p->e->obs.portal(p->e->obs.arg, true, "", 0);
 	for (struct nt_rentry *re = p->rt.head; re; re = re->next)
 		if (re->access == NT_RACCESS_PENDING || re->renewing)
 			request(p, re);
 }
 
-static const struct nt_chan_link_ops link_ops = {.joined = on_joined, .message = on_message};
+static void on_away(void *arg, const char *reason, uint32_t retry_ms)
+{
+	struct engine_portal *p = arg;
+
+	if (p->e->obs.portal)
+		p->e->obs.portal(p->e->obs.arg, false, reason, retry_ms);
+}
+
+static const struct nt_chan_link_ops link_ops = {
+    .joined = on_joined, .message = on_message, .away = on_away};
 
 /* ---- the clock: re-requests, renewals, expiry ---- */
 
@@ -583,7 +623,8 @@ static void on_tick(struct nt_loop *loop, struct nt_timer *t, void *arg)
 		if (re->access == NT_RACCESS_PENDING && again) {
 			request(p, re);
 		} else if (re->access == NT_RACCESS_GRANTED && now >= re->expires_at) {
-			end_access(p, re, NT_FAIL_FORBIDDEN, "access expired");
+			end_access(p, re, NT_FAIL_FORBIDDEN, "access expired",
+				   NT_ENGINE_ACCESS_NONE);
 		} else if (re->access == NT_RACCESS_GRANTED && (!re->renewing || again) &&
 			   renew_due(p, re, now)) {
 			re->renewing = true;
@@ -610,6 +651,12 @@ enum nt_fail nt_engine_portal_admit(struct nt_engine *e, const struct nt_rentry 
 				    char *detail, size_t cap)
 {
 	(void)e;
+	if (re->disabled) {
+		detail_of(detail, cap, re, "disabled on this device");
+		nt_info(MOD, "event=port_refused rid=%s port=%u hint=\"disabled: no request\"",
+			re->res.id, port);
+		return NT_FAIL_NOT_ALLOWED;
+	}
 	if (nt_pmsg_filters_allow(&re->res, NT_PMSG_TCP, port))
 		return NT_FAIL_NONE;
 	detail_of(detail, cap, re, "the port is outside the resource's filters");
@@ -629,6 +676,7 @@ struct wg_peer *nt_engine_portal_want(struct nt_engine *e, struct nt_rentry *re,
 	if (re->access == NT_RACCESS_NONE) {
 		re->access = NT_RACCESS_PENDING;
 		request(p, re);
+		observe(p, re, NT_ENGINE_ACCESS_PENDING, NULL);
 	}
 	if (re->access != NT_RACCESS_GRANTED)
 		return NULL;
@@ -656,6 +704,7 @@ void nt_engine_portal_unwant(struct nt_engine *e, struct nt_rentry *re, struct n
 		/* Nobody waits: the held packets are of flows that gave up. */
 		re->access = NT_RACCESS_NONE;
 		held_drop(&re->q, re, NULL);
+		observe(e->portal, re, NT_ENGINE_ACCESS_NONE, "no connection waits for it");
 	}
 }
 
@@ -758,6 +807,7 @@ static void on_domain_status(struct engine_portal *p, struct wg_peer *peer,
 		snprintf(detail, sizeof(detail), "resource %.40s: %.80s does not resolve at the gateway (%.24s)",
 			 re->res.id, rn->name, m->reason[0] ? m->reason : "failed");
 		nt_engine_fail_waiting(p->e, re, rn, NT_FAIL_NAME, detail);
+		observe(p, re, NT_ENGINE_ACCESS_FAILED, detail);
 		return;
 	}
 	struct wg_cidr c4 = host_cidr(AF_INET, rn->v4), c6 = host_cidr(AF_INET6, rn->v6);
@@ -797,6 +847,31 @@ void nt_engine_portal_control(struct nt_engine *e, struct wg_peer *peer, const u
 		return;
 	}
 	on_domain_status(p, peer, &m);
+}
+
+void nt_engine_portal_reset(struct nt_engine *e)
+{
+	struct engine_portal *p = e->portal;
+
+	if (!p)
+		return;
+	for (struct engine_gw *gw = p->gws; gw; gw = gw->next)
+		(void)nt_tunnel_initiate(e->tunnel, gw->peer);
+	(void)nt_chan_link_reconnect(p->link);
+}
+
+int nt_engine_portal_disable(struct nt_engine *e, const char *rid, bool disabled)
+{
+	struct nt_rentry *re = e->portal ? nt_rtable_find(&e->portal->rt, rid) : NULL;
+
+	if (!re)
+		return -ENOENT;
+	if (disabled && !re->disabled)
+		end_access(e->portal, re, NT_FAIL_NOT_ALLOWED, "disabled on this device",
+			   NT_ENGINE_ACCESS_NONE);
+	re->disabled = disabled;
+	nt_info(MOD, "event=resource_%s rid=%s", disabled ? "disabled" : "enabled", rid);
+	return 0;
 }
 
 int nt_engine_portal_fatal(const struct nt_engine *e)

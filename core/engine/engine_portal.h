@@ -18,6 +18,7 @@
 #ifndef NT_CORE_ENGINE_PORTAL_H
 #define NT_CORE_ENGINE_PORTAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,6 +67,10 @@ void nt_engine_portal_control(struct nt_engine *e, struct wg_peer *peer, const u
 int nt_engine_portal_hold(struct nt_engine *e, const uint8_t *pkt, size_t len);
 /* The id of the gateway re is granted through, or NULL. */
 const char *nt_engine_portal_gid(const struct nt_rentry *re);
+/* nt_engine_reset's part: gateways' handshakes, the portal's join. */
+void nt_engine_portal_reset(struct nt_engine *e);
+/* As nt_engine_resource_disable. */
+int nt_engine_portal_disable(struct nt_engine *e, const char *rid, bool disabled);
 /* After the loop stopped: the channel's fatal end, or -1. */
 int nt_engine_portal_fatal(const struct nt_engine *e);
 

@@ -43,6 +43,7 @@ struct nt_rentry {
 	uint64_t last_request_ns; /* monotonic: the last request_authorization */
 	bool renewing;		  /* GRANTED: a renewal was requested */
 	unsigned waiting;	  /* connections waiting for access */
+	bool disabled;		  /* by the host (the library): refused, never requested */
 };
 
 struct nt_rtable {

@@ -1,0 +1,147 @@
+"""libnotun as a desktop developer gets it: `make install` into a staging
+directory (DESTDIR, PREFIX), the example host built with
+`pkg-config --cflags --libs notun` against it, run against a local
+`notun gateway` (static peers on loopback, as test_gateway.py), one request
+through its proxy, its event lines checked, Ctrl-C (SIGINT) stops it."""
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from client import curl
+from conftest import TOP
+from test_gateway import CLIENT_IP, GW_IP, Gateway, servers  # noqa: F401 (fixture)
+from wgtun import KeyPair, free_udp_port
+
+PREFIX = "/opt/notun"
+INSTALL_TIMEOUT_S = 900
+EVENT_TIMEOUT_S = 15
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory):
+    """The staged installation: (stage dir, environment for pkg-config)."""
+    stage = tmp_path_factory.mktemp("stage")
+    r = subprocess.run(["make", "--no-print-directory", "install", f"DESTDIR={stage}",
+                        f"PREFIX={PREFIX}"], cwd=TOP, capture_output=True, text=True,
+                       timeout=INSTALL_TIMEOUT_S)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    env = dict(os.environ, PKG_CONFIG_PATH=f"{stage}{PREFIX}/lib/pkgconfig",
+               PKG_CONFIG_SYSROOT_DIR=str(stage))
+    return stage, env
+
+
+def test_install_layout_and_exports(installed):
+    stage, env = installed
+    lib = f"{stage}{PREFIX}/lib"
+    for f in ("bin/notun", "include/notun.h", "lib/libnotun.a", "lib/libnotun.so",
+              "lib/libnotun.so.0", "lib/pkgconfig/notun.pc"):
+        assert os.path.exists(f"{stage}{PREFIX}/{f}"), f
+    soname = subprocess.run(["readelf", "-d", f"{lib}/libnotun.so"], capture_output=True,
+                            text=True, timeout=30).stdout
+    assert "Library soname: [libnotun.so.0]" in soname
+    syms = subprocess.run(["nm", "-D", "--defined-only", f"{lib}/libnotun.so"],
+                          capture_output=True, text=True, timeout=30).stdout.split("\n")
+    names = [line.split()[-1].split("@")[0] for line in syms if line.strip()]
+    assert "notun_session_new" in names
+    assert [n for n in names if not n.startswith("notun_") and n != "NOTUN_0"] == []
+    # The static archive: the API is its only global definition.
+    syms = subprocess.run(["nm", "-g", "--defined-only", f"{lib}/libnotun.a"],
+                          capture_output=True, text=True, timeout=30).stdout.split("\n")
+    defined = [line.split()[-1] for line in syms if re.match(r"^[0-9a-f]+ [A-Z] ", line)]
+    assert "notun_next_event" in defined
+    assert [n for n in defined if not n.startswith("notun_")] == []
+
+
+class Host:
+    """The example host: its event lines gathered by a thread."""
+
+    def __init__(self, exe, config, env):
+        self.lines = []
+        self.proc = subprocess.Popen([exe, config], stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, text=True, env=env)
+        self.err = []
+        threading.Thread(target=self._read, args=(self.proc.stdout, self.lines),
+                         daemon=True).start()
+        threading.Thread(target=self._read, args=(self.proc.stderr, self.err),
+                         daemon=True).start()
+
+    @staticmethod
+    def _read(f, out):
+        for line in f:
+            out.append(line.rstrip("\n"))
+
+    def wait(self, pattern):
+        deadline = time.monotonic() + EVENT_TIMEOUT_S
+        while time.monotonic() < deadline:
+            for line in list(self.lines):
+                m = re.search(pattern, line)
+                if m:
+                    return m
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no '{pattern}' in {self.lines}; log: {self.err[-20:]}")
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+def test_example_host_through_a_gateway(installed, notun, tmp_path, servers):  # noqa: F811
+    stage, env = installed
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "notun"], env=env,
+                           capture_output=True, text=True, timeout=30)
+    assert flags.returncode == 0, flags.stderr
+    assert f"-I{stage}{PREFIX}/include" in flags.stdout
+    exe = str(tmp_path / "notun-events")
+    cc = subprocess.run(["cc", "-std=c11", "-Wall", "-Wextra", "-Werror",
+                         os.path.join(TOP, "core", "lib", "example", "notun-events.c"), "-o", exe]
+                        + flags.stdout.split(), capture_output=True, text=True, timeout=120)
+    assert cc.returncode == 0, cc.stderr
+    # Statically: the archive needs only the private libraries.
+    static = subprocess.run(["pkg-config", "--static", "--libs-only-l", "notun"], env=env,
+                            capture_output=True, text=True, timeout=30).stdout.split()
+    cc = subprocess.run(["cc", "-std=c11", os.path.join(TOP, "core", "lib", "example",
+                                                        "notun-events.c"),
+                         "-o", exe + "-static", f"-I{stage}{PREFIX}/include",
+                         f"{stage}{PREFIX}/lib/libnotun.a"] + [f for f in static if f != "-lnotun"],
+                        capture_output=True, text=True, timeout=120)
+    assert cc.returncode == 0, cc.stderr
+
+    gw_keys, client_keys = KeyPair(notun), KeyPair(notun)
+    gw_port = free_udp_port("127.0.0.1")
+    gateway = Gateway(notun, tmp_path, (
+        f"[Interface]\nPrivateKey = {gw_keys.private}\nListenPort = {gw_port}\n"
+        f"Address = {GW_IP}/32\n\n"
+        f"[Peer]\nPublicKey = {client_keys.public}\nAllowedIPs = {CLIENT_IP}/32\n\n"
+        f"[Gateway]\nAllow = {GW_IP}/32 tcp:{servers['http']}\n"))
+    config = tmp_path / "client.conf"
+    fd = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"[Interface]\nPrivateKey = {client_keys.private}\nAddress = {CLIENT_IP}/32\n\n"
+                f"[Peer]\nPublicKey = {gw_keys.public}\nEndpoint = 127.0.0.1:{gw_port}\n"
+                f"AllowedIPs = {GW_IP}/32\n\n[Proxy]\nListen = 127.0.0.1:0\n")
+    run_env = dict(os.environ, LD_LIBRARY_PATH=f"{stage}{PREFIX}/lib")
+    host = Host(exe, str(config), run_env)
+    try:
+        addr = host.wait(r"^event=listener_ready addr=(127\.0\.0\.1:\d+)$").group(1)
+        r = curl(["--proxy", f"socks5h://{addr}", f"http://{GW_IP}:{servers['http']}/hello"],
+                 timeout=30)
+        assert r.returncode == 0 and r.stdout == "hello through notun\n", r.stderr
+        host.wait(rf"^event=tunnel_up key={re.escape(gw_keys.public)} "
+                  rf"endpoint=127\.0\.0\.1:{gw_port} last_handshake_ms=[1-9]\d+$")
+        host.proc.send_signal(signal.SIGINT)
+        host.wait(r"^signal=Interrupt$")
+        host.wait(r"^event=stopped$")
+        assert host.proc.wait(timeout=EVENT_TIMEOUT_S) == 0, host.err[-20:]
+        # Its log went to the fd it gave (stderr), key=value lines.
+        assert any("event=engine_up" in line for line in host.err), host.err[-20:]
+    finally:
+        host.close()
+        gateway.stop()
