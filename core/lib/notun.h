@@ -102,7 +102,8 @@ NOTUN_API void notun_session_free(struct notun_session *s);
  * notun_session_stop(). */
 NOTUN_API int notun_request_stop(struct notun_session *s);
 /* The network changed: peer endpoints are resolved again, handshakes
- * started anew, the portal joined again. */
+ * started anew (except with a peer whose last one started under 5 s ago,
+ * WireGuard's REKEY_TIMEOUT; its timers retry), the portal joined again. */
 NOTUN_API int notun_reset(struct notun_session *s);
 /* A portal resource by id: disabled, its open connections end, new ones are
  * refused (not allowed) and no access is requested for it; enabled again,

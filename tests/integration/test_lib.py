@@ -62,8 +62,9 @@ class Host:
 
     def __init__(self, exe, config, env):
         self.lines = []
-        self.proc = subprocess.Popen([exe, config], stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, text=True, env=env)
+        self.proc = subprocess.Popen([exe, config], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                     env=env)
         self.err = []
         threading.Thread(target=self._read, args=(self.proc.stdout, self.lines),
                          daemon=True).start()
@@ -75,10 +76,10 @@ class Host:
         for line in f:
             out.append(line.rstrip("\n"))
 
-    def wait(self, pattern):
+    def wait(self, pattern, since=0):
         deadline = time.monotonic() + EVENT_TIMEOUT_S
         while time.monotonic() < deadline:
-            for line in list(self.lines):
+            for line in list(self.lines)[since:]:
                 m = re.search(pattern, line)
                 if m:
                     return m
@@ -87,14 +88,28 @@ class Host:
             time.sleep(0.05)
         raise AssertionError(f"no '{pattern}' in {self.lines}; log: {self.err[-20:]}")
 
+    def command(self, line):
+        """A command on the host's stdin; its line says it was queued."""
+        mark = len(self.lines)
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+        word = line.split()[0]
+        self.wait(rf'^command={word} result="queued"$', since=mark)
+
+    def count(self, pattern):
+        return sum(1 for line in list(self.lines) if re.search(pattern, line))
+
     def close(self):
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
 
 
-def test_example_host_through_a_gateway(installed, notun, tmp_path, servers):  # noqa: F811
+@pytest.fixture(scope="module")
+def example(installed, tmp_path_factory):
+    """The example host built against the staged installation: (exe, run env)."""
     stage, env = installed
+    tmp_path = tmp_path_factory.mktemp("example")
     flags = subprocess.run(["pkg-config", "--cflags", "--libs", "notun"], env=env,
                            capture_output=True, text=True, timeout=30)
     assert flags.returncode == 0, flags.stderr
@@ -113,7 +128,11 @@ def test_example_host_through_a_gateway(installed, notun, tmp_path, servers):  #
                          f"{stage}{PREFIX}/lib/libnotun.a"] + [f for f in static if f != "-lnotun"],
                         capture_output=True, text=True, timeout=120)
     assert cc.returncode == 0, cc.stderr
+    return exe, dict(os.environ, LD_LIBRARY_PATH=f"{stage}{PREFIX}/lib")
 
+
+def test_example_host_through_a_gateway(example, notun, tmp_path, servers):  # noqa: F811
+    exe, run_env = example
     gw_keys, client_keys = KeyPair(notun), KeyPair(notun)
     gw_port = free_udp_port("127.0.0.1")
     gateway = Gateway(notun, tmp_path, (
@@ -127,7 +146,6 @@ def test_example_host_through_a_gateway(installed, notun, tmp_path, servers):  #
         f.write(f"[Interface]\nPrivateKey = {client_keys.private}\nAddress = {CLIENT_IP}/32\n\n"
                 f"[Peer]\nPublicKey = {gw_keys.public}\nEndpoint = 127.0.0.1:{gw_port}\n"
                 f"AllowedIPs = {GW_IP}/32\n\n[Proxy]\nListen = 127.0.0.1:0\n")
-    run_env = dict(os.environ, LD_LIBRARY_PATH=f"{stage}{PREFIX}/lib")
     host = Host(exe, str(config), run_env)
     try:
         addr = host.wait(r"^event=listener_ready addr=(127\.0\.0\.1:\d+)$").group(1)
@@ -145,3 +163,61 @@ def test_example_host_through_a_gateway(installed, notun, tmp_path, servers):  #
     finally:
         host.close()
         gateway.stop()
+
+
+def test_example_host_under_a_portal_access_disable_reset(example, notun, tmp_path):
+    """The session under a real portal: access events for a resource, a
+    resource disabled from the host (refused at once, nothing asked) and
+    enabled again, reset (the portal sees the client join again, the gateway
+    a new handshake), stop."""
+    from socks import connect
+    from test_client_portal import portal_world
+    exe, run_env = example
+    with portal_world(notun, tmp_path) as w:
+        w["client"].stop()  # the host is alice now
+        host = Host(exe, str(w["conf"]), run_env)
+        try:
+            addr = host.wait(r"^event=listener_ready addr=(127\.0\.0\.1:\d+)$").group(1)
+            host.wait(r"^event=portal_connected")
+            host.wait(r"^event=resources_updated count=[1-9]")
+            url = f"{w['url']}/hello"
+            r = curl(["--proxy", f"socks5h://{addr}", url], timeout=30)
+            assert r.returncode == 0 and r.stdout == "hello through notun\n", r.stderr
+            host.wait(r"^event=access rid=web state=pending")
+            host.wait(r"^event=access rid=web state=granted gid=gw1 expires_at=\d+")
+            host.wait(r"^event=tunnel_up key=")
+            hs_at = time.monotonic()
+
+            mark = len(host.lines)
+            host.command("disable web")
+            host.wait(r"^event=access rid=web state=none", since=mark)
+            asked = len(w["portal"].lines)
+            t = time.monotonic()
+            proxy = tuple(addr.split(":"))
+            rep, _ = connect((proxy[0], int(proxy[1])), w["res_ip"], w["http_port"])
+            assert rep == 0x02 and time.monotonic() - t < 1
+            time.sleep(0.3)
+            assert not any("rid=web" in line for line in w["portal"].lines[asked:])
+
+            host.command("enable web")
+            r = curl(["--proxy", f"socks5h://{addr}", url], timeout=30)
+            assert r.returncode == 0, r.stderr
+
+            # A handshake is started only 5 s (REKEY_TIMEOUT) after the last one.
+            time.sleep(max(0.0, hs_at + 5.5 - time.monotonic()))
+            joins = sum("event=joined cid=alice" in line for line in w["portal"].lines)
+            handshakes = w["gw"].read_log().count("event=handshake_complete")
+            host.command("reset")
+            deadline = time.monotonic() + EVENT_TIMEOUT_S
+            while time.monotonic() < deadline and (
+                    sum("event=joined cid=alice" in line for line in w["portal"].lines) <= joins
+                    or w["gw"].read_log().count("event=handshake_complete") <= handshakes):
+                time.sleep(0.1)
+            assert sum("event=joined cid=alice" in line for line in w["portal"].lines) > joins
+            assert w["gw"].read_log().count("event=handshake_complete") > handshakes
+
+            host.command("stop")
+            host.wait(r"^event=stopped$")
+            assert host.proc.wait(timeout=EVENT_TIMEOUT_S) == 0, host.err[-20:]
+        finally:
+            host.close()

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: MIT
 /* An example host of libnotun: starts a session from a configuration file,
- * prints its events one per line and stops cleanly on Ctrl-C or SIGTERM.
+ * prints its events one per line, takes commands from stdin (a line each:
+ * `disable RID`, `enable RID`, `reset`, `log LEVEL`, `stop`) and stops
+ * cleanly on Ctrl-C or SIGTERM.
  *
  *   cc notun-events.c $(pkg-config --cflags --libs notun) -o notun-events
  *   ./notun-events client.conf [LISTEN_ADDR:PORT]
@@ -68,6 +70,35 @@ static void print_event(const struct notun_event *ev)
 	fflush(stdout);
 }
 
+/* One line from stdin as a command; the result of queueing it is printed
+ * (what it did comes as events). */
+static void command(struct notun_session *s, char *line)
+{
+	char *arg = strchr(line, ' ');
+	int ret = -EINVAL;
+
+	line[strcspn(line, "\r")] = '\0';
+	if (arg)
+		*arg++ = '\0';
+	if (!strcmp(line, "disable") && arg)
+		ret = notun_resource_disable(s, arg);
+	else if (!strcmp(line, "enable") && arg)
+		ret = notun_resource_enable(s, arg);
+	else if (!strcmp(line, "reset"))
+		ret = notun_reset(s);
+	else if (!strcmp(line, "stop"))
+		ret = notun_request_stop(s);
+	else if (!strcmp(line, "log") && arg) {
+		static const char *const levels[] = {"trace", "debug", "info", "warn", "error", "off"};
+
+		for (int l = 0; l < 6; l++)
+			if (!strcmp(arg, levels[l]))
+				ret = notun_set_log_level(s, (enum notun_log_level)l);
+	}
+	printf("command=%s result=\"%s\"\n", line, ret ? notun_strerror(ret) : "queued");
+	fflush(stdout);
+}
+
 int main(int argc, char **argv)
 {
 	struct notun_options o;
@@ -75,7 +106,9 @@ int main(int argc, char **argv)
 	struct notun_event ev;
 	char msg[256] = "";
 	sigset_t mask;
-	int sfd, ret, stopped = 0;
+	char line[256];
+	size_t used = 0;
+	int sfd, ret, stopped = 0, in = STDIN_FILENO;
 
 	if (argc < 2 || argc > 3) {
 		fprintf(stderr, "usage: %s CONFIG [LISTEN_ADDR:PORT]\n", argv[0]);
@@ -116,11 +149,30 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	while (!stopped) {
-		struct pollfd p[2] = {{.fd = notun_event_fd(s), .events = POLLIN},
-				      {.fd = sfd, .events = POLLIN}};
+		struct pollfd p[3] = {{.fd = notun_event_fd(s), .events = POLLIN},
+				      {.fd = sfd, .events = POLLIN},
+				      {.fd = in, .events = POLLIN}};
 
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
+		if (poll(p, 3, -1) < 0 && errno != EINTR)
 			break;
+		if (p[2].revents & (POLLIN | POLLHUP)) {
+			/* Whole lines to command(); at the end of stdin, no more. */
+			ssize_t n = read(in, line + used, sizeof(line) - 1 - used);
+			char *nl;
+
+			if (n <= 0)
+				in = -1;
+			used += n > 0 ? (size_t)n : 0;
+			line[used] = '\0';
+			while ((nl = strchr(line, '\n'))) {
+				*nl = '\0';
+				command(s, line);
+				used -= (size_t)(nl + 1 - line);
+				memmove(line, nl + 1, used + 1);
+			}
+			if (used == sizeof(line) - 1)
+				used = 0; /* a line too long for any command */
+		}
 		if (p[1].revents & POLLIN) {
 			struct signalfd_siginfo si;
 
