@@ -74,8 +74,12 @@ LIB_API := $(shell sed -n 's/^\#define NOTUN_API_VERSION[ \t]*\([0-9]*\).*/\1/p'
 LIB_MAJOR := $(shell expr $(LIB_API) / 10000)
 DIST := $(O)/dist
 DIST_LIBS := $(DIST)/libnotun.so.$(VERSION) $(DIST)/libnotun.a
+# Man pages, made from the help texts and config.md; dated by the last commit.
+MAN_DATE := $(shell git log -1 --format=%cs 2>/dev/null || date +%F)
+MANS := $(O)/man/notun.1 $(O)/man/notun.conf.5
+EXAMPLES := $(wildcard core/cli/examples/*.conf)
 
-.PHONY: all deps fetch test demo bench fuzz install clean distclean format \
+.PHONY: all deps fetch test demo bench fuzz install uninstall clean distclean format \
 	_binaries _tests _fuzzers _benches
 
 all: deps
@@ -87,10 +91,19 @@ deps:
 fetch:
 	@third_party/fetch.sh lwip && third_party/fetch.sh libwebsockets
 
-_binaries: $(O)/notun $(TOOL_BINS) $(DIST_LIBS)
+_binaries: $(O)/notun $(TOOL_BINS) $(DIST_LIBS) $(MANS)
 _tests: $(O)/notun $(UNIT_BINS) $(TOOL_BINS)
 _fuzzers: $(FUZZ_BINS)
 _benches: $(O)/notun $(BENCH_BINS) $(TOOL_BINS)
+
+$(O)/man/notun.1: $(O)/notun core/cli/help2man.py
+	@mkdir -p $(@D)
+	/usr/bin/python3 core/cli/help2man.py $(O)/notun $(MAN_DATE) >$@.tmp && mv $@.tmp $@
+
+$(O)/man/notun.conf.5: core/config/config.md core/cli/md2man.py
+	@mkdir -p $(@D)
+	/usr/bin/python3 core/cli/md2man.py $< notun.conf 5 $(MAN_DATE) \
+		"notun configuration files" >$@.tmp && mv $@.tmp $@
 
 $(LWS_OUT)/lib/libwebsockets.a:
 	@LWS_DIR=$(LWS_DIR) third_party/build-lws.sh $(LWS_OUT)
@@ -225,6 +238,27 @@ install: all
 	@mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' core/lib/notun.pc.in \
 		>$(DESTDIR)$(PREFIX)/lib/pkgconfig/notun.pc
+	install -D -m 0644 build/man/notun.1 $(DESTDIR)$(PREFIX)/share/man/man1/notun.1
+	install -D -m 0644 build/man/notun.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/notun.conf.5
+	install -d $(DESTDIR)$(PREFIX)/share/doc/notun/examples
+	install -m 0644 $(EXAMPLES) $(DESTDIR)$(PREFIX)/share/doc/notun/examples/
+	@mkdir -p $(DESTDIR)$(PREFIX)/lib/systemd/user
+	sed -e 's|@BINDIR@|$(PREFIX)/bin|' core/cli/examples/notun-up@.service \
+		>$(DESTDIR)$(PREFIX)/lib/systemd/user/notun-up@.service
+
+# Exactly what install put there, and the folders that are notun's own.
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/notun $(DESTDIR)$(PREFIX)/include/notun.h \
+		$(DESTDIR)$(PREFIX)/lib/libnotun.a $(DESTDIR)$(PREFIX)/lib/libnotun.so \
+		$(DESTDIR)$(PREFIX)/lib/libnotun.so.$(LIB_MAJOR) \
+		$(DESTDIR)$(PREFIX)/lib/libnotun.so.$(VERSION) \
+		$(DESTDIR)$(PREFIX)/lib/pkgconfig/notun.pc \
+		$(DESTDIR)$(PREFIX)/share/man/man1/notun.1 \
+		$(DESTDIR)$(PREFIX)/share/man/man5/notun.conf.5 \
+		$(DESTDIR)$(PREFIX)/lib/systemd/user/notun-up@.service \
+		$(addprefix $(DESTDIR)$(PREFIX)/share/doc/notun/examples/,$(notdir $(EXAMPLES)))
+	rmdir $(DESTDIR)$(PREFIX)/share/doc/notun/examples $(DESTDIR)$(PREFIX)/share/doc/notun \
+		2>/dev/null || true
 
 format:
 	clang-format -i $(LIB_SRCS) core/cli/main.c $(wildcard */*.h */*/*.h tests/unit/*.c tests/tools/*.c)

@@ -17,6 +17,9 @@ struct nt_cmd {
 	int (*run)(int argc, char **argv); /* argv[0] is the subcommand */
 };
 
+/* `notun CMD --help`: usage, description, every option with its default. */
+int nt_cli_help(const struct nt_cmd *cmd, FILE *out);
+
 int nt_cmd_genkey(int argc, char **argv);
 int nt_cmd_genpsk(int argc, char **argv);
 int nt_cmd_pubkey(int argc, char **argv);

@@ -10,7 +10,7 @@
 #include "platform/secret.h"
 
 static const struct nt_cmd commands[] = {
-    {"up", "-c FILE [--listen ADDR:PORT] [--control PATH|none]", "run the client: SOCKS5 proxy into the WireGuard tunnel",
+    {"up", "-c FILE [--listen ADDR:PORT] [--control PATH|none]", "run the client: SOCKS5 and HTTP proxy into the WireGuard tunnel",
      nt_cmd_up},
     {"run", "-c FILE [OPTIONS] -- CMD ARGS",
      "run CMD with proxy variables set, through a client of its own", nt_cmd_run},
@@ -38,12 +38,14 @@ static void usage(FILE *out)
 		     "A userspace WireGuard access client: no TUN device, no root.\n\n"
 		     "Commands:\n");
 	for (size_t i = 0; i < N_COMMANDS; i++)
-		fprintf(out, "  %-8s %-30s %s\n", commands[i].name, commands[i].args,
-			commands[i].summary);
+		fprintf(out, "  %-8s %s\n", commands[i].name, commands[i].summary);
 	fprintf(out, "\nOptions:\n"
-		     "  --log-level LEVEL  trace, debug, info (default; warn for run), warn, error, off\n"
+		     "  --log-level LEVEL  trace, debug, info, warn, error, off (default info;\n"
+		     "                     warn for run and connect, whose stderr is the user's)\n"
 		     "  -V, --version      print notun's version and its libraries'\n"
-		     "  -h, --help         this help\n");
+		     "  -h, --help         this help\n\n"
+		     "notun COMMAND --help lists the command's options with their defaults.\n"
+		     "Files: notun.conf(5). Sample configurations: share/doc/notun/examples.\n");
 }
 
 static const struct nt_cmd *find_command(const char *name)
@@ -95,8 +97,7 @@ int main(int argc, char **argv)
 		return NT_EXIT_USAGE;
 	}
 	if (i + 1 < argc && (!strcmp(argv[i + 1], "-h") || !strcmp(argv[i + 1], "--help"))) {
-		printf("usage: notun %s %s\n%s\n", cmd->name, cmd->args, cmd->summary);
-		return NT_EXIT_OK;
+		return nt_cli_help(cmd, stdout);
 	}
 	/* notun run shares its stderr with CMD: only what needs attention. */
 	if (cmd->run == nt_cmd_run && !level_given)

@@ -1,6 +1,9 @@
-"""The man pages: generated from the documents they mirror (core/cli/md2man.py),
-rendered by groff without a warning, and notun.conf(5) naming every key the
-configuration parsers accept (read from their key tables in core/config/)."""
+"""The man pages: generated from what they mirror (notun.conf(5) from
+core/config/config.md by core/cli/md2man.py, notun(1) from the binary's
+help by core/cli/help2man.py), rendered by groff without a warning;
+notun.conf(5) names every key the configuration parsers accept (read from
+their key tables in core/config/), every command's --help every option its
+getopt table takes; `make install` then `make uninstall` leave no file."""
 import glob
 import os
 import re
@@ -21,6 +24,17 @@ def need(*tools):
             pytest.skip(f"{tool} is missing (run make deps)")
 
 
+def render(path):
+    need("groff", "man")
+    r = subprocess.run(["groff", "-ww", "-man", "-Tutf8", str(path)], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    r = subprocess.run(["man", "--warnings=w", "-l", str(path)], capture_output=True, text=True,
+                       timeout=30, env={**os.environ, "MANWIDTH": "80", "MANPAGER": "cat"})
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    return r.stdout
+
+
 def page(tmp_path, src, name, section, what):
     out = tmp_path / f"{name}.{section}"
     r = subprocess.run(["/usr/bin/python3", MD2MAN, os.path.join(TOP, src), name, section,
@@ -32,15 +46,64 @@ def page(tmp_path, src, name, section, what):
 
 @pytest.mark.parametrize("src,name,section,what", PAGES, ids=[p[1] for p in PAGES])
 def test_page_renders_without_warnings(tmp_path, src, name, section, what):
-    need("groff", "man")
-    path = page(tmp_path, src, name, section, what)
-    r = subprocess.run(["groff", "-ww", "-man", "-Tutf8", str(path)], capture_output=True,
-                       text=True, timeout=30)
-    assert r.returncode == 0 and r.stderr == "", r.stderr
-    r = subprocess.run(["man", "--warnings=w", "-l", str(path)], capture_output=True, text=True,
-                       timeout=30, env={**os.environ, "MANWIDTH": "80", "MANPAGER": "cat"})
-    assert r.returncode == 0 and r.stderr == "", r.stderr
-    assert "NAME" in r.stdout and name in r.stdout
+    text = render(page(tmp_path, src, name, section, what))
+    assert "NAME" in text and name in text
+
+
+def getopt_tables():
+    """{command: [long options]} from each core/cli/cmd_*.c's option table."""
+    out = {}
+    for src in glob.glob(os.path.join(TOP, "core", "cli", "cmd_*.c")):
+        with open(src, encoding="utf-8") as f:
+            opts = re.findall(r'\{"([a-z][a-z-]*)", (?:required|no|optional)_argument', f.read())
+        cmd = os.path.basename(src)[len("cmd_"):-len(".c")]
+        if opts:
+            out[cmd] = opts
+    return out
+
+
+def test_every_option_is_in_its_help_and_in_notun_1(notun, tmp_path):
+    tables = getopt_tables()
+    assert {"up", "run", "gateway", "status"} <= set(tables), tables
+    man = tmp_path / "notun.1"
+    r = subprocess.run(["/usr/bin/python3", os.path.join(TOP, "core", "cli", "help2man.py"),
+                        notun, "2026-01-01"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    man.write_text(r.stdout)
+    text = render(man)
+    for cmd, opts in tables.items():
+        h = subprocess.run([notun, cmd, "--help"], capture_output=True, text=True, timeout=30)
+        assert h.returncode == 0, h.stderr
+        assert "Options:" in h.stdout, (cmd, h.stdout)
+        for opt in opts:
+            assert f"--{opt}" in h.stdout, (cmd, opt, h.stdout)
+        assert f"notun {cmd} " in text, cmd
+    for opt in {o for opts in tables.values() for o in opts}:
+        assert f"--{opt}" in text, opt
+    up = subprocess.run([notun, "up", "--help"], capture_output=True, text=True, timeout=30)
+    assert "SOCKS5" in up.stdout and "HTTP" in up.stdout
+
+
+def test_install_then_uninstall_leaves_no_file(tmp_path):
+    stage = tmp_path / "stage"
+    make = ["make", "--no-print-directory", f"DESTDIR={stage}", "PREFIX=/usr"]
+    r = subprocess.run(make + ["install"], cwd=TOP, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-2000:]
+    files = sorted(str(p.relative_to(stage)) for p in stage.rglob("*") if not p.is_dir())
+    for want in ("usr/bin/notun", "usr/share/man/man1/notun.1", "usr/share/man/man5/notun.conf.5",
+                 "usr/share/doc/notun/examples/client.conf",
+                 "usr/share/doc/notun/examples/gateway.conf",
+                 "usr/share/doc/notun/examples/portal.conf",
+                 "usr/lib/systemd/user/notun-up@.service", "usr/include/notun.h",
+                 "usr/lib/pkgconfig/notun.pc"):
+        assert want in files, files
+    unit = (stage / "usr/lib/systemd/user/notun-up@.service").read_text()
+    assert "ExecStart=/usr/bin/notun up -c %E/notun/%i.conf" in unit
+    render(stage / "usr/share/man/man1/notun.1")
+    r = subprocess.run(make + ["uninstall"], cwd=TOP, capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    left = sorted(str(p.relative_to(stage)) for p in stage.rglob("*") if not p.is_dir())
+    assert left == [], left
 
 
 def parser_tables():
