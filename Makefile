@@ -11,6 +11,15 @@ O ?= build
 SAN ?= 0
 CC ?= cc
 PREFIX ?= /usr/local
+# Quiet unless V=1: objects compile silently, each library, program and
+# page built says so in one line.
+ifeq ($(V),1)
+Q :=
+say = @true
+else
+Q := @
+say = @printf '  %-5s %s\n' $(1) $(2)
+endif
 PYTHON := /usr/bin/python3
 
 TP := build/third_party
@@ -98,11 +107,13 @@ _benches: $(O)/notun $(BENCH_BINS) $(TOOL_BINS)
 
 $(O)/man/notun.1: $(O)/notun core/cli/help2man.py
 	@mkdir -p $(@D)
-	/usr/bin/python3 core/cli/help2man.py $(O)/notun $(MAN_DATE) >$@.tmp && mv $@.tmp $@
+	$(call say,MAN,$@)
+	$(Q)/usr/bin/python3 core/cli/help2man.py $(O)/notun $(MAN_DATE) >$@.tmp && mv $@.tmp $@
 
 $(O)/man/notun.conf.5: core/config/config.md core/cli/md2man.py
 	@mkdir -p $(@D)
-	/usr/bin/python3 core/cli/md2man.py $< notun.conf 5 $(MAN_DATE) \
+	$(call say,MAN,$@)
+	$(Q)/usr/bin/python3 core/cli/md2man.py $< notun.conf 5 $(MAN_DATE) \
 		"notun configuration files" >$@.tmp && mv $@.tmp $@
 
 $(LWS_OUT)/lib/libwebsockets.a:
@@ -119,7 +130,7 @@ LWIP_CC = $(CC) -std=c11 -D_GNU_SOURCE -g -MMD -MP $(PIC) $(OPT) $(LWIP_SAN) -w 
 $(O)/lwip/%.o: $(LWIP_DIR)/%.c netstack/lwipopts.h $(wildcard netstack/arch/*.h) Makefile \
 		$(LWIP_PATCHED_HDRS)
 	@mkdir -p $(dir $@)
-	$(LWIP_CC) -c $< -o $@
+	$(Q)$(LWIP_CC) -c $< -o $@
 
 # notun's lwIP patches, applied in name order: the files they touch are
 # copied (as LF text), patched under $(O)/lwip-patched and used instead of
@@ -153,40 +164,47 @@ $(LWIP_PATCHED_HDRS): $(LWIP_PATCHED_DIR)/.stamp
 $(patsubst %.c,$(O)/lwip/%.o,$(LWIP_PATCHED_SRCS)): $(O)/lwip/%.o: $(LWIP_PATCHED_DIR)/.stamp \
 		$(LWIP_PATCHED_HDRS) netstack/lwipopts.h $(wildcard netstack/arch/*.h) Makefile
 	@mkdir -p $(dir $@)
-	$(LWIP_CC) -c $(LWIP_PATCHED_DIR)/$*.c -o $@
+	$(Q)$(LWIP_CC) -c $(LWIP_PATCHED_DIR)/$*.c -o $@
 
 $(O)/liblwip.a: $(LWIP_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)ar rcs $@ $^
 
 # libwebsockets' headers are installed with its library: core/channel/ and
 # the version report include them, so it is built before any object.
 $(O)/obj/%.o: %.c $(LWIP_PATCHED_HDRS) | $(LWS_OUT)/lib/libwebsockets.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -DNT_VERSION='"$(VERSION)"' -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(WARN) $(INCLUDES) -DNT_VERSION='"$(VERSION)"' -c $< -o $@
 
 $(O)/libnotun.a: $(LIB_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)ar rcs $@ $^
 
 $(O)/notun: $(O)/obj/core/cli/main.o $(O)/libnotun.a $(O)/liblwip.a | $(LWS_OUT)/lib/libwebsockets.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(O)/tests/%: $(O)/obj/tests/unit/%.o $(O)/libnotun.a $(O)/liblwip.a | $(LWS_OUT)/lib/libwebsockets.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS) -lcmocka
 
 $(O)/tools/%: $(O)/obj/tests/tools/%.o $(O)/libnotun.a $(O)/liblwip.a | $(LWS_OUT)/lib/libwebsockets.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(O)/bench/%: $(O)/obj/tests/bench/%.o $(O)/libnotun.a $(O)/liblwip.a | $(LWS_OUT)/lib/libwebsockets.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LIBS)
 
 $(O)/fuzz/%: $(O)/obj/tests/fuzz/%.o $(O)/libnotun.a $(O)/liblwip.a | $(LWS_OUT)/lib/libwebsockets.a
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 
 # libnotun for other programs (core/lib/notun.h, core/lib/README.md): the
 # API alone is exported (NOTUN_API, -fvisibility=hidden, the version script),
@@ -197,16 +215,19 @@ DIST_INPUTS := $(LIB_OBJS) $(LWIP_OBJS) $(LWS_OUT)/lib/libwebsockets.a
 
 $(DIST)/libnotun.so.$(VERSION): $(DIST_INPUTS) core/lib/notun.map
 	@mkdir -p $(dir $@)
-	$(CC) -shared -Wl,-soname,libnotun.so.$(LIB_MAJOR) -Wl,--version-script=core/lib/notun.map \
+	$(call say,LD,$@)
+	$(Q)$(CC) -shared -Wl,-soname,libnotun.so.$(LIB_MAJOR) -Wl,--version-script=core/lib/notun.map \
 		-Wl,--no-undefined $(LDFLAGS) -o $@ $(LIB_OBJS) $(LWIP_OBJS) $(LIBS)
 
 $(DIST)/libnotun.a: $(DIST_INPUTS)
 	@mkdir -p $(dir $@)
-	$(LD) -r --wrap=$(LWS_PEERCERT) -u __wrap_$(LWS_PEERCERT) -o $(DIST)/notun-all.o $(LIB_OBJS) $(LWIP_OBJS) \
+	$(call say,LD,$(DIST)/notun-all.o)
+	$(Q)$(LD) -r --wrap=$(LWS_PEERCERT) -u __wrap_$(LWS_PEERCERT) -o $(DIST)/notun-all.o $(LIB_OBJS) $(LWIP_OBJS) \
 		--whole-archive $(LWS_OUT)/lib/libwebsockets.a --no-whole-archive
-	objcopy -w --keep-global-symbol='notun_*' $(DIST)/notun-all.o
+	$(Q)objcopy -w --keep-global-symbol='notun_*' $(DIST)/notun-all.o
 	@rm -f $@
-	ar rcs $@ $(DIST)/notun-all.o
+	$(call say,AR,$@)
+	$(Q)ar rcs $@ $(DIST)/notun-all.o
 
 # The test suite runs against the sanitized build in build/asan; the memory
 # test measures RSS on the release binary, build/notun (glibc's malloc, not ASan's).
