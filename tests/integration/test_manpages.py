@@ -97,8 +97,16 @@ def test_install_then_uninstall_leaves_no_file(tmp_path):
                  "usr/lib/systemd/user/notun-up@.service", "usr/include/notun.h",
                  "usr/lib/pkgconfig/notun.pc"):
         assert want in files, files
-    unit = (stage / "usr/lib/systemd/user/notun-up@.service").read_text()
+    unit_path = stage / "usr/lib/systemd/user/notun-up@.service"
+    unit = unit_path.read_text()
     assert "ExecStart=/usr/bin/notun up -c %E/notun/%i.conf" in unit
+    if shutil.which("systemd-analyze"):
+        # An instance of the template, its ExecStart pointed at the staged binary.
+        inst = tmp_path / "notun-up@work.service"
+        inst.write_text(unit.replace("/usr/bin/notun", str(stage / "usr/bin/notun")))
+        r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(inst)],
+                           capture_output=True, text=True, timeout=60)
+        assert r.returncode == 0, r.stdout + r.stderr
     render(stage / "usr/share/man/man1/notun.1")
     r = subprocess.run(make + ["uninstall"], cwd=TOP, capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
