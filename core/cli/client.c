@@ -96,12 +96,13 @@ int nt_client_start(struct nt_loop *loop, const struct nt_client_options *opts,
 	}
 	if (!opts->engine_only) {
 		ret = nt_ctl_start(loop,
-				   &(struct nt_ctl_config){
-				       .src = {.role = NT_CTL_CLIENT, .engine = c->w.engine,
-					       .proxy = c->w.proxy},
-				       .control = opts->control,
-				       .config_path = opts->config_path,
-				       .cfg = &c->cfg},
+				   &(struct nt_ctl_config){.src = {.role = NT_CTL_CLIENT,
+								   .engine = c->w.engine,
+								   .proxy = c->w.proxy,
+								   .command = opts->command},
+							   .control = opts->control,
+							   .config_path = opts->config_path,
+							   .cfg = &c->cfg},
 				   &c->ctl);
 		if (ret != 0) {
 			fprintf(stderr, "notun: cannot serve [Metrics]: %s\n", strerror(-ret));

@@ -31,6 +31,9 @@ struct nt_client_options {
 	/* --control: NULL the default path, "none", or a path (core/ctl/ctl.h);
 	 * not with engine_only. */
 	const char *control;
+	/* "up" or "run", for the status (a client of "up" is one that `run`,
+	 * `connect` and `env` may share: core/cli/running.h). Static. */
+	const char *command;
 };
 
 /* Loads and checks the configuration, brings everything up and runs until

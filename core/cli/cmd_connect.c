@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
-/* notun connect [-c FILE] HOST PORT: stdin and stdout joined to one TCP
+/* notun connect [-c FILE [--own] [--control PATH]] HOST PORT: stdin and
+ * stdout joined to one TCP
  * connection, for ssh's ProxyCommand (`ssh -o ProxyCommand='notun connect
  * %h %p'`), rsync and git over ssh.
  *
@@ -8,9 +9,13 @@
  *               `notun env` set it: socks5h://[USER:PASS@]HOST:PORT, a
  *               SOCKS5 CONNECT with the name (never resolved here), and
  *               username/password authentication when the URL has them;
- *   with -c     an engine of our own, without a listener: one
- *               nt_engine_open_tcp, its stream spliced to one end of a
- *               socketpair.
+ *   with -c     the proxy of a `notun up` of FILE that runs already (its
+ *               control socket says where: core/cli/running.h), with
+ *               FILE's credentials, as above: a second client with the
+ *               same key would take the session from it. Without one,
+ *               or with --own, an engine of our own, without a listener:
+ *               one nt_engine_open_tcp, its stream spliced to one end of
+ *               a socketpair.
  * Either way the bytes end up on a socket S, and two threads copy them with
  * blocking I/O (which serves stdin and stdout of every kind: pipes,
  * terminals, and regular files, which epoll refuses):
@@ -42,11 +47,12 @@
 
 #include "core/cli/cli.h"
 #include "core/cli/client.h"
-#include "core/engine/engine.h"
 #include "core/cli/runenv.h"
+#include "core/cli/running.h"
+#include "core/engine/engine.h"
+#include "netstack/splice.h"
 #include "platform/log.h"
 #include "platform/loop.h"
-#include "netstack/splice.h"
 
 #define RELAY_BUF (64 * 1024)
 /* SOCKS5 negotiation with the proxy: above the longest ConnectTimeout
@@ -363,20 +369,19 @@ static int socks5_connect(int fd, const struct nt_runenv_url *u, const struct en
 	return NT_EXIT_OK;
 }
 
-static int connect_via_proxy(const char *url, const struct endpoint *ep)
+/* u is wiped. */
+static int connect_via_proxy(struct nt_runenv_url *u, const struct endpoint *ep)
 {
 	const struct timeval none = {0};
 	struct relay r = {.done_fd = -1};
-	struct nt_runenv_url u;
 	int fd = -1, code, ret;
 
-	if (nt_runenv_url_parse(url, &u) != 0)
-		return nt_cli_usage_error("connect", "ALL_PROXY is not a socks5h:// (or socks5://) "
-						     "proxy URL; use -c FILE without one");
-	code = proxy_dial(&u, ep, &fd);
+	/* A peer that goes away must be an error, not a signal. */
+	signal(SIGPIPE, SIG_IGN);
+	code = proxy_dial(u, ep, &fd);
 	if (code == NT_EXIT_OK)
-		code = socks5_connect(fd, &u, ep);
-	sodium_memzero(&u, sizeof(u));
+		code = socks5_connect(fd, u, ep);
+	sodium_memzero(u, sizeof(*u));
 	if (code != NT_EXIT_OK)
 		goto out;
 	/* The negotiation's timeouts must not cut an idle session. */
@@ -557,6 +562,34 @@ out_loop:
 	return code;
 }
 
+/* ---- through a running notun up of the file ---- */
+
+/* NT_EXIT_OK with *u set to its proxy and the file's credentials, or
+ * NT_EXIT_USAGE (the file is refused, said on stderr). */
+static int running_url(const char *config_path, const struct nt_running *up,
+		       struct nt_runenv_url *u)
+{
+	struct nt_client_options opts = {.config_path = config_path};
+	struct nt_config cfg;
+	int code = nt_client_load_config(&opts, &cfg);
+
+	if (code != NT_EXIT_OK)
+		return code;
+	memset(u, 0, sizeof(*u));
+	u->scheme = NT_PROXY_URL_SOCKS5H;
+	snprintf(u->host, sizeof(u->host), "%s", up->host);
+	u->port = up->up.listen.port;
+	if (cfg.username[0]) {
+		u->has_credentials = true;
+		snprintf(u->username, sizeof(u->username), "%s", cfg.username);
+		snprintf(u->password, sizeof(u->password), "%s", cfg.password);
+	}
+	nt_config_free(&cfg);
+	nt_info("connect", "event=using_running_client pid=%lld proxy=%s:%u control=%s",
+		(long long)up->up.pid, up->host, up->up.listen.port, up->path);
+	return NT_EXIT_OK;
+}
+
 /* ---- arguments ---- */
 
 static int parse_endpoint(const char *host, const char *port, struct endpoint *ep)
@@ -587,10 +620,15 @@ int nt_cmd_connect(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 	    {"config", required_argument, NULL, 'c'},
+	    {"own", no_argument, NULL, 'o'},
+	    {"control", required_argument, NULL, 'C'},
 	    {NULL, 0, NULL, 0},
 	};
-	const char *config_path = NULL, *url;
+	const char *config_path = NULL, *control = NULL, *url;
+	struct nt_runenv_url u;
+	struct nt_running up;
 	struct endpoint ep;
+	bool own = false;
 	int opt, code;
 
 	nt_cli_getopt_start();
@@ -598,6 +636,12 @@ int nt_cmd_connect(int argc, char **argv)
 		switch (opt) {
 		case 'c':
 			config_path = optarg;
+			break;
+		case 'o':
+			own = true;
+			break;
+		case 'C':
+			control = optarg;
 			break;
 		default:
 			return nt_cli_option_error("connect", opt, argv);
@@ -610,6 +654,12 @@ int nt_cmd_connect(int argc, char **argv)
 		return code;
 	if (nt_log_get_level() == NT_LOG_INFO)
 		nt_log_set_level(NT_LOG_WARN);
+	if ((own || control) && !config_path)
+		return nt_cli_usage_error("connect", "--own and --control go with -c FILE");
+	if (config_path && !own && nt_running_find("connect", config_path, control, &up)) {
+		code = running_url(config_path, &up, &u);
+		return code == NT_EXIT_OK ? connect_via_proxy(&u, &ep) : code;
+	}
 	if (config_path)
 		return connect_own(config_path, &ep);
 	url = getenv("ALL_PROXY");
@@ -618,7 +668,8 @@ int nt_cmd_connect(int argc, char **argv)
 	if (!url || !url[0])
 		return nt_cli_usage_error("connect", "needs -c FILE, or ALL_PROXY (as notun run "
 						     "and notun env set it)");
-	/* A peer that goes away must be an error, not a signal. */
-	signal(SIGPIPE, SIG_IGN);
-	return connect_via_proxy(url, &ep);
+	if (nt_runenv_url_parse(url, &u) != 0)
+		return nt_cli_usage_error("connect", "ALL_PROXY is not a socks5h:// (or socks5://) "
+						     "proxy URL; use -c FILE without one");
+	return connect_via_proxy(&u, &ep);
 }

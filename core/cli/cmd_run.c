@@ -1,8 +1,13 @@
 // SPDX-License-Identifier: MIT
-/* notun run -c FILE [--no-auth] [--listen ADDR:PORT] -- CMD [ARGS...]: the
- * client for the lifetime of one command, which alone gets the proxy
+/* notun run -c FILE [--no-auth] [--listen ADDR:PORT] [--own] -- CMD [ARGS...]:
+ * the client for the lifetime of one command, which alone gets the proxy
  * environment (core/cli/runenv.h).
  *
+ *   shared:  a `notun up` of FILE already runs (its control socket says so,
+ *            core/cli/running.h): CMD gets its proxy, with FILE's
+ *            credentials, and no second client starts: two clients with
+ *            one key would take the session from each other. Not with
+ *            --own, --listen, or --no-auth when FILE has credentials.
  *   start:   client on --listen (default 127.0.0.1, a free port) with fresh
  *            random credentials (none with --no-auth); its listener is
  *            bound before CMD starts, and CMD does not wait for the tunnel:
@@ -37,6 +42,7 @@
 #include "core/cli/cli.h"
 #include "core/cli/client.h"
 #include "core/cli/runenv.h"
+#include "core/cli/running.h"
 #include "platform/log.h"
 #include "platform/loop.h"
 
@@ -180,6 +186,7 @@ static int command_environ(const struct nt_config_listen *l, uint16_t port, cons
 struct run_args {
 	const char *config_path;
 	bool no_auth;
+	bool own; /* --own: never share a running notun up */
 	bool has_listen;
 	struct nt_config_listen listen;
 	const char *control;
@@ -189,11 +196,9 @@ struct run_args {
 static int parse_args(int argc, char **argv, struct run_args *a)
 {
 	static const struct option longopts[] = {
-	    {"config", required_argument, NULL, 'c'},
-	    {"no-auth", no_argument, NULL, 'n'},
-	    {"listen", required_argument, NULL, 'l'},
-	    {"control", required_argument, NULL, 'C'},
-	    {NULL, 0, NULL, 0},
+	    {"config", required_argument, NULL, 'c'},  {"no-auth", no_argument, NULL, 'n'},
+	    {"own", no_argument, NULL, 'o'},	       {"listen", required_argument, NULL, 'l'},
+	    {"control", required_argument, NULL, 'C'}, {NULL, 0, NULL, 0},
 	};
 	int opt;
 
@@ -206,6 +211,9 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 			break;
 		case 'n':
 			a->no_auth = true;
+			break;
+		case 'o':
+			a->own = true;
 			break;
 		case 'l':
 			if (a->has_listen)
@@ -230,12 +238,46 @@ static int parse_args(int argc, char **argv, struct run_args *a)
 	return NT_EXIT_OK;
 }
 
+/* The environment for the proxy of a running `notun up` of the file, with
+ * the file's credentials: NT_EXIT_OK (*envp set), NT_EXIT_USAGE (the file
+ * is refused, said on stderr), NT_EXIT_FAIL, or -1 when that client cannot
+ * serve CMD as asked (--no-auth, but it takes credentials). */
+static int shared_environ(const struct run_args *a, const struct nt_running *up, char ***envp)
+{
+	struct nt_client_options opts = {.config_path = a->config_path};
+	struct nt_config cfg;
+	bool auth;
+	int ret, code;
+
+	code = nt_client_load_config(&opts, &cfg);
+	if (code != NT_EXIT_OK)
+		return code;
+	auth = cfg.username[0] != '\0';
+	if (a->no_auth && auth) {
+		nt_info(MOD, "event=own_client reason=\"--no-auth, and the running client "
+			     "takes credentials\"");
+		nt_config_free(&cfg);
+		return -1;
+	}
+	ret = command_environ(&up->up.listen, up->up.listen.port, auth ? cfg.username : NULL,
+			      auth ? cfg.password : NULL, envp);
+	nt_config_free(&cfg);
+	if (ret != 0) {
+		fprintf(stderr, "notun run: cannot build the environment: %s\n", strerror(-ret));
+		return NT_EXIT_FAIL;
+	}
+	nt_info(MOD, "event=using_running_client pid=%lld proxy=%s:%u control=%s",
+		(long long)up->up.pid, up->host, up->up.listen.port, up->path);
+	return NT_EXIT_OK;
+}
+
 int nt_cmd_run(int argc, char **argv)
 {
 	struct run_args a = {.listen = {.ip = {.family = AF_INET, .addr = {127, 0, 0, 1}}}};
 	char user[NT_RUNENV_USERNAME_LEN + 1], pass[NT_RUNENV_PASSWORD_LEN + 1];
 	struct nt_client_options opts = {0};
 	struct run r = {.child = -1};
+	struct nt_running up;
 	struct nt_loop *loop = NULL;
 	struct nt_client *client = NULL;
 	struct sigaction pipe_action;
@@ -263,6 +305,7 @@ int nt_cmd_run(int argc, char **argv)
 	opts.listen_count = 1;
 	opts.no_auth = a.no_auth;
 	opts.control = a.control;
+	opts.command = "run";
 	opts.username = user;
 	opts.password = pass;
 
@@ -279,15 +322,24 @@ int nt_cmd_run(int argc, char **argv)
 		fprintf(stderr, "notun run: cannot watch signals\n");
 		goto out_loop;
 	}
-	code = nt_client_start(loop, &opts, &client);
-	if (code != NT_EXIT_OK)
-		goto out_loop;
-	code = NT_EXIT_FAIL;
-	ret = command_environ(&a.listen, nt_client_bound_port(client, 0), a.no_auth ? NULL : user,
-			      a.no_auth ? NULL : pass, &envp);
-	if (ret != 0) {
-		fprintf(stderr, "notun run: cannot build the environment: %s\n", strerror(-ret));
-		goto out_client;
+	code = -1;
+	if (!a.own && !a.has_listen && nt_running_find(MOD, a.config_path, a.control, &up)) {
+		code = shared_environ(&a, &up, &envp);
+		if (code > 0)
+			goto out_loop;
+	}
+	if (code != NT_EXIT_OK) {
+		code = nt_client_start(loop, &opts, &client);
+		if (code != NT_EXIT_OK)
+			goto out_loop;
+		code = NT_EXIT_FAIL;
+		ret = command_environ(&a.listen, nt_client_bound_port(client, 0),
+				      a.no_auth ? NULL : user, a.no_auth ? NULL : pass, &envp);
+		if (ret != 0) {
+			fprintf(stderr, "notun run: cannot build the environment: %s\n",
+				strerror(-ret));
+			goto out_client;
+		}
 	}
 	ret = spawn(a.command, envp, &mask, pipe_action.sa_handler != SIG_IGN, &r.child);
 	if (ret != 0) {
@@ -296,8 +348,13 @@ int nt_cmd_run(int argc, char **argv)
 		r.child = -1;
 		goto out_env;
 	}
-	nt_info(MOD, "event=started cmd=\"%s\" pid=%d port=%u auth=%s", a.command[0], (int)r.child,
-		nt_client_bound_port(client, 0), a.no_auth ? "none" : "password");
+	if (client)
+		nt_info(MOD, "event=started cmd=\"%s\" pid=%d port=%u auth=%s", a.command[0],
+			(int)r.child, nt_client_bound_port(client, 0),
+			a.no_auth ? "none" : "password");
+	else
+		nt_info(MOD, "event=started cmd=\"%s\" pid=%d client=shared", a.command[0],
+			(int)r.child);
 	ret = nt_loop_run(loop);
 	if (r.child > 0) {
 		/* The loop failed under a running command, which has no proxy

@@ -7,6 +7,8 @@
 
 #include "core/cli/cli.h"
 #include "core/cli/client.h"
+#include "core/cli/running.h"
+#include "platform/log.h"
 
 int nt_cmd_up(int argc, char **argv)
 {
@@ -17,7 +19,8 @@ int nt_cmd_up(int argc, char **argv)
 	    {NULL, 0, NULL, 0},
 	};
 	struct nt_config_listen listen[NT_CONFIG_MAX_LISTEN];
-	struct nt_client_options opts = {.listen = listen};
+	struct nt_client_options opts = {.listen = listen, .command = "up"};
+	struct nt_running running;
 	int opt;
 
 	nt_cli_getopt_start();
@@ -45,5 +48,14 @@ int nt_cmd_up(int argc, char **argv)
 		return nt_cli_unexpected_arg("up", argv[optind]);
 	if (!opts.config_path)
 		return nt_cli_usage_error("up", "needs -c FILE (a wg-quick configuration)");
+	/* It starts anyway (a person may mean it), but the two will take the
+	 * session from each other: say why before it hurts. */
+	if (nt_running_find("up", opts.config_path, opts.control, &running))
+		nt_warn("up",
+			"event=client_already_running pid=%lld proxy=%s:%u control=%s "
+			"hint=\"two clients with one key take the session from each other; "
+			"notun run, connect and env use the running one\"",
+			(long long)running.up.pid, running.host, running.up.listen.port,
+			running.path);
 	return nt_client_run(&opts);
 }

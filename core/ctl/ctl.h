@@ -22,7 +22,7 @@ struct nt_loop;
 #define NT_CTL_NONE	     "none" /* --control none */
 
 struct nt_ctl_config {
-	struct nt_ctl_source src;
+	struct nt_ctl_source src;    /* src.command: the status's "command" */
 	const char *control;	     /* NULL: the default path; NT_CTL_NONE: none */
 	const char *config_path;     /* for the default path */
 	const struct nt_config *cfg; /* its [Metrics] */
@@ -39,6 +39,10 @@ void nt_ctl_stop(struct nt_ctl *c);
  * without XDG_RUNTIME_DIR (NAME: the file's name without ".conf"). 0 or
  * -ENAMETOOLONG. */
 int nt_ctl_default_path(const char *config_path, char *out, size_t cap);
+/* The socket a role of config_path serves: control as given (NULL: the
+ * default path above). 0, -ENOENT (control is NT_CTL_NONE) or
+ * -ENAMETOOLONG. */
+int nt_ctl_socket_path(const char *config_path, const char *control, char *out, size_t cap);
 /* The configuration's NAME as above. */
 void nt_ctl_config_name(const char *config_path, char *out, size_t cap);
 

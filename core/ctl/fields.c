@@ -84,6 +84,7 @@ static const struct nt_ctl_field tunnel[] = {
     T(tx_blocked, NULL, "times the socket was full"),
     T(tx_errors, NULL, "datagrams the socket refused"),
     T(tx_no_endpoint, NULL, "handshakes not sent: no endpoint"),
+    T(key_twice, NULL, "episodes of a peer's endpoint swinging between two addresses"),
 };
 
 #define FL(f, m, h)  C(struct nt_flow_stats, f, m, h)

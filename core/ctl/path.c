@@ -36,3 +36,15 @@ int nt_ctl_default_path(const char *config_path, char *out, size_t cap)
 		n = snprintf(out, cap, "%s.sock", name);
 	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
+
+int nt_ctl_socket_path(const char *config_path, const char *control, char *out, size_t cap)
+{
+	int n;
+
+	if (!control)
+		return nt_ctl_default_path(config_path, out, cap);
+	if (strcmp(control, NT_CTL_NONE) == 0)
+		return -ENOENT;
+	n = snprintf(out, cap, "%s", control);
+	return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}

@@ -128,11 +128,17 @@ int nt_ctl_render_json(const struct nt_ctl_snap *s, char *buf, size_t cap)
 	nt_json_w_obj_open(&w);
 	nt_json_w_kint(&w, "version", NT_CTL_JSON_VERSION);
 	nt_json_w_kstr(&w, "role", s->role == NT_CTL_CLIENT ? "client" : "gateway");
+	kstr_or_null(&w, "command", s->command);
 	nt_json_w_kstr(&w, "name", s->name);
 	nt_json_w_kint(&w, "pid", s->pid);
 	nt_json_w_kint(&w, "time", s->now);
 	nt_json_w_kint(&w, "started_at", s->started_at);
 	kbool(&w, "ready", s->ready);
+	nt_json_w_key(&w, "listen");
+	nt_json_w_arr_open(&w);
+	for (i = 0; i < s->n_listen; i++)
+		nt_json_w_str(&w, s->listen[i]);
+	nt_json_w_arr_close(&w);
 	nt_json_w_key(&w, "portal");
 	if (s->has_portal) {
 		nt_json_w_obj_open(&w);

@@ -129,6 +129,10 @@ void nt_ctl_snap_collect(struct nt_ctl_snap *s, const struct nt_ctl_source *src)
 	s->peers = peers;
 	s->resources = resources;
 	s->role = src->role;
+	snprintf(s->command, sizeof(s->command), "%s",
+		 src->command		       ? src->command
+		 : src->role == NT_CTL_GATEWAY ? "gateway"
+					       : "");
 	snprintf(s->name, sizeof(s->name), "%s", src->name ? src->name : "");
 	s->pid = (int64_t)getpid();
 	s->now = (int64_t)(nt_clock_real_ns() / NT_NS_PER_SEC);
@@ -138,8 +142,13 @@ void nt_ctl_snap_collect(struct nt_ctl_snap *s, const struct nt_ctl_source *src)
 		nt_engine_get_counters(src->engine, &s->engine);
 		nt_tunnel_counters(nt_engine_tunnel(src->engine), &s->tunnel);
 		if (src->proxy) {
+			const struct sockaddr_storage *ss;
+
 			s->has_proxy = true;
 			nt_proxy_counters(src->proxy, &s->proxy);
+			while (s->n_listen < NT_PROXY_MAX_LISTEN &&
+			       (ss = nt_proxy_bound_addr(src->proxy, s->n_listen)))
+				format_endpoint(ss, s->listen[s->n_listen++], sizeof(s->listen[0]));
 		}
 		s->has_portal = nt_engine_view(src->engine, &view, s, &s->portal);
 		s->portal_joined = s->has_portal && s->portal.joined;

@@ -55,6 +55,7 @@ struct nt_ctl_resource {
 
 struct nt_ctl_snap {
 	enum nt_ctl_role role;
+	char command[16];	      /* "up", "run", "gateway"; "" unknown */
 	char name[NT_CTL_ID_MAX + 1]; /* the configuration's name (client.conf: client) */
 	int64_t pid;
 	int64_t now;	    /* Unix seconds, when collected */
@@ -72,6 +73,8 @@ struct nt_ctl_snap {
 	struct nt_engine_counters engine;
 	bool has_proxy;
 	struct nt_proxy_counters proxy;
+	size_t n_listen; /* the proxy's bound listeners, as "ADDR:PORT" */
+	char listen[NT_PROXY_MAX_LISTEN][64];
 	struct nt_engine_portal_info portal;
 	/* gateway */
 	struct nt_gateway_counters gateway;
@@ -80,6 +83,7 @@ struct nt_ctl_snap {
 /* What a role hands the collector; the pointers outlive the snapshots. */
 struct nt_ctl_source {
 	enum nt_ctl_role role;
+	const char *command; /* "up", "run"; NULL: unknown (a gateway's is "gateway") */
 	const char *name;
 	struct nt_engine *engine;      /* client */
 	const struct nt_proxy *proxy;  /* client; NULL: none */

@@ -115,6 +115,8 @@ struct nt_tunnel_counters {
 	uint64_t tx_blocked;	  /* times the socket said EAGAIN/ENOBUFS */
 	uint64_t tx_errors;	  /* datagrams the socket refused for good */
 	uint64_t tx_no_endpoint;  /* handshakes not sent: endpoint unknown */
+	uint64_t key_twice;	  /* episodes of a peer's endpoint swinging between two
+				   * addresses: its key in two processes (core/wg/flap.h) */
 };
 
 /* Defaults: any address, ephemeral port, the limits above. */

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "core/tunnel/tunnel.h"
+#include "core/wg/flap.h"
 
 #define NT_TUNNEL_RX_BATCH   32
 #define NT_TUNNEL_RX_BUDGET  8 /* batches per readiness callback, for fairness */
@@ -25,6 +26,7 @@ struct nt_tunnel_peer {
 	 * whether its one warning was given. */
 	uint64_t unanswered_since;
 	bool unanswered_warned;
+	struct wg_flap flap; /* its key in two processes? */
 };
 
 struct nt_tunnel_txslot {

@@ -81,8 +81,23 @@ static size_t src_bytes(const struct sockaddr_storage *ss, uint8_t out[18])
 	return 0;
 }
 
+/* Once per episode (core/wg/flap.h): without it the two processes only
+ * see their sessions fail, for seconds at a time, with nothing logged. */
+static void key_twice(struct nt_tunnel *t, struct nt_tunnel_peer *tp)
+{
+	char a[INET6_ADDRSTRLEN + 10], b[INET6_ADDRSTRLEN + 10];
+	struct sockaddr_storage ea, eb;
+
+	t->c.key_twice++;
+	wg_flap_pair(&tp->flap, &ea, &eb);
+	nt_warn(MOD,
+		"event=peer_key_in_use_twice peer=%s endpoints=%s,%s "
+		"hint=\"two processes with the same private key?\"",
+		tp->wg.short_id, addr_str(&ea, a, sizeof(a)), addr_str(&eb, b, sizeof(b)));
+}
+
 static void roam(struct nt_tunnel *t, struct nt_tunnel_peer *tp, const struct sockaddr_storage *src,
-		 socklen_t len)
+		 socklen_t len, uint64_t now)
 {
 	char buf[INET6_ADDRSTRLEN + 10];
 
@@ -90,6 +105,8 @@ static void roam(struct nt_tunnel *t, struct nt_tunnel_peer *tp, const struct so
 		return;
 	nt_debug(MOD, "event=endpoint_changed peer=%s endpoint=%s", tp->wg.short_id,
 		 addr_str(&tp->wg.endpoint, buf, sizeof(buf)));
+	if (wg_flap_feed(&tp->flap, &tp->wg.endpoint, now))
+		key_twice(t, tp);
 	nt_tunnel_emit(t, tp, NT_TUNNEL_ENDPOINT_CHANGED);
 }
 
@@ -152,7 +169,7 @@ static void rx_initiation(struct nt_tunnel *t, const struct wg_message *m,
 	}
 	tp = (struct nt_tunnel_peer *)((char *)hs - offsetof(struct nt_tunnel_peer, wg.hs));
 	p = &tp->wg;
-	roam(t, tp, src, src_len);
+	roam(t, tp, src, src_len, now);
 	wg_timers_any_authenticated_packet_received(&p->timers, now);
 
 	s = nt_tunnel_tx_reserve(t, WG_MSG_RESPONSE_LEN);
@@ -224,7 +241,7 @@ static void rx_response(struct nt_tunnel *t, const struct wg_message *m,
 		wg_peer_handshake_clear(p);
 		return;
 	}
-	roam(t, tp, src, src_len);
+	roam(t, tp, src, src_len, now);
 	wg_timers_any_authenticated_packet_received(&p->timers, now);
 	wg_timers_session_derived(&p->timers, now);
 	handshake_complete(t, tp, now, "initiator");
@@ -292,7 +309,7 @@ static void rx_transport(struct nt_tunnel *t, uint8_t *buf, size_t len, const st
 			 ret == -EBADMSG ? "decrypt" : "replay");
 		return;
 	}
-	roam(t, tp, src, src_len);
+	roam(t, tp, src, src_len, now);
 	wg_timers_any_authenticated_packet_received(&p->timers, now);
 	if (wg_peer_keypair_received(p, kp)) {
 		handshake_complete(t, tp, now, "responder");

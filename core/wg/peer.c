@@ -307,16 +307,16 @@ static bool normalise(const struct sockaddr *sa, socklen_t len, struct sockaddr_
 	return false;
 }
 
-static bool same_endpoint(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+bool wg_endpoint_equal(const struct sockaddr *a, const struct sockaddr *b)
 {
-	if (a->ss_family != b->ss_family)
+	if (a->sa_family != b->sa_family)
 		return false;
-	if (a->ss_family == AF_INET) {
+	if (a->sa_family == AF_INET) {
 		const struct sockaddr_in *x = (const void *)a, *y = (const void *)b;
 
 		return x->sin_port == y->sin_port && x->sin_addr.s_addr == y->sin_addr.s_addr;
 	}
-	if (a->ss_family == AF_INET6) {
+	if (a->sa_family == AF_INET6) {
 		const struct sockaddr_in6 *x = (const void *)a, *y = (const void *)b;
 
 		return x->sin6_port == y->sin6_port && x->sin6_scope_id == y->sin6_scope_id &&
@@ -331,7 +331,7 @@ bool wg_peer_set_endpoint(struct wg_peer *p, const struct sockaddr *sa, socklen_
 
 	if (!sa || !normalise(sa, len, &ss))
 		return false;
-	if (same_endpoint(&ss, &p->endpoint))
+	if (wg_endpoint_equal((const struct sockaddr *)&ss, (const struct sockaddr *)&p->endpoint))
 		return false;
 	p->endpoint = ss;
 	return true;

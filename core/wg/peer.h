@@ -144,6 +144,9 @@ size_t wg_peer_staged_drop(struct wg_peer *p);
 /* Roaming: sets the endpoint (v4-mapped IPv6 is stored as IPv4). Returns
  * true when it changed; false also for an unusable address. */
 bool wg_peer_set_endpoint(struct wg_peer *p, const struct sockaddr *sa, socklen_t len);
+/* The same family, address, port (and IPv6 scope); false for families other
+ * than AF_INET and AF_INET6. */
+bool wg_endpoint_equal(const struct sockaddr *a, const struct sockaddr *b);
 bool wg_peer_has_endpoint(const struct wg_peer *p);
 
 /* The TAI64N timestamp of a new initiation from the real-time clock, made

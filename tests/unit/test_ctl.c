@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "core/ctl/ask.h"
 #include "core/ctl/fields.h"
 #include "core/ctl/http_req.h"
 #include "core/ctl/render.h"
@@ -234,6 +235,45 @@ static void test_ctl_render_too_small_is_enospc(void **state)
 	nt_ctl_snap_free(s);
 }
 
+/* What `notun run`, `connect` and `env` read of a running client: the
+ * command, the pid and the listener as bound, from the JSON as rendered. */
+static void test_ctl_running_client_read_back_from_json(void **state)
+{
+	struct nt_ctl_snap *s = client_snap();
+	struct nt_ctl_running r;
+	size_t len;
+	char *out;
+
+	(void)state;
+	snprintf(s->command, sizeof(s->command), "up");
+	s->n_listen = 2;
+	snprintf(s->listen[0], sizeof(s->listen[0]), "[::1]:40123");
+	snprintf(s->listen[1], sizeof(s->listen[1]), "127.0.0.1:1080");
+	out = render(nt_ctl_render_json, s, &len);
+	assert_int_equal(nt_ctl_running_parse(out, len, &r), 0);
+	assert_string_equal(r.command, "up");
+	assert_int_equal(r.pid, 42);
+	assert_int_equal(r.n_listen, 2);
+	assert_int_equal(r.listen.ip.family, AF_INET6);
+	assert_int_equal(r.listen.port, 40123);
+	free(out);
+	/* A gateway: no listener, its command named. */
+	memset(s->command, 0, sizeof(s->command));
+	s->role = NT_CTL_GATEWAY;
+	s->n_listen = 0;
+	s->has_portal = false;
+	s->n_resources = s->resources_omitted = 0;
+	out = render(nt_ctl_render_json, s, &len);
+	assert_int_equal(nt_ctl_running_parse(out, len, &r), 0);
+	assert_string_equal(r.command, "");
+	assert_int_equal(r.n_listen, 0);
+	free(out);
+	nt_ctl_snap_free(s);
+	assert_int_equal(nt_ctl_running_parse("{\"pid\": 1}", 10, &r), -EINVAL);
+	assert_int_equal(nt_ctl_running_parse("{\"pid\":1,\"listen\":[\"x\"]}", 24, &r),
+			 -EINVAL);
+}
+
 static int parse(const char *text, bool full, struct nt_ctl_http_req *req)
 {
 	return nt_ctl_http_parse(text, strlen(text), full, req);
@@ -294,6 +334,7 @@ int main(void)
 	    cmocka_unit_test(test_ctl_render_too_small_is_enospc),
 	    cmocka_unit_test(test_ctl_http_parse),
 	    cmocka_unit_test(test_ctl_every_fail_reason_is_labelled),
+	    cmocka_unit_test(test_ctl_running_client_read_back_from_json),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
