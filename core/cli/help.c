@@ -32,31 +32,43 @@ static const struct help helps[] = {
      "                        127.0.0.1:1080); [IPv6]:PORT for IPv6\n" CONTROL},
     {"run",
      "Runs CMD with HTTP_PROXY, HTTPS_PROXY, ALL_PROXY, NO_PROXY (and their\n"
-     "lower-case forms), NODE_USE_ENV_PROXY and JAVA_TOOL_OPTIONS pointing at a\n"
-     "client of its own, which lives as long as CMD; exits with CMD's status\n"
+     "lower-case forms), NODE_USE_ENV_PROXY and JAVA_TOOL_OPTIONS pointing at the\n"
+     "`notun up` of FILE when one runs (found through its control socket: one\n"
+     "key, one client), else at a client of its own, which lives as long as CMD;\n"
+     "exits with CMD's status\n"
      "(127: not found, 126: not executable, 128+N: killed by signal N). Its\n"
      "stderr is CMD's: warnings and errors only unless --log-level is given.\n\n"
      "Options:\n"
      "  -c, --config FILE     the configuration (notun.conf(5)); required\n"
      "  --listen ADDR:PORT    the proxy's address (default 127.0.0.1, a free port)\n"
-     "  --no-auth             no credentials (default: a random username and\n"
-     "                        password that only CMD is given)\n" CONTROL},
+     "  --no-auth             a client of its own without credentials (default: a\n"
+     "                        random username and password that only CMD is given)\n"
+     "  --own                 a client of its own even when a notun up of FILE runs\n" CONTROL},
     {"env",
      "Prints shell export lines (the variables of `notun run`) for a `notun up -c\n"
      "FILE` running elsewhere: eval \"$(notun env -c FILE)\". The proxy is FILE's\n"
      "first [Proxy] Listen address with its Username and Password.\n\n"
+     "A first comment line says whether a notun up of FILE runs; when one does,\n"
+     "its bound port is used.\n\n"
      "Options:\n"
-     "  -c, --config FILE     the configuration; required\n"},
+     "  -c, --config FILE     the configuration; required\n"
+     "  --control PATH        the running notun up's control socket (default: as\n"
+     "                        notun up finds it, see up --control)\n"},
     {"connect",
      "Joins stdin and stdout to one TCP connection to HOST PORT, for ssh's\n"
      "ProxyCommand (ssh -o ProxyCommand='notun connect %h %p'). Without -c through\n"
      "the proxy in ALL_PROXY (socks5h://, as `notun run` sets it); with -c through\n"
-     "an engine of its own. Exit 0 on a clean close, 1 when the connection failed\n"
+     "the `notun up` of FILE when one runs, else an engine of its own. Exit 0 on a\n"
+     "clean close, 1 when the connection failed\n"
      "or broke (the reason on stderr), 2 for bad arguments. Logs warnings only\n"
      "unless --log-level is given.\n\n"
      "Options:\n"
-     "  -c, --config FILE     use an engine of its own with this configuration\n"
-     "                        (default: the proxy in ALL_PROXY)\n"},
+     "  -c, --config FILE     the client of this configuration: a running notun up\n"
+     "                        of it, else an engine of its own (default: the proxy\n"
+     "                        in ALL_PROXY)\n"
+     "  --own                 with -c, an engine of its own even when notun up runs\n"
+     "  --control PATH        with -c, the running notun up's control socket\n"
+     "                        (default: as notun up finds it, see up --control)\n"},
     {"status",
      "Asks a running `notun up`, `run` or `gateway` through its control socket\n"
      "and prints peers (endpoint, latest handshake, bytes), resources (access,\n"
