@@ -41,7 +41,8 @@ static bool cidrs_same(const struct wg_cidr *a, size_t na, const struct wg_cidr 
 
 static bool dns_same(const struct nt_config *a, const struct nt_config *b)
 {
-	if (a->dns_server_count != b->dns_server_count || a->dns_search_count != b->dns_search_count)
+	if (a->dns_server_count != b->dns_server_count ||
+	    a->dns_search_count != b->dns_search_count)
 		return false;
 	for (size_t i = 0; i < a->dns_server_count; i++)
 		if (!ip_same(&a->dns_servers[i], &b->dns_servers[i]))
@@ -85,8 +86,8 @@ static void add_key(char *buf, size_t cap, size_t *n, bool same, const char *key
 	(*n)++;
 }
 
-size_t nt_config_restart_keys(const struct nt_config *run, const struct nt_config *next,
-			      char *buf, size_t cap)
+size_t nt_config_restart_keys(const struct nt_config *run, const struct nt_config *next, char *buf,
+			      size_t cap)
 {
 	size_t n = 0;
 
@@ -98,10 +99,10 @@ size_t nt_config_restart_keys(const struct nt_config *run, const struct nt_confi
 		    (!next->has_private_key ||
 		     memcmp(run->private_key, next->private_key, NT_KEY_LEN) == 0),
 		"PrivateKey");
-	add_key(buf, cap, &n,
-		cidrs_same(run->addresses, run->address_count, next->addresses,
-			   next->address_count),
-		"Address");
+	add_key(
+	    buf, cap, &n,
+	    cidrs_same(run->addresses, run->address_count, next->addresses, next->address_count),
+	    "Address");
 	add_key(buf, cap, &n, dns_same(run, next), "DNS");
 	add_key(buf, cap, &n, run->mtu == next->mtu, "MTU");
 	add_key(buf, cap, &n,

@@ -33,10 +33,12 @@ void nt_ctl_log_snap(const struct nt_ctl_snap *s, const char *mod)
 			"event=peer_counters peer=%.8s%s%s endpoint=%s session=%s "
 			"last_handshake=%" PRId64 " rx_bytes=%" PRIu64 " tx_bytes=%" PRIu64
 			" handshakes=%" PRIu64 " staged=%zu",
-			p->public_key, !p->name[0] ? "" : s->role == NT_CTL_CLIENT ? " gid=" : " cid=",
-			p->name,
-			p->endpoint[0] ? p->endpoint : "unknown", p->has_session ? "yes" : "no",
-			p->last_handshake, p->info.c.rx_bytes, p->info.c.tx_bytes,
-			p->info.c.handshakes_completed, p->info.staged);
+			p->public_key,
+			!p->name[0]		   ? ""
+			: s->role == NT_CTL_CLIENT ? " gid="
+						   : " cid=",
+			p->name, p->endpoint[0] ? p->endpoint : "unknown",
+			p->has_session ? "yes" : "no", p->last_handshake, p->info.c.rx_bytes,
+			p->info.c.tx_bytes, p->info.c.handshakes_completed, p->info.staged);
 	}
 }
