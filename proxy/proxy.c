@@ -510,6 +510,29 @@ static void wipe_string(char *s)
 	}
 }
 
+int nt_proxy_set_credentials(struct nt_proxy *p, const char *username, const char *password)
+{
+	char *u = NULL, *pw = NULL;
+
+	if (!username != !password ||
+	    (username && (!credential_ok(username) || !credential_ok(password))))
+		return -EINVAL;
+	if (username) {
+		u = strdup(username);
+		pw = strdup(password);
+		if (!u || !pw) {
+			wipe_string(u);
+			wipe_string(pw);
+			return -ENOMEM;
+		}
+	}
+	wipe_string(p->username);
+	wipe_string(p->password);
+	p->username = u;
+	p->password = pw;
+	return 0;
+}
+
 int nt_proxy_new(struct nt_loop *loop, struct nt_engine *engine, const struct nt_proxy_config *cfg,
 		 struct nt_proxy **out)
 {
@@ -535,12 +558,8 @@ int nt_proxy_new(struct nt_loop *loop, struct nt_engine *engine, const struct nt
 	nt_timer_init(&p->shed_log, on_shed_log, p);
 	p->reserve_fd = -1;
 	reserve_open(p);
-	if (cfg->username) {
-		p->username = strdup(cfg->username);
-		p->password = strdup(cfg->password);
-		if (!p->username || !p->password)
-			goto err_creds;
-	}
+	if (nt_proxy_set_credentials(p, cfg->username, cfg->password) != 0)
+		goto err_creds;
 	p->udp_buf = malloc(UDP_BUF_LEN);
 	if (!p->udp_buf)
 		goto err_creds;

@@ -90,5 +90,9 @@ uint16_t nt_proxy_bound_port(const struct nt_proxy *p, size_t index);
  * index. */
 const struct sockaddr_storage *nt_proxy_bound_addr(const struct nt_proxy *p, size_t index);
 void nt_proxy_counters(const struct nt_proxy *p, struct nt_proxy_counters *out);
+/* New credentials (both, or both NULL: none), copied, for the clients that
+ * negotiate from now on (a configuration reload). 0, or -EINVAL or
+ * -ENOMEM with nothing changed. */
+int nt_proxy_set_credentials(struct nt_proxy *p, const char *username, const char *password);
 
 #endif

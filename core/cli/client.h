@@ -37,7 +37,8 @@ struct nt_client_options {
 };
 
 /* Loads and checks the configuration, brings everything up and runs until
- * SIGINT or SIGTERM. Returns a process exit code (NT_EXIT_*): configuration
+ * SIGINT or SIGTERM; SIGUSR1 logs the counters, SIGHUP reloads
+ * (nt_client_reload). Returns a process exit code (NT_EXIT_*): configuration
  * errors are NT_EXIT_USAGE with a one-line message on stderr. */
 int nt_client_run(const struct nt_client_options *opts);
 
@@ -51,6 +52,14 @@ int nt_client_start(struct nt_loop *loop, const struct nt_client_options *opts,
 /* Closes the listeners and every proxied connection (reset), then the
  * engine. NULL is a no-op. */
 void nt_client_stop(struct nt_client *c);
+
+/* Reads opts->config_path again and applies what a running client can
+ * take: static [Peer]s (added, removed, changed in place; an unchanged
+ * peer's session untouched), [Proxy] Username, Password and Bypass. Keys
+ * that need a restart are named in one warning (event=reload_needs_restart);
+ * a file that does not load or validate changes nothing (event=
+ * reload_failed). opts as at the start (its overrides apply again). */
+void nt_client_reload(struct nt_client *c, const struct nt_client_options *opts);
 
 struct nt_engine *nt_client_engine(const struct nt_client *c);
 /* The port the index-th listener is bound to (Listen port 0: the kernel's

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: MIT
 /* notun gateway -c FILE [limits]: the gateway in the foreground, until
- * SIGINT or SIGTERM; SIGUSR1 logs its counters. */
+ * SIGINT or SIGTERM; SIGUSR1 logs its counters, SIGHUP reloads its [Peer]s
+ * and Allow rules. */
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -52,27 +53,25 @@ static void warn_broad(const struct nt_config *cfg, const char *section,
 	}
 }
 
-/* NT_EXIT_OK, or NT_EXIT_USAGE with the message printed. */
-static int load_config(const char *path, struct nt_config *cfg)
+/* 0, or a negative errno with err filled. */
+static int load_config(const char *path, struct nt_config *cfg, struct nt_config_error *err)
 {
-	struct nt_config_error err;
 	bool exposed = false;
 	unsigned int mode = 0;
 	int ret;
 
-	ret = nt_config_load(path, cfg, &err, &exposed, &mode);
+	ret = nt_config_load(path, cfg, err, &exposed, &mode);
 	if (ret == 0)
-		ret = nt_config_validate_gateway(cfg, &err);
-	if (ret != 0) {
-		fprintf(stderr, "notun: %s\n", err.message);
-		return NT_EXIT_USAGE;
-	}
+		ret = nt_config_validate_gateway(cfg, err);
+	if (ret != 0)
+		return ret;
 	if (cfg->address_count == 0) {
-		fprintf(stderr,
-			"notun: %s: a gateway needs an Address in [Interface] (its tunnel "
-			"address, the source of its ICMP errors)\n",
-			cfg->filename);
-		return NT_EXIT_USAGE;
+		snprintf(err->message, sizeof(err->message),
+			 "%s: a gateway needs an Address in [Interface] (its tunnel address, the "
+			 "source of its ICMP errors)",
+			 cfg->filename);
+		snprintf(err->key, sizeof(err->key), "Address");
+		return -EINVAL;
 	}
 	for (size_t i = 0; i < cfg->warning_count; i++)
 		nt_warn(MOD, "event=config_warning msg=\"%s\"", cfg->warnings[i].message);
@@ -85,7 +84,46 @@ static int load_config(const char *path, struct nt_config *cfg)
 	warn_broad(cfg, "Gateway", cfg->gateway_allow, cfg->gateway_allow_count);
 	for (size_t i = 0; i < cfg->peer_count; i++)
 		warn_broad(cfg, "Peer", cfg->peers[i].allow, cfg->peers[i].allow_count);
-	return NT_EXIT_OK;
+	return 0;
+}
+
+/* What SIGHUP reloads. */
+struct reload_ctx {
+	const char *path;
+	struct nt_config *cfg; /* running */
+	struct nt_gateway *gw;
+};
+
+static void on_hup(struct nt_loop *loop, int signo, void *arg)
+{
+	struct reload_ctx *rc = arg;
+	struct nt_config *next = calloc(1, sizeof(*next));
+	struct nt_config_error err = {0};
+	char keys[160];
+	int ret;
+
+	(void)loop;
+	(void)signo;
+	nt_info(MOD, "event=reloading file=%s", rc->path);
+	ret = next ? load_config(rc->path, next, &err) : -ENOMEM;
+	if (ret == 0)
+		ret = nt_gateway_reload(rc->gw, rc->cfg, next);
+	if (ret != 0) {
+		nt_error(MOD, "event=reload_failed file=%s line=%u key=%s reason=\"%s\"", rc->path,
+			 err.line, err.key[0] ? err.key : "-",
+			 err.message[0] ? err.message : strerror(-ret));
+		goto out;
+	}
+	if (nt_config_restart_keys(rc->cfg, next, keys, sizeof(keys)))
+		nt_warn(MOD, "event=reload_needs_restart keys=%s", keys);
+	/* The gateway now points into next's peers and rules: they move. */
+	nt_config_take_reloadable(rc->cfg, next);
+	nt_info(MOD, "event=reloaded file=%s peers=%zu rules=%zu", rc->path, rc->cfg->peer_count,
+		rc->cfg->gateway_allow_count);
+out:
+	if (next)
+		nt_config_free(next);
+	free(next);
 }
 
 static int run(const char *path, const char *control, const struct nt_gateway_limits *limits)
@@ -95,24 +133,30 @@ static int run(const char *path, const char *control, const struct nt_gateway_li
 	struct nt_gateway *gw = NULL;
 	struct nt_gw_link *link = NULL;
 	struct nt_ctl *ctl = NULL;
+	struct nt_config_error err;
+	struct reload_ctx rc = {.path = path, .cfg = &cfg};
 	int ret, code;
 
-	code = load_config(path, &cfg);
-	if (code != NT_EXIT_OK)
+	if (load_config(path, &cfg, &err) != 0) {
+		fprintf(stderr, "notun: %s\n", err.message);
+		code = NT_EXIT_USAGE;
 		goto out_config;
+	}
 	code = NT_EXIT_FAIL;
 	/* A destination that went away must not kill us on the next write. */
 	signal(SIGPIPE, SIG_IGN);
 	if (nt_loop_new(&loop) != 0)
 		goto out_config;
 	if (nt_loop_add_signal(loop, SIGINT, on_stop, NULL) != 0 ||
-	    nt_loop_add_signal(loop, SIGTERM, on_stop, NULL) != 0)
+	    nt_loop_add_signal(loop, SIGTERM, on_stop, NULL) != 0 ||
+	    nt_loop_add_signal(loop, SIGHUP, on_hup, &rc) != 0)
 		goto out_loop;
 	ret = nt_gateway_new(loop, &cfg, limits, NULL, &gw);
 	if (ret != 0) {
 		fprintf(stderr, "notun: gateway: %s\n", strerror(-ret));
 		goto out_loop;
 	}
+	rc.gw = gw;
 	if (nt_loop_add_signal(loop, SIGUSR1, on_usr1, gw) != 0)
 		goto out_gw;
 	if (cfg.portal.line && nt_gw_link_start(loop, gw, &cfg, &link) != 0)

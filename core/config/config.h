@@ -279,6 +279,27 @@ int nt_config_parse_listen(const char *text, struct nt_config_listen *out);
  * or NULL when there is none: the one lwIP and the gateway use. */
 const uint8_t *nt_config_address(const struct nt_config *cfg, int family);
 
+/* ---- reloading (config_reload.c): a running process reads its file
+ * again. [Peer]s, [Gateway] Allow rules and [Proxy] Username, Password and
+ * Bypass are taken in place; the rest needs a restart. ---- */
+
+/* The keys that differ between the running run and the file's next and
+ * that only a restart applies, as "PrivateKey,Listen,[Portal]" into buf
+ * ("" when none). Returns how many. */
+size_t nt_config_restart_keys(const struct nt_config *run, const struct nt_config *next,
+			      char *buf, size_t cap);
+/* The reloadable settings of next go to run and run's old ones to next
+ * (free next after, once nothing points into it). */
+void nt_config_take_reloadable(struct nt_config *run, struct nt_config *next);
+/* The [Peer] with this PublicKey, or NULL. */
+const struct nt_config_peer *nt_config_peer_find(const struct nt_config *cfg,
+						 const uint8_t key[NT_KEY_LEN]);
+/* a and b give the tunnel the same peer: PresharedKey, Endpoint,
+ * AllowedIPs and PersistentKeepalive (not the Allow rules). */
+bool nt_config_peer_same_tunnel(const struct nt_config_peer *a, const struct nt_config_peer *b);
+bool nt_config_endpoint_same(const struct nt_config_endpoint *a,
+			     const struct nt_config_endpoint *b);
+
 /* Wipes the secrets and frees everything; out is left empty. */
 void nt_config_free(struct nt_config *cfg);
 

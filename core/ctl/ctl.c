@@ -368,3 +368,9 @@ void nt_ctl_stop(struct nt_ctl *c)
 	nt_ctl_snap_free(c->snap);
 	free(c);
 }
+
+void nt_ctl_log_counters(struct nt_ctl *c)
+{
+	nt_ctl_snap_collect(c->snap, &c->src);
+	nt_ctl_log_snap(c->snap, c->src.role == NT_CTL_CLIENT ? "client" : "gateway");
+}

@@ -33,6 +33,11 @@ struct nt_ctl_config {
 int nt_ctl_start(struct nt_loop *loop, const struct nt_ctl_config *cfg, struct nt_ctl **out);
 /* Closes both and removes the socket file. NULL is a no-op. */
 void nt_ctl_stop(struct nt_ctl *c);
+/* SIGUSR1: the counters now, one info line per counter set ("event=counters
+ * set=engine opens=..."), keys as in the JSON, and one per peer
+ * ("event=peer_counters"). log.c. */
+void nt_ctl_log_counters(struct nt_ctl *c);
+void nt_ctl_log_snap(const struct nt_ctl_snap *s, const char *mod);
 
 /* The control socket of the configuration at config_path:
  * $XDG_RUNTIME_DIR/notun/NAME.sock, or DIR/NAME.sock beside the file

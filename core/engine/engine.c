@@ -628,50 +628,90 @@ static int stack_up(struct nt_engine *e, const struct nt_config *cfg)
 	return nt_stack_init(e->loop, &sc);
 }
 
+static void peer_config(const struct nt_config_peer *p, struct engine_peer *ep,
+			struct nt_tunnel_peer_config *pc)
+{
+	*pc = (struct nt_tunnel_peer_config){
+	    .psk = p->has_preshared_key ? p->preshared_key : NULL,
+	    .allowed_ips = p->allowed_ips,
+	    .allowed_ips_count = p->allowed_ips_count,
+	    .persistent_keepalive_s = p->persistent_keepalive,
+	    .user = ep,
+	};
+	memcpy(pc->public_key, p->public_key, sizeof(pc->public_key));
+}
+
+/* p's endpoint into ep's slot; an address literal (a name too at start-up,
+ * when block is set) into pc, else it is left to endpoint_refresh. */
+static void peer_endpoint(const struct nt_config_peer *p, struct engine_peer *ep,
+			  struct nt_config_endpoint *slot, bool block,
+			  struct nt_tunnel_peer_config *pc, struct sockaddr_storage *ss)
+{
+	socklen_t len;
+
+	ep->endpoint = NULL;
+	if (!p->has_endpoint)
+		return;
+	*slot = p->endpoint;
+	ep->endpoint = slot;
+	if ((block || p->endpoint.is_literal) && endpoint_resolve_now(&p->endpoint, ss, &len) == 0) {
+		pc->endpoint = (struct sockaddr *)ss;
+		pc->endpoint_len = len;
+	}
+}
+
+static int peer_add(struct nt_engine *e, const struct nt_config_peer *p, struct engine_peer *ep,
+		    struct nt_config_endpoint *slot, bool block)
+{
+	struct nt_tunnel_peer_config pc;
+	struct sockaddr_storage ss;
+	int ret;
+
+	peer_config(p, ep, &pc);
+	ep->e = e;
+	peer_endpoint(p, ep, slot, block, &pc, &ss);
+	ret = nt_tunnel_add_peer(e->tunnel, &pc, &ep->peer);
+	if (ret != 0)
+		nt_error(MOD, "event=peer_rejected line=%u err=\"%s\"", p->line, strerror(-ret));
+	return ret;
+}
+
+/* Under a portal: the static peers' AllowedIPs, which the portal's
+ * resources do not take. */
+static int static_ips_fill(struct nt_engine *e, const struct nt_config *cfg)
+{
+	int ret = 0;
+
+	wg_allowedips_clear(&e->static_ips);
+	for (size_t i = 0; cfg->portal.line && i < e->peer_count && ret == 0; i++) {
+		const struct nt_config_peer *p =
+		    nt_config_peer_find(cfg, e->peers[i].peer->hs.remote_static);
+
+		for (size_t j = 0; p && j < p->allowed_ips_count && ret == 0; j++)
+			ret = wg_allowedips_insert(&e->static_ips, &p->allowed_ips[j],
+						   e->peers[i].peer);
+	}
+	return ret;
+}
+
 static int peers_up(struct nt_engine *e, const struct nt_config *cfg, bool *any_name)
 {
+	int ret;
+
 	e->peers = calloc(cfg->peer_count, sizeof(*e->peers));
 	e->endpoints = calloc(cfg->peer_count, sizeof(*e->endpoints));
 	if (!e->peers || !e->endpoints)
 		return -ENOMEM;
 	for (size_t i = 0; i < cfg->peer_count; i++) {
 		const struct nt_config_peer *p = &cfg->peers[i];
-		struct engine_peer *ep = &e->peers[i];
-		struct nt_tunnel_peer_config pc = {
-		    .psk = p->has_preshared_key ? p->preshared_key : NULL,
-		    .allowed_ips = p->allowed_ips,
-		    .allowed_ips_count = p->allowed_ips_count,
-		    .persistent_keepalive_s = p->persistent_keepalive,
-		    .user = ep,
-		};
-		struct sockaddr_storage ss;
-		socklen_t len;
-		int ret;
 
-		memcpy(pc.public_key, p->public_key, sizeof(pc.public_key));
-		ep->e = e;
-		if (p->has_endpoint) {
-			e->endpoints[i] = p->endpoint;
-			ep->endpoint = &e->endpoints[i];
-			*any_name |= !p->endpoint.is_literal;
-			if (endpoint_resolve_now(&p->endpoint, &ss, &len) == 0) {
-				pc.endpoint = (struct sockaddr *)&ss;
-				pc.endpoint_len = len;
-			}
-		}
-		ret = nt_tunnel_add_peer(e->tunnel, &pc, &ep->peer);
-		if (ret != 0) {
-			nt_error(MOD, "event=peer_rejected line=%u err=\"%s\"", p->line,
-				 strerror(-ret));
-			return ret;
-		}
-		for (size_t j = 0; cfg->portal.line && j < p->allowed_ips_count && ret == 0; j++)
-			ret = wg_allowedips_insert(&e->static_ips, &p->allowed_ips[j], ep->peer);
+		*any_name |= p->has_endpoint && !p->endpoint.is_literal;
+		ret = peer_add(e, p, &e->peers[i], &e->endpoints[i], true);
 		if (ret != 0)
 			return ret;
 		e->peer_count++;
 	}
-	return 0;
+	return static_ips_fill(e, cfg);
 }
 
 static int resolvers_up(struct nt_engine *e, const struct nt_config *cfg, bool any_name)
@@ -783,6 +823,120 @@ void nt_engine_reset(struct nt_engine *e)
 		(void)nt_tunnel_initiate(e->tunnel, e->peers[i].peer);
 	}
 	nt_engine_portal_reset(e);
+}
+
+/* ---- reload ---- */
+
+static struct engine_peer *peer_of_key(struct nt_engine *e, const uint8_t *key)
+{
+	for (size_t i = 0; i < e->peer_count; i++)
+		if (e->peers[i].peer &&
+		    memcmp(e->peers[i].peer->hs.remote_static, key, NT_KEY_LEN) == 0)
+			return &e->peers[i];
+	return NULL;
+}
+
+/* A static peer the file no longer has: its requests keep waiting (their
+ * packets find no route) until ConnectTimeout. */
+static void peer_drop(struct nt_engine *e, struct engine_peer *ep)
+{
+	for (struct nt_engine_req *r = e->reqs; r; r = r->next)
+		if (r->peer == ep->peer)
+			r->peer = NULL;
+	nt_info(MOD, "event=peer_removed peer=%s", nt_tunnel_peer_id(ep->peer));
+	nt_tunnel_remove_peer(e->tunnel, ep->peer);
+	ep->peer = NULL;
+}
+
+/* A peer in both files, moved to its new slot; its session stays. */
+static void peer_keep(struct nt_engine *e, const struct nt_config_peer *was,
+		      const struct nt_config_peer *p, struct engine_peer *ep,
+		      struct nt_config_endpoint *slot)
+{
+	struct nt_tunnel_peer_config pc;
+	struct sockaddr_storage ss;
+
+	if (was && nt_config_peer_same_tunnel(was, p)) {
+		ep->endpoint = p->has_endpoint ? slot : NULL;
+		*slot = p->endpoint;
+		nt_tunnel_peer_set_user(ep->peer, ep);
+		return;
+	}
+	peer_config(p, ep, &pc);
+	/* The endpoint it has now (maybe learnt from the peer) stays unless
+	 * the file's changed. */
+	peer_endpoint(p, ep, slot, false, &pc, &ss);
+	if (was && was->has_endpoint == p->has_endpoint &&
+	    (!p->has_endpoint || nt_config_endpoint_same(&was->endpoint, &p->endpoint)))
+		pc.endpoint = NULL;
+	else if (!pc.endpoint)
+		ep->lookup_due = true;
+	if (nt_tunnel_update_peer(e->tunnel, ep->peer, &pc) != 0)
+		nt_warn(MOD, "event=peer_update_incomplete line=%u", p->line);
+}
+
+int nt_engine_reload(struct nt_engine *e, const struct nt_config *run,
+		     const struct nt_config *next)
+{
+	struct engine_peer *peers = calloc(next->peer_count + 1, sizeof(*peers));
+	struct nt_config_endpoint *endpoints = calloc(next->peer_count + 1, sizeof(*endpoints));
+	size_t n = 0, added = 0, removed = 0;
+
+	if (!peers || !endpoints) {
+		free(peers);
+		free(endpoints);
+		return -ENOMEM;
+	}
+	/* Their callbacks hold the old slots; looked up again below. */
+	for (size_t i = 0; i < e->peer_count; i++) {
+		if (e->peers[i].resolving)
+			nt_resolver_cancel(e->peers[i].resolving);
+		e->peers[i].lookup_due = e->peers[i].resolving != NULL;
+		e->peers[i].resolving = NULL;
+	}
+	/* First, so that a peer taking a removed one's place finds room. */
+	for (size_t i = 0; i < e->peer_count; i++)
+		if (!nt_config_peer_find(next, e->peers[i].peer->hs.remote_static)) {
+			peer_drop(e, &e->peers[i]);
+			removed++;
+		}
+	if (!e->endpoint_resolver) {
+		struct nt_resolver_config sys = {0};
+
+		(void)nt_resolver_new(e->loop, &sys, &e->endpoint_resolver);
+	}
+	for (size_t j = 0; j < next->peer_count; j++) {
+		const struct nt_config_peer *p = &next->peers[j];
+		struct engine_peer *old = peer_of_key(e, p->public_key);
+
+		if (old) {
+			peers[n] = *old;
+			peer_keep(e, nt_config_peer_find(run, p->public_key), p, &peers[n],
+				  &endpoints[n]);
+		} else if (peer_add(e, p, &peers[n], &endpoints[n], false) == 0) {
+			peers[n].lookup_due = p->has_endpoint && !p->endpoint.is_literal;
+			added++;
+		} else {
+			continue;
+		}
+		n++;
+	}
+	free(e->peers);
+	free(e->endpoints);
+	e->peers = peers;
+	e->endpoints = endpoints;
+	e->peer_count = n;
+	for (size_t i = 0; i < n; i++)
+		if (e->peers[i].lookup_due) {
+			e->peers[i].lookup_due = false;
+			endpoint_refresh(e, &e->peers[i]);
+		}
+	if (static_ips_fill(e, next) != 0)
+		nt_warn(MOD, "event=static_routes_incomplete");
+	e->bypass = next->bypass;
+	nt_info(MOD, "event=peers_reloaded peers=%zu added=%zu removed=%zu bypass=%s", n, added,
+		removed, e->bypass == NT_CONFIG_BYPASS_REJECT ? "reject" : "direct");
+	return 0;
 }
 
 int nt_engine_resource_disable(struct nt_engine *e, const char *rid, bool disabled)

@@ -132,6 +132,14 @@ int nt_engine_set_own_listeners(struct nt_engine *e, const struct sockaddr_stora
 				size_t n);
 /* Requests still open are cancelled without callbacks. */
 void nt_engine_free(struct nt_engine *e);
+/* A configuration reload (SIGHUP): run is the configuration running, next
+ * the file's (validated). Static peers that next drops are removed, new ones
+ * added, changed ones (Endpoint, AllowedIPs, PersistentKeepalive,
+ * PresharedKey) updated in place; an unchanged peer's session is left
+ * alone. Bypass is next's. Nothing else of next is looked at. 0 or -ENOMEM
+ * (nothing changed). The engine does not keep next. */
+int nt_engine_reload(struct nt_engine *e, const struct nt_config *run,
+		     const struct nt_config *next);
 
 /* ---- what a host is told (the library's events) and may ask ---- */
 

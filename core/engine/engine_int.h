@@ -25,6 +25,7 @@ struct engine_peer {
 	struct wg_peer *peer;
 	const struct nt_config_endpoint *endpoint; /* into the engine's config copy */
 	struct nt_resolver_req *resolving;
+	bool lookup_due; /* a reload: its endpoint's name to look up */
 };
 
 struct nt_engine {

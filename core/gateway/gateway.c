@@ -343,43 +343,58 @@ static int tunnel_up(struct nt_gateway *gw, const struct nt_config *cfg,
 	return ret;
 }
 
+void nt_gw_peer_config(const struct nt_config *cfg, const struct nt_config_peer *p,
+		       struct gw_peer *gp, struct nt_tunnel_peer_config *pc,
+		       struct sockaddr_storage *ss)
+{
+	*pc = (struct nt_tunnel_peer_config){
+	    .psk = p->has_preshared_key ? p->preshared_key : NULL,
+	    .allowed_ips = p->allowed_ips,
+	    .allowed_ips_count = p->allowed_ips_count,
+	    .persistent_keepalive_s = p->persistent_keepalive,
+	    .user = gp,
+	};
+	memcpy(pc->public_key, p->public_key, sizeof(pc->public_key));
+	/* Clients roam; an Endpoint given as an address is a first guess. */
+	if (p->has_endpoint && p->endpoint.is_literal) {
+		pc->endpoint = (struct sockaddr *)ss;
+		pc->endpoint_len =
+		    nt_sockaddr_set(ss, p->endpoint.ip.family, p->endpoint.ip.addr, p->endpoint.port);
+	}
+	gp->rules.global = cfg->gateway_allow;
+	gp->rules.global_count = cfg->gateway_allow_count;
+	gp->rules.peer = p->allow;
+	gp->rules.peer_count = p->allow_count;
+}
+
+int nt_gw_peer_add(struct nt_gateway *gw, const struct nt_config *cfg,
+		   const struct nt_config_peer *p, struct gw_peer *gp)
+{
+	struct nt_tunnel_peer_config pc;
+	struct sockaddr_storage ss;
+	int ret;
+
+	nt_gw_peer_config(cfg, p, gp, &pc, &ss);
+	gp->gw = gw;
+	ret = nt_tunnel_add_peer(gw->tunnel, &pc, &gp->peer);
+	if (ret != 0) {
+		nt_error(MOD, "event=peer_rejected line=%u err=\"%s\"", p->line, strerror(-ret));
+		return ret;
+	}
+	gp->id = nt_tunnel_peer_id(gp->peer);
+	return 0;
+}
+
 static int peers_up(struct nt_gateway *gw, const struct nt_config *cfg)
 {
 	gw->peers = calloc(cfg->peer_count ? cfg->peer_count : 1, sizeof(*gw->peers));
 	if (!gw->peers)
 		return -ENOMEM;
 	for (size_t i = 0; i < cfg->peer_count; i++) {
-		const struct nt_config_peer *p = &cfg->peers[i];
-		struct gw_peer *gp = &gw->peers[i];
-		struct nt_tunnel_peer_config pc = {
-		    .psk = p->has_preshared_key ? p->preshared_key : NULL,
-		    .allowed_ips = p->allowed_ips,
-		    .allowed_ips_count = p->allowed_ips_count,
-		    .persistent_keepalive_s = p->persistent_keepalive,
-		    .user = gp,
-		};
-		struct sockaddr_storage ss;
-		int ret;
+		int ret = nt_gw_peer_add(gw, cfg, &cfg->peers[i], &gw->peers[i]);
 
-		memcpy(pc.public_key, p->public_key, sizeof(pc.public_key));
-		/* Clients roam; an Endpoint given as an address is a first guess. */
-		if (p->has_endpoint && p->endpoint.is_literal) {
-			pc.endpoint = (struct sockaddr *)&ss;
-			pc.endpoint_len = nt_sockaddr_set(&ss, p->endpoint.ip.family,
-							  p->endpoint.ip.addr, p->endpoint.port);
-		}
-		gp->gw = gw;
-		gp->rules.global = cfg->gateway_allow;
-		gp->rules.global_count = cfg->gateway_allow_count;
-		gp->rules.peer = p->allow;
-		gp->rules.peer_count = p->allow_count;
-		ret = nt_tunnel_add_peer(gw->tunnel, &pc, &gp->peer);
-		if (ret != 0) {
-			nt_error(MOD, "event=peer_rejected line=%u err=\"%s\"", p->line,
-				 strerror(-ret));
+		if (ret != 0)
 			return ret;
-		}
-		gp->id = nt_tunnel_peer_id(gp->peer);
 		gw->peer_count++;
 	}
 	return 0;

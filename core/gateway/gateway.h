@@ -128,6 +128,16 @@ int nt_gateway_new(struct nt_loop *loop, const struct nt_config *cfg,
 		   struct nt_gateway **out);
 /* Open flows are reset. */
 void nt_gateway_free(struct nt_gateway *gw);
+/* A configuration reload (SIGHUP; gw_reload.c): run is the configuration
+ * running, next the file's (validated as a gateway's). [Peer]s next drops
+ * are removed (their flows reset), new ones added, changed ones updated in
+ * place (an unchanged peer's session untouched); the [Gateway] and [Peer]
+ * Allow rules become next's, and every flow they no longer allow is reset,
+ * as when a grant ends. next's [Peer]s and rules are used in place: the
+ * caller moves them into run (nt_config_take_reloadable), which outlives
+ * the gateway. 0 or -ENOMEM (nothing changed). */
+int nt_gateway_reload(struct nt_gateway *gw, const struct nt_config *run,
+		      const struct nt_config *next);
 
 /* The bound UDP port. */
 uint16_t nt_gateway_port(const struct nt_gateway *gw);

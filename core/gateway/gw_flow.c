@@ -94,6 +94,20 @@ void nt_gw_flow_reset(struct gw_flow *f)
 		nt_gw_udp_close(f, "revoked");
 }
 
+void nt_gw_flows_recheck(struct nt_gateway *gw, const struct gw_peer *gp,
+			 enum nt_gw_recheck scope, bool all)
+{
+	struct gw_flow *f = gw->flows, *next;
+
+	for (; f; f = next) {
+		next = f->next;
+		if (gp ? f->peer != gp : scope == NT_GW_RECHECK_PORTAL && !f->peer->cid[0])
+			continue;
+		if (all || nt_gw_verdict_of(gw, f->peer, &f->key) != NT_GW_ALLOW)
+			nt_gw_flow_reset(f);
+	}
+}
+
 struct gw_flow *nt_gw_flow_find(struct nt_gateway *gw, const struct gw_key *k)
 {
 	for (struct gw_flow *f = gw->buckets[bucket_of(gw, k)]; f; f = f->hnext)

@@ -130,6 +130,18 @@ enum nt_gw_verdict nt_gw_verdict_of(struct nt_gateway *gw, struct gw_peer *gp,
 /* The Allow decision, logged (rate-limited) and counted when it is no. */
 bool nt_gw_allowed(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *k);
 
+/* A [Peer]'s tunnel settings (pc, its endpoint in ss) and Allow rules (into
+ * cfg, which gp then points into). */
+struct nt_tunnel_peer_config;
+struct nt_config_peer;
+void nt_gw_peer_config(const struct nt_config *cfg, const struct nt_config_peer *p,
+		       struct gw_peer *gp, struct nt_tunnel_peer_config *pc,
+		       struct sockaddr_storage *ss);
+/* p as a tunnel peer in gp (zeroed by the caller). 0 or the tunnel's error
+ * (logged). */
+int nt_gw_peer_add(struct nt_gateway *gw, const struct nt_config *cfg,
+		   const struct nt_config_peer *p, struct gw_peer *gp);
+
 /* ---- gw_flow.c ---- */
 
 int nt_gw_flows_init(struct nt_gateway *gw);
@@ -143,6 +155,12 @@ struct gw_flow *nt_gw_flow_new(struct nt_gateway *gw, struct gw_peer *gp, const 
 void nt_gw_flow_free(struct gw_flow *f, const char *how);
 /* Ends a flow its grant no longer allows: TCP reset both ways, UDP closed. */
 void nt_gw_flow_reset(struct gw_flow *f);
+enum nt_gw_recheck { NT_GW_RECHECK_PORTAL, NT_GW_RECHECK_ALL };
+/* Resets the flows that nothing allows any more (all of them when all is
+ * set): gp's, or with gp NULL every portal client's (RECHECK_PORTAL: a grant
+ * or resource changed) or every peer's (RECHECK_ALL: a reload). */
+void nt_gw_flows_recheck(struct nt_gateway *gw, const struct gw_peer *gp,
+			 enum nt_gw_recheck scope, bool all);
 
 /* ---- gw_dnsctl.c ---- */
 

@@ -38,26 +38,11 @@ struct gw_peer *nt_gw_portal_peer(struct nt_gateway *gw, const char *cid)
 	return NULL;
 }
 
-/* Resets gp's flows (every portal client's when gp is NULL) that nothing
- * allows any more, or all of gp's when all is set. */
-static void flows_recheck(struct nt_gateway *gw, struct gw_peer *gp, bool all)
-{
-	struct gw_flow *f = gw->flows, *next;
-
-	for (; f; f = next) {
-		next = f->next;
-		if (gp ? f->peer != gp : !f->peer->cid[0])
-			continue;
-		if (all || nt_gw_verdict_of(gw, f->peer, &f->key) != NT_GW_ALLOW)
-			nt_gw_flow_reset(f);
-	}
-}
-
 static void peer_drop(struct nt_gateway *gw, struct gw_peer *gp)
 {
 	struct gw_peer **pp = &gw->portal_peers;
 
-	flows_recheck(gw, gp, true);
+	nt_gw_flows_recheck(gw, gp, NT_GW_RECHECK_PORTAL, true);
 	nt_gw_dnsctl_forget(gw, gp->cid, NULL);
 	/* gp->id lives in the tunnel's peer. */
 	nt_info(MOD, "event=peer_removed cid=%s peer=%s", gp->cid, gp->id);
@@ -142,7 +127,7 @@ static void grant_ended(struct nt_gateway *gw, const struct nt_gw_grant *gr, con
 	if (nt_gw_grants_count(&gw->grants, gr->cid) == 0)
 		peer_drop(gw, gp);
 	else
-		flows_recheck(gw, gp, false);
+		nt_gw_flows_recheck(gw, gp, NT_GW_RECHECK_PORTAL, false);
 }
 
 static void on_expiry(struct nt_loop *loop, struct nt_timer *t, void *arg)
@@ -206,7 +191,7 @@ static int grant_install(struct nt_gateway *gw, const struct nt_pmsg_grant *g)
 	}
 	if (ret == 1) { /* the same grant again: its resource may differ */
 		nt_gw_dnsctl_prune(gw);
-		flows_recheck(gw, gp, false);
+		nt_gw_flows_recheck(gw, gp, NT_GW_RECHECK_PORTAL, false);
 	} else
 		gw->c.grants_added++;
 	nt_info(MOD, "event=grant_added cid=%s rid=%s peer=%s address=%s expires_at=%" PRId64,
@@ -281,7 +266,7 @@ void nt_gateway_portal_resource(struct nt_gateway *gw, const struct nt_pmsg_reso
 	nt_info(MOD, "event=resource_updated rid=%s address=%s grants=%zu", r->id, r->address, n);
 	if (n) {
 		nt_gw_dnsctl_prune(gw);
-		flows_recheck(gw, NULL, false);
+		nt_gw_flows_recheck(gw, NULL, NT_GW_RECHECK_PORTAL, false);
 	}
 }
 

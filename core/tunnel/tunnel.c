@@ -309,6 +309,34 @@ void nt_tunnel_remove_peer(struct nt_tunnel *t, struct wg_peer *peer)
 	}
 }
 
+int nt_tunnel_update_peer(struct nt_tunnel *t, struct wg_peer *peer,
+			  const struct nt_tunnel_peer_config *cfg)
+{
+	struct nt_tunnel_peer *tp = tp_of(peer);
+	int ret = 0;
+
+	if (cfg->allowed_ips_count && !cfg->allowed_ips)
+		return -EINVAL;
+	if (cfg->endpoint && !wg_peer_set_endpoint(peer, cfg->endpoint, cfg->endpoint_len))
+		return -EINVAL;
+	tp->user = cfg->user;
+	wg_noise_handshake_set_psk(&peer->hs, cfg->psk);
+	wg_allowedips_remove_owner(&t->aips, peer);
+	for (size_t i = 0; i < cfg->allowed_ips_count && ret == 0; i++)
+		ret = wg_allowedips_insert(&t->aips, &cfg->allowed_ips[i], peer);
+	wg_timers_set_persistent_keepalive(&peer->timers, nt_clock_mono_ns(),
+					   cfg->persistent_keepalive_s);
+	nt_tunnel_peer_timer_sync(tp);
+	nt_info(MOD, "event=peer_updated peer=%s allowed_ips=%zu keepalive=%u", peer->short_id,
+		cfg->allowed_ips_count, cfg->persistent_keepalive_s);
+	return ret;
+}
+
+void nt_tunnel_peer_set_user(struct wg_peer *peer, void *user)
+{
+	tp_of(peer)->user = user;
+}
+
 int nt_tunnel_peer_set_endpoint(struct nt_tunnel *t, struct wg_peer *peer,
 				const struct sockaddr *sa, socklen_t len)
 {

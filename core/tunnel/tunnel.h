@@ -145,6 +145,13 @@ int nt_tunnel_add_peer(struct nt_tunnel *t, const struct nt_tunnel_peer_config *
 		       struct wg_peer **out);
 /* Not from a tunnel callback. */
 void nt_tunnel_remove_peer(struct nt_tunnel *t, struct wg_peer *peer);
+/* A configuration reload: cfg's psk (for the next handshake), allowed IPs
+ * (replacing the peer's), persistent keepalive, user and, when set, endpoint
+ * applied in place; public_key is not looked at. The session and its keys
+ * stay. 0, -EINVAL (bad endpoint: nothing changed) or wg_allowedips_insert's
+ * error (the prefixes before it installed). Not from a tunnel callback. */
+int nt_tunnel_update_peer(struct nt_tunnel *t, struct wg_peer *peer,
+			  const struct nt_tunnel_peer_config *cfg);
 /* 0 or -EINVAL. */
 int nt_tunnel_peer_set_endpoint(struct nt_tunnel *t, struct wg_peer *peer,
 				const struct sockaddr *sa, socklen_t len);
@@ -176,6 +183,7 @@ void nt_tunnel_flush(struct nt_tunnel *t);
 void nt_tunnel_counters(const struct nt_tunnel *t, struct nt_tunnel_counters *out);
 const struct wg_peer_counters *nt_tunnel_peer_counters(const struct wg_peer *peer);
 void *nt_tunnel_peer_user(const struct wg_peer *peer);
+void nt_tunnel_peer_set_user(struct wg_peer *peer, void *user);
 /* First 8 base64 characters of the peer's public key. */
 const char *nt_tunnel_peer_id(const struct wg_peer *peer);
 /* false when unknown. */
