@@ -66,10 +66,11 @@ class Host:
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                      env=env)
         self.err = []
-        threading.Thread(target=self._read, args=(self.proc.stdout, self.lines),
-                         daemon=True).start()
-        threading.Thread(target=self._read, args=(self.proc.stderr, self.err),
-                         daemon=True).start()
+        self.readers = [threading.Thread(target=self._read, args=(f, out), daemon=True)
+                        for f, out in ((self.proc.stdout, self.lines),
+                                       (self.proc.stderr, self.err))]
+        for t in self.readers:
+            t.start()
 
     @staticmethod
     def _read(f, out):
@@ -79,11 +80,17 @@ class Host:
     def wait(self, pattern, since=0):
         deadline = time.monotonic() + EVENT_TIMEOUT_S
         while time.monotonic() < deadline:
+            # Once it has exited, its last lines may still be on their way
+            # from the pipe: look again after the readers reached the end.
+            done = self.proc.poll() is not None
+            if done:
+                for t in self.readers:
+                    t.join(timeout=EVENT_TIMEOUT_S)
             for line in list(self.lines)[since:]:
                 m = re.search(pattern, line)
                 if m:
                     return m
-            if self.proc.poll() is not None:
+            if done:
                 break
             time.sleep(0.05)
         raise AssertionError(f"no '{pattern}' in {self.lines}; log: {self.err[-20:]}")
