@@ -68,6 +68,8 @@ const char *nt_sockaddr_str(const struct sockaddr_storage *ss, char *buf, size_t
 		snprintf(buf, len, "%s:%u", ip_str(ss, ip, sizeof(ip)), port_of(ss));
 	else if (ss->ss_family == AF_INET6)
 		snprintf(buf, len, "[%s]:%u", ip_str(ss, ip, sizeof(ip)), port_of(ss));
+	else if (ss->ss_family == AF_UNSPEC)
+		snprintf(buf, len, "none");
 	else
 		snprintf(buf, len, "family-%d", ss->ss_family);
 	return buf;

@@ -13,7 +13,8 @@
  * unknown family. */
 socklen_t nt_sockaddr_set(struct sockaddr_storage *ss, int family, const void *addr, uint16_t port);
 
-/* "192.0.2.1:80", "[2001:db8::1]:80" (or "family-N"), for logs. Returns buf. */
+/* "192.0.2.1:80", "[2001:db8::1]:80" ("none" when unset, "family-N"), for
+ * logs. Returns buf. */
 const char *nt_sockaddr_str(const struct sockaddr_storage *ss, char *buf, size_t len);
 
 /* The text of a failed bind() or listen() of proto ("TCP", "UDP") on ss,

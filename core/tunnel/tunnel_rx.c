@@ -24,35 +24,13 @@
 #include "netstack/ippkt.h"
 #include "platform/clock.h"
 #include "platform/log.h"
+#include "platform/sockaddr.h"
 
 #define MOD "tunnel"
 
 #define LOAD_WINDOW NT_NS_PER_SEC
 
 static const uint8_t unspecified6[16];
-
-static const char *addr_str(const struct sockaddr_storage *ss, char *buf, size_t len)
-{
-	char ip[INET6_ADDRSTRLEN] = "?";
-	unsigned int port = 0;
-
-	if (ss->ss_family == AF_INET) {
-		const struct sockaddr_in *s4 = (const void *)ss;
-
-		inet_ntop(AF_INET, &s4->sin_addr, ip, sizeof(ip));
-		port = ntohs(s4->sin_port);
-		snprintf(buf, len, "%s:%u", ip, port);
-	} else if (ss->ss_family == AF_INET6) {
-		const struct sockaddr_in6 *s6 = (const void *)ss;
-
-		inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof(ip));
-		port = ntohs(s6->sin6_port);
-		snprintf(buf, len, "[%s]:%u", ip, port);
-	} else {
-		snprintf(buf, len, "none");
-	}
-	return buf;
-}
 
 /* ---- receiving ---- */
 
@@ -93,7 +71,7 @@ static void key_twice(struct nt_tunnel *t, struct nt_tunnel_peer *tp)
 	nt_warn(MOD,
 		"event=peer_key_in_use_twice peer=%s endpoints=%s,%s "
 		"hint=\"two processes with the same private key?\"",
-		tp->wg.short_id, addr_str(&ea, a, sizeof(a)), addr_str(&eb, b, sizeof(b)));
+		tp->wg.short_id, nt_sockaddr_str(&ea, a, sizeof(a)), nt_sockaddr_str(&eb, b, sizeof(b)));
 }
 
 static void roam(struct nt_tunnel *t, struct nt_tunnel_peer *tp, const struct sockaddr_storage *src,
@@ -104,7 +82,7 @@ static void roam(struct nt_tunnel *t, struct nt_tunnel_peer *tp, const struct so
 	if (!wg_peer_set_endpoint(&tp->wg, (const struct sockaddr *)src, len))
 		return;
 	nt_debug(MOD, "event=endpoint_changed peer=%s endpoint=%s", tp->wg.short_id,
-		 addr_str(&tp->wg.endpoint, buf, sizeof(buf)));
+		 nt_sockaddr_str(&tp->wg.endpoint, buf, sizeof(buf)));
 	if (wg_flap_feed(&tp->flap, &tp->wg.endpoint, now))
 		key_twice(t, tp);
 	nt_tunnel_emit(t, tp, NT_TUNNEL_ENDPOINT_CHANGED);
