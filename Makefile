@@ -281,6 +281,31 @@ uninstall:
 	rmdir $(DESTDIR)$(PREFIX)/share/doc/notun/examples $(DESTDIR)$(PREFIX)/share/doc/notun \
 		2>/dev/null || true
 
+# --- Shipping (README "Install"): a static binary and a Debian package. ---
+# make static: build/notun-static, glibc's static libraries and Debian's
+# static libsodium, mbedTLS and libb2, stripped, its debug file beside it
+# (.debug, found through the debuglink). glibc 2.34+ has the files and dns
+# lookups built in, so getaddrinfo needs no NSS module (the linker's
+# warning about getaddrinfo concerns the other NSS services). Paths are
+# mapped to ".", archives are deterministic (Debian's ar default) and nothing
+# reads the clock at build time: two clean trees give the same bytes.
+STATIC_O := build/static
+ifeq ($(STATIC),1)
+SHIP_FLAGS := -ffile-prefix-map=$(CURDIR)=. -ffile-prefix-map=$(realpath $(TP))=third_party
+CFLAGS += $(SHIP_FLAGS)
+LWIP_CC += $(SHIP_FLAGS)
+LDFLAGS += -static-pie
+endif
+
+.PHONY: static deb
+static: deps
+	@$(MAKE) --no-print-directory O=$(STATIC_O) SAN=0 STATIC=1 $(STATIC_O)/notun
+	$(call say,STRIP,build/notun-static)
+	$(Q)objcopy --only-keep-debug $(STATIC_O)/notun build/notun-static.debug
+	$(Q)objcopy --strip-all --add-gnu-debuglink=build/notun-static.debug $(STATIC_O)/notun \
+		build/notun-static
+	@printf '  %-5s %s\n' SIZE "$$(stat -c %s build/notun-static) bytes, $$(build/notun-static --version | head -1)"
+
 format:
 	clang-format -i $(LIB_SRCS) core/cli/main.c $(wildcard */*.h */*/*.h tests/unit/*.c tests/tools/*.c)
 
