@@ -299,12 +299,17 @@ endif
 
 .PHONY: static deb
 static: deps
-	@$(MAKE) --no-print-directory O=$(STATIC_O) SAN=0 STATIC=1 $(STATIC_O)/notun
-	$(call say,STRIP,build/notun-static)
-	$(Q)objcopy --only-keep-debug $(STATIC_O)/notun build/notun-static.debug
-	$(Q)objcopy --strip-all --add-gnu-debuglink=build/notun-static.debug $(STATIC_O)/notun \
-		build/notun-static
-	@printf '  %-5s %s\n' SIZE "$$(stat -c %s build/notun-static) bytes, $$(build/notun-static --version | head -1)"
+	@$(MAKE) --no-print-directory O=$(STATIC_O) SAN=0 STATIC=1 build/notun-static
+	@printf '  %-5s %s: %s bytes, %s\n' SIZE build/notun-static \
+		"$$(stat -c %s build/notun-static)" "$$(build/notun-static --version | head -1)"
+
+build/notun-static: $(STATIC_O)/notun
+	$(call say,STRIP,$@)
+	$(Q)objcopy --only-keep-debug $< $@.debug
+	$(Q)objcopy --strip-all --add-gnu-debuglink=$@.debug $< $@
+
+# make test runs test_static.py against it.
+test: static
 
 format:
 	clang-format -i $(LIB_SRCS) core/cli/main.c $(wildcard */*.h */*/*.h tests/unit/*.c tests/tools/*.c)
