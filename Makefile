@@ -5,6 +5,8 @@
 #   make bench      benchmarks (never part of make test)
 #   make fuzz       libFuzzer harnesses, each for a short bounded time
 #   make deps       Debian packages and pinned third-party sources
+#   make static     build/notun-static, one static executable
+#   make deb        build/notun_VERSION_ARCH.deb
 # Variables: O (output dir), SAN=1 (ASan+UBSan), LWIP_SRC / LWS_SRC (local trees).
 
 O ?= build
@@ -286,12 +288,14 @@ uninstall:
 # static libsodium, mbedTLS and libb2, stripped, its debug file beside it
 # (.debug, found through the debuglink). glibc 2.34+ has the files and dns
 # lookups built in, so getaddrinfo needs no NSS module (the linker's
-# warning about getaddrinfo concerns the other NSS services). Paths are
+# warning about getaddrinfo concerns the other NSS services; its getpw*/
+# getgr* warnings are libwebsockets' privilege drop, which notun never asks
+# for: tests/integration/test_static.py runs it with no library). Paths are
 # mapped to ".", archives are deterministic (Debian's ar default) and nothing
 # reads the clock at build time: two clean trees give the same bytes.
 STATIC_O := build/static
 ifeq ($(STATIC),1)
-SHIP_FLAGS := -ffile-prefix-map=$(CURDIR)=. -ffile-prefix-map=$(realpath $(TP))=third_party
+SHIP_FLAGS := -ffile-prefix-map=$(CURDIR)=.
 CFLAGS += $(SHIP_FLAGS)
 LWIP_CC += $(SHIP_FLAGS)
 LDFLAGS += -static-pie
@@ -320,6 +324,11 @@ deb: all
 
 # make test runs test_static.py against it.
 test: static
+
+clean: clean-ship
+.PHONY: clean-ship
+clean-ship:
+	rm -rf $(STATIC_O) build/notun-static build/notun-static.debug build/deb build/*.deb
 
 format:
 	clang-format -i $(LIB_SRCS) core/cli/main.c $(wildcard */*.h */*/*.h tests/unit/*.c tests/tools/*.c)

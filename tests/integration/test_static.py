@@ -22,6 +22,7 @@ import pytest
 
 from conftest import TOP, run
 from httpsrv import pattern_sha256
+from wgtun import KeyPair
 
 STATIC = os.path.join(TOP, "build", "notun-static")
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -54,27 +55,21 @@ def test_static_binary_has_no_interpreter_and_no_needed_library(static_notun):
     assert b"notun-static.debug" in link
 
 
-def keypair(notun):
-    private = run([notun, "genkey"]).stdout.strip()
-    return private, run([notun, "pubkey"], stdin=private + "\n").stdout.strip()
-
-
-def drop_to_nobody():
-    os.setgroups([])
-    os.setgid(NOBODY)
-    os.setuid(NOBODY)
+def as_nobody(cmd):
+    """cmd started as uid 65534 with no capability when we are root."""
+    if os.getuid() != 0:
+        return cmd
+    return ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups"] + cmd
 
 
 def test_static_binary_alone_in_a_chroot_without_privileges_transfers_8mib(static_notun):
     if shutil.which("unshare") is None:
         pytest.skip("unshare (util-linux) is missing")
-    probe = subprocess.run(["unshare", "--user", "--map-root-user", "--net", "true"],
-                           capture_output=True, text=True, timeout=30,
-                           preexec_fn=drop_to_nobody if os.getuid() == 0 else None)
+    probe = subprocess.run(as_nobody(["unshare", "--user", "--map-root-user", "--net", "true"]),
+                           capture_output=True, text=True, timeout=30)
     if probe.returncode != 0:
         pytest.skip(f"no unprivileged user namespaces here: {probe.stderr.strip()}")
-    gw_private, gw_public = keypair(static_notun)
-    cl_private, cl_public = keypair(static_notun)
+    gw, cl = KeyPair(static_notun), KeyPair(static_notun)
     work = tempfile.mkdtemp(prefix="notun-static-")
     try:
         root = os.path.join(work, "root")
@@ -83,12 +78,12 @@ def test_static_binary_alone_in_a_chroot_without_privileges_transfers_8mib(stati
         for name in ("static_inside.py", "httpsrv.py"):
             shutil.copy(os.path.join(HERE, name), work)
         files = {
-            "gateway.conf": f"[Interface]\nPrivateKey = {gw_private}\nListenPort = 51820\n"
-                            f"Address = 10.99.0.1/32\n\n[Peer]\nPublicKey = {cl_public}\n"
+            "gateway.conf": f"[Interface]\nPrivateKey = {gw.private}\nListenPort = 51820\n"
+                            f"Address = 10.99.0.1/32\n\n[Peer]\nPublicKey = {cl.public}\n"
                             f"AllowedIPs = 10.99.0.2/32\n\n[Gateway]\n"
                             f"Allow = 10.99.0.1/32 tcp:8080\n",
-            "client.conf": f"[Interface]\nPrivateKey = {cl_private}\nAddress = 10.99.0.2/32\n\n"
-                           f"[Peer]\nPublicKey = {gw_public}\nEndpoint = gw.notun.test:51820\n"
+            "client.conf": f"[Interface]\nPrivateKey = {cl.private}\nAddress = 10.99.0.2/32\n\n"
+                           f"[Peer]\nPublicKey = {gw.public}\nEndpoint = gw.notun.test:51820\n"
                            f"AllowedIPs = 10.99.0.0/24\n",
             "etc/resolv.conf": "nameserver 127.0.0.1\n",
         }
@@ -105,14 +100,14 @@ def test_static_binary_alone_in_a_chroot_without_privileges_transfers_8mib(stati
         cmd = ["unshare", "--user", "--map-root-user", "--net", "--mount", "--pid", "--fork",
                "--kill-child", sys.executable, os.path.join(work, "static_inside.py"), work,
                request]
-        r = subprocess.run(cmd, capture_output=True, text=True, timeout=RUN_TIMEOUT_S,
-                           preexec_fn=drop_to_nobody if os.getuid() == 0 else None)
+        r = subprocess.run(as_nobody(cmd), capture_output=True, text=True, timeout=RUN_TIMEOUT_S)
         seen_path = os.path.join(work, "inside.json")
         seen = json.load(open(seen_path)) if os.path.exists(seen_path) else {}
         gw_log = os.path.join(work, "gateway.log")
         log = open(gw_log).read()[-3000:] if os.path.exists(gw_log) else ""
         assert r.returncode == 0, f"{r.stderr[-2000:]}\n{seen}\ngateway:\n{log}"
-        assert seen["uid_map"] == ["0", str(NOBODY), "1"], seen  # root inside is nobody outside
+        outside = NOBODY if os.getuid() == 0 else os.getuid()
+        assert seen["uid_map"] == ["0", str(outside), "1"], seen  # root inside, nobody outside
         with open(os.path.join(work, "response"), "rb") as f:
             response = f.read()
         head, _, body = response.partition(b"\r\n\r\n")
