@@ -5,6 +5,8 @@
 #   make bench      benchmarks (never part of make test)
 #   make fuzz       libFuzzer harnesses, each for a short bounded time
 #   make deps       Debian packages and pinned third-party sources
+#   make static     build/notun-static, one static executable
+#   make deb        build/notun_VERSION_ARCH.deb
 # Variables: O (output dir), SAN=1 (ASan+UBSan), LWIP_SRC / LWS_SRC (local trees).
 
 O ?= build
@@ -280,6 +282,53 @@ uninstall:
 		$(addprefix $(DESTDIR)$(PREFIX)/share/doc/notun/examples/,$(notdir $(EXAMPLES)))
 	rmdir $(DESTDIR)$(PREFIX)/share/doc/notun/examples $(DESTDIR)$(PREFIX)/share/doc/notun \
 		2>/dev/null || true
+
+# --- Shipping (README "Install"): a static binary and a Debian package. ---
+# make static: build/notun-static, glibc's static libraries and Debian's
+# static libsodium, mbedTLS and libb2, stripped, its debug file beside it
+# (.debug, found through the debuglink). glibc 2.34+ has the files and dns
+# lookups built in, so getaddrinfo needs no NSS module (the linker's
+# warning about getaddrinfo concerns the other NSS services; its getpw*/
+# getgr* warnings are libwebsockets' privilege drop, which notun never asks
+# for: tests/integration/test_static.py runs it with no library). Paths are
+# mapped to ".", archives are deterministic (Debian's ar default) and nothing
+# reads the clock at build time: two clean trees give the same bytes.
+STATIC_O := build/static
+ifeq ($(STATIC),1)
+SHIP_FLAGS := -ffile-prefix-map=$(CURDIR)=.
+CFLAGS += $(SHIP_FLAGS)
+LWIP_CC += $(SHIP_FLAGS)
+LDFLAGS += -static-pie
+endif
+
+.PHONY: static deb
+static: deps
+	@$(MAKE) --no-print-directory O=$(STATIC_O) SAN=0 STATIC=1 build/notun-static
+	@printf '  %-5s %s: %s bytes, %s\n' SIZE build/notun-static \
+		"$$(stat -c %s build/notun-static)" "$$(build/notun-static --version | head -1)"
+
+build/notun-static: $(STATIC_O)/notun
+	$(call say,STRIP,$@)
+	$(Q)objcopy --only-keep-debug $< $@.debug
+	$(Q)objcopy --strip-all --add-gnu-debuglink=$@.debug $< $@
+
+# make deb: build/notun_VERSION_ARCH.deb from what `make install PREFIX=/usr`
+# puts in a staging tree (pkg/deb.sh says what it adds).
+DEB := build/notun_$(VERSION)_$(shell dpkg --print-architecture 2>/dev/null).deb
+deb: all
+	@rm -rf build/deb
+	$(Q)$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/build/deb PREFIX=/usr >/dev/null
+	$(call say,DEB,$(DEB))
+	$(Q)pkg/deb.sh $(VERSION) build/deb $(DEB)
+	@rm -rf build/deb
+
+# make test runs test_static.py against it.
+test: static
+
+clean: clean-ship
+.PHONY: clean-ship
+clean-ship:
+	rm -rf $(STATIC_O) build/notun-static build/notun-static.debug build/deb build/*.deb
 
 format:
 	clang-format -i $(LIB_SRCS) core/cli/main.c $(wildcard */*.h */*/*.h tests/unit/*.c tests/tools/*.c)

@@ -7,7 +7,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 
 # One package per line: build, unit tests, integration tests, the interop peer.
 packages=(
-	build-essential pkg-config cmake clang libclang-rt-dev dpkg-dev xz-utils
+	build-essential pkg-config cmake clang libclang-rt-dev dpkg-dev xz-utils lintian
 	libsodium-dev libb2-dev libmbedtls-dev libjsmn-dev libcmocka-dev
 	python3 python3-pytest python3-websockets python3-prometheus-client
 	wireguard-go wireguard-tools iproute2 iputils-ping dnsmasq-base curl ca-certificates
