@@ -313,13 +313,13 @@ build/notun-static: $(STATIC_O)/notun
 	$(Q)objcopy --strip-all --add-gnu-debuglink=$@.debug $< $@
 
 # make deb: build/notun_VERSION_ARCH.deb from what `make install PREFIX=/usr`
-# puts in a staging tree (pkg/deb.sh says what it adds).
+# puts in a staging tree (core/cli/deb/deb.sh says what it adds).
 DEB := build/notun_$(VERSION)_$(shell dpkg --print-architecture 2>/dev/null).deb
 deb: all
 	@rm -rf build/deb
 	$(Q)$(MAKE) --no-print-directory install DESTDIR=$(CURDIR)/build/deb PREFIX=/usr >/dev/null
 	$(call say,DEB,$(DEB))
-	$(Q)pkg/deb.sh $(VERSION) build/deb $(DEB)
+	$(Q)core/cli/deb/deb.sh $(VERSION) build/deb $(DEB)
 	@rm -rf build/deb
 
 # make test runs test_static.py against it.

@@ -1,4 +1,4 @@
-"""make deb: build/notun_VERSION_ARCH.deb (pkg/deb.sh) passes lintian with no
+"""make deb: build/notun_VERSION_ARCH.deb (core/cli/deb/deb.sh) passes lintian with no
 error and no warning it does not override, names its library dependencies,
 and installs into a scratch root with dpkg --root, where every installed
 command and file works and belongs to the package, then purges leaving

@@ -6,7 +6,7 @@
 # trigger for libnotun.so.0, files owned by root (--root-owner-group).
 # One package, not notun + libnotun0 + libnotun-dev: libnotun has one user
 # today (the desktop app) and this keeps `apt install ./notun_*.deb` to one
-# file; pkg/lintian-overrides names the warnings that choice brings.
+# file; core/cli/deb/lintian-overrides names the warnings that choice brings.
 set -euo pipefail
 version=$1 stage=$(cd "$2" && pwd) out=$3
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,7 +15,7 @@ arch=$(dpkg --print-architecture)
 
 changelog_version=$(dpkg-parsechangelog -l "$here/changelog" -S Version)
 [ "$changelog_version" = "$version" ] || {
-	echo "deb: pkg/changelog is at $changelog_version, the Makefile's VERSION is $version" >&2
+	echo "deb: core/cli/deb/changelog is at $changelog_version, the Makefile's VERSION is $version" >&2
 	exit 1
 }
 # Every date in the package is the changelog's: the same tree, the same bytes.
