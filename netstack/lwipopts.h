@@ -122,6 +122,15 @@
  * TIME_WAIT) covers any delay the tunnel has. However many there are, lwIP
  * finds pcbs by hash (third_party/lwip-pcb-hash.patch). */
 #define TCP_MSL 5000UL
+/* Keepalive, on the flows nt_flow_tcp_connect opens (SOF_KEEPALIVE): one
+ * that received nothing for IDLE ms is probed every INTVL ms and aborted
+ * after CNT probes unanswered, 50 s in all. Without it a download whose far
+ * end died (a gateway killed) waits forever: a receiver sends nothing. A far
+ * end that came back without the flow answers the first probe with a RST.
+ * The tcp timer runs anyway while a connection exists. */
+#define TCP_KEEPIDLE_DEFAULT  30000UL
+#define TCP_KEEPINTVL_DEFAULT 5000UL
+#define TCP_KEEPCNT_DEFAULT   4U
 
 /* ---- DNS: lwIP's client is unused; core/resolver/resolver_tunnel.c queries over raw UDP ---- */
 #define LWIP_DNS 0

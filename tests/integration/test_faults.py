@@ -28,6 +28,7 @@ TRANSFER_BYTES = 64 * MIB
 # 10 % corruption is 10 % loss to TCP: 64 MiB each way took 84 s.
 CORRUPT_BYTES = 16 * MIB
 TRANSFER_TIMEOUT_S = 50
+KEEPALIVE_BOUND_S = 30 + 4 * 5  # netstack/lwipopts.h TCP_KEEP*
 SEED = "7"  # repeatable relay decisions (see test_corruption_is_rejected_and_counted)
 
 
@@ -206,3 +207,34 @@ def test_corruption_is_rejected_and_counted(world, tmp_path):
     # ...and every corrupt datagram was refused, none of the others.
     assert rejected(gw) == c["corrupted_up"], (gw, c)
     assert rejected(cl) == c["corrupted_down"], (cl, c)
+
+
+def test_gateway_kill9_mid_download_resets_the_flow_within_the_keepalive_bound(world):
+    """The gateway dies (SIGKILL) during a download and comes back 2 s later
+    without the flow. The application, a receiver that sends nothing, gets a
+    reset within the keepalive bound (netstack/lwipopts.h TCP_KEEP*: 30 s
+    idle, then 4 probes 5 s apart: 50 s); a new connection works. Unfixed,
+    the download waited forever."""
+    w = world("gateway")
+    rep, sock = socks.connect(("127.0.0.1", w.proxy_port), GW_IP, int(w.base.rsplit(":", 1)[1]))
+    assert rep == 0
+    with sock:
+        sock.sendall(f"GET /bytes/{TRANSFER_BYTES}?seed=kill HTTP/1.1\r\nHost: x\r\n\r\n"
+                     .encode())
+        got = 0
+        while got < 4 * MIB:
+            got += len(sock.recv(1 << 20))
+        w.gateway.kill()
+        killed = time.monotonic()
+        time.sleep(2)
+        w.gateway.start()
+        sock.settimeout(KEEPALIVE_BOUND_S + 2 - (time.monotonic() - killed))
+        with pytest.raises(ConnectionResetError):
+            while sock.recv(1 << 20):
+                pass
+        waited = time.monotonic() - killed
+    assert waited < KEEPALIVE_BOUND_S + 1, f"reset after {waited:.1f} s"
+    r = w.curl([f"{w.base}/hello"], timeout=20)
+    assert r.returncode == 0 and r.stdout == "hello through notun\n", r.stderr
+    flow = status(w.notun, w.cl_sock)["counters"]["flow"]
+    assert flow["resets"] + flow["aborts"] >= 1, flow
