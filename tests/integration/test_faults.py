@@ -238,3 +238,44 @@ def test_gateway_kill9_mid_download_resets_the_flow_within_the_keepalive_bound(w
     assert r.returncode == 0 and r.stdout == "hello through notun\n", r.stderr
     flow = status(w.notun, w.cl_sock)["counters"]["flow"]
     assert flow["resets"] + flow["aborts"] >= 1, flow
+
+
+def relay_run(*impairments, count=2000, size=500):
+    """count datagrams through a relay to a sink on loopback, sent as fast as
+    the relay takes them; returns the relay's counters and the payloads."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sink, \
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as src:
+        sink.bind(("127.0.0.1", 0))
+        sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        relay = Relay(f"127.0.0.1:{sink.getsockname()[1]}", *impairments)
+        host, port = relay.endpoint.rsplit(":", 1)
+        for i in range(count):
+            src.sendto(i.to_bytes(4, "big") * (size // 4), (host, int(port)))
+            if i % 100 == 99:
+                time.sleep(0.005)
+        time.sleep(0.3)
+        got = []
+        sink.settimeout(0.2)
+        try:
+            while True:
+                got.append(sink.recv(2048))
+        except socket.timeout:
+            pass
+        return relay.stop(), got
+
+
+def test_udprelay_impairments_per_direction_and_repeatable():
+    args = ("--seed", "3", "--up-burst", "2,25,80", "--down-loss", "100", "--up-corrupt", "5")
+    c, got = relay_run(*args)
+    again, got_again = relay_run(*args)
+    assert c["dropped_burst_up"] > 50 and c["dropped_loss_up"] == 0, c
+    assert c["corrupted_up"] > 50 and c["dropped_loss_down"] == 0, c
+    assert c["forwarded_up"] == len(got) == 2000 - c["dropped_burst_up"]
+    assert sum(d != d[:4] * 125 for d in got) == c["corrupted_up"]
+    assert got == got_again  # the same seed, the same datagrams lost and flipped
+    c, got = relay_run("--rate", "200000", "--rate-queue-ms", "20")
+    assert c["dropped_rate_up"] > 0 and c["forwarded_up"] == len(got), c
+    # What left: the bucket's depth (16 KiB) plus 200 kB/s while sending.
+    assert len(got) * 500 < 16384 + 200000 * (c["seconds"] + 0.1), c
+    c, got = relay_run("--blackhole", "10", "--blackhole-at", "0")
+    assert c["dropped_blackhole_up"] == 2000 and not got, c
