@@ -453,7 +453,6 @@ def test_50_resources_behind_one_new_gateway_at_once(notun, tmp_path):
     """50 resources (50 /32 addresses on the test veth, one listener each)
     requested at the same moment: every CONNECT succeeds, and the client and
     gateway made one WireGuard session between them."""
-    import selectors
     with portal_world(notun, tmp_path, extra=many_resources) as w, many_listeners(w) as ips:
         start = time.monotonic()
         runs = [in_thread(cold_request, w, ip, 30) for ip in ips]

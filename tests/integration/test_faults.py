@@ -4,7 +4,6 @@ namespace, with loss, reordering, duplication, a blackhole and corruption.
 Every transfer is checked by sha256; every wait is bounded (each test stays
 under 60 s with the sanitized build on 2 CPUs, see TRANSFER_BYTES)."""
 import json
-import signal
 import socket
 import os
 import shutil
