@@ -255,6 +255,7 @@ struct nt_flow_stats {
 	uint64_t connect_errors; /* nt_flow_tcp_connect returned an error */
 	uint64_t failures[NT_FLOW_FAIL_SLOTS];
 	uint64_t resets;	    /* RST from the remote after connect */
+	uint64_t aborts;	    /* after connect: retransmissions or keepalives unanswered */
 	uint64_t bytes_in;	    /* remote -> owner's fd */
 	uint64_t bytes_out;	    /* owner -> remote (taken into the send space) */
 	uint64_t mem_send;	    /* gauge: bytes of send chunks allocated */

@@ -395,7 +395,9 @@ static void on_err(void *arg, err_t err)
 		if (f->connected)
 			nt_flow_g.stats.resets++;
 	} else if (err == ERR_ABRT) {
-		why = NT_FAIL_TIMEOUT; /* retransmissions or SYNs exhausted */
+		why = NT_FAIL_TIMEOUT; /* retransmissions, SYNs or keepalives exhausted */
+		if (f->connected)
+			nt_flow_g.stats.aborts++;
 	} else {
 		why = NT_FAIL_GENERAL;
 	}
@@ -511,6 +513,7 @@ int nt_flow_tcp_connect(int family, const uint8_t *dst_addr, uint16_t dst_port,
 		goto err_flow;
 	}
 	pcb_attach(f, pcb, ops, arg);
+	ip_set_option(pcb, SOF_KEEPALIVE); /* TCP_KEEP* in lwipopts.h */
 	/* RFC 6298's initial RTO is 1 s; lwIP starts at 3 s, all of which a loss
 	 * in the first flight (before any RTT sample) would cost. */
 	pcb->rto = pcb->sv = 1000 / TCP_SLOW_INTERVAL;

@@ -122,6 +122,17 @@
  * TIME_WAIT) covers any delay the tunnel has. However many there are, lwIP
  * finds pcbs by hash (third_party/lwip-pcb-hash.patch). */
 #define TCP_MSL 5000UL
+/* Keepalive, on the flows nt_flow_tcp_connect opens (SOF_KEEPALIVE): one
+ * that received nothing for IDLE ms is probed every INTVL ms and aborted
+ * after CNT probes unanswered, 90 s in all (as long as WireGuard retries a
+ * handshake, so an outage it would ride out does not cost the flows).
+ * Without it a download whose far end died (a gateway killed) waits
+ * forever: a receiver sends nothing. A far end that came back without the
+ * flow answers the first probe with a RST. The tcp timer runs anyway while
+ * a connection exists. */
+#define TCP_KEEPIDLE_DEFAULT  30000UL
+#define TCP_KEEPINTVL_DEFAULT 10000UL
+#define TCP_KEEPCNT_DEFAULT   6U
 
 /* ---- DNS: lwIP's client is unused; core/resolver/resolver_tunnel.c queries over raw UDP ---- */
 #define LWIP_DNS 0

@@ -96,6 +96,7 @@ static const struct nt_ctl_field flow[] = {
     FL(connected, NULL, "TCP connections made"),
     FL(connect_errors, NULL, "TCP connections that could not start"),
     FL(resets, NULL, "RSTs from the far side"),
+    FL(aborts, NULL, "TCP connections given up: retransmissions or keepalives unanswered"),
     FL(bytes_in, "in_bytes", "bytes far side to local"),
     FL(bytes_out, "out_bytes", "bytes local to far side"),
     FLG(mem_total, "memory_bytes", "bytes the flows hold"),

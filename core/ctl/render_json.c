@@ -55,6 +55,10 @@ static void peer(struct nt_json_w *w, const struct nt_ctl_snap *s, const struct 
 	kuint(w, "tx_packets", p->info.c.tx_packets);
 	kuint(w, "handshakes_completed", p->info.c.handshakes_completed);
 	kuint(w, "handshake_failures", p->info.c.handshake_failures);
+	kuint(w, "drop_no_session", p->info.c.drop_no_session);
+	kuint(w, "drop_replay", p->info.c.drop_replay);
+	kuint(w, "drop_decrypt", p->info.c.drop_decrypt);
+	kuint(w, "drop_source", p->info.c.drop_source);
 	kuint(w, "staged_packets", p->info.staged);
 	if (p->has_gw) {
 		nt_json_w_key(w, "flows");

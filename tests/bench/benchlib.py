@@ -155,6 +155,18 @@ def row(name, notun, ref, target, lower_is_better=False):
     return ok
 
 
+def pair_rows(results, notun, name, target):
+    """The download and upload rows of measure_pair's results, name a format
+    of {what}; a notun that failed gives its error. Returns ok."""
+    ok = True
+    for what in ("download", "upload"):
+        nt = best(results[("notun", what)])
+        if not isinstance(nt, float) and notun.error:
+            nt = notun.error
+        ok &= row(name.format(what=what), nt, best(results[("reference", what)]), target)
+    return ok
+
+
 def info(text):
     print(f"# {text}", flush=True)
 
@@ -205,11 +217,12 @@ class Relay:
         self.binary, self.listen_ip, self.to = binary, listen_ip, to
         self.port, self.proc, self.last_stats = 0, None, ""
 
-    def start(self, delay_ms):
+    def start(self, delay_ms, impairments=()):
+        """impairments: more udprelay options (--loss PCT ...)."""
         self.proc = subprocess.Popen(
             [self.binary, "--listen", f"{self.listen_ip}:{self.port}", "--to", self.to,
-             "--delay-ms", str(delay_ms)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True)
+             "--delay-ms", str(delay_ms), *impairments], stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, text=True)
         line = self.proc.stdout.readline().split()
         if len(line) != 2 or line[0] != "listening":
             stop_proc(self.proc)

@@ -31,7 +31,7 @@ import sys
 import tempfile
 
 from benchlib import (RTT_MS, RUNS, TARGET_LOOPBACK, TARGET_RTT, TOP, NotunProcess, Relay, best,
-                      curl, info, make_client_wg, make_file, measure_pair, proc_cpu_s, row,
+                      curl, info, make_client_wg, make_file, measure_pair, pair_rows, proc_cpu_s,
                       run_bench, start_http, transfer_args, warm_up, wg_keypair)
 
 TITLE = "gateway throughput"
@@ -200,12 +200,7 @@ def bench(args, stack):
         watches = rig.watches() if args.calibrate else []
         samples = []
         measure_pair(contenders, None, rig.data_file, results, relays, [], watches, samples)
-        for what in ("download", "upload"):
-            nt = best(results[("notun", what)])
-            if not isinstance(nt, float) and notun.error:
-                nt = notun.error
-            ok &= row(f"gateway {what} MB/s ({label})", nt, best(results[("reference", what)]),
-                      target)
+        ok &= pair_rows(results, notun, f"gateway {{what}} MB/s ({label})", target)
         if watches:
             report_cpu(label, samples, [w.name for w in watches])
 

@@ -30,8 +30,8 @@ import tempfile
 import time
 
 from benchlib import (RTT_MS, RUNS, TARGET_LOOPBACK, TARGET_RTT, TOP, NotunProcess, Relay, best,
-                      curl, free_tcp_port, info, make_client_wg, make_file, measure_pair, row,
-                      run_bench, start_http, transfer_args, warm_up, wg_keypair)
+                      curl, free_tcp_port, info, make_client_wg, make_file, measure_pair,
+                      pair_rows, row, run_bench, start_http, transfer_args, warm_up, wg_keypair)
 
 WG_PORT = 51820
 HTTP_PORT = 8080
@@ -192,11 +192,7 @@ def bench(args, stack):
             if err and notun.alive():
                 notun.error = f"notun up failed: {err}"
         measure_pair(contenders, rig.url_base, rig.data_file, results, relays, relay_cpu)
-        for what in ("download", "upload"):
-            nt = best(results[("notun", what)])
-            if not isinstance(nt, float) and notun.error:
-                nt = notun.error
-            ok &= row(f"{what} MB/s ({label})", nt, best(results[("reference", what)]), target)
+        ok &= pair_rows(results, notun, f"{{what}} MB/s ({label})", target)
         if args.calibrate:
             for name, what, res, cpu in relay_cpu:
                 rate = f"{res:.1f} MB/s" if isinstance(res, float) else res

@@ -403,58 +403,96 @@ def many_resources(ns, http_port):
                    "Sites = office\nAllow = alice\n" for i, ip in enumerate(many_addresses(ns)))
 
 
+@contextlib.contextmanager
+def many_listeners(w):
+    """The MANY addresses of many_resources on the test veth, a listener on
+    each that sends its address and closes; yields the addresses."""
+    import selectors
+    ips = many_addresses(w["ns"])
+    batch = "".join(f"addr add {ip}/32 dev {w['ns'].host_if}\n" for ip in ips)
+    run(["ip", "-batch", "-"], stdin=batch)
+    sel, stop = selectors.DefaultSelector(), [False]
+    listeners, acceptor = [], None
+    try:
+        for ip in ips:
+            s = socket.create_server((ip, w["http_port"]))
+            s.setblocking(False)
+            sel.register(s, selectors.EVENT_READ)
+            listeners.append(s)
+
+        def accept():
+            while not stop[0]:
+                for key, _ in sel.select(0.2):
+                    conn, _ = key.fileobj.accept()
+                    conn.sendall(key.fileobj.getsockname()[0].encode())
+                    conn.close()
+        acceptor = in_thread(accept)
+        yield ips
+    finally:
+        stop[0] = True
+        if acceptor:
+            acceptor.join(5)
+        for s in listeners:
+            s.close()
+        sel.close()
+
+
+def cold_request(w, ip, timeout):
+    """A CONNECT to one of many_listeners: (its address or the SOCKS reply
+    code, seconds it took)."""
+    start = time.monotonic()
+    rep, sock = connect(w["proxy"], ip, w["http_port"], timeout=timeout)
+    if rep != 0:
+        return rep, time.monotonic() - start
+    with sock:
+        sock.settimeout(10)
+        return sock.recv(64).decode(), time.monotonic() - start
+
+
 def test_50_resources_behind_one_new_gateway_at_once(notun, tmp_path):
     """50 resources (50 /32 addresses on the test veth, one listener each)
     requested at the same moment: every CONNECT succeeds, and the client and
     gateway made one WireGuard session between them."""
-    import selectors
-    with portal_world(notun, tmp_path, extra=many_resources) as w:
-        ips = many_addresses(w["ns"])
-        batch = "".join(f"addr add {ip}/32 dev {w['ns'].host_if}\n" for ip in ips)
-        run(["ip", "-batch", "-"], stdin=batch)
-        sel, stop = selectors.DefaultSelector(), [False]
-        listeners, acceptor = [], None
-        try:
-            for ip in ips:
-                s = socket.create_server((ip, w["http_port"]))
-                s.setblocking(False)
-                sel.register(s, selectors.EVENT_READ)
-                listeners.append(s)
-
-            def accept():
-                while not stop[0]:
-                    for key, _ in sel.select(0.2):
-                        conn, _ = key.fileobj.accept()
-                        conn.sendall(key.fileobj.getsockname()[0].encode())
-                        conn.close()
-            acceptor = in_thread(accept)
-
-            def one(ip):
-                rep, sock = connect(w["proxy"], ip, w["http_port"], timeout=30)
-                if rep != 0:
-                    return rep
-                with sock:
-                    sock.settimeout(10)
-                    return sock.recv(64).decode()
-            start = time.monotonic()
-            runs = [in_thread(one, ip) for ip in ips]
-            for th in runs:
-                th.join(max(0.1, 40 - (time.monotonic() - start)))
-            results = [th.result for th in runs]
-            assert results == ips, (results, w["client"].read_log()[-3000:])
-        finally:
-            stop[0] = True
-            if acceptor:
-                acceptor.join(5)
-            for s in listeners:
-                s.close()
-            sel.close()
+    with portal_world(notun, tmp_path, extra=many_resources) as w, many_listeners(w) as ips:
+        start = time.monotonic()
+        runs = [in_thread(cold_request, w, ip, 30) for ip in ips]
+        for th in runs:
+            th.join(max(0.1, 40 - (time.monotonic() - start)))
+        results = [th.result[0] for th in runs]
+        assert results == ips, (results, w["client"].read_log()[-3000:])
         assert len([line for line in w["portal"].lines if "event=authorization_created" in line
                     and " rid=m" in line]) == MANY
         shakes = [line for line in w["gw"].read_log().splitlines()
                   if "event=handshake_complete" in line]
         assert len(shakes) == 1, shakes
         assert full_log(w["client"]).count("event=gateway_peer_added") == 1
+
+
+COLD_TIMEOUT_S = 15
+
+
+def test_portal_killed_during_50_cold_requests(notun, tmp_path):
+    """SIGKILL of the portal as 50 first requests to 50 resources go out; it
+    is back 2 s later. Each CONNECT succeeds (after the client's reconnect)
+    or fails 0x04 at its ConnectTimeout; none hangs."""
+    with portal_world(notun, tmp_path, extra=many_resources,
+                      timeout=f"{COLD_TIMEOUT_S}s") as w, many_listeners(w) as ips:
+        start = time.monotonic()
+        runs = [in_thread(cold_request, w, ip, COLD_TIMEOUT_S + 10) for ip in ips]
+        w["portal"].proc.kill()
+        w["portal"].proc.wait(10)
+        time.sleep(2)
+        w["portal"].start()
+        for th in runs:
+            th.join(max(0.1, COLD_TIMEOUT_S + 5 - (time.monotonic() - start)))
+        assert not any(th.is_alive() for th in runs), "a request hangs"
+        for ip, th in zip(ips, runs):
+            assert not isinstance(th.result, Exception), (ip, th.result)
+            got, took = th.result
+            assert got == ip or (got == 0x04 and COLD_TIMEOUT_S - 1 < took < COLD_TIMEOUT_S + 3), \
+                (ip, got, took, w["client"].read_log()[-3000:])
+        print("outcomes:", sorted((str(r[0]) == ip, round(r[1], 1))
+                                  for ip, r in zip(ips, (th.result for th in runs))))
 
 
 # ---- a fake portal drives the client ----

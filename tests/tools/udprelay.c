@@ -2,24 +2,39 @@
 /* udprelay: a userspace UDP impairment relay for tests and benchmarks (this
  * kernel has no netem qdisc), placed on a tunnel's UDP path.
  *
- *   udprelay --listen IP:PORT --to IP:PORT [--delay-ms D] [--jitter-ms J]
- *            [--loss PCT] [--reorder PCT] [--duplicate PCT] [--seed N]
+ *   udprelay --listen IP:PORT --to IP:PORT [IMPAIRMENT...] [--seed N]
  *            [--queue-max N] [--max-datagram BYTES] [--no-gso] [--seconds S]
  *
  * Each client address seen on --listen gets its own upstream socket connected
  * to --to (a bounded table; the least recently active client is evicted only
  * after CLIENT_IDLE_S of silence). Client -> upstream is direction "up",
- * upstream -> client is "down"; both directions get the same impairments, so
- * the round trip grows by 2 x D. Per direction, with a seeded PRNG each:
+ * upstream -> client is "down". Every impairment option --NAME sets both
+ * directions; --up-NAME and --down-NAME set one (the later option wins), so
+ * with --delay-ms D the round trip grows by 2 x D. Per direction, with a
+ * seeded PRNG each, in this order on arrival:
  *
- *   loss       the datagram is dropped;
- *   duplicate  a copy leaves right after it;
- *   reorder    the datagram is held and leaves right after the next datagram
- *              of its direction (or REORDER_HOLD_MS after its due time if no
- *              other comes), i.e. it swaps places with its successor;
- *   delay      it leaves D ms after it arrived, plus a uniform jitter in
- *              [-J, +J] (clamped at 0); with jitter, datagrams can overtake
- *              each other as on a real path.
+ *   blackhole  (--blackhole S, --blackhole-at T) every datagram is dropped
+ *              for S seconds, from T seconds after the start and/or from
+ *              each SIGUSR2 on (a test starts one mid-transfer);
+ *   loss       (--loss PCT) the datagram is dropped;
+ *   burst      (--burst P,R,H, percents: Gilbert-Elliott) a two-state chain
+ *              steps once per datagram, good -> bad with P, bad -> good with
+ *              R; in the bad state a datagram is dropped with H (random
+ *              --loss applies in both states);
+ *   corrupt    (--corrupt PCT) one random bit of one random byte is flipped
+ *              (WireGuard must reject the datagram);
+ *   delay      (--delay-ms D, --jitter-ms J) it leaves D ms after it arrived,
+ *              plus a uniform jitter in [-J, +J] (clamped at 0); with jitter,
+ *              datagrams can overtake each other as on a real path;
+ *   rate       (--rate BYTES/s, --rate-burst BYTES, --rate-queue-ms Q) a
+ *              token bucket: a datagram leaves once the bucket holds its
+ *              size; one that would wait more than Q ms is dropped (a tail
+ *              drop); duplicates do not draw tokens;
+ *   duplicate  (--duplicate PCT) a copy leaves right after it;
+ *   reorder    (--reorder PCT) the datagram is held and leaves right after
+ *              the next datagram of its direction (or REORDER_HOLD_MS after
+ *              its due time if no other comes), i.e. it swaps places with
+ *              its successor.
  *
  * Queue (the state of one datagram):
  *
@@ -43,8 +58,9 @@
  * timerfd for --seconds and a signalfd.
  *
  * At start one line "listening IP:PORT" goes to stdout (the port is the real
- * one when PORT is 0). At the end (--seconds, SIGINT or SIGTERM) one line of
- * key=value counters goes to stderr. Exit status 0, 1 on a system error, 2 on
+ * one when PORT is 0). At the end (--seconds, SIGINT or SIGTERM) and on each
+ * SIGUSR1 one line of key=value counters goes to stderr, the per-direction
+ * ones suffixed _up and _down. Exit status 0, 1 on a system error, 2 on
  * bad arguments.
  *
  * Safety: --listen and --to must be in 127.0.0.0/8, ::1 or 10.213.0.0/16
@@ -70,6 +86,7 @@
 #include <unistd.h>
 
 #include "platform/clock.h"
+#include "tests/tools/impair.h"
 #include "tests/tools/tool_args.h"
 
 #ifndef UDP_SEGMENT
@@ -88,8 +105,6 @@
 #define DGRAM_DEFAULT	  2048u
 #define DGRAM_MIN	  64u
 #define DGRAM_MAX	  65535u
-#define MAX_DELAY_MS	  10000.0
-#define MAX_SECONDS	  86400.0
 #define SOCK_BUF_BYTES	  (8 * 1024 * 1024)
 #define SCRATCH_BYTES	  65536u
 #define NO_SLOT		  UINT32_MAX
@@ -102,6 +117,9 @@
 #define TAG_END	   (MAX_CLIENTS + 2)
 #define TAG_SIGNAL (MAX_CLIENTS + 3)
 
+/* getopt values of the impairment options: base + 3 x option + (both, up, down). */
+#define OPT_IMP_BASE 0x100
+
 enum dir { DIR_UP, DIR_DOWN, N_DIRS };
 
 static const char *const dir_names[N_DIRS] = {"up", "down"};
@@ -109,8 +127,7 @@ static const char *const dir_names[N_DIRS] = {"up", "down"};
 struct args {
 	struct sockaddr_storage listen, to;
 	socklen_t listen_len, to_len;
-	uint64_t delay_ns, jitter_ns;
-	double loss, reorder, duplicate; /* percent */
+	struct imp imp[N_DIRS];
 	uint64_t seed;
 	uint32_t queue_max, max_dgram;
 	double seconds; /* 0: until a signal */
@@ -142,6 +159,7 @@ struct client {
 struct counters {
 	uint64_t received[N_DIRS], forwarded[N_DIRS], bytes[N_DIRS];
 	uint64_t lost[N_DIRS], duplicated[N_DIRS], reordered[N_DIRS];
+	uint64_t burst_lost[N_DIRS], blackholed[N_DIRS], corrupted[N_DIRS], rate_dropped[N_DIRS];
 	uint64_t queue_full, client_table_full, oversize, send_error, stale, recv_error;
 	uint64_t clients_seen, clients_evicted, max_queued;
 };
@@ -163,7 +181,7 @@ struct relay {
 	bool gso;	/* UDP_SEGMENT trains; off after the first EIO/EINVAL */
 	uint64_t armed_ns;
 	uint64_t next_seq;
-	uint64_t prng[N_DIRS];
+	struct imp_state imp[N_DIRS];
 	uint64_t start_ns;
 	struct counters c;
 };
@@ -172,15 +190,20 @@ struct relay {
 
 static void usage(void)
 {
-	fprintf(stderr,
-		"usage: udprelay --listen IP:PORT --to IP:PORT [--delay-ms D] [--jitter-ms J]\n"
-		"                [--loss PCT] [--reorder PCT] [--duplicate PCT] [--seed N]\n"
-		"                [--queue-max N] [--max-datagram BYTES] [--no-gso] [--seconds S]\n"
-		"  IPv6 as [::1]:PORT; addresses in 127.0.0.0/8, ::1, 10.213.0.0/16 only;\n"
-		"  D, J in [0, %.0f] ms (decimals allowed); PCT in [0, 100];\n"
-		"  N in 1..%u (default %u); BYTES in %u..%u (default %u); S in (0, %.0f]\n",
-		MAX_DELAY_MS, QUEUE_MAX_LIMIT, QUEUE_MAX_DEFAULT, DGRAM_MIN, DGRAM_MAX,
-		DGRAM_DEFAULT, MAX_SECONDS);
+	fprintf(
+	    stderr,
+	    "usage: udprelay --listen IP:PORT --to IP:PORT [--delay-ms D] [--jitter-ms J]\n"
+	    "                [--loss PCT] [--reorder PCT] [--duplicate PCT] [--corrupt PCT]\n"
+	    "                [--burst P,R,H] [--rate B/S] [--rate-burst B] [--rate-queue-ms D]\n"
+	    "                [--blackhole S] [--blackhole-at S] [--seed N]\n"
+	    "                [--queue-max N] [--max-datagram BYTES] [--no-gso] [--seconds S]\n"
+	    "  each impairment also as --up-NAME or --down-NAME for one direction;\n"
+	    "  IPv6 as [::1]:PORT; addresses in 127.0.0.0/8, ::1, 10.213.0.0/16 only;\n"
+	    "  D, J in [0, %.0f] ms (decimals allowed); PCT, P, R, H in [0, 100];\n"
+	    "  N in 1..%u (default %u); BYTES in %u..%u (default %u); S in (0, %.0f];\n"
+	    "  SIGUSR1 prints the counters, SIGUSR2 starts a --blackhole\n",
+	    IMP_MAX_DELAY_MS, QUEUE_MAX_LIMIT, QUEUE_MAX_DEFAULT, DGRAM_MIN, DGRAM_MAX,
+	    DGRAM_DEFAULT, IMP_MAX_SECONDS);
 }
 
 static int bad_arg(const char *name, const char *value)
@@ -191,29 +214,37 @@ static int bad_arg(const char *name, const char *value)
 
 static int parse_args(int argc, char **argv, struct args *a)
 {
-	static const struct option opts[] = {
+	static const struct option fixed[] = {
 	    {"listen", required_argument, NULL, 'l'},
 	    {"to", required_argument, NULL, 't'},
-	    {"delay-ms", required_argument, NULL, 'd'},
-	    {"jitter-ms", required_argument, NULL, 'j'},
-	    {"loss", required_argument, NULL, 'L'},
-	    {"reorder", required_argument, NULL, 'r'},
-	    {"duplicate", required_argument, NULL, 'D'},
 	    {"seed", required_argument, NULL, 'S'},
 	    {"queue-max", required_argument, NULL, 'q'},
 	    {"max-datagram", required_argument, NULL, 'm'},
 	    {"no-gso", no_argument, NULL, 'G'},
 	    {"seconds", required_argument, NULL, 's'},
 	    {"help", no_argument, NULL, 'h'},
-	    {NULL, 0, NULL, 0},
 	};
+	static const char *const prefixes[3] = {"", "up-", "down-"};
+	static char names[IMP_N_OPTS][3][32];
+	struct option opts[sizeof(fixed) / sizeof(fixed[0]) + 3 * IMP_N_OPTS + 1];
 	bool listen_set = false, to_set = false;
+	size_t n = sizeof(fixed) / sizeof(fixed[0]);
 	const char *name;
 	uint64_t v;
-	double d;
 	int c, idx;
 
 	memset(a, 0, sizeof(*a));
+	memcpy(opts, fixed, sizeof(fixed));
+	for (size_t i = 0; i < IMP_N_OPTS; i++)
+		for (int p = 0; p < 3; p++) {
+			snprintf(names[i][p], sizeof(names[i][p]), "%s%s", prefixes[p],
+				 imp_opts[i].name);
+			opts[n++] = (struct option){names[i][p], required_argument, NULL,
+						    OPT_IMP_BASE + 3 * (int)i + p};
+		}
+	opts[n] = (struct option){NULL, 0, NULL, 0};
+	imp_defaults(&a->imp[DIR_UP]);
+	imp_defaults(&a->imp[DIR_DOWN]);
 	a->seed = 1;
 	a->queue_max = QUEUE_MAX_DEFAULT;
 	a->max_dgram = DGRAM_DEFAULT;
@@ -221,6 +252,15 @@ static int parse_args(int argc, char **argv, struct args *a)
 		if (c == '?' || c == 'h')
 			return -EINVAL;
 		name = opts[idx].name;
+		if (c >= OPT_IMP_BASE) {
+			const struct imp_opt *o = &imp_opts[(c - OPT_IMP_BASE) / 3];
+			int p = (c - OPT_IMP_BASE) % 3;
+
+			for (int d = 0; d < N_DIRS; d++)
+				if ((p == 0 || p == d + 1) && imp_parse(o, optarg, &a->imp[d]) < 0)
+					return bad_arg(name, optarg);
+			continue;
+		}
 		switch (c) {
 		case 'l':
 			if (tool_parse_hostport(optarg, 0, &a->listen, &a->listen_len) < 0)
@@ -231,20 +271,6 @@ static int parse_args(int argc, char **argv, struct args *a)
 			if (tool_parse_hostport(optarg, 1, &a->to, &a->to_len) < 0)
 				return bad_arg(name, optarg);
 			to_set = true;
-			break;
-		case 'd':
-		case 'j':
-			if (tool_parse_double(optarg, 0, MAX_DELAY_MS, &d) < 0)
-				return bad_arg(name, optarg);
-			*(c == 'd' ? &a->delay_ns : &a->jitter_ns) =
-			    (uint64_t)(d * (double)NT_NS_PER_MS + 0.5);
-			break;
-		case 'L':
-		case 'r':
-		case 'D':
-			if (tool_parse_double(optarg, 0, 100, &d) < 0)
-				return bad_arg(name, optarg);
-			*(c == 'L' ? &a->loss : c == 'r' ? &a->reorder : &a->duplicate) = d;
 			break;
 		case 'S':
 			if (tool_parse_u64(optarg, 0, UINT64_MAX, &a->seed) < 0)
@@ -264,7 +290,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->no_gso = true;
 			break;
 		case 's':
-			if (tool_parse_double(optarg, 0, MAX_SECONDS, &a->seconds) < 0 ||
+			if (tool_parse_double(optarg, 0, IMP_MAX_SECONDS, &a->seconds) < 0 ||
 			    a->seconds <= 0)
 				return bad_arg(name, optarg);
 			break;
@@ -277,39 +303,6 @@ static int parse_args(int argc, char **argv, struct args *a)
 		return -EINVAL;
 	}
 	return 0;
-}
-
-/* ---- randomness: reproducible per direction, not secret ---- */
-
-static uint64_t prng_next(uint64_t *state)
-{
-	/* splitmix64 */
-	uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
-
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
-}
-
-/* True with probability pct/100; draws nothing when pct is 0. */
-static bool roll(struct relay *r, enum dir d, double pct)
-{
-	if (pct <= 0)
-		return false;
-	return (double)(prng_next(&r->prng[d]) >> 11) * 0x1p-53 * 100.0 < pct;
-}
-
-static uint64_t due_time(struct relay *r, enum dir d, uint64_t now)
-{
-	uint64_t j, late;
-
-	if (!r->a.jitter_ns)
-		return now + r->a.delay_ns;
-	/* delay + j - jitter, with j uniform in [0, 2 * jitter] (modulo bias is
-	 * negligible) and the result clamped at now. */
-	j = prng_next(&r->prng[d]) % (2 * r->a.jitter_ns + 1);
-	late = r->a.delay_ns + j;
-	return late > r->a.jitter_ns ? now + late - r->a.jitter_ns : now;
 }
 
 /* ---- slots and the due-time heap ---- */
@@ -499,16 +492,33 @@ static void release_held(struct relay *r, enum dir d, uint64_t not_before)
 static void admit(struct relay *r, uint32_t idx, enum dir d, uint64_t now)
 {
 	struct slot *s = &r->slots[idx];
+	const struct imp *im = &r->a.imp[d];
 	uint32_t dup = NO_SLOT;
+	bool corrupted;
 
 	r->c.received[d]++;
-	if (roll(r, d, r->a.loss)) {
+	switch (imp_arrive(&r->imp[d], im, now, slot_buf(r, idx), s->len, &s->due_ns, &corrupted)) {
+	case IMP_PASS:
+		break;
+	case IMP_BLACKHOLE:
+		r->c.blackholed[d]++;
+		slot_free(r, idx);
+		return;
+	case IMP_LOSS:
 		r->c.lost[d]++;
 		slot_free(r, idx);
 		return;
+	case IMP_BURST:
+		r->c.burst_lost[d]++;
+		slot_free(r, idx);
+		return;
+	case IMP_RATE:
+		r->c.rate_dropped[d]++;
+		slot_free(r, idx);
+		return;
 	}
-	s->due_ns = due_time(r, d, now);
-	if (roll(r, d, r->a.duplicate)) {
+	r->c.corrupted[d] += corrupted;
+	if (imp_roll(&r->imp[d], im->duplicate)) {
 		dup = slot_alloc(r);
 		if (dup == NO_SLOT) {
 			r->c.queue_full++;
@@ -516,9 +526,10 @@ static void admit(struct relay *r, uint32_t idx, enum dir d, uint64_t now)
 			r->slots[dup] = *s;
 			memcpy(slot_buf(r, dup), slot_buf(r, idx), s->len);
 			r->c.duplicated[d]++;
+			r->c.corrupted[d] += corrupted; /* a copy of a corrupt one */
 		}
 	}
-	if (r->held[d] == NO_SLOT && roll(r, d, r->a.reorder)) {
+	if (r->held[d] == NO_SLOT && imp_roll(&r->imp[d], im->reorder)) {
 		r->held[d] = idx;
 		r->held_deadline[d] = s->due_ns + REORDER_HOLD_MS * NT_NS_PER_MS;
 		r->c.reordered[d]++;
@@ -855,8 +866,6 @@ static int relay_open(struct relay *r)
 	r->blocked_fd = -1;
 	r->gso = !r->a.no_gso;
 	r->armed_ns = UINT64_MAX;
-	r->prng[DIR_UP] = r->a.seed;
-	r->prng[DIR_DOWN] = r->a.seed ^ UINT64_C(0xd1b54a32d192ed03);
 
 	/* calloc'd slot memory is touched only as the queue grows. */
 	r->slots = calloc(n, sizeof(*r->slots));
@@ -887,6 +896,8 @@ static int relay_open(struct relay *r)
 	sigemptyset(&sigs);
 	sigaddset(&sigs, SIGINT);
 	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGUSR1);
+	sigaddset(&sigs, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &sigs, NULL);
 	r->sig_fd = signalfd(-1, &sigs, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (r->timer_fd < 0 || r->end_fd < 0 || r->sig_fd < 0)
@@ -895,6 +906,9 @@ static int relay_open(struct relay *r)
 	    add_fd(r, r->end_fd, TAG_END) || add_fd(r, r->sig_fd, TAG_SIGNAL))
 		goto err_sys;
 	r->start_ns = nt_clock_mono_ns();
+	imp_start(&r->imp[DIR_UP], &r->a.imp[DIR_UP], r->a.seed, r->start_ns);
+	imp_start(&r->imp[DIR_DOWN], &r->a.imp[DIR_DOWN], r->a.seed ^ UINT64_C(0xd1b54a32d192ed03),
+		  r->start_ns);
 	if (r->a.seconds > 0) {
 		struct itimerspec its = {0};
 		uint64_t ns = (uint64_t)(r->a.seconds * (double)NT_NS_PER_SEC);
@@ -924,6 +938,27 @@ static void relay_free(struct relay *r)
 	free(r->heap);
 }
 
+static void report(const struct relay *r);
+
+/* SIGUSR1 reports, SIGUSR2 starts a blackhole; false: time to stop. */
+static bool on_signal(struct relay *r)
+{
+	struct signalfd_siginfo si;
+	uint64_t now = nt_clock_mono_ns();
+
+	while (read(r->sig_fd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+		if (si.ssi_signo == SIGUSR1) {
+			report(r);
+		} else if (si.ssi_signo == SIGUSR2) {
+			for (int d = 0; d < N_DIRS; d++)
+				imp_blackhole_now(&r->imp[d], &r->a.imp[d], now);
+		} else {
+			return false;
+		}
+	}
+	return true;
+}
+
 static int relay_run(struct relay *r)
 {
 	struct epoll_event evs[MAX_CLIENTS + 4];
@@ -944,8 +979,11 @@ static int relay_run(struct relay *r)
 
 			switch (tag) {
 			case TAG_END:
-			case TAG_SIGNAL:
 				return 0;
+			case TAG_SIGNAL:
+				if (!on_signal(r))
+					return 0;
+				continue;
 			case TAG_TIMER:
 				if (read(r->timer_fd, &tick, sizeof(tick)) < 0 && errno != EAGAIN)
 					return -1;
@@ -981,13 +1019,18 @@ static void report(const struct relay *r)
 	for (int d = 0; d < N_DIRS; d++)
 		fprintf(stderr,
 			" received_%s=%llu forwarded_%s=%llu bytes_%s=%llu duplicated_%s=%llu "
-			"reordered_%s=%llu dropped_loss_%s=%llu",
+			"reordered_%s=%llu dropped_loss_%s=%llu dropped_burst_%s=%llu "
+			"dropped_blackhole_%s=%llu dropped_rate_%s=%llu corrupted_%s=%llu",
 			dir_names[d], (unsigned long long)c->received[d], dir_names[d],
 			(unsigned long long)c->forwarded[d], dir_names[d],
 			(unsigned long long)c->bytes[d], dir_names[d],
 			(unsigned long long)c->duplicated[d], dir_names[d],
 			(unsigned long long)c->reordered[d], dir_names[d],
-			(unsigned long long)c->lost[d]);
+			(unsigned long long)c->lost[d], dir_names[d],
+			(unsigned long long)c->burst_lost[d], dir_names[d],
+			(unsigned long long)c->blackholed[d], dir_names[d],
+			(unsigned long long)c->rate_dropped[d], dir_names[d],
+			(unsigned long long)c->corrupted[d]);
 	fprintf(stderr,
 		" dropped_queue_full=%llu dropped_client_table_full=%llu dropped_oversize=%llu "
 		"dropped_send_error=%llu dropped_stale=%llu recv_errors=%llu queued=%u "
