@@ -22,6 +22,7 @@ import argparse
 import hashlib
 import os
 import pathlib
+import shutil
 import socket
 import subprocess
 import sys
@@ -217,6 +218,11 @@ def soak(build, minutes):
         echo.close()
         http.terminate()
         http.wait(timeout=10)
+        # The processes' debug logs are kept only when something failed.
+        if site and site.client.proc.returncode == 0 and site.gateway.proc.returncode == 0:
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            print(f"soak: logs in {tmp}")
 
 
 def main():

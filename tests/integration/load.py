@@ -1,9 +1,11 @@
 """Many connections at once, for the load tests (test_load.py): a TCP echo
 server in its own process (its descriptors are not the test's), SOCKS5
 CONNECTs opened by a pool of threads, and one event loop that pushes a
-payload down every connection and reads the echo back.
+payload down every connection and reads the answer back.
 
-  load.py echo ADDR    serves on ADDR, an ephemeral port; prints the port
+  load.py echo ADDR [N]  serves on ADDR, an ephemeral port; prints the port.
+                         With N: answers the first N bytes of a connection
+                         with their sha256 (32 bytes) instead of echoing.
 """
 import concurrent.futures
 import hashlib
@@ -17,9 +19,10 @@ import socks
 CHUNK = 1 << 16
 
 
-def serve_echo(addr):
-    """Echoes every connection until stdin closes; holds any number of them
-    (up to RLIMIT_NOFILE), each with at most one chunk waiting to be sent."""
+def serve_echo(addr, digest_after=0):
+    """Echoes every connection (or digests its first digest_after bytes)
+    until stdin closes; holds any number of them (up to RLIMIT_NOFILE), each
+    with at most one chunk waiting to be sent."""
     sel = selectors.DefaultSelector()
     lsock = socket.socket(socket.AF_INET6 if ":" in addr else socket.AF_INET)
     lsock.bind((addr, 0))
@@ -29,6 +32,7 @@ def serve_echo(addr):
     sel.register(sys.stdin, selectors.EVENT_READ)
     print(lsock.getsockname()[1], flush=True)
     pending = {}
+    sums = {}
     while True:
         for key, ev in sel.select():
             s = key.fileobj
@@ -59,8 +63,17 @@ def serve_echo(addr):
                 data = b""
             if not data:
                 sel.unregister(s)
+                sums.pop(s, None)
                 s.close()
                 continue
+            if digest_after:
+                h, n = sums.get(s, (hashlib.sha256(), 0))
+                data = data[:digest_after - n]
+                h.update(data)
+                sums[s] = (h, n + len(data))
+                if n + len(data) < digest_after:
+                    continue
+                data = h.digest()
             try:
                 n = s.send(data)
             except BlockingIOError:
@@ -91,10 +104,11 @@ def open_many(proxy, host, port, count, workers=32):
     return out
 
 
-def echo_all(sockets, payloads, timeout):
-    """Writes payloads[i] down sockets[i] while reading its echo back, all
-    at once; returns (bytes, sha256) of what came back on each (as much as
-    len(payloads[i]) bytes, or less if a connection ended or time ran out)."""
+def echo_all(sockets, payloads, timeout, reply_len=None):
+    """Writes payloads[i] down sockets[i] while reading the answer back, all
+    at once; returns (bytes, sha256) of what came back on each: reply_len
+    bytes (default: len(payloads[i]), an echo), or less if a connection
+    ended or time ran out."""
     sel = selectors.DefaultSelector()
     sent = [0] * len(sockets)
     got = [0] * len(sockets)
@@ -123,7 +137,7 @@ def echo_all(sockets, payloads, timeout):
                     data = b""
                 digest[i].update(data)
                 got[i] += len(data)
-                if not data or got[i] >= len(payloads[i]):
+                if not data or got[i] >= (reply_len or len(payloads[i])):
                     sel.unregister(s)
                     left -= 1
     sel.close()
@@ -131,6 +145,6 @@ def echo_all(sockets, payloads, timeout):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] != "echo":
+    if len(sys.argv) not in (3, 4) or sys.argv[1] != "echo":
         sys.exit(__doc__)
-    serve_echo(sys.argv[2])
+    serve_echo(sys.argv[2], int(sys.argv[3]) if len(sys.argv) == 4 else 0)
