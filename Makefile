@@ -4,6 +4,8 @@
 #   make demo       build, then a real request through the proxy
 #   make bench      benchmarks (never part of make test)
 #   make fuzz       libFuzzer harnesses, each for a short bounded time
+#   make soak       30 minutes of mixed traffic, memory and descriptors sampled
+#   make valgrind   integration tests with notun under valgrind memcheck
 #   make deps       Debian packages and pinned third-party sources
 #   make static     build/notun-static, one static executable
 #   make deb        build/notun_VERSION_ARCH.deb
@@ -90,7 +92,7 @@ MAN_DATE := $(shell git log -1 --format=%cs 2>/dev/null || date +%F)
 MANS := $(O)/man/notun.1 $(O)/man/notun.conf.5
 EXAMPLES := $(wildcard core/cli/examples/*.conf)
 
-.PHONY: all deps fetch test demo bench fuzz install uninstall clean distclean format \
+.PHONY: all deps fetch test demo bench fuzz soak valgrind install uninstall clean distclean format \
 	_binaries _tests _fuzzers _benches
 
 all: deps
@@ -244,6 +246,17 @@ demo: all
 bench: deps
 	@$(MAKE) --no-print-directory O=build SAN=0 _benches
 	@$(PYTHON) tests/bench/run.py --build build
+
+# Not in make test: SOAK_MINUTES (default 30) through client and gateway
+# (tests/bench/soak.py); the release build.
+soak: deps
+	@$(MAKE) --no-print-directory O=build SAN=0 _binaries
+	@$(PYTHON) tests/bench/soak.py --build build
+
+# tests/valgrind.sh: the release build (-O2 -g, no sanitizer) under memcheck.
+valgrind: deps
+	@$(MAKE) --no-print-directory O=build SAN=0 _binaries
+	@tests/valgrind.sh build
 
 # Every harness, FUZZ_SECONDS each (default 30), corpora kept in build/fuzz/corpus.
 fuzz: deps

@@ -755,6 +755,10 @@ int nt_engine_new(struct nt_loop *loop, const struct nt_config *cfg,
 	e->loop = loop;
 	wg_allowedips_init(&e->static_ips, 0);
 	fc.trim_arg = &e->tunnel;
+	/* Each proxied connection may hold one flow: a MaxConnections above the
+	 * flow layer's default would be refused by it, so it raises the cap. */
+	if (cfg->max_connections > NT_FLOW_DEFAULT_MAX_FLOWS)
+		fc.max_flows = cfg->max_connections;
 	e->bypass = cfg->bypass;
 	e->connect_timeout_ns = (uint64_t)cfg->connect_timeout_ms * 1000000u;
 

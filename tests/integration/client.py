@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+from conftest import wrapped
 from netns import Namespace, WireGuardGo
 from wgtun import KeyPair
 
@@ -48,8 +49,9 @@ class Notun:
             f.write(config)
         self.log_path = tmp_path / f"{name}.log"
         self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([notun, "--log-level", "debug", "up", "-c", str(self.conf),
-                                      *args], stdout=self.log, stderr=subprocess.STDOUT,
+        self.proc = subprocess.Popen(wrapped([notun, "--log-level", "debug", "up", "-c",
+                                              str(self.conf), *args]),
+                                     stdout=self.log, stderr=subprocess.STDOUT,
                                      preexec_fn=preexec_fn, env=env)
 
     def wait_listening(self, port):

@@ -1,5 +1,6 @@
 """Shared fixtures: the notun binary under test and helpers to run it."""
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -25,6 +26,12 @@ def wg():
     if path is None:
         pytest.fail("wg (wireguard-tools) is missing: run make deps")
     return path
+
+
+def wrapped(argv):
+    """argv behind NOTUN_WRAPPER (e.g. valgrind and its options, for make
+    valgrind), when set: for the long-running notun processes."""
+    return shlex.split(os.environ.get("NOTUN_WRAPPER", "")) + list(argv)
 
 
 def run(args, stdin=None, check=True):

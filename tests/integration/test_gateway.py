@@ -22,7 +22,7 @@ import socks
 from client import Notun, curl, free_tcp_port, sha256_of_file
 from httpsrv import pattern_sha256
 from udpecho import UdpEcho
-from conftest import TOP
+from conftest import TOP, wrapped
 from wgtun import WGTUN, KeyPair, finish, free_udp_port, secret_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -56,8 +56,8 @@ class Gateway:
     def start(self):
         self.starts += 1
         self.log = open(self.log_path, "a")
-        self.proc = subprocess.Popen([self.notun, "--log-level", "debug", "gateway", "-c",
-                                      str(self.conf)] + self.args,
+        self.proc = subprocess.Popen(wrapped([self.notun, "--log-level", "debug", "gateway", "-c",
+                                              str(self.conf)] + self.args),
                                      stdout=self.log, stderr=subprocess.STDOUT)
         self.wait_log("event=gateway_up", count=self.starts)
 
@@ -174,7 +174,7 @@ class Site:
     """Keys, a gateway allowing its own address on the servers' ports, and a
     client routing 10.99.0.0/24 and fd00:99::/64 to it."""
 
-    def __init__(self, notun, tmp_path, servers, gw_args=(), client_extra=""):
+    def __init__(self, notun, tmp_path, servers, gw_args=(), client_extra="", gw_rules=""):
         self.notun, self.tmp_path, self.servers = notun, tmp_path, servers
         self.gw_keys, self.client_keys = KeyPair(notun), KeyPair(notun)
         self.pinger_keys = KeyPair(notun)
@@ -188,7 +188,7 @@ class Site:
             f"[Peer]\nPublicKey = {self.pinger_keys.public}\nAllowedIPs = {PINGER_IP}/32\n\n"
             f"[Gateway]\nAllow = {GW_IP}/32 tcp:{s['http']},{s['closed']},{s['silent']}\n"
             f"Allow = {GW_IP}/32 udp:{s['echo']}\n"
-            f"Allow = {GW_IP6}/128 tcp:{s['http6']}\n"), args=gw_args)
+            f"Allow = {GW_IP6}/128 tcp:{s['http6']}\n{gw_rules}"), args=gw_args)
         self.client = None
         try:
             self.proxy_port = free_tcp_port()
