@@ -636,6 +636,8 @@ def test_gateway_1100_syns_from_one_peer_hit_its_limit_not_the_others(notun, tmp
         if prober:
             prober.kill()
             prober.wait(timeout=10)
+        # Its gateway and client outlived every run before this line.
+        site.close()
 
 
 def start_download(site, seed):
