@@ -11,6 +11,43 @@ BUILD = os.environ.get("NOTUN_BUILD", os.path.join(TOP, "build", "asan"))
 COMMAND_TIMEOUT_S = 30
 
 
+def strict_prerequisites():
+    """CI (any non-empty CI, as .ci/run sets it) or NOTUN_TESTS=all: a test
+    that would skip for a missing prerequisite fails instead, naming it, so a
+    machine without root, /dev/net/tun or a tool cannot pass by running
+    nothing. A developer's laptop keeps the friendly skips."""
+    return bool(os.environ.get("CI")) or os.environ.get("NOTUN_TESTS") == "all"
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "opt_in: the test runs only when asked (a soak, a benchmark): its skip "
+                   "is no missing prerequisite and stays a skip under CI")
+
+
+def skip_reason(rep):
+    return rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Every skip, whichever test or fixture raised it, unless xfail or opt_in."""
+    rep = (yield).get_result()
+    if (rep.skipped and strict_prerequisites() and not hasattr(rep, "wasxfail")
+            and item.get_closest_marker("opt_in") is None):
+        rep.outcome = "failed"
+        rep.longrepr = f"missing prerequisite (a skip fails under CI): {skip_reason(rep)}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """A whole module skipped at import (allow_module_level) fails as well."""
+    rep = (yield).get_result()
+    if rep.skipped and strict_prerequisites():
+        rep.outcome = "failed"
+        rep.longrepr = f"missing prerequisite (a skip fails under CI): {skip_reason(rep)}"
+
+
 @pytest.fixture(scope="session")
 def notun():
     path = os.path.join(BUILD, "notun")
