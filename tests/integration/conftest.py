@@ -1,6 +1,8 @@
 """Shared fixtures: the notun binary under test and helpers to run it."""
 import os
+import random
 import shutil
+import socket
 import subprocess
 import sys
 
@@ -39,6 +41,47 @@ def pytest_runtest_makereport(item, call):
         rep.longrepr = f"missing prerequisite (a skip fails under CI): {skip_reason(rep)}"
 
 
+def pytest_sessionstart(session):
+    """Namespaces a killed run of the suite left behind (their owner is gone)."""
+    from netns import sweep_leftovers
+
+    sweep_leftovers()
+
+
+def live_children():
+    """This process's children that still run (zombies are no leak)."""
+    kids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            with open(f"/proc/{pid}/cmdline") as f:
+                cmd = f.read().replace("\0", " ").strip()
+        except OSError:
+            continue
+        if int(fields[1]) == os.getpid() and fields[0] != "Z":
+            kids.append((int(pid), cmd))
+    return kids
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Every fixture is torn down by now: a child still running is one a test
+    did not stop on its way out. It is stopped here, by PID, and named, and
+    the run fails."""
+    import signal
+
+    leaked = live_children()
+    for pid, cmd in leaked:
+        print(f"\nleaked process: pid={pid} {cmd[:200]}", file=sys.stderr)
+        try:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+    if leaked and session.exitstatus == 0:
+        session.exitstatus = 1
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_make_collect_report(collector):
     """A whole module skipped at import (allow_module_level) fails as well."""
@@ -62,6 +105,36 @@ def wg():
     if path is None:
         pytest.fail("wg (wireguard-tools) is missing: run make deps")
     return path
+
+
+# A port tested free and closed is bound later by another process (notun): in
+# that gap an outgoing connection anywhere on the machine may take it, if it
+# is an ephemeral one. So ports come from just below the kernel's ephemeral
+# range, where only explicit binds compete; a random pick and this session's
+# record of picks keep those apart (suites run side by side here).
+PORT_SPAN = 10000
+_picked_ports = set()
+
+
+def free_port(kind=socket.SOCK_STREAM, addr="127.0.0.1"):
+    """A port no socket of kind holds on addr, outside the ephemeral range."""
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
+        low = int(f.read().split()[0])
+    span = range(max(1024, low - PORT_SPAN), low)
+    for _ in range(200):
+        port = random.choice(span) if len(span) > 1000 else 0
+        if port in _picked_ports:
+            continue
+        with socket.socket(family, kind) as s:
+            try:
+                s.bind((addr, port))
+            except OSError:
+                continue
+            port = s.getsockname()[1]
+        _picked_ports.add(port)
+        return port
+    raise RuntimeError(f"no free port in {span}")
 
 
 def run(args, stdin=None, check=True):
