@@ -137,6 +137,21 @@ def free_port(kind=socket.SOCK_STREAM, addr="127.0.0.1"):
     raise RuntimeError(f"no free port in {span}")
 
 
+def release(*steps):
+    """Runs every clean-up step (falsy ones skipped) even when one raises,
+    then raises the first failure: a stop that fails (an exit code, an ASan
+    report) must not leave the next process or namespace behind."""
+    first = None
+    for step in steps:
+        try:
+            if step:
+                step()
+        except Exception as e:  # noqa: BLE001 (each is re-raised or chained)
+            first = first or e
+    if first:
+        raise first
+
+
 def run(args, stdin=None, check=True):
     """Runs a command with a bounded time, returns the CompletedProcess."""
     proc = subprocess.run(args, input=stdin, capture_output=True, text=True,

@@ -22,7 +22,7 @@ import socks
 from client import Notun, curl, free_tcp_port, sha256_of_file
 from httpsrv import pattern_sha256
 from udpecho import UdpEcho
-from conftest import TOP
+from conftest import TOP, release
 from wgtun import WGTUN, KeyPair, finish, free_udp_port, secret_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -63,7 +63,11 @@ class Gateway:
         self.proc = subprocess.Popen([self.notun, "--log-level", "debug", "gateway", "-c",
                                       str(self.conf)] + self.args,
                                      stdout=self.log, stderr=subprocess.STDOUT)
-        self.wait_log("event=gateway_up", count=self.starts)
+        try:
+            self.wait_log("event=gateway_up", count=self.starts)
+        except AssertionError:
+            self.kill()  # the caller has no object to stop: it raised
+            raise
 
     def read_log(self):
         if not self.log.closed:
@@ -470,11 +474,7 @@ def test_gateway_serves_wireguard_go_kernel_tcp_client(notun, tmp_path, servers)
         assert r.returncode == 0, r.stderr + gateway.read_log()[-3000:]
         assert sha256_of_file(out) == pattern_sha256(32 * MIB, "kernel")
     finally:
-        if gateway:
-            gateway.stop()
-        if wg:
-            wg.close()
-        ns.close()
+        release(gateway and gateway.stop, wg and wg.close, ns.close)
 
 
 # ---- special destinations: crafted inner packets (tests/tools/wgtun --probe) ----

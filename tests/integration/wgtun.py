@@ -54,8 +54,16 @@ def start(args, timeout=10):
         proc.early_stderr += line
         if not line or "listening port=" in line:
             break
-    assert "listening port=" in proc.early_stderr, f"wgtun did not start: {proc.early_stderr}"
+    if "listening port=" not in proc.early_stderr:
+        kill(proc)
+        raise AssertionError(f"wgtun did not start: {proc.early_stderr}")
     return proc
+
+
+def kill(proc):
+    """Stops a process no longer wanted, by PID, and reaps it."""
+    proc.kill()
+    proc.communicate(timeout=5)
 
 
 def finish(proc, timeout):
