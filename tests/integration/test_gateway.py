@@ -23,7 +23,7 @@ from client import Notun, curl, free_tcp_port, sha256_of_file
 from httpsrv import pattern_sha256
 from udpecho import UdpEcho
 from conftest import TOP, release
-from wgtun import WGTUN, KeyPair, finish, free_udp_port, secret_file
+from wgtun import WGTUN, KeyPair, finish, free_udp_port, kill, secret_file
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MIB = 1 << 20
@@ -637,9 +637,7 @@ def test_gateway_1100_syns_from_one_peer_hit_its_limit_not_the_others(notun, tmp
         (p,) = report["probes"]
         assert p["rst"] == 76 and p["icmp_other"] == 1024 and p["synack"] == 0, p
     finally:
-        if prober:
-            prober.kill()
-            prober.wait(timeout=10)
+        release(prober and (lambda: kill(prober)), site.close)
 
 
 def start_download(site, seed):
