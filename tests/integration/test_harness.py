@@ -26,10 +26,9 @@ def bare_build(tmp_path):
     return tmp_path
 
 
-def run_py(build, *pytest_args, ci, wrap=()):
+def run_py(build, *pytest_args, strict, wrap=()):
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "NOTUN_TESTS")}
-    if ci:
-        env["CI"] = "true"
+    env.update(strict or {})
     cmd = [*wrap, sys.executable, os.path.join(TOP, "tests", "run.py"), "--build", str(build),
            "--", *pytest_args]
     proc = subprocess.run(cmd, cwd=TOP, env=env, capture_output=True, text=True,
@@ -50,24 +49,28 @@ def without_tun():
             'mount --bind /dev/null /dev/net/tun && exec "$@"', "sh")
 
 
-def test_ci_fails_on_a_missing_tun_device_and_names_it(bare_build):
-    rc, last, out = run_py(bare_build, "-k", PROBE, ci=True, wrap=without_tun())
+STRICT = {"CI": "true"}
+
+
+@pytest.mark.parametrize("strict", [STRICT, {"NOTUN_TESTS": "all"}], ids=["CI", "NOTUN_TESTS"])
+def test_ci_fails_on_a_missing_tun_device_and_names_it(bare_build, strict):
+    rc, last, out = run_py(bare_build, "-k", PROBE, strict=strict, wrap=without_tun())
     assert rc != 0 and last == "1 passed, 1 failed", out[-3000:]
     assert "/dev/net/tun" in out and "missing prerequisite" in out, out[-3000:]
 
 
 def test_without_ci_a_missing_tun_device_is_a_skip(bare_build):
-    rc, last, out = run_py(bare_build, "-k", PROBE, ci=False, wrap=without_tun())
+    rc, last, out = run_py(bare_build, "-k", PROBE, strict=None, wrap=without_tun())
     assert rc == 0 and last == "1 passed, 0 failed, 1 skipped", out[-3000:]
     assert "/dev/net/tun" in out, out[-3000:]
 
 
 def test_ci_passes_where_every_prerequisite_is_there(bare_build):
-    rc, last, out = run_py(bare_build, "-k", PROBE, ci=True)
+    rc, last, out = run_py(bare_build, "-k", PROBE, strict=STRICT)
     assert rc == 0 and last == "2 passed, 0 failed", out[-3000:]
 
 
 def test_nothing_collected_is_a_failure(bare_build):
-    rc, last, out = run_py(bare_build, "-k", "no_test_has_this_name", ci=False)
+    rc, last, out = run_py(bare_build, "-k", "no_test_has_this_name", strict=None)
     assert rc != 0 and last == "1 passed, 1 failed", out[-3000:]
     assert "collected no tests" in out, out[-3000:]
