@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 
-from conftest import wrapped
+from conftest import free_port, wrapped
 from netns import Namespace, WireGuardGo
 from wgtun import KeyPair
 
@@ -20,9 +20,7 @@ START_TIMEOUT_S = 15
 
 
 def free_tcp_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_port(socket.SOCK_STREAM)
 
 
 def wait_port(addr, port, proc, timeout=START_TIMEOUT_S):

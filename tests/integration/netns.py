@@ -11,6 +11,7 @@ import fcntl
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import time
 
@@ -18,6 +19,10 @@ import pytest
 
 SETUP_TIMEOUT_S = 10
 LOCK_PATH = "/run/notun-test-netns.lock"
+# One file per namespace the suite made, named as it and holding the PID of
+# the process that made it: the session-start sweep removes those whose
+# maker is gone (a killed run), never one a live run beside it still uses.
+OWNER_DIR = "/run/notun-test-netns"
 
 
 def sh(*args, check=True, **kw):
@@ -25,12 +30,23 @@ def sh(*args, check=True, **kw):
                           check=check, **kw)
 
 
+def is_tun_device(path):
+    """The TUN clone device itself: a file of that name that is something
+    else (a container's /dev/null in its place) fails only later, in
+    wireguard-go, for a reason that names no prerequisite."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return False
+    return stat.S_ISCHR(st.st_mode) and (os.major(st.st_rdev), os.minor(st.st_rdev)) == (10, 200)
+
+
 def require_netns():
     """Skips the calling test, with the reason, unless namespaces can be made."""
     if os.geteuid() != 0:
         pytest.skip("needs root for network namespaces and a TUN device")
-    if not os.path.exists("/dev/net/tun"):
-        pytest.skip("no /dev/net/tun on this machine")
+    if not is_tun_device("/dev/net/tun"):
+        pytest.skip("/dev/net/tun is missing or not the TUN device (char 10:200)")
     for tool in ("ip", "wireguard-go", "wg"):
         if shutil.which(tool) is None:
             pytest.skip(f"{tool} is missing (run make deps)")
@@ -54,6 +70,9 @@ class Namespace:
                                       or w in (f"ntvh{n}:", f"ntns{n}") for w in used)), None)
             if self.n is None:
                 raise RuntimeError("no free test network number (1..249)")
+            os.makedirs(OWNER_DIR, exist_ok=True)
+            with open(os.path.join(OWNER_DIR, f"ntns{self.n}"), "w") as f:
+                f.write(f"{os.getpid()}\n")
             self._create()
 
     def _create(self):
@@ -99,10 +118,71 @@ class Namespace:
     def close(self):
         for proc in list(self.procs):
             self.stop(proc)
-        if self.host_if:
-            sh("ip", "link", "del", self.host_if, check=False)
-        if self.name:
-            sh("ip", "netns", "del", self.name, check=False)
+        remove_network(self.n)
+
+
+def remove_network(n):
+    """Deletes namespace n's veth and namespace, then checks they are gone:
+    a deletion that failed is raised, naming what is left, and the owner file
+    stays for the next session's sweep."""
+    name, host_if = f"ntns{n}", f"ntvh{n}"
+    link = sh("ip", "link", "del", host_if, check=False)
+    netns = sh("ip", "netns", "del", name, check=False)
+    left = []
+    if sh("ip", "link", "show", host_if, check=False).returncode == 0:
+        left.append(f"link {host_if} ({link.stderr.strip()})")
+    if name in sh("ip", "netns", "list").stdout.split():
+        left.append(f"namespace {name} ({netns.stderr.strip()})")
+    if left:
+        raise RuntimeError("could not delete " + ", ".join(left))
+    try:
+        os.unlink(os.path.join(OWNER_DIR, name))
+    except FileNotFoundError:
+        pass
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def sweep_leftovers():
+    """Removes what a killed run left: for each namespace whose owner process
+    is gone, its processes (by PID), veth, namespace and wireguard-go files."""
+    if os.geteuid() != 0 or shutil.which("ip") is None or not os.path.isdir(OWNER_DIR):
+        return
+    with open(LOCK_PATH, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for name in os.listdir(OWNER_DIR):
+            try:
+                with open(os.path.join(OWNER_DIR, name)) as f:
+                    owner = int(f.read().strip() or 0)
+                n = int(name[len("ntns"):])
+            except (OSError, ValueError):
+                continue
+            if not name.startswith("ntns") or alive(owner):
+                continue
+            print(f"netns: removing {name}, left by a killed run (pid {owner})")
+            pids = sh("ip", "netns", "pids", name, check=False).stdout.split()
+            for pid in map(int, pids):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            for path in (f"/tmp/ntwg{n}.log", f"/var/run/wireguard/ntwg{n}.sock"):
+                try:
+                    os.unlink(path)
+                except FileNotFoundError:
+                    pass
+            try:
+                remove_network(n)
+            except RuntimeError as e:
+                print(f"netns: {e}")
 
 
 class WireGuardGo:

@@ -9,7 +9,6 @@ import hashlib
 import http
 import json
 import os
-import socket
 import ssl
 import subprocess
 import time
@@ -21,17 +20,11 @@ import websockets
 import websockets.exceptions
 import websockets.frames
 
-from conftest import BUILD
+from conftest import BUILD, free_port
 
 CHANTOOL = os.path.join(BUILD, "tools", "chantool")
 KEY = base64.b64encode(bytes(range(32))).decode()  # has '+' and '/'
 TOKEN = "ntg_test-token"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def spawn(args, **kw):

@@ -14,7 +14,7 @@ import time
 import pytest
 
 from client import free_tcp_port, sha256_of_file
-from conftest import TOP
+from conftest import TOP, release
 from httpsrv import pattern_sha256
 from wgtun import KeyPair, free_udp_port
 
@@ -171,13 +171,5 @@ def test_grant_installs_peer_then_reject_and_expiry_reset(notun, tmp_path):
         gw = None
         other.close()
     finally:
-        if gw:
-            gw.stop()
-        if wg:
-            wg.close()
-        if hold_srv:
-            hold_srv.close()
-        if srv:
-            srv.terminate()
-            srv.wait(timeout=10)
-        ns.close()
+        release(gw and gw.stop, wg and wg.close, hold_srv and hold_srv.close,
+                srv and (lambda: (srv.terminate(), srv.wait(timeout=10))), ns.close)

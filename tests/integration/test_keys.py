@@ -51,8 +51,11 @@ def test_genpsk_is_32_random_bytes_wg_accepts(notun, wg):
     assert len(psks) == ROUNDS
     for psk in psks:
         decode_key(psk)
-        # wg pubkey parses any 32-byte key: it must take the PSK text too.
-        run([wg, "pubkey"], stdin=psk + "\n")
+        # wg pubkey parses any 32-byte key: it must take the PSK text too, and
+        # read the same 32 bytes notun reads from it.
+        theirs = run([wg, "pubkey"], stdin=psk + "\n").stdout
+        assert theirs == run([notun, "pubkey"], stdin=psk + "\n").stdout
+        assert len(decode_key(theirs.strip())) == 32
 
 
 def test_pubkey_rejects_bad_input_with_one_line_and_exit_2(notun):

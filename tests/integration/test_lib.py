@@ -13,7 +13,7 @@ import time
 import pytest
 
 from client import curl
-from conftest import TOP
+from conftest import TOP, release
 from test_gateway import CLIENT_IP, GW_IP, Gateway, servers  # noqa: F401 (fixture)
 from wgtun import KeyPair, free_udp_port
 
@@ -168,8 +168,7 @@ def test_example_host_through_a_gateway(example, notun, tmp_path, servers):  # n
         # Its log went to the fd it gave (stderr), key=value lines.
         assert any("event=engine_up" in line for line in host.err), host.err[-20:]
     finally:
-        host.close()
-        gateway.stop()
+        release(host.close, gateway.stop)
 
 
 def test_example_host_under_a_portal_access_disable_reset(example, notun, tmp_path):

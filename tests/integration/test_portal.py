@@ -22,19 +22,13 @@ import pytest
 import websockets
 import websockets.exceptions
 
-from conftest import run
+from conftest import free_port, run
 
 START_TIMEOUT_S = 15
 GW_KEY = base64.b64encode(bytes(range(1, 33))).decode()
 ALICE_KEY = base64.b64encode(bytes(range(33, 65))).decode()
 BOB_KEY = base64.b64encode(bytes(range(65, 97))).decode()
 GW_ENDPOINT = "127.0.0.1:51820"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def new_token(notun, kind):

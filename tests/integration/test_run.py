@@ -413,9 +413,10 @@ SI_KERNEL = 0x80
 
 def test_run_does_not_repeat_a_terminal_ctrl_c(notun, tmp_path, conf):
     """Ctrl-C on a terminal reaches CMD (in notun run's process group) from
-    the kernel; notun run must not send it a second one of its own. (A
-    second copy that arrives while the first is still pending merges with
-    it, so without the fix this fails often, not always.)"""
+    the kernel; notun run must not send it a second one of its own. A second
+    copy that arrived while the first was still pending would merge with it,
+    so notun run is stopped until CMD has taken the terminal's: its own
+    SIGINT waits, and a copy it forwarded after SIGCONT cannot merge."""
     import pty
     log = tmp_path / "sigint.log"
     ready = tmp_path / "sigint.log.ready"
@@ -432,7 +433,13 @@ def test_run_does_not_repeat_a_terminal_ctrl_c(notun, tmp_path, conf):
         while not ready.exists():
             assert time.monotonic() < deadline, "the command did not start"
             time.sleep(0.05)
+        os.kill(pid, signal.SIGSTOP)
         os.write(master, b"\x03")  # the terminal's interrupt character
+        deadline = time.monotonic() + 20
+        while not (log.exists() and log.read_text()):
+            assert time.monotonic() < deadline, "the command did not take the Ctrl-C"
+            time.sleep(0.05)
+        os.kill(pid, signal.SIGCONT)
         deadline = time.monotonic() + 20
         while True:
             done, status = os.waitpid(pid, os.WNOHANG)
@@ -474,7 +481,20 @@ def test_run_sets_the_variables_for_the_command_only(notun, conf):
                                                f"-Dhttp.proxyPort={port} ")
     assert "-Dhttp.nonProxyHosts=localhost|*.localhost|127.0.0.1|[::1]|corp.example|" \
            "*.corp.example" in env["JAVA_TOOL_OPTIONS"]
-    assert "ALL_PROXY" not in os.environ or os.environ["ALL_PROXY"] != url
+    # For the command only: the proxy the variables name answers while the
+    # command runs (a SOCKS5 greeting offering user/password gets it) and is
+    # gone once notun run has ended.
+    probe = ("import os, socket, urllib.parse\n"
+             "u = urllib.parse.urlsplit(os.environ['ALL_PROXY'])\n"
+             "s = socket.create_connection((u.hostname, u.port), timeout=10)\n"
+             "s.sendall(b'\\x05\\x01\\x02')\n"
+             "print(os.environ['ALL_PROXY'], s.recv(2).hex())\n")
+    during = run(notun, conf, [sys.executable, "-c", probe])
+    assert during.returncode == 0, during.stderr
+    seen, answer = during.stdout.split()
+    assert answer == "0502", during.stdout
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", int(seen.rsplit(":", 1)[1])), timeout=10).close()
     # fresh credentials each run
     again = run(notun, conf, ["sh", "-c", 'echo "$ALL_PROXY"'])
     assert again.stdout.strip() != url

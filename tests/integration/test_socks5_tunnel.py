@@ -209,7 +209,9 @@ def test_silent_peer_gives_0x04_at_connect_timeout(notun, tmp_path, site):
         rep, sock = socks.connect(("127.0.0.1", port), site.ip, HTTP_PORT)
         elapsed = time.monotonic() - start
         assert rep == 0x04 and sock is None
-        assert 2.9 <= elapsed <= 4.0, f"answered after {elapsed:.2f}s"
+        # Not before the 3 s set, and well before the 15 s default: the
+        # setting, not the default nor a machine's speed, decides.
+        assert 2.9 <= elapsed < 10, f"answered after {elapsed:.2f}s"
     finally:
         n.stop()
 

@@ -6,7 +6,7 @@ import time
 import pytest
 
 from netns import Namespace, WireGuardGo, require_netns
-from wgtun import WGFLOOD, KeyPair, finish, free_udp_port, start, wgtun, wgtun_args
+from wgtun import WGFLOOD, KeyPair, finish, free_udp_port, kill, start, wgtun, wgtun_args
 
 WG_PORT = 51820
 
@@ -99,8 +99,12 @@ def test_unknown_key_is_refused_with_reason(tmp_path, ns, pair, notun):
     args = wgtun_args(tmp_path, ours, ns, stranger.public,
                       extra=["--listen", f"{ns.host_ip}:{port}", "--serve-ms", "4000"])
     proc = start(args)
-    wg.add_peer(ours.public, f"10.214.{ns.n}.2/32", endpoint=f"{ns.host_ip}:{port}")
-    ping = ns.run("ping", "-c", "2", "-W", "1", f"10.214.{ns.n}.2", check=False)
+    try:
+        wg.add_peer(ours.public, f"10.214.{ns.n}.2/32", endpoint=f"{ns.host_ip}:{port}")
+        ping = ns.run("ping", "-c", "2", "-W", "1", f"10.214.{ns.n}.2", check=False)
+    except Exception:
+        kill(proc)
+        raise
     rc, report, err = finish(proc, timeout=15)
     assert ping.returncode != 0
     assert report["handshakes_completed"] == 0
@@ -123,7 +127,10 @@ def test_cookie_reply_from_loaded_wireguard_go_then_mac2_handshake(tmp_path, ns,
         rc, report, err = wgtun(args, timeout=40)
     finally:
         flood.terminate()
-        flood.wait(timeout=10)
+        try:
+            flood.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            kill(flood)
     assert rc == 0, err[-3000:]
     assert report["cookie_replies"] >= 1, "wireguard-go was not under load"
     assert report["received"] == 3

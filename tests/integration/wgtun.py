@@ -6,7 +6,7 @@ import socket
 import subprocess
 import time
 
-from conftest import BUILD, run
+from conftest import BUILD, free_port, run
 
 WGTUN = os.path.join(BUILD, "tools", "wgtun")
 WGFLOOD = os.path.join(BUILD, "tools", "wgflood")
@@ -27,9 +27,7 @@ def secret_file(tmp_path, name, value):
 
 
 def free_udp_port(addr):
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind((addr, 0))
-        return s.getsockname()[1]
+    return free_port(socket.SOCK_DGRAM, addr)
 
 
 def wgtun_args(tmp_path, key, ns, peer_public, endpoint=None, psk=None, extra=()):
@@ -56,8 +54,16 @@ def start(args, timeout=10):
         proc.early_stderr += line
         if not line or "listening port=" in line:
             break
-    assert "listening port=" in proc.early_stderr, f"wgtun did not start: {proc.early_stderr}"
+    if "listening port=" not in proc.early_stderr:
+        kill(proc)
+        raise AssertionError(f"wgtun did not start: {proc.early_stderr}")
     return proc
+
+
+def kill(proc):
+    """Stops a process no longer wanted, by PID, and reaps it."""
+    proc.kill()
+    proc.communicate(timeout=5)
 
 
 def finish(proc, timeout):

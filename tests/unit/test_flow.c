@@ -94,6 +94,10 @@ static void reinit(size_t chunk, size_t send_cap, size_t total_cap)
 	assert_int_equal(nt_flow_init(loop, &c), 0);
 }
 
+/* A wait for an event that must happen: run_until returns as soon as it
+ * does, so the bound only has to outlast a loaded 2-CPU machine under ASan. */
+#define EVENT_WAIT_MS 10000
+
 /* Runs the loop and the peer for at most max_ms, until done() holds. */
 static void run_until(bool (*done)(void), uint64_t max_ms)
 {
@@ -439,7 +443,7 @@ static void test_write_from_fd_sends_segments_with_data(void **state)
 	assert_int_equal(nt_flow_write_from_fd(f, sv[1]), sizeof(buf));
 	assert_int_equal(nt_flow_write_from_fd(f, sv[1]), -EAGAIN);
 	assert_true(outq.n >= 1);
-	run_until(sink_has_10000, 1000);
+	run_until(sink_has_10000, EVENT_WAIT_MS);
 	assert_int_equal(peer.sink_len, sizeof(buf));
 	assert_memory_equal(peer.sink, buf, sizeof(buf));
 	assert_true(peer.data_segs >= 8); /* MSS-sized pieces */
@@ -507,7 +511,7 @@ static void test_send_cap_gives_enobufs_then_writable_after_ack(void **state)
 
 	/* The remote acknowledges: a chunk frees, the owner hears of it. */
 	peer.auto_ack = true;
-	run_until(writable_seen, 1000);
+	run_until(writable_seen, EVENT_WAIT_MS);
 	assert_int_equal(rec.n[NT_FLOW_WRITABLE], 1);
 
 	/* Keep going until everything went through, in order. */
@@ -558,7 +562,7 @@ static void test_global_cap_blocks_and_wakes_other_flows(void **state)
 	memset(&rec, 0, sizeof(rec));
 	nt_flow_abort(a);
 	assert_int_equal(rec.n[NT_FLOW_WRITABLE], 0);
-	run_until(writable_seen, 100);
+	run_until(writable_seen, EVENT_WAIT_MS);
 	assert_int_equal(rec.n[NT_FLOW_WRITABLE], 1);
 	assert_int_equal(nt_flow_write(b, buf, 1), 0);
 	nt_flow_abort(b);
@@ -594,7 +598,7 @@ static void rx_send(size_t base, size_t off, size_t len, size_t acked)
 	peer.snd_nxt = PEER_ISS + 1 + (uint32_t)off;
 	peer_send_pattern(base + off, len, RX_SEG);
 	want_ack = PEER_ISS + 1 + (uint32_t)acked;
-	run_until(ack_reached, 500);
+	run_until(ack_reached, EVENT_WAIT_MS);
 	assert_int_equal(peer.lw_ack, want_ack);
 }
 
@@ -668,7 +672,7 @@ static void test_recv_total_cap_drops_data_until_owners_read(void **state)
 	/* A FIN without data still passes at the cap; EOF follows the read. */
 	peer_send(F_FIN | F_ACK, NULL, 0);
 	want_ack = PEER_ISS + 1 + 3 * RX_SEG + 1;
-	run_until(ack_reached, 500);
+	run_until(ack_reached, EVENT_WAIT_MS);
 	assert_int_equal(peer.lw_ack, want_ack);
 	assert_false(nt_flow_rx_eof(b));
 	assert_int_equal(rec.n[NT_FLOW_EOF], 0);
@@ -710,7 +714,7 @@ static void test_recv_total_cap_still_takes_acks_for_our_data(void **state)
 
 	/* Our data still goes out, and the peer's pure ACKs free it. */
 	assert_int_equal(nt_flow_write(f, (const uint8_t *)"hello", 5), 0);
-	run_until(send_space_freed, 500);
+	run_until(send_space_freed, EVENT_WAIT_MS);
 	assert_true(send_space_freed());
 	assert_int_equal(peer.sink_len, 5);
 	assert_memory_equal(peer.sink, "hello", 5);
@@ -768,7 +772,7 @@ static void test_close_lingers_until_data_is_acknowledged(void **state)
 	assert_int_equal(s.tcp_lingering, 1);
 	assert_true(s.mem_send > 0);
 	peer.auto_ack = true;
-	run_until(fin_seen, 2000);
+	run_until(fin_seen, EVENT_WAIT_MS);
 	assert_int_equal(peer.sink_len, sizeof(buf));
 	assert_memory_equal(peer.sink, buf, sizeof(buf));
 	assert_int_equal(peer.fins, 1);

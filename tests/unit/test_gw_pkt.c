@@ -177,6 +177,21 @@ static void test_gw_pkt_later_fragments_have_no_ports(void **state)
 	assert_int_equal(p.proto, 17);
 }
 
+/* RFC 792 (net 0, host 1, port 3), RFC 1812 (administratively prohibited 13);
+ * RFC 4443 (no route 0, administratively prohibited 1, address 3, port 4). */
+static const uint8_t V4_CODE[] = {
+    [NT_GW_UNREACH_NET] = 0,
+    [NT_GW_UNREACH_HOST] = 1,
+    [NT_GW_UNREACH_PORT] = 3,
+    [NT_GW_UNREACH_PROHIBITED] = 13,
+};
+static const uint8_t V6_CODE[] = {
+    [NT_GW_UNREACH_NET] = 0,
+    [NT_GW_UNREACH_HOST] = 3,
+    [NT_GW_UNREACH_PORT] = 4,
+    [NT_GW_UNREACH_PROHIBITED] = 1,
+};
+
 /* The answer must read, to the client's flow layer, as the failure meant. */
 static void check_unreach(int family, bool tcp, enum nt_gw_unreach why, enum nt_fail want)
 {
@@ -207,11 +222,15 @@ static void check_unreach(int family, bool tcp, enum nt_gw_unreach why, enum nt_
 	assert_memory_equal(e.dst, client, family == AF_INET ? 4 : 16);
 	assert_memory_equal(e.q_src, client, family == AF_INET ? 4 : 16);
 	assert_memory_equal(e.q_dst, dest, family == AF_INET ? 4 : 16);
+	/* The wire values, written out from the RFCs (not from gw_pkt.h): a peer
+	 * that is not notun reads these, not nt_fail. */
 	if (family == AF_INET) {
-		assert_int_equal(out[21], why == NT_GW_UNREACH_PROHIBITED ? 13 : out[21]);
+		assert_int_equal(out[20], 3); /* RFC 792 destination unreachable */
+		assert_int_equal(out[21], V4_CODE[why]);
 		assert_memory_equal(out + 12, gw, 4);
 	} else {
-		assert_int_equal(out[41], why == NT_GW_UNREACH_PROHIBITED ? 1 : out[41]);
+		assert_int_equal(out[40], 1); /* RFC 4443 destination unreachable */
+		assert_int_equal(out[41], V6_CODE[why]);
 		assert_memory_equal(out + 8, gw, 16);
 	}
 }

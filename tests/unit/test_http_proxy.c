@@ -45,7 +45,6 @@
 #define ORIGIN_BODY  (8u << 20)
 #define CLIENT_BUF   (8u << 20)
 #define SLOW_SEND_MS 2
-#define BYE_DELAY_MS 150
 
 /* ---- the origin: a blocking HTTP/1.1 server on its own threads ---- */
 
@@ -67,7 +66,22 @@ struct origin {
 	int requests;
 	char last_head[HEAD_MAX]; /* the last request head, as received */
 	bool drop_next;		  /* close without answering the next request */
+	bool bye_close;		  /* /bye may close now: the test saw it pooled */
 };
+
+/* Bounded: a test that failed before it let go must not hang the origin. */
+static void o_wait_bye(struct origin *o)
+{
+	bool go = false;
+
+	for (int i = 0; i < WAIT_MS && !go; i++) {
+		pthread_mutex_lock(&o->mu);
+		go = o->bye_close;
+		pthread_mutex_unlock(&o->mu);
+		if (!go)
+			usleep(1000);
+	}
+}
 
 static uint8_t pattern(size_t i)
 {
@@ -295,9 +309,11 @@ static void o_serve(struct origin *o, int fd)
 			return;
 		} else if (strcmp(path, "/bye") == 0) {
 			/* A whole answer that allows keep-alive, then a close
-			 * a little later: after the proxy was done with it. */
+			 * once the test saw the proxy park the connection:
+			 * ordered by the test, not by a delay a slow machine
+			 * may outlast. */
 			o_printf(fd, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nbye");
-			usleep(BYE_DELAY_MS * 1000);
+			o_wait_bye(o);
 			return;
 		} else if (strcmp(path, "/bad-chunks") == 0) {
 			o_printf(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
@@ -1589,6 +1605,10 @@ static void test_http_pool_drops_a_connection_the_origin_closes(void **state)
 	/* Closed while parked: the pool sees it go and drops it. */
 	one_shot(w, "GET http://o/bye HTTP/1.1\r\nConnection: close\r\n\r\n", 200, "bye");
 	assert_int_equal(hc(w).upstream_pooled, 1);
+	assert_int_equal(pooled_now(w), 1);
+	pthread_mutex_lock(&w->origin.mu);
+	w->origin.bye_close = true;
+	pthread_mutex_unlock(&w->origin.mu);
 	assert_true(run_until(w, pooled_one_dropped, WAIT_MS));
 	one_shot(w, "GET http://o/hello HTTP/1.1\r\nConnection: close\r\n\r\n", 200, "hello");
 	assert_int_equal(w->engine.opens, 2);

@@ -369,7 +369,10 @@ static void test_timer_precision_2ms(void **state)
 	elapsed = nt_clock_mono_ns() - start;
 	assert_int_equal(rec.n, 1);
 	assert_true(elapsed >= 2 * MS);
-	assert_true(elapsed < 50 * MS);
+	/* Never early, above; late only within a bound a loaded machine keeps
+	 * (a stall of tens of ms is no fault of the loop), yet one a loop that
+	 * rounds timers up to seconds (epoll's timeout in s, not ms) breaks. */
+	assert_true(elapsed < 500 * MS);
 }
 
 static void now_cb(struct nt_loop *loop, struct nt_timer *timer, void *arg)
