@@ -640,6 +640,30 @@ def test_gateway_1100_syns_from_one_peer_hit_its_limit_not_the_others(notun, tmp
         release(prober and (lambda: kill(prober)), site.close)
 
 
+def test_gateway_udp_port_unreachable_and_idle_close(notun, tmp_path, servers):
+    """gateway.md's UDP rows, read by wgtun (not notun's client): a datagram
+    to a port nothing listens on comes back as an ICMP unreachable (not
+    "prohibited", nor silence), and a UDP flow without traffic is closed
+    after --udp-idle."""
+    closed = free_udp_port("127.0.0.1")
+    site = Site(notun, tmp_path, servers, gw_args=["--udp-idle", "2"],
+                gw_rules=f"Allow = {GW_IP}/32 udp:{closed}\n")
+    try:
+        (p,) = probe(tmp_path, site.pinger_keys, site.gw_keys, site.gw_port,
+                     [f"udp:{GW_IP}:{closed}"], count=3)["probes"]
+        assert p["icmp_other"] == 3 and p["prohibited"] == 0 and p["udp"] == 0, p
+        (p,) = probe(tmp_path, site.pinger_keys, site.gw_keys, site.gw_port,
+                     [f"udp:{GW_IP}:{servers['echo']}"], count=1)["probes"]
+        assert p["udp"] == 1, p
+        t = time.monotonic()
+        site.gateway.wait_log(rf"event=flow_closed peer=\S+ proto=udp src=\S+ "
+                              rf"dst=10\.99\.0\.1:{servers['echo']} how=idle", timeout=15)
+        # Idle for 2 s, noticed by a timer, not at some later event.
+        assert time.monotonic() - t < 8
+    finally:
+        site.close()
+
+
 def start_download(site, seed):
     """A 64 MiB download through the client, under way (its first bytes
     read) and then left unread: returns the proxy socket."""
