@@ -108,9 +108,23 @@ enum nt_gw_verdict nt_gw_verdict_of(struct nt_gateway *gw, struct gw_peer *gp,
 	return nt_gw_decide(&gp->rules, &gw->publish, &gw->grants, gp->cid, &d, gw->clock());
 }
 
-bool nt_gw_allowed(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *k)
+bool nt_gw_log_ok(struct nt_gateway *gw, struct gw_peer *gp)
 {
 	uint64_t sec = nt_loop_now(gw->loop) / 1000000000u;
+
+	if (sec != gp->deny_log_sec) {
+		gp->deny_log_sec = sec;
+		gp->deny_log_count = 0;
+	}
+	if (gp->deny_log_count++ >= GW_DENY_LOG_PER_SEC) {
+		gw->c.deny_logs_dropped++;
+		return false;
+	}
+	return true;
+}
+
+bool nt_gw_allowed(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *k)
+{
 	enum nt_gw_verdict v = nt_gw_verdict_of(gw, gp, k);
 	const char *reason = gp->cid[0] ? "no_grant" : "rules";
 	bool self = is_ours(gw, k->family, k->dst);
@@ -127,14 +141,8 @@ bool nt_gw_allowed(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_ke
 			     ? "unpublished"
 			     : nt_ippkt_scope_name(nt_ippkt_scope_of(k->family, k->dst, NULL));
 	}
-	if (sec != gp->deny_log_sec) {
-		gp->deny_log_sec = sec;
-		gp->deny_log_count = 0;
-	}
-	if (gp->deny_log_count++ >= GW_DENY_LOG_PER_SEC) {
-		gw->c.deny_logs_dropped++;
+	if (!nt_gw_log_ok(gw, gp))
 		return false;
-	}
 	nt_gw_format_ep(k->family, k->src, k->sport, src, sizeof(src));
 	nt_gw_format_ep(k->family, k->dst, k->dport, dst, sizeof(dst));
 	nt_info(MOD, "event=flow_denied peer=%s%s%s proto=%s src=%s dst=%s reason=%s", gp->id,

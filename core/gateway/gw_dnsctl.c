@@ -52,9 +52,10 @@ static void reply(struct nt_gateway *gw, struct gw_peer *gp, const struct nt_pms
 		gw->c.dns_failed++;
 	else
 		gw->c.dns_active++;
-	nt_info(MOD, "event=dns_status cid=%s rid=%s domain=%s status=%s%s%s", gp->cid,
-		m->resource_id, m->domain, reason ? "failed" : "active", reason ? " reason=" : "",
-		reason ? reason : "");
+	if (nt_gw_log_ok(gw, gp))
+		nt_info(MOD, "event=dns_status cid=%s rid=%s domain=%s status=%s%s%s", gp->cid,
+			m->resource_id, m->domain, reason ? "failed" : "active",
+			reason ? " reason=" : "", reason ? reason : "");
 	n = nt_pmsg_domain_status_encode(body, sizeof(body), &st);
 	if (n >= 0)
 		n = nt_pmsg_dns_ctl_build(pkt, sizeof(pkt), NT_PMSG_DNS_DOMAIN_STATUS, body,
@@ -203,8 +204,10 @@ static void request(struct nt_gateway *gw, struct gw_peer *gp, const struct nt_p
 
 	if (ret != 0) {
 		gw->c.dns_refused++;
-		nt_warn(MOD, "event=dns_refused cid=%s rid=%s domain=%s why=%s", gp->cid,
-			m->resource_id, m->domain, ret == -EPERM ? "no_grant" : "proxy_ips");
+		if (nt_gw_log_ok(gw, gp))
+			nt_warn(MOD, "event=dns_refused cid=%s rid=%s domain=%s why=%s", gp->cid,
+				m->resource_id, m->domain,
+				ret == -EPERM ? "no_grant" : "proxy_ips");
 		reply(gw, gp, m, "forbidden");
 		return;
 	}

@@ -25,7 +25,8 @@ struct nt_resolver;
 struct nt_tunnel;
 struct wg_peer;
 
-/* Deny lines logged per peer per second; the rest are counted. */
+/* Lines a peer's packets cause (denials, dns answers), per peer per second;
+ * the rest are counted. */
 #define GW_DENY_LOG_PER_SEC 10
 
 struct gw_peer {
@@ -127,6 +128,10 @@ void nt_gw_format_ep(int family, const uint8_t *addr, uint16_t port, char *out, 
 /* The decision for flow k of gp now: rules and portal grants. */
 enum nt_gw_verdict nt_gw_verdict_of(struct nt_gateway *gw, struct gw_peer *gp,
 				    const struct gw_key *k);
+/* Whether a line a peer's packets cause may be logged now: at most
+ * GW_DENY_LOG_PER_SEC a second per peer, the rest counted in
+ * deny_logs_dropped (denials, dns answers: a peer chooses how many). */
+bool nt_gw_log_ok(struct nt_gateway *gw, struct gw_peer *gp);
 /* The Allow decision, logged (rate-limited) and counted when it is no. */
 bool nt_gw_allowed(struct nt_gateway *gw, struct gw_peer *gp, const struct gw_key *k);
 
