@@ -210,6 +210,9 @@ static void work_cb(struct nt_loop *loop, struct nt_timer *timer, void *arg)
 		list_del(&f->work);
 		f->defer = 0;
 		hold(f);
+		if ((what & DEFER_READABLE) && f->rx_len > 0 && !f->owner_gone &&
+		    f->error == NT_FAIL_NONE)
+			emit(f, NT_FLOW_READABLE);
 		if ((what & DEFER_EOF) && f->rx_fin && f->rx_len == 0 && !f->eof_done &&
 		    f->error == NT_FAIL_NONE) {
 			f->eof_done = true;
@@ -338,7 +341,7 @@ static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 	f->rx_len += p->tot_len;
 	nt_flow_g.stats.mem_recv += p->tot_len;
 	nt_flow_mem_grew();
-	emit(f, NT_FLOW_READABLE);
+	nt_flow_defer(f, DEFER_READABLE);
 	return cb_leave(f);
 }
 

@@ -11,6 +11,9 @@
 
 #define DEFER_EOF      0x1u
 #define DEFER_WRITABLE 0x2u
+/* Received bytes are announced once per loop iteration, not per segment:
+ * the owner then moves everything one receive batch brought in one write. */
+#define DEFER_READABLE 0x4u
 
 struct chunk; /* flow_io.c */
 struct tcp_pcb;

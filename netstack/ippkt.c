@@ -2,12 +2,16 @@
 /* IP headers and the Internet checksum (see ippkt.h). */
 #include "netstack/ippkt.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <string.h>
 #include <sys/socket.h>
 
+#include "netstack/arch/chksum.h"
+
 #define V6_EXT_MAX 8 /* extension headers walked before giving up */
+#define SUM_PIECE  65536
 
 static bool v6_ext(uint8_t nh)
 {
@@ -169,11 +173,12 @@ const char *nt_ippkt_scope_name(enum nt_ippkt_scope s)
 
 uint32_t nt_ippkt_sum(const uint8_t *p, size_t len, uint32_t acc)
 {
-	for (size_t i = 0; i + 1 < len; i += 2)
-		acc += nt_ippkt_get16(p + i);
-	if (len & 1)
-		acc += (uint32_t)p[len - 1] << 8;
-	return acc;
+	/* The sum is byte-order independent (RFC 1071 2.(B)): lwIP's
+	 * host-order one, swapped to network order; in even-sized pieces
+	 * that an int holds (callers sum packets, far shorter). */
+	for (; len > SUM_PIECE; p += SUM_PIECE, len -= SUM_PIECE)
+		acc += ntohs(nt_lwip_chksum(p, SUM_PIECE));
+	return acc + ntohs(nt_lwip_chksum(p, (int)len));
 }
 
 uint16_t nt_ippkt_csum(uint32_t acc)

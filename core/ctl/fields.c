@@ -84,6 +84,8 @@ static const struct nt_ctl_field tunnel[] = {
     T(tx_blocked, NULL, "times the socket was full"),
     T(tx_errors, NULL, "datagrams the socket refused"),
     T(tx_no_endpoint, NULL, "handshakes not sent: no endpoint"),
+    T(tx_gso_batches, NULL, "messages that carried several datagrams (UDP_SEGMENT)"),
+    T(rx_gro_batches, NULL, "received runs of several datagrams (UDP_GRO)"),
     T(key_twice, NULL, "episodes of a peer's endpoint swinging between two addresses"),
 };
 

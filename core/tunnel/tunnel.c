@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,19 @@ void nt_tunnel_config_init(struct nt_tunnel_config *cfg)
 	cfg->max_peers = NT_TUNNEL_MAX_PEERS_DEFAULT;
 	cfg->txq_max = NT_TUNNEL_TXQ_DEFAULT;
 	cfg->mtu = NT_TUNNEL_MTU_DEFAULT;
+}
+
+/* Kernels before 4.18 (UDP_SEGMENT) and 5.0 (UDP_GRO) refuse the options:
+ * then one datagram per message, as before. A path that refuses segmented
+ * sends later turns gso off again (tunnel_tx.c). */
+static void offload_probe(struct nt_tunnel *t, int fd)
+{
+	int one = 1, size = 0;
+	socklen_t len = sizeof(size);
+
+	t->gso = getsockopt(fd, SOL_UDP, UDP_SEGMENT, &size, &len) == 0;
+	t->gro = setsockopt(fd, SOL_UDP, UDP_GRO, &one, sizeof(one)) == 0;
+	nt_debug(MOD, "event=udp_offload gso=%d gro=%d", t->gso, t->gro);
 }
 
 static int open_socket(struct nt_tunnel *t, const struct nt_tunnel_config *cfg)
@@ -101,6 +115,8 @@ static int open_socket(struct nt_tunnel *t, const struct nt_tunnel_config *cfg)
 	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0)
 		goto err_close;
+	if (!cfg->no_offload)
+		offload_probe(t, fd);
 	len = sizeof(ss);
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) < 0)
 		goto err_close;

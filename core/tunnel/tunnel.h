@@ -82,6 +82,10 @@ struct nt_tunnel_config {
 	/* Optional: lets a retransmission replace the staged packet it repeats
 	 * (the engine collapses retransmitted SYNs). */
 	wg_peer_supersedes_fn stage_supersedes;
+	/* Send and receive one datagram per system call entry even where the
+	 * kernel offers UDP segmentation (UDP_SEGMENT) and receive coalescing
+	 * (UDP_GRO). */
+	bool no_offload;
 	/* Tests only: stands in for sendmmsg(2) (same contract: the number
 	 * sent, or -1 with errno), to simulate a full socket. NULL: sendmmsg. */
 	int (*send_hook)(void *arg, int fd, struct mmsghdr *msgs, unsigned int n);
@@ -115,6 +119,8 @@ struct nt_tunnel_counters {
 	uint64_t tx_blocked;	  /* times the socket said EAGAIN/ENOBUFS */
 	uint64_t tx_errors;	  /* datagrams the socket refused for good */
 	uint64_t tx_no_endpoint;  /* handshakes not sent: endpoint unknown */
+	uint64_t tx_gso_batches;  /* messages that carried several datagrams (UDP_SEGMENT) */
+	uint64_t rx_gro_batches;  /* received runs of several datagrams (UDP_GRO) */
 	uint64_t key_twice;	  /* episodes of a peer's endpoint swinging between two
 				   * addresses: its key in two processes (core/wg/flap.h) */
 };

@@ -14,7 +14,13 @@
 #define NT_TUNNEL_RX_BATCH   32
 #define NT_TUNNEL_RX_BUDGET  8 /* batches per readiness callback, for fairness */
 #define NT_TUNNEL_RX_BUF_LEN 65536
-#define NT_TUNNEL_TX_BATCH   32
+#define NT_TUNNEL_TX_BATCH   32 /* messages per sendmmsg */
+/* UDP segmentation offload: datagrams in one message, at most the kernel's
+ * UDP_MAX_SEGMENTS (64 before Linux 6.x) and, headers included, one IP
+ * datagram's 64 KiB. */
+#define NT_TUNNEL_GSO_SEGS	 64
+#define NT_TUNNEL_GSO_BYTES	 65000
+#define NT_TUNNEL_TX_CALL_DGRAMS 256 /* datagrams per sendmmsg */
 
 struct nt_tunnel_peer {
 	struct wg_peer wg; /* what callers see */
@@ -48,6 +54,8 @@ struct nt_tunnel {
 	struct wg_timers_params tparams;
 	int fd;
 	int family; /* of the socket */
+	bool gso;   /* the socket takes UDP_SEGMENT (tunnel_tx.c) */
+	bool gro;   /* the socket hands us UDP_GRO runs (tunnel_rx.c) */
 	uint16_t port;
 	uint32_t mtu;
 	size_t max_peers;
@@ -63,6 +71,10 @@ struct nt_tunnel {
 	struct mmsghdr rx_msgs[NT_TUNNEL_RX_BATCH];
 	struct iovec rx_iov[NT_TUNNEL_RX_BATCH];
 	struct sockaddr_storage rx_src[NT_TUNNEL_RX_BATCH];
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		struct cmsghdr align;
+	} rx_ctrl[NT_TUNNEL_RX_BATCH]; /* UDP_GRO: the segment size of a run */
 	/* Output queue. */
 	struct nt_tunnel_txslot *txq;
 	size_t txq_cap, txq_head, txq_count;

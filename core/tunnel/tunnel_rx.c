@@ -15,6 +15,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <string.h>
@@ -71,7 +72,8 @@ static void key_twice(struct nt_tunnel *t, struct nt_tunnel_peer *tp)
 	nt_warn(MOD,
 		"event=peer_key_in_use_twice peer=%s endpoints=%s,%s "
 		"hint=\"two processes with the same private key?\"",
-		tp->wg.short_id, nt_sockaddr_str(&ea, a, sizeof(a)), nt_sockaddr_str(&eb, b, sizeof(b)));
+		tp->wg.short_id, nt_sockaddr_str(&ea, a, sizeof(a)),
+		nt_sockaddr_str(&eb, b, sizeof(b)));
 }
 
 static void roam(struct nt_tunnel *t, struct nt_tunnel_peer *tp, const struct sockaddr_storage *src,
@@ -400,7 +402,43 @@ static void rx_batch_prepare(struct nt_tunnel *t)
 							     .msg_namelen = sizeof(t->rx_src[i]),
 							     .msg_iov = &t->rx_iov[i],
 							     .msg_iovlen = 1}};
+		if (t->gro) {
+			t->rx_msgs[i].msg_hdr.msg_control = t->rx_ctrl[i].buf;
+			t->rx_msgs[i].msg_hdr.msg_controllen = sizeof(t->rx_ctrl[i].buf);
+		}
 	}
+}
+
+/* The segment size of a coalesced run (UDP_GRO), or 0 for one datagram. */
+static size_t gro_size(struct msghdr *h)
+{
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(h); cm; cm = CMSG_NXTHDR(h, cm)) {
+		int size;
+
+		if (cm->cmsg_level != SOL_UDP || cm->cmsg_type != UDP_GRO ||
+		    cm->cmsg_len < CMSG_LEN(sizeof(size)))
+			continue;
+		memcpy(&size, CMSG_DATA(cm), sizeof(size));
+		return size > 0 ? (size_t)size : 0;
+	}
+	return 0;
+}
+
+/* One received message: a datagram, or a run of datagrams of seg bytes
+ * (the last may be shorter) that the kernel coalesced. */
+static void rx_message(struct nt_tunnel *t, uint8_t *buf, size_t len, struct msghdr *h,
+		       uint64_t now)
+{
+	size_t seg = t->gro ? gro_size(h) : 0;
+
+	if (!seg || seg >= len) {
+		rx_datagram(t, buf, len, h->msg_name, h->msg_namelen, now);
+		return;
+	}
+	t->c.rx_gro_batches++;
+	for (size_t off = 0; off < len; off += seg)
+		rx_datagram(t, buf + off, len - off < seg ? len - off : seg, h->msg_name,
+			    h->msg_namelen, now);
 }
 
 void nt_tunnel_on_socket(struct nt_loop *loop, int fd, uint32_t events, void *arg)
@@ -437,8 +475,8 @@ void nt_tunnel_on_socket(struct nt_loop *loop, int fd, uint32_t events, void *ar
 				t->c.rx_malformed++;
 				continue;
 			}
-			rx_datagram(t, t->rx_bufs + (size_t)i * NT_TUNNEL_RX_BUF_LEN,
-				    t->rx_msgs[i].msg_len, &t->rx_src[i], h->msg_namelen, now);
+			rx_message(t, t->rx_bufs + (size_t)i * NT_TUNNEL_RX_BUF_LEN,
+				   t->rx_msgs[i].msg_len, h, now);
 		}
 		if (n < NT_TUNNEL_RX_BATCH)
 			break;

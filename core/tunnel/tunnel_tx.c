@@ -31,6 +31,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
@@ -190,7 +191,7 @@ int nt_tunnel_tx_commit(struct nt_tunnel *t, struct nt_tunnel_txslot *s, size_t 
 	/* EPOLLOUT or the pacer's timer sends it. */
 	if (t->tx_blocked || t->pace_waiting)
 		return 0;
-	if (t->txq_count >= NT_TUNNEL_TX_BATCH)
+	if (t->txq_count >= (t->gso ? NT_TUNNEL_GSO_SEGS : NT_TUNNEL_TX_BATCH))
 		nt_tunnel_tx_flush(t);
 	else if (!nt_timer_armed(&t->flush_timer))
 		nt_timer_arm_at(t->loop, &t->flush_timer, nt_loop_now(t->loop));
@@ -213,12 +214,101 @@ static void tx_pop(struct nt_tunnel *t, size_t n)
 	t->txq_count -= n;
 }
 
+/* One sendmmsg call: up to NT_TUNNEL_TX_BATCH messages, each one datagram
+ * or, with UDP segmentation offload, a run of equal-size datagrams to the
+ * same endpoint that the kernel cuts up after a single trip through the
+ * socket layer (only the run's last datagram may be shorter). */
+struct tx_call {
+	struct mmsghdr msgs[NT_TUNNEL_TX_BATCH];
+	struct iovec iov[NT_TUNNEL_TX_CALL_DGRAMS];
+	union {
+		char buf[CMSG_SPACE(sizeof(uint16_t))];
+		struct cmsghdr align;
+	} ctrl[NT_TUNNEL_TX_BATCH];
+	unsigned int segs[NT_TUNNEL_TX_BATCH]; /* datagrams in each message */
+};
+
+static bool same_endpoint(const struct nt_tunnel_txslot *a, const struct nt_tunnel_txslot *b)
+{
+	return a->dst_len == b->dst_len && memcmp(&a->dst, &b->dst, a->dst_len) == 0;
+}
+
+/* Whether slot s may join the run that starts at first (held bytes so far,
+ * segs datagrams). */
+static bool gso_joins(const struct nt_tunnel *t, const struct nt_tunnel_txslot *first,
+		      const struct nt_tunnel_txslot *prev, const struct nt_tunnel_txslot *s,
+		      unsigned int segs, size_t bytes)
+{
+	return t->gso && segs < NT_TUNNEL_GSO_SEGS && prev->len == first->len &&
+	       s->len <= first->len && bytes + s->len <= NT_TUNNEL_GSO_BYTES &&
+	       same_endpoint(first, s);
+}
+
+static void gso_mark(struct tx_call *c, unsigned int m, uint16_t size)
+{
+	struct msghdr *h = &c->msgs[m].msg_hdr;
+	struct cmsghdr *cm;
+
+	h->msg_control = c->ctrl[m].buf;
+	h->msg_controllen = sizeof(c->ctrl[m].buf);
+	cm = CMSG_FIRSTHDR(h);
+	cm->cmsg_level = SOL_UDP;
+	cm->cmsg_type = UDP_SEGMENT;
+	cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+	memcpy(CMSG_DATA(cm), &size, sizeof(size));
+}
+
+/* Fills c from the head of the queue, within the pacer's tokens unless
+ * force; returns the number of messages (0: no tokens), *bytes what they
+ * carry. */
+static unsigned int tx_build(struct nt_tunnel *t, struct tx_call *c, bool force, int64_t *bytes)
+{
+	unsigned int m = 0;
+	size_t d = 0, run_bytes = 0;
+	const struct nt_tunnel_txslot *first = NULL, *prev = NULL;
+
+	*bytes = 0;
+	while (d < t->txq_count && d < NT_TUNNEL_TX_CALL_DGRAMS &&
+	       (force || *bytes < t->pace_tokens)) {
+		struct nt_tunnel_txslot *s = &t->txq[(t->txq_head + d) % t->txq_cap];
+
+		if (first && gso_joins(t, first, prev, s, c->segs[m - 1], run_bytes)) {
+			c->msgs[m - 1].msg_hdr.msg_iovlen++;
+			c->segs[m - 1]++;
+			run_bytes += s->len;
+			if (c->segs[m - 1] == 2)
+				gso_mark(c, m - 1, (uint16_t)first->len);
+		} else {
+			if (m == NT_TUNNEL_TX_BATCH)
+				break;
+			c->msgs[m] = (struct mmsghdr){.msg_hdr = {.msg_name = &s->dst,
+								  .msg_namelen = s->dst_len,
+								  .msg_iov = &c->iov[d],
+								  .msg_iovlen = 1}};
+			c->segs[m++] = 1;
+			first = s;
+			run_bytes = s->len;
+		}
+		c->iov[d++] = (struct iovec){.iov_base = s->buf, .iov_len = s->len};
+		prev = s;
+		*bytes += (int64_t)s->len;
+	}
+	return m;
+}
+
+/* The kernel or the path refused a segmented send (no UDP_SEGMENT, or a
+ * device without checksum offload): from now on one datagram per message. */
+static void gso_refused(struct nt_tunnel *t, int err)
+{
+	t->gso = false;
+	nt_info(MOD, "event=udp_gso_off errno=%d", err);
+}
+
 /* Sends queued datagrams while the pacer has tokens; force sends one
  * batch without them (interrupted, it is tried again). */
 static void tx_send(struct nt_tunnel *t, bool force)
 {
-	struct mmsghdr msgs[NT_TUNNEL_TX_BATCH];
-	struct iovec iov[NT_TUNNEL_TX_BATCH];
+	struct tx_call c;
 	uint64_t now;
 
 	if (t->tx_blocked)
@@ -226,47 +316,47 @@ static void tx_send(struct nt_tunnel *t, bool force)
 	now = nt_clock_mono_ns();
 	pace_refill(t, now);
 	while (t->txq_count) {
-		size_t n = 0;
-		int64_t bytes = 0;
+		int64_t bytes;
+		unsigned int n = tx_build(t, &c, force, &bytes);
 		int sent;
 
-		while (n < t->txq_count && n < NT_TUNNEL_TX_BATCH &&
-		       (force || bytes < t->pace_tokens)) {
-			struct nt_tunnel_txslot *s = &t->txq[(t->txq_head + n) % t->txq_cap];
-
-			iov[n] = (struct iovec){.iov_base = s->buf, .iov_len = s->len};
-			msgs[n] = (struct mmsghdr){.msg_hdr = {.msg_name = &s->dst,
-							       .msg_namelen = s->dst_len,
-							       .msg_iov = &iov[n],
-							       .msg_iovlen = 1}};
-			bytes += (int64_t)s->len;
-			n++;
-		}
 		if (!n) {
 			pace_wait(t, now);
 			return;
 		}
-		sent = t->send_hook ? t->send_hook(t->send_hook_arg, t->fd, msgs, (unsigned int)n)
-				    : sendmmsg(t->fd, msgs, (unsigned int)n, 0);
+		sent = t->send_hook ? t->send_hook(t->send_hook_arg, t->fd, c.msgs, n)
+				    : sendmmsg(t->fd, c.msgs, n, 0);
 		if (sent < 0 && errno == EINTR)
 			continue;
 		force = false;
 		if (sent > 0) {
-			for (int i = 0; i < sent; i++)
-				t->pace_tokens -= (int64_t)iov[i].iov_len;
-			t->c.tx_datagrams += (uint64_t)sent;
-			tx_pop(t, (size_t)sent);
+			size_t dgrams = 0;
+
+			for (int i = 0; i < sent; i++) {
+				dgrams += c.segs[i];
+				t->c.tx_gso_batches += c.segs[i] > 1;
+			}
+			for (size_t i = 0; i < dgrams; i++)
+				t->pace_tokens -= (int64_t)c.iov[i].iov_len;
+			t->c.tx_datagrams += dgrams;
+			tx_pop(t, dgrams);
 			continue;
 		}
 		if (sent < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
 			tx_block(t);
 			return;
 		}
-		/* This datagram cannot leave (no route, bad address...): drop
-		 * it alone and go on with the others. */
-		t->c.tx_errors++;
+		if (sent < 0 && c.segs[0] > 1 &&
+		    (errno == EIO || errno == EINVAL || errno == EMSGSIZE || errno == ENOPROTOOPT ||
+		     errno == EOPNOTSUPP)) {
+			gso_refused(t, errno);
+			continue;
+		}
+		/* These datagrams cannot leave (no route, bad address...):
+		 * drop them alone (one endpoint) and go on with the others. */
+		t->c.tx_errors += c.segs[0];
 		nt_trace(MOD, "event=tx_error errno=%d", sent < 0 ? errno : 0);
-		tx_pop(t, 1);
+		tx_pop(t, c.segs[0]);
 	}
 }
 

@@ -12,11 +12,16 @@
 #include <endian.h>
 #include <sodium/randombytes.h>
 
+#include "chksum.h"
+
 /* Byte swaps as compiler builtins instead of lwIP's portable functions. */
 #if BYTE_ORDER == LITTLE_ENDIAN
 #define lwip_htons(x) ((u16_t)__builtin_bswap16((u16_t)(x)))
 #define lwip_htonl(x) ((u32_t)__builtin_bswap32((u32_t)(x)))
 #endif
+
+/* The Internet checksum 8 bytes at a time (arch/chksum.h). */
+#define LWIP_CHKSUM nt_lwip_chksum
 
 /* Ports, DNS ids and the like come from libsodium (getrandom underneath). */
 #define LWIP_RAND() ((u32_t)randombytes_random())

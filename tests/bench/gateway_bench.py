@@ -42,6 +42,10 @@ PROXY_PORT = 1080  # notun up's SOCKS5 listener, on C's loopback
 GW_HOST = 10  # the gateway's tunnel address: 10.214.S.10
 NT_CLIENT_HOST = 11  # notun up's tunnel address
 REF_CLIENT_HOST = 3  # wireguard-go's client
+# Rig.watches() positions of each contender's client and server processes.
+TUNNEL_WATCHES = {"notun": (0, 1), "reference": (2, 3)}
+# MB per CPU-second of both notun processes against the wireguard-go pair's.
+TARGET_EFFICIENCY = 1.0
 
 
 class Watch:
@@ -166,6 +170,19 @@ def calibrate_http(rig):
             info(f"HTTP server alone (curl inside S to {label}, no tunnel): {what} {rate}")
 
 
+def efficiency(samples):
+    """MB carried per CPU-second of a contender's two tunnel processes
+    together (utime + stime from /proc around each transfer), keyed like
+    measure_pair's results: a rate in MB/s over their summed share of a
+    core is MB per CPU-second."""
+    out = {}
+    for name, what, res, shares in samples:
+        cpu = sum(shares[i] for i in TUNNEL_WATCHES[name])
+        out.setdefault((name, what), []).append(res / cpu if isinstance(res, float) and cpu
+                                                else res)
+    return out
+
+
 def report_cpu(label, samples, names):
     """One line per transfer: its rate and each process's share of a core."""
     for name, what, res, shares in samples:
@@ -197,11 +214,13 @@ def bench(args, stack):
             results[("reference", "download")].append(f"reference: {ref_err}")
             results[("reference", "upload")].append(f"reference: {ref_err}")
         notun.warm_up(rig.nt_prefix, rig.nt_url)
-        watches = rig.watches() if args.calibrate else []
+        watches = rig.watches()
         samples = []
         measure_pair(contenders, None, rig.data_file, results, relays, [], watches, samples)
         ok &= pair_rows(results, notun, f"gateway {{what}} MB/s ({label})", target)
-        if watches:
+        ok &= pair_rows(efficiency(samples), notun, f"gateway {{what}} MB/CPU-s ({label})",
+                        TARGET_EFFICIENCY)
+        if args.calibrate:
             report_cpu(label, samples, [w.name for w in watches])
 
     if args.calibrate:

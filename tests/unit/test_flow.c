@@ -311,7 +311,11 @@ static void test_data_in_is_readable_and_read_to_fd_delivers_it(void **state)
 	f = open_flow(AF_INET);
 	assert_int_equal(nt_flow_read_to_fd(f, sv[1]), 0); /* nothing queued */
 	peer_send_pattern(0, 3000, 1000);
-	assert_int_equal(rec.n[NT_FLOW_READABLE], 3);
+	/* Announced once the loop comes round, once for all three segments:
+	 * the owner writes what a receive batch brought in one go. */
+	assert_int_equal(rec.n[NT_FLOW_READABLE], 0);
+	assert_true(nt_loop_run_once(loop, 0) >= 0);
+	assert_int_equal(rec.n[NT_FLOW_READABLE], 1);
 	assert_int_equal(nt_flow_rx_queued(f), 3000);
 	nt_flow_get_stats(&s);
 	assert_int_equal(s.mem_recv, 3000);
@@ -863,6 +867,7 @@ static void test_owner_may_close_from_its_event_handler(void **state)
 	(void)f;
 	rec.close_on_event = true;
 	peer_send(F_ACK | F_PSH, "data", 4); /* READABLE -> close (unread: RST) */
+	assert_true(nt_loop_run_once(loop, 0) >= 0);
 	assert_int_equal(rec.n[NT_FLOW_READABLE], 1);
 	peer_pump();
 	assert_int_equal(peer.rsts, 1);

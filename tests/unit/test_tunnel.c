@@ -57,6 +57,10 @@ struct world {
 	struct node a, b;
 	size_t want;	  /* for b_has_want */
 	bool socket_full; /* send_hook: the socket says EAGAIN */
+	bool refuse_gso;  /* send_hook: a segmented message gets EIO */
+	unsigned int gso_refusals;
+	size_t max_segs; /* most datagrams one message carried */
+	bool no_offload; /* hooked_pair: a's config */
 	unsigned int hook_calls;
 	/* What send_hook let through: totals, and when (after each call). */
 	uint64_t sent_dgrams, sent_bytes;
@@ -674,11 +678,23 @@ static int full_socket_hook(void *arg, int fd, struct mmsghdr *msgs, unsigned in
 		errno = EAGAIN;
 		return -1;
 	}
+	/* As a device without checksum offload answers UDP_SEGMENT. */
+	if (w->refuse_gso && msgs[0].msg_hdr.msg_controllen) {
+		w->gso_refusals++;
+		errno = EIO;
+		return -1;
+	}
 	sent = sendmmsg(fd, msgs, n, 0);
-	for (int i = 0; i < sent; i++)
-		w->sent_bytes += msgs[i].msg_hdr.msg_iov[0].iov_len;
+	/* A message carries several datagrams when the tunnel segments. */
+	for (int i = 0; i < sent; i++) {
+		if (msgs[i].msg_hdr.msg_iovlen > w->max_segs)
+			w->max_segs = msgs[i].msg_hdr.msg_iovlen;
+		for (size_t k = 0; k < msgs[i].msg_hdr.msg_iovlen; k++) {
+			w->sent_bytes += msgs[i].msg_hdr.msg_iov[k].iov_len;
+			w->sent_dgrams++;
+		}
+	}
 	if (sent > 0) {
-		w->sent_dgrams += (uint64_t)sent;
 		if (w->log_n < LOG_MAX) {
 			w->log[w->log_n].ns = nt_clock_mono_ns();
 			w->log[w->log_n++].bytes = w->sent_bytes;
@@ -698,6 +714,7 @@ static void hooked_pair(struct world *w, size_t txq_max, size_t pkt_len)
 		cfg.txq_max = txq_max;
 	cfg.send_hook = full_socket_hook;
 	cfg.send_hook_arg = w;
+	cfg.no_offload = w->no_offload;
 	node_up_cfg(w, &w->a, 1, &cfg);
 	node_up(w, &w->b, 2, NT_TUNNEL_UNDER_LOAD_DEFAULT, NULL);
 	node_add_peer(&w->a, &w->b, NULL, NULL, nt_tunnel_port(w->b.tun));
@@ -762,6 +779,66 @@ static void assert_b_got_all_in_order(struct world *w, size_t n)
 	assert_int_equal(w->b.delivered, n + 1);
 	for (size_t i = 0; i <= n; i++)
 		assert_int_equal(w->b.tags[i], (uint8_t)i);
+}
+
+/* ---- UDP segmentation offload and receive coalescing ---- */
+
+/* n packets of BIG_PKT queued while a's socket is full, then let go: all
+ * reach b in order; returns a's and (through cb) b's counters. */
+static void burst_of_runs(struct world *w, size_t n, struct nt_tunnel_counters *ca,
+			  struct nt_tunnel_counters *cb)
+{
+	hooked_pair(w, 0, BIG_PKT);
+	w->max_segs = 0;
+	w->socket_full = true;
+	for (size_t i = 1; i <= n; i++)
+		assert_int_equal(send_tagged(&w->a, &w->b, (uint8_t)i), 0);
+	w->socket_full = false;
+	assert_b_got_all_in_order(w, n);
+	nt_tunnel_counters(w->a.tun, ca);
+	nt_tunnel_counters(w->b.tun, cb);
+	assert_int_equal(ca->tx_errors, 0);
+	assert_int_equal(cb->rx_malformed, 0);
+}
+
+static void test_offload_sends_runs_and_the_receiver_splits_them(void **state)
+{
+	struct world *w = *state;
+	struct nt_tunnel_counters ca, cb;
+
+	burst_of_runs(w, 200, &ca, &cb);
+	/* Equal datagrams to one endpoint left as runs in one message each;
+	 * on loopback the kernel hands them to b's socket still coalesced,
+	 * and b split them (else each run would be one malformed datagram). */
+	assert_true(w->max_segs > 1);
+	assert_true(w->max_segs <= 64);
+	assert_true(ca.tx_gso_batches > 0);
+	assert_true(cb.rx_gro_batches > 0);
+	assert_int_equal(cb.rx_datagrams, ca.tx_datagrams);
+}
+
+static void test_offload_refused_falls_back_to_a_datagram_per_message(void **state)
+{
+	struct world *w = *state;
+	struct nt_tunnel_counters ca, cb;
+
+	w->refuse_gso = true;
+	burst_of_runs(w, 200, &ca, &cb);
+	assert_int_equal(w->gso_refusals, 1); /* asked once, then never again */
+	assert_int_equal(w->max_segs, 1);
+	assert_int_equal(ca.tx_gso_batches, 0);
+	assert_int_equal(cb.rx_gro_batches, 0);
+}
+
+static void test_no_offload_config_sends_a_datagram_per_message(void **state)
+{
+	struct world *w = *state;
+	struct nt_tunnel_counters ca, cb;
+
+	w->no_offload = true;
+	burst_of_runs(w, 200, &ca, &cb);
+	assert_int_equal(w->max_segs, 1);
+	assert_int_equal(ca.tx_gso_batches, 0);
 }
 
 static void test_pacer_spreads_a_burst_queued_at_once_and_loses_nothing(void **state)
@@ -878,6 +955,12 @@ int main(void)
 		teardown),
 	    cmocka_unit_test_setup_teardown(
 		test_pacer_spreads_a_burst_queued_at_once_and_loses_nothing, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_offload_sends_runs_and_the_receiver_splits_them,
+					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		test_offload_refused_falls_back_to_a_datagram_per_message, setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_no_offload_config_sends_a_datagram_per_message,
+					    setup, teardown),
 	    cmocka_unit_test_setup_teardown(test_pacer_never_holds_back_a_steady_stream, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(
