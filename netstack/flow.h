@@ -30,7 +30,9 @@
 
  *
  *   NT_FLOW_CONNECTED  the handshake completed (once).
- *   NT_FLOW_READABLE   data arrived (each time). Drain with read_to_fd
+ *   NT_FLOW_READABLE   data arrived: once per loop iteration that brought
+ *                      some (from the deferred-work timer), so one drain
+ *                      moves a whole receive batch. Drain with read_to_fd
  *                      until it returns 0 or -EAGAIN.
  *   NT_FLOW_WRITABLE   send space was freed after a write returned -ENOBUFS
  *                      (once per -ENOBUFS).
