@@ -137,14 +137,19 @@ def header():
           flush=True)
 
 
-def row(name, notun, ref, target, lower_is_better=False):
-    """notun and ref are floats or error strings; prints one row, returns ok."""
+def row(name, notun, ref, target, lower_is_better=False, floor=False):
+    """notun and ref are floats or error strings; prints one row, returns ok.
+    target is a ratio to ref, or with lower_is_better a ceiling and with
+    floor a minimum for notun's own figure."""
     ratio = notun / ref if isinstance(notun, float) and isinstance(ref, float) and ref else None
     if not isinstance(notun, float):
         status, ok = f"FAILED ({notun})", False
     elif lower_is_better:
         ok = notun <= target
         status = "ok" if ok else "ABOVE"
+    elif floor:
+        ok = notun >= target
+        status = "ok" if ok else "BELOW"
     elif ratio is None:
         status, ok = f"FAILED (reference: {ref})", False
     else:
@@ -155,7 +160,7 @@ def row(name, notun, ref, target, lower_is_better=False):
     return ok
 
 
-def pair_rows(results, notun, name, target):
+def pair_rows(results, notun, name, target, floor=False):
     """The download and upload rows of measure_pair's results, name a format
     of {what}; a notun that failed gives its error. Returns ok."""
     ok = True
@@ -163,7 +168,8 @@ def pair_rows(results, notun, name, target):
         nt = best(results[("notun", what)])
         if not isinstance(nt, float) and notun.error:
             nt = notun.error
-        ok &= row(name.format(what=what), nt, best(results[("reference", what)]), target)
+        ok &= row(name.format(what=what), nt, best(results[("reference", what)]), target,
+                  floor=floor)
     return ok
 
 

@@ -30,7 +30,7 @@ import shutil
 import sys
 import tempfile
 
-from benchlib import (RTT_MS, RUNS, TARGET_LOOPBACK, TARGET_RTT, TOP, NotunProcess, Relay, best,
+from benchlib import (RTT_MS, RUNS, TARGET_RTT, TOP, NotunProcess, Relay, best,
                       curl, info, make_client_wg, make_file, measure_pair, pair_rows, proc_cpu_s,
                       run_bench, start_http, transfer_args, warm_up, wg_keypair)
 
@@ -44,8 +44,11 @@ NT_CLIENT_HOST = 11  # notun up's tunnel address
 REF_CLIENT_HOST = 3  # wireguard-go's client
 # Rig.watches() positions of each contender's client and server processes.
 TUNNEL_WATCHES = {"notun": (0, 1), "reference": (2, 3)}
-# MB per CPU-second of both notun processes against the wireguard-go pair's.
-TARGET_EFFICIENCY = 1.0
+# Issue 17's targets: 3 times wireguard-go's throughput on loopback, and
+# MB per CPU-second of both notun processes together at 3 times the 83-88
+# this rig measured before that work (a floor, not a ratio: README.md).
+TARGET_GW_LOOPBACK = 3.0
+TARGET_EFFICIENCY_MB = 250.0
 
 
 class Watch:
@@ -200,7 +203,7 @@ def bench(args, stack):
     contenders = [("notun", rig.nt_prefix, notun.alive, rig.nt_url),
                   ("reference", rig.ref_prefix, lambda: True, rig.ref_url)]
     ok = True
-    for label, delay_ms, target in (("loopback", 0, TARGET_LOOPBACK),
+    for label, delay_ms, target in (("loopback", 0, TARGET_GW_LOOPBACK),
                                     (f"{RTT_MS} ms RTT", RTT_MS / 2, TARGET_RTT)):
         if delay_ms:
             for relay in relays:
@@ -219,7 +222,7 @@ def bench(args, stack):
         measure_pair(contenders, None, rig.data_file, results, relays, [], watches, samples)
         ok &= pair_rows(results, notun, f"gateway {{what}} MB/s ({label})", target)
         ok &= pair_rows(efficiency(samples), notun, f"gateway {{what}} MB/CPU-s ({label})",
-                        TARGET_EFFICIENCY)
+                        TARGET_EFFICIENCY_MB, floor=True)
         if args.calibrate:
             report_cpu(label, samples, [w.name for w in watches])
 
