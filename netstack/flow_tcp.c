@@ -560,6 +560,10 @@ int nt_flow_tcp_adopt(struct tcp_pcb *pcb, const struct nt_flow_ops *ops, void *
 		return -ENOMEM;
 	f->connected = true;
 	pcb_attach(f, pcb, ops, arg);
+	/* As on the flows we open: a gateway flow whose client vanished (its
+	 * process killed, its host gone) would otherwise hold the flow and
+	 * the socket to the destination until the destination speaks. */
+	ip_set_option(pcb, SOF_KEEPALIVE);
 	flow_register(f);
 	nt_flow_g.stats.connected++;
 	*out = f;

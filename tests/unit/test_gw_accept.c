@@ -7,9 +7,12 @@
  * address the datagram went to. The client is played by hand (tcp_peer.h):
  * lwIP's address is OUR4/OUR6, the client PEER4/PEER6, and DEST4/DEST6 a
  * destination behind the gateway; all exist only inside this process. */
+#include "lwip/tcp.h"
 #include "netstack/flow.h"
+#include "netstack/flow_tcp_int.h" /* the pcb, to shorten its keepalive */
 #include "netstack/gw_accept.h"
 #include "netstack/stack.h"
+#include "platform/clock.h"
 #include "platform/loop.h"
 
 #include "tests/unit/tcp_peer.h"
@@ -223,6 +226,38 @@ static void handshake_to_flow(int family)
 	down(l);
 }
 
+/* A client that goes silent after the handshake, with nothing in flight:
+ * the accepted flow probes it (SOF_KEEPALIVE; the idle time shortened here
+ * from lwipopts.h's 30 s), as the flows the client opens do, so that a
+ * vanished client's flow ends (after 6 probes) instead of holding its
+ * socket to the destination for as long as the destination is silent. */
+static void test_gw_accept_flow_probes_a_silent_client(void **state)
+{
+	struct nt_loop *l = up(true);
+	struct nt_gw_half *h;
+	const uint8_t *tcp;
+	uint64_t end;
+	(void)state;
+
+	peer_to_dest(AF_INET);
+	assert_int_equal(feed_syn(&h), 0);
+	peer_pump();
+	peer_send(F_ACK, NULL, 0);
+	assert_int_equal(seen.established, 1);
+	peer_pump();
+	seen.flow->pcb->keep_idle = 500;
+	end = nt_clock_mono_ns() + 10 * NT_NS_PER_SEC; /* due in about 1 s */
+	while (outq.n == 0 && nt_clock_mono_ns() < end)
+		assert_true(nt_loop_run_once(l, 50) >= 0);
+	/* A keepalive probe: an empty ACK one below the next sequence number. */
+	assert_int_equal(outq.n, 1);
+	assert_int_equal(outq.len[0], 40);
+	tcp = outq.pkt[0] + 20;
+	assert_int_equal(tcp[13], F_ACK);
+	assert_int_equal(rd32(tcp + 4), peer.rcv_nxt - 1);
+	down(l);
+}
+
 static void test_gw_accept_syn_becomes_a_connected_flow_v4(void **state)
 {
 	(void)state;
@@ -420,6 +455,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_gw_accept_is_inert_until_enabled),
 	    cmocka_unit_test(test_gw_accept_syn_becomes_a_connected_flow_v4),
+	    cmocka_unit_test(test_gw_accept_flow_probes_a_silent_client),
 	    cmocka_unit_test(test_gw_accept_syn_becomes_a_connected_flow_v6),
 	    cmocka_unit_test(test_gw_accept_client_reset_reports_failure),
 	    cmocka_unit_test(test_gw_accept_abort_resets_without_callback),
