@@ -18,6 +18,7 @@
 #include <sodium.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -171,8 +172,10 @@ int nt_tunnel_new(struct nt_loop *loop, const struct nt_tunnel_config *cfg,
 		goto err_static;
 	wg_allowedips_init(&t->aips, 0);
 	ret = -ENOMEM;
-	t->rx_bufs = malloc((size_t)NT_TUNNEL_RX_BATCH * NT_TUNNEL_RX_BUF_LEN);
-	if (!t->rx_bufs)
+	/* Mapped, not malloc'd: nt_tunnel_trim gives its pages back. */
+	t->rx_bufs = mmap(NULL, NT_TUNNEL_RX_BUFS_BYTES, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (t->rx_bufs == MAP_FAILED)
 		goto err_index;
 	t->txq = calloc(cfg->txq_max, sizeof(*t->txq));
 	if (!t->txq)
@@ -197,7 +200,7 @@ err_sock:
 err_txq:
 	free(t->txq);
 err_rx:
-	free(t->rx_bufs);
+	munmap(t->rx_bufs, NT_TUNNEL_RX_BUFS_BYTES);
 err_index:
 	wg_allowedips_clear(&t->aips);
 	wg_index_free(t->index);
@@ -235,7 +238,7 @@ void nt_tunnel_free(struct nt_tunnel *t)
 	for (size_t i = 0; i < t->txq_cap; i++)
 		free(t->txq[i].buf);
 	free(t->txq);
-	free(t->rx_bufs);
+	munmap(t->rx_bufs, NT_TUNNEL_RX_BUFS_BYTES);
 	wg_allowedips_clear(&t->aips);
 	wg_index_free(t->index);
 	wg_cookie_checker_clear(&t->checker);

@@ -132,8 +132,9 @@ void nt_tunnel_config_init(struct nt_tunnel_config *cfg);
 int nt_tunnel_new(struct nt_loop *loop, const struct nt_tunnel_config *cfg,
 		  const struct nt_tunnel_ops *ops, struct nt_tunnel **out);
 /* Frees the buffers the output queue keeps for reuse (up to the queue's
- * size, 2 KiB each) that hold no datagram: after a burst, with the heap
- * trimmed (netstack/flow.h, NT_FLOW_TRIM_*). */
+ * size, 2 KiB each) that hold no datagram, and gives back the pages of the
+ * receive batch (2 MiB once UDP_GRO runs filled it): after a burst, with
+ * the heap trimmed (netstack/flow.h, NT_FLOW_TRIM_*). */
 void nt_tunnel_trim(struct nt_tunnel *t);
 /* nt_tunnel_trim as the flow layer's trim hook (nt_flow_config.trim), for
  * owners that start the flow layer before their tunnel exists: arg is the

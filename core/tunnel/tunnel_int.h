@@ -11,10 +11,11 @@
 #include "core/tunnel/tunnel.h"
 #include "core/wg/flap.h"
 
-#define NT_TUNNEL_RX_BATCH   32
-#define NT_TUNNEL_RX_BUDGET  8 /* batches per readiness callback, for fairness */
-#define NT_TUNNEL_RX_BUF_LEN 65536
-#define NT_TUNNEL_TX_BATCH   32 /* messages per sendmmsg */
+#define NT_TUNNEL_RX_BATCH	32
+#define NT_TUNNEL_RX_BUDGET	8     /* batches per readiness callback, for fairness */
+#define NT_TUNNEL_RX_BUF_LEN	65536 /* a datagram, or a UDP_GRO run, at most */
+#define NT_TUNNEL_RX_BUFS_BYTES ((size_t)NT_TUNNEL_RX_BATCH * NT_TUNNEL_RX_BUF_LEN)
+#define NT_TUNNEL_TX_BATCH	32 /* messages per sendmmsg */
 /* UDP segmentation offload: datagrams in one message, at most the kernel's
  * UDP_MAX_SEGMENTS (64 before Linux 6.x) and, headers included, one IP
  * datagram's 64 KiB. */
