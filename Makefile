@@ -38,7 +38,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 # below); the headers come from $(O)/lwip-patched, ahead of lwIP's own, for
 # lwIP and notun alike.
 LWIP_PATCHED_SRCS := src/core/ip.c src/core/ipv4/ip4.c src/core/ipv6/ip6.c src/core/tcp.c \
-	src/core/tcp_in.c src/core/udp.c
+	src/core/tcp_in.c src/core/tcp_out.c src/core/udp.c
 LWIP_PATCHED_H := src/include/lwip/tcp.h src/include/lwip/priv/tcp_priv.h
 LWIP_PATCHED := $(LWIP_PATCHED_SRCS) $(LWIP_PATCHED_H)
 LWIP_PATCHED_DIR := $(O)/lwip-patched
@@ -141,7 +141,8 @@ $(O)/lwip/%.o: $(LWIP_DIR)/%.c netstack/lwipopts.h $(wildcard netstack/arch/*.h)
 # the originals (sources compiled, headers found first); the upstream tree
 # stays as fetched. Each patch says why it exists (accept-any: inert until
 # the gateway enables it at run time; pcb-hash: pcb lookup without walking
-# lists; sack-recovery: fast retransmit from SACK information). A patched
+# lists; sack-recovery: fast retransmit from SACK information;
+# unacked-tail: tcp_output without walking the unacked queue). A patched
 # file is replaced only when its text changes, and every object depends on
 # the patched headers: a header change (pcb-hash changes struct tcp_pcb)
 # rebuilds everything, a patch that leaves them alone rebuilds its sources.
