@@ -1,0 +1,251 @@
+"""notun gateway's answers read by a peer notun did not write (issue 19): a
+wireguard-go client in a namespace whose kernel TCP/UDP sockets (kprobe.py)
+turn the answers into errno, and whose TUN device is tapped (AF_PACKET) for
+the packets themselves, parsed here against the RFC values. Root only: the
+namespace and TUN device (netns.require_netns skips otherwise, which fails
+under CI). core/gateway/gateway.md "What a client sees" is the claim."""
+import json
+import os
+import socket
+import struct
+import subprocess
+import sys
+
+import pytest
+
+from conftest import free_port
+from test_gateway import FAST_S, KernelSite, counters, servers, silent_listener  # noqa: F401
+from wgtun import free_udp_port
+
+KPROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kprobe.py")
+KPROBE_PAYLOAD = b"kprobe"  # what kprobe.py's udp probe sends
+PROBE_TIMEOUT_S = 30  # a socket's own wait: far past any answer expected
+FILTERED_PORT = 22  # on the gateway's address, never allowed
+OUTSIDE = 7  # host part of a tunnel address no rule allows
+
+# Destination unreachable: RFC 792 type 3 with RFC 1812's code 13 for
+# "communication administratively prohibited"; RFC 4443 type 1.
+ICMP4 = {"type": 3, "host": 1, "port": 3, "prohibited": 13}
+ICMP6 = {"type": 1, "prohibited": 1, "host": 3, "port": 4}
+# What Linux's sockets make of each (net/ipv4/icmp.c icmp_err_convert,
+# net/ipv6/icmp.c tab_unreach): a connecting TCP socket fails on any of them.
+ERRNO4 = {"host": "EHOSTUNREACH", "port": "ECONNREFUSED", "prohibited": "EHOSTUNREACH"}
+ERRNO6 = {"host": "EHOSTUNREACH", "port": "ECONNREFUSED", "prohibited": "EACCES"}
+TCP_RST = 0x04
+
+
+@pytest.fixture(scope="module")
+def dests(servers):
+    """Per family, the gateway-host ports the rules allow: an HTTP server,
+    a TCP port nothing listens on, a silent listener, a closed UDP port."""
+    held = []
+    try:
+        held += silent_listener("::1", 0)
+        yield {4: {"http": servers["http"], "closed": servers["closed"],
+                   "silent": servers["silent"], "udp_closed": free_udp_port("127.0.0.1")},
+               6: {"http": servers["http6"], "closed": free_port(socket.SOCK_STREAM, "::1"),
+                   "silent": held[0].getsockname()[1], "udp_closed": free_udp_port("::1")}}
+    finally:
+        for sock in held:
+            sock.close()
+
+
+def kernel_site(notun, tmp_path, dests, gw_args=()):
+    d4, d6 = dests[4], dests[6]
+    return KernelSite(notun, tmp_path, (
+        f"Allow = {{gw}}/32 tcp:{d4['http']},{d4['closed']},{d4['silent']}\n"
+        f"Allow = {{gw}}/32 udp:{d4['udp_closed']}\n"
+        f"Allow = {{gw6}}/128 tcp:{d6['http']},{d6['closed']},{d6['silent']}\n"
+        f"Allow = {{gw6}}/128 udp:{d6['udp_closed']}\n"), gw_args)
+
+
+class Family:
+    """One address family's view of a KernelSite: addresses and RFC values."""
+
+    def __init__(self, site, v):
+        self.v = v
+        n = site.ns.n
+        if v == 4:
+            self.gw, self.client = site.gw_ip, site.wg.tunnel_ip
+            self.outside = f"10.214.{n}.{OUTSIDE}"
+            self.icmp, self.errno = ICMP4, ERRNO4
+        else:
+            self.gw, self.client = site.gw_ip6, site.wg.tunnel_ip6
+            self.outside = f"fd00:214:{n:x}::{OUTSIDE}"
+            self.icmp, self.errno = ICMP6, ERRNO6
+
+
+def run_probes(site, probes, timeout=60):
+    req = json.dumps({"capture": site.wg.ifname, "probes": probes})
+    r = subprocess.run(["ip", "netns", "exec", site.ns.name, sys.executable, KPROBE], input=req,
+                       capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stderr + site.gateway.read_log()[-3000:]
+    results = json.loads(r.stdout)["results"]
+    assert len(results) == len(probes)
+    return results
+
+
+def connect(host, port, keep=None):
+    p = {"op": "connect", "host": host, "port": port, "timeout": PROBE_TIMEOUT_S}
+    if keep:
+        p["keep"] = keep
+    return p
+
+
+def udp_probe(host, port):
+    return {"op": "udp", "host": host, "port": port, "timeout": PROBE_TIMEOUT_S}
+
+
+# ---- the packets, read here: IPv4 (RFC 791), IPv6 (RFC 8200), ICMP, TCP ----
+
+def inet_sum(data):
+    """RFC 1071: the one's complement sum; 0 over data holding a correct
+    checksum."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def ip_header(b):
+    """(family, src, dst, protocol, header length, the datagram's length),
+    checking the IPv4 header checksum; IPv6 without extension headers."""
+    if b[0] >> 4 == 4:
+        ihl = (b[0] & 0x0F) * 4
+        assert inet_sum(b[:ihl]) == 0, f"IPv4 header checksum: {b[:ihl].hex()}"
+        return (4, socket.inet_ntop(socket.AF_INET, b[12:16]),
+                socket.inet_ntop(socket.AF_INET, b[16:20]), b[9], ihl,
+                struct.unpack("!H", b[2:4])[0])
+    assert b[0] >> 4 == 6, b.hex()
+    return (6, socket.inet_ntop(socket.AF_INET6, b[8:24]),
+            socket.inet_ntop(socket.AF_INET6, b[24:40]), b[6], 40,
+            40 + struct.unpack("!H", b[4:6])[0])
+
+
+def parse(hexpkt):
+    """A packet the TUN device received, as a dict: addresses, protocol, and
+    for ICMP(v6) its type, code, checksum check and the quoted packet's
+    addresses, protocol, ports and payload; for TCP its ports and flags."""
+    b = bytes.fromhex(hexpkt)
+    v, src, dst, proto, hlen, total = ip_header(b)
+    body = b[hlen:total]
+    pkt = {"v": v, "src": src, "dst": dst, "proto": proto}
+    if proto == 6:
+        pkt["sport"], pkt["dport"] = struct.unpack("!HH", body[:4])
+        pkt["flags"] = body[13]
+    elif (v, proto) in ((4, 1), (6, 58)):
+        if v == 4:
+            pkt["sum_ok"] = inet_sum(body) == 0
+        else:  # the pseudo-header (RFC 8200 8.1) is part of the sum
+            pseudo = b[8:40] + struct.pack("!I3xB", len(body), 58)
+            pkt["sum_ok"] = inet_sum(pseudo + body) == 0
+        pkt["type"], pkt["code"] = body[0], body[1]
+        inner = body[8:]
+        qv, qsrc, qdst, qproto, qhlen, _ = ip_header(inner)
+        pkt["quoted"] = {"v": qv, "src": qsrc, "dst": qdst, "proto": qproto,
+                         "ports": struct.unpack("!HH", inner[qhlen:qhlen + 4]),
+                         "after": inner[qhlen + (8 if qproto == 17 else 20):]}
+    return pkt
+
+
+def icmp_of(result):
+    return [p for p in map(parse, result["packets"]) if "type" in p]
+
+
+def assert_unreach(fam, result, why, dst, port, proto=6):
+    """The one ICMP error a probe got: from the gateway's address, of the
+    RFC type and code for why, quoting the probe's own packet; and the
+    errno Linux makes of it."""
+    assert result["errno"] == fam.errno[why], result
+    (icmp,) = icmp_of(result)
+    assert icmp["sum_ok"], icmp
+    assert (icmp["src"], icmp["dst"]) == (fam.gw, fam.client), icmp
+    assert (icmp["type"], icmp["code"]) == (fam.icmp["type"], fam.icmp[why]), icmp
+    q = icmp["quoted"]
+    assert (q["v"], q["src"], q["dst"], q["proto"]) == (fam.v, fam.client, dst, proto), q
+    assert q["ports"] == (result["sport"], port), q
+    return q
+
+
+def assert_reset(fam, result, port):
+    """Refused by an RST from the destination (no ICMP): ECONNREFUSED."""
+    assert result["errno"] == "ECONNREFUSED", result
+    assert result["s"] < FAST_S, f"the refusal took {result['s']:.3f} s"
+    assert icmp_of(result) == [], result
+    rsts = [p for p in map(parse, result["packets"])
+            if p["proto"] == 6 and p["flags"] & TCP_RST]
+    assert [(p["src"], p["sport"], p["dst"], p["dport"]) for p in rsts] == \
+        [(fam.gw, port, fam.client, result["sport"])], result
+
+
+@pytest.mark.parametrize("v", [4, 6])
+def test_kernel_client_sees_refused_port_unreachable_and_prohibited(notun, tmp_path, dests,
+                                                                       v):
+    site = kernel_site(notun, tmp_path, dests)
+    try:
+        fam, d = Family(site, v), dests[v]
+        # UDP to the gateway's address is refused before lwIP, to another
+        # address by the datagram's catch-all: both kinds of denial.
+        denied = [(6, fam.gw, FILTERED_PORT), (6, fam.outside, 80),
+                  (17, fam.gw, FILTERED_PORT), (17, fam.outside, 53)]
+        up, refused, udp, *denials = run_probes(site, [
+            connect(fam.gw, d["http"]),  # the session up: later times are answers only
+            connect(fam.gw, d["closed"]),
+            udp_probe(fam.gw, d["udp_closed"]),
+            *[connect(host, port) if proto == 6 else udp_probe(host, port)
+              for proto, host, port in denied]])
+        assert up["errno"] is None, up
+        assert_reset(fam, refused, d["closed"])
+        q = assert_unreach(fam, udp, "port", fam.gw, d["udp_closed"], proto=17)
+        assert q["after"].startswith(KPROBE_PAYLOAD), q  # the client's own datagram
+        assert udp["s"] < FAST_S and udp["reply"] is None, udp
+        for r, (proto, host, port) in zip(denials, denied):
+            q = assert_unreach(fam, r, "prohibited", host, port, proto)
+            assert r["s"] < FAST_S, f"the denial of {proto}/{host}:{port} took {r['s']:.3f} s"
+            if proto == 17:
+                assert q["after"].startswith(KPROBE_PAYLOAD), q
+    finally:
+        site.close()
+
+
+CONNECT_TIMEOUT_S = 2
+
+
+@pytest.mark.parametrize("v", [4, 6])
+def test_kernel_client_sees_host_unreachable_after_the_connect_timeout(notun, tmp_path, dests,
+                                                                        v):
+    site = kernel_site(notun, tmp_path, dests, ["--connect-timeout", str(CONNECT_TIMEOUT_S)])
+    try:
+        fam, d = Family(site, v), dests[v]
+        up, silent = run_probes(site, [connect(fam.gw, d["http"]),
+                                       connect(fam.gw, d["silent"])])
+        assert up["errno"] is None, up
+        assert_unreach(fam, silent, "host", fam.gw, d["silent"])
+        # The gateway's timeout, not the kernel's (minutes of SYN retries).
+        assert CONNECT_TIMEOUT_S - 0.1 < silent["s"] < CONNECT_TIMEOUT_S + FAST_S, silent
+    finally:
+        site.close()
+
+
+@pytest.mark.parametrize("v", [4, 6])
+def test_kernel_client_over_the_flow_limit_is_reset_and_the_others_work(notun, tmp_path,
+                                                                         dests, v):
+    site = kernel_site(notun, tmp_path, dests, ["--max-flows-per-peer", "2"])
+    try:
+        fam, d = Family(site, v), dests[v]
+        a, b, over, get_a, get_b = run_probes(site, [
+            connect(fam.gw, d["http"], keep="a"), connect(fam.gw, d["http"], keep="b"),
+            connect(fam.gw, d["http"]),
+            {"op": "get", "on": "a", "path": "/hello", "timeout": PROBE_TIMEOUT_S},
+            {"op": "get", "on": "b", "path": "/hello", "timeout": PROBE_TIMEOUT_S}])
+        assert a["errno"] is None and b["errno"] is None, (a, b)
+        assert_reset(fam, over, d["http"])
+        for r in (get_a, get_b):
+            assert r["errno"] is None, r
+            assert r["reply"].startswith("HTTP/1.1 200"), r
+            assert r["reply"].endswith("hello through notun\n"), r
+        assert counters(site.gateway, "limit_peer") == 1
+    finally:
+        site.close()
