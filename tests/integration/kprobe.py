@@ -9,6 +9,9 @@ in order and prints {"results": [...]}, one result per probe.
       "s": seconds, "sport": its source port}. With keep, a connected socket stays open under NAME.
   {"op": "get", "on": NAME, "path": "/hello", "timeout": S}
       an HTTP/1.1 GET on a kept socket; {"reply": the bytes read, as text}
+  {"op": "recv", "on": NAME, "timeout": S}
+      one recv() on a kept socket: {"errno": ..., "s": seconds, "data": text
+      ("" at EOF) or null}
   {"op": "udp", "host": H, "port": P, "timeout": S}
       a connected UDP socket sends one datagram (PAYLOAD), then recv();
       {"errno": ..., "s": seconds, "reply": text or null, "sport": ...}
@@ -75,6 +78,17 @@ def http_get(p, kept):
     return {"reply": data.decode(errors="replace"), "errno": None}
 
 
+def tcp_recv(p, kept):
+    s = kept[p["on"]]
+    s.settimeout(p["timeout"])
+    start = time.monotonic()
+    try:
+        data, err = s.recv(65536).decode(errors="replace"), None
+    except OSError as e:
+        data, err = None, errno_name(e)
+    return {"errno": err, "s": time.monotonic() - start, "data": data}
+
+
 def udp_exchange(p, kept):
     with socket.socket(family_of(p["host"]), socket.SOCK_DGRAM) as s:
         s.settimeout(p["timeout"])
@@ -89,7 +103,7 @@ def udp_exchange(p, kept):
         return {"errno": err, "s": time.monotonic() - start, "reply": reply, "sport": sport}
 
 
-OPS = {"connect": tcp_connect, "get": http_get, "udp": udp_exchange}
+OPS = {"connect": tcp_connect, "get": http_get, "recv": tcp_recv, "udp": udp_exchange}
 
 
 def drain(cap):

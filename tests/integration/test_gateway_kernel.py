@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from conftest import free_port
+from conftest import free_port, release
 from test_gateway import FAST_S, KernelSite, counters, servers, silent_listener  # noqa: F401
 from wgtun import free_udp_port
 
@@ -75,14 +75,39 @@ class Family:
             self.icmp, self.errno = ICMP6, ERRNO6
 
 
-def run_probes(site, probes, timeout=60):
-    req = json.dumps({"capture": site.wg.ifname, "probes": probes})
-    r = subprocess.run(["ip", "netns", "exec", site.ns.name, sys.executable, KPROBE], input=req,
-                       capture_output=True, text=True, timeout=timeout)
-    assert r.returncode == 0, r.stderr + site.gateway.read_log()[-3000:]
-    results = json.loads(r.stdout)["results"]
-    assert len(results) == len(probes)
+def start_probes(site, probes):
+    """kprobe.py inside the site's namespace, under way: finish_probes()
+    collects its results."""
+    proc = subprocess.Popen(["ip", "netns", "exec", site.ns.name, sys.executable, KPROBE],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        # Small: the pipe takes it whole, the probes run after reading it.
+        proc.stdin.write(json.dumps({"capture": site.wg.ifname, "probes": probes}))
+        proc.stdin.close()
+        proc.stdin = None
+    except Exception:
+        proc.kill()
+        proc.wait(timeout=10)
+        raise
+    return proc
+
+
+def finish_probes(site, proc, count, timeout=60):
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode == 0, err + site.gateway.read_log()[-3000:]
+    results = json.loads(out)["results"]
+    assert len(results) == count
     return results
+
+
+def run_probes(site, probes):
+    return finish_probes(site, start_probes(site, probes), len(probes))
 
 
 def connect(host, port, keep=None):
@@ -249,3 +274,31 @@ def test_kernel_client_over_the_flow_limit_is_reset_and_the_others_work(notun, t
         assert counters(site.gateway, "limit_peer") == 1
     finally:
         site.close()
+
+
+# Each recv() waits this for the RST: the gateway's whole exit (ASan, a loaded
+# machine) fits, and an RST the kernel ignored leaves it waiting in vain.
+RESET_WAIT_S = 15
+
+
+def test_kernel_client_flow_is_reset_when_the_gateway_stops(notun, tmp_path, dests):
+    """gateway.md: SIGTERM resets every client flow, the RSTs sent through
+    the tunnel before the process exits. A kernel takes an RST only at its
+    exact next sequence number (RFC 5961 3.2): anything else is answered
+    with a challenge ACK and the connection lives on."""
+    site = kernel_site(notun, tmp_path, dests)
+    proc = None
+    try:
+        proc = start_probes(site, [
+            connect(site.gw_ip, dests[4]["http"], keep="a"),
+            connect(site.gw_ip6, dests[6]["http"], keep="b"),
+            {"op": "recv", "on": "a", "timeout": RESET_WAIT_S},
+            {"op": "recv", "on": "b", "timeout": RESET_WAIT_S}])
+        site.gateway.wait_log("event=flow_opened", count=2)
+        site.gateway.stop()
+        _, _, ra, rb = finish_probes(site, proc, 4)
+        proc = None
+        for r in (ra, rb):
+            assert r["errno"] == "ECONNRESET", r
+    finally:
+        release(proc and (lambda: (proc.kill(), proc.wait(timeout=10))), site.close)
