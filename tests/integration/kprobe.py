@@ -12,9 +12,11 @@ in order and prints {"results": [...]}, one result per probe.
   {"op": "recv", "on": NAME, "timeout": S}
       one recv() on a kept socket: {"errno": ..., "s": seconds, "data": text
       ("" at EOF) or null}
-  {"op": "udp", "host": H, "port": P, "timeout": S}
-      a connected UDP socket sends one datagram (PAYLOAD), then recv();
-      {"errno": ..., "s": seconds, "reply": text or null, "sport": ...}
+  {"op": "udp", "host": H, "port": P, "timeout": S, "size": N}
+      a connected UDP socket sends one datagram (N bytes of PAYLOAD repeated,
+      PAYLOAD by default), then recv(); {"errno": ..., "s": seconds,
+      "sport": ..., "reply_len": bytes or null, "echoed": the reply is the
+      datagram}
 
 Every result also carries "packets": the hex of each packet that came in on
 IFNAME (an AF_PACKET socket, opened before the first probe) while the probe
@@ -90,17 +92,20 @@ def tcp_recv(p, kept):
 
 
 def udp_exchange(p, kept):
+    size = p.get("size", len(PAYLOAD))
+    payload = (PAYLOAD * (size // len(PAYLOAD) + 1))[:size]
     with socket.socket(family_of(p["host"]), socket.SOCK_DGRAM) as s:
         s.settimeout(p["timeout"])
         s.connect((p["host"], p["port"]))
         sport = s.getsockname()[1]
         start = time.monotonic()
         try:
-            s.send(PAYLOAD)
-            reply, err = s.recv(65535).decode(errors="replace"), None
+            s.send(payload)
+            reply, err = s.recv(65535), None
         except OSError as e:
             reply, err = None, errno_name(e)
-        return {"errno": err, "s": time.monotonic() - start, "reply": reply, "sport": sport}
+        return {"errno": err, "s": time.monotonic() - start, "sport": sport,
+                "reply_len": None if reply is None else len(reply), "echoed": reply == payload}
 
 
 OPS = {"connect": tcp_connect, "get": http_get, "recv": tcp_recv, "udp": udp_exchange}

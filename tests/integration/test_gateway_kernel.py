@@ -14,7 +14,9 @@ import sys
 import pytest
 
 from conftest import free_port, release
+# servers: a fixture, used by dests.
 from test_gateway import FAST_S, KernelSite, counters, servers, silent_listener  # noqa: F401
+from udpecho import UdpEcho
 from wgtun import free_udp_port
 
 KPROBE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "kprobe.py")
@@ -37,26 +39,29 @@ TCP_RST = 0x04
 @pytest.fixture(scope="module")
 def dests(servers):
     """Per family, the gateway-host ports the rules allow: an HTTP server,
-    a TCP port nothing listens on, a silent listener, a closed UDP port."""
-    held = []
+    a TCP port nothing listens on, a silent listener, a closed UDP port, a
+    UDP echo server."""
+    held, echo6 = [], None
     try:
         held += silent_listener("::1", 0)
+        echo6 = UdpEcho("::1")
         yield {4: {"http": servers["http"], "closed": servers["closed"],
-                   "silent": servers["silent"], "udp_closed": free_udp_port("127.0.0.1")},
+                   "silent": servers["silent"], "udp_closed": free_udp_port("127.0.0.1"),
+                   "echo": servers["echo"]},
                6: {"http": servers["http6"], "closed": free_port(socket.SOCK_STREAM, "::1"),
-                   "silent": held[0].getsockname()[1], "udp_closed": free_udp_port("::1")}}
+                   "silent": held[0].getsockname()[1], "udp_closed": free_udp_port("::1"),
+                   "echo": echo6.port}}
     finally:
-        for sock in held:
-            sock.close()
+        release(echo6 and echo6.close, *[sock.close for sock in held])
 
 
 def kernel_site(notun, tmp_path, dests, gw_args=()):
     d4, d6 = dests[4], dests[6]
     return KernelSite(notun, tmp_path, (
         f"Allow = {{gw}}/32 tcp:{d4['http']},{d4['closed']},{d4['silent']}\n"
-        f"Allow = {{gw}}/32 udp:{d4['udp_closed']}\n"
+        f"Allow = {{gw}}/32 udp:{d4['udp_closed']},{d4['echo']}\n"
         f"Allow = {{gw6}}/128 tcp:{d6['http']},{d6['closed']},{d6['silent']}\n"
-        f"Allow = {{gw6}}/128 udp:{d6['udp_closed']}\n"), gw_args)
+        f"Allow = {{gw6}}/128 udp:{d6['udp_closed']},{d6['echo']}\n"), gw_args)
 
 
 class Family:
@@ -117,8 +122,8 @@ def connect(host, port, keep=None):
     return p
 
 
-def udp_probe(host, port):
-    return {"op": "udp", "host": host, "port": port, "timeout": PROBE_TIMEOUT_S}
+def udp_probe(host, port, size=len(KPROBE_PAYLOAD)):
+    return {"op": "udp", "host": host, "port": port, "timeout": PROBE_TIMEOUT_S, "size": size}
 
 
 # ---- the packets, read here: IPv4 (RFC 791), IPv6 (RFC 8200), ICMP, TCP ----
@@ -225,7 +230,7 @@ def test_kernel_client_sees_refused_port_unreachable_and_prohibited(notun, tmp_p
         assert_reset(fam, refused, d["closed"])
         q = assert_unreach(fam, udp, "port", fam.gw, d["udp_closed"], proto=17)
         assert q["after"].startswith(KPROBE_PAYLOAD), q  # the client's own datagram
-        assert udp["s"] < FAST_S and udp["reply"] is None, udp
+        assert udp["s"] < FAST_S and udp["reply_len"] is None, udp
         for r, (proto, host, port) in zip(denials, denied):
             q = assert_unreach(fam, r, "prohibited", host, port, proto)
             assert r["s"] < FAST_S, f"the denial of {proto}/{host}:{port} took {r['s']:.3f} s"
@@ -302,3 +307,46 @@ def test_kernel_client_flow_is_reset_when_the_gateway_stops(notun, tmp_path, des
             assert r["errno"] == "ECONNRESET", r
     finally:
         release(proc and (lambda: (proc.kill(), proc.wait(timeout=10))), site.close)
+
+
+@pytest.mark.parametrize("v", [4, 6])
+def test_kernel_client_pings_the_gateway_and_no_one_else(notun, tmp_path, dests, v):
+    """gateway.md: an ICMP echo request to the gateway's tunnel address is
+    answered (lwIP), ICMP to any other address is dropped."""
+    site = kernel_site(notun, tmp_path, dests)
+    try:
+        fam = Family(site, v)
+
+        def ping(host, count, wait_s):
+            return subprocess.run(["ip", "netns", "exec", site.ns.name, "ping", f"-{v}", "-n",
+                                   "-c", str(count), "-i", "0.2", "-W", str(wait_s), host],
+                                  capture_output=True, text=True, timeout=30)
+
+        r = ping(fam.gw, 3, 10)
+        assert r.returncode == 0 and " 3 received" in r.stdout, r.stdout + r.stderr
+        r = ping(fam.outside, 1, 2)
+        # Dropped: no reply and no error (an ICMP unreachable) either.
+        assert r.returncode == 1 and " 0 received" in r.stdout, r.stdout + r.stderr
+        assert "error" not in r.stdout, r.stdout
+    finally:
+        site.close()
+
+
+@pytest.mark.parametrize("v", [4, 6])
+def test_kernel_client_udp_echo_fragmented_both_ways(notun, tmp_path, dests, v):
+    """gateway.md: UDP replies come back from the destination's address,
+    lwIP fragmenting large ones; the kernel reassembles them. 1400 and 9000
+    bytes exceed the tunnel's MTU (1420) with their headers."""
+    site = kernel_site(notun, tmp_path, dests)
+    try:
+        fam, port = Family(site, v), dests[v]["echo"]
+        sizes = (5, 1400, 9000)
+        results = run_probes(site, [udp_probe(fam.gw, port, size) for size in sizes])
+        for size, r in zip(sizes, results):
+            assert r["errno"] is None and r["reply_len"] == size and r["echoed"], (size, r)
+            got = [(p["src"], p["dst"]) for p in map(parse, r["packets"])]
+            # One datagram, or the fragments of one above the MTU.
+            assert (len(got) == 1) == (size < 1400), (size, len(got))
+            assert set(got) == {(fam.gw, fam.client)}, got
+    finally:
+        site.close()
