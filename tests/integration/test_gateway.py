@@ -464,9 +464,10 @@ class KernelSite:
     tunnel is 10.214.n.0/24 and fd00:214:n::/64: wireguard-go's interface is
     .1 (::1), the gateway .2 (::2), and the whole of both is routed to it.
     rules: the [Gateway] section's lines, {gw} and {gw6} standing for the
-    gateway's addresses."""
+    gateway's addresses, {n} for the namespace's number; routed: more
+    prefixes ({n} as well) the namespace sends into the tunnel."""
 
-    def __init__(self, notun, tmp_path, rules, gw_args=()):
+    def __init__(self, notun, tmp_path, rules, gw_args=(), routed=()):
         from netns import Namespace, WireGuardGo, require_netns
         require_netns()
         self.ns = Namespace()
@@ -482,9 +483,13 @@ class KernelSite:
                 f"Address = {self.gw_ip}/32, {self.gw_ip6}/128\n\n"
                 f"[Peer]\nPublicKey = {client_keys.public}\n"
                 f"AllowedIPs = {self.wg.tunnel_ip}/32, {self.wg.tunnel_ip6}/128\n\n"
-                f"[Gateway]\n" + rules.format(gw=self.gw_ip, gw6=self.gw_ip6)), args=gw_args)
-            self.wg.add_peer(gw_keys.public, f"10.214.{n}.0/24,fd00:214:{n:x}::/64",
+                f"[Gateway]\n" + rules.format(gw=self.gw_ip, gw6=self.gw_ip6, n=n)), args=gw_args)
+            routed = [p.format(n=n) for p in routed]
+            self.wg.add_peer(gw_keys.public,
+                             ",".join([f"10.214.{n}.0/24", f"fd00:214:{n:x}::/64", *routed]),
                              endpoint=f"{self.ns.host_ip}:{gw_port}")
+            for prefix in routed:
+                self.ns.run("ip", "route", "add", prefix, "dev", self.wg.ifname)
         except Exception:
             self.close(check=False)
             raise

@@ -6,6 +6,7 @@ namespace and TUN device (netns.require_netns skips otherwise, which fails
 under CI). core/gateway/gateway.md "What a client sees" is the claim."""
 import json
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -55,13 +56,21 @@ def dests(servers):
         release(echo6 and echo6.close, *[sock.close for sock in held])
 
 
+# An address on the host's side of the namespace's veth (10.213.n.0/29) that
+# no one holds: the host's ARP for it fails (about 3 s) and its connect()
+# ends in EHOSTUNREACH. The namespace routes it into the tunnel.
+NO_NEIGHBOUR = "10.213.{n}.3"
+
+
 def kernel_site(notun, tmp_path, dests, gw_args=()):
     d4, d6 = dests[4], dests[6]
     return KernelSite(notun, tmp_path, (
+        f"Allow = {NO_NEIGHBOUR}/32 tcp:80\n"
         f"Allow = {{gw}}/32 tcp:{d4['http']},{d4['closed']},{d4['silent']}\n"
         f"Allow = {{gw}}/32 udp:{d4['udp_closed']},{d4['echo']}\n"
         f"Allow = {{gw6}}/128 tcp:{d6['http']},{d6['closed']},{d6['silent']}\n"
-        f"Allow = {{gw6}}/128 udp:{d6['udp_closed']},{d6['echo']}\n"), gw_args)
+        f"Allow = {{gw6}}/128 udp:{d6['udp_closed']},{d6['echo']}\n"), gw_args,
+        routed=[f"{NO_NEIGHBOUR}/32"])
 
 
 class Family:
@@ -243,6 +252,23 @@ def test_kernel_client_sees_refused_port_unreachable_and_prohibited(notun, tmp_p
 CONNECT_TIMEOUT_S = 2
 
 
+def test_kernel_client_sees_host_unreachable_when_the_destination_is(notun, tmp_path, dests):
+    """The gateway's connect() fails (no neighbour answers ARP, about 3 s)
+    before its ConnectTimeout: ICMP host unreachable, EHOSTUNREACH."""
+    timeout_s = 20
+    site = kernel_site(notun, tmp_path, dests, ["--connect-timeout", str(timeout_s)])
+    try:
+        fam, host = Family(site, 4), NO_NEIGHBOUR.format(n=site.ns.n)
+        up, r = run_probes(site, [connect(fam.gw, dests[4]["http"]), connect(host, 80)])
+        assert up["errno"] is None, up
+        assert_unreach(fam, r, "host", host, 80)
+        assert r["s"] < timeout_s - FAST_S, f"took {r['s']:.3f} s: the gateway's timeout?"
+        site.gateway.wait_log(rf"event=flow_failed .*dst={re.escape(host)}:80 "
+                              r"reason=\"No route to host\"")
+    finally:
+        site.close()
+
+
 @pytest.mark.parametrize("v", [4, 6])
 def test_kernel_client_sees_host_unreachable_after_the_connect_timeout(notun, tmp_path, dests,
                                                                         v):
@@ -259,24 +285,31 @@ def test_kernel_client_sees_host_unreachable_after_the_connect_timeout(notun, tm
         site.close()
 
 
+UDP_SILENCE_S = 2  # how long a datagram that gets no answer is waited for
+
+
 @pytest.mark.parametrize("v", [4, 6])
-def test_kernel_client_over_the_flow_limit_is_reset_and_the_others_work(notun, tmp_path,
-                                                                         dests, v):
+def test_kernel_client_over_the_flow_limit_is_reset_or_dropped_others_work(notun, tmp_path,
+                                                                          dests, v):
     site = kernel_site(notun, tmp_path, dests, ["--max-flows-per-peer", "2"])
     try:
         fam, d = Family(site, v), dests[v]
-        a, b, over, get_a, get_b = run_probes(site, [
+        a, b, over, udp_over, get_a, get_b = run_probes(site, [
             connect(fam.gw, d["http"], keep="a"), connect(fam.gw, d["http"], keep="b"),
             connect(fam.gw, d["http"]),
+            dict(udp_probe(fam.gw, d["echo"]), timeout=UDP_SILENCE_S),
             {"op": "get", "on": "a", "path": "/hello", "timeout": PROBE_TIMEOUT_S},
             {"op": "get", "on": "b", "path": "/hello", "timeout": PROBE_TIMEOUT_S}])
         assert a["errno"] is None and b["errno"] is None, (a, b)
         assert_reset(fam, over, d["http"])
+        # A datagram over the limit: dropped, no answer of any kind.
+        assert udp_over["errno"] == "TIMEOUT" and udp_over["packets"] == [], udp_over
         for r in (get_a, get_b):
             assert r["errno"] is None, r
             assert r["reply"].startswith("HTTP/1.1 200"), r
             assert r["reply"].endswith("hello through notun\n"), r
-        assert counters(site.gateway, "limit_peer") == 1
+        assert counters(site.gateway, "limit_peer") == 2
+        assert counters(site.gateway, "udp_dropped") == 1
     finally:
         site.close()
 
