@@ -7,6 +7,7 @@ under CI). core/gateway/gateway.md "What a client sees" is the claim."""
 import json
 import os
 import re
+import signal
 import socket
 import struct
 import subprocess
@@ -16,7 +17,8 @@ import pytest
 
 from conftest import free_port, release
 # servers: a fixture, used by dests.
-from test_gateway import FAST_S, KernelSite, counters, servers, silent_listener  # noqa: F401
+from test_gateway import (FAST_S, KernelSite, counters, secret_config, servers,  # noqa: F401
+                          silent_listener)
 from udpecho import UdpEcho
 from wgtun import free_udp_port
 
@@ -319,11 +321,27 @@ def test_kernel_client_over_the_flow_limit_is_reset_or_dropped_others_work(notun
 RESET_WAIT_S = 15
 
 
-def test_kernel_client_flow_is_reset_when_the_gateway_stops(notun, tmp_path, dests):
+def stop_gateway(site, dests):
+    site.gateway.stop()
+
+
+def revoke_by_reload(site, dests):
+    """The file without the HTTP ports, reread (SIGHUP)."""
+    text = site.gateway.conf.read_text()
+    for v in (4, 6):
+        text = text.replace(f"tcp:{dests[v]['http']},", "tcp:")
+    secret_config(site.gateway.conf, text)
+    site.gateway.proc.send_signal(signal.SIGHUP)
+    site.gateway.wait_log(r"event=peers_reloaded ")
+
+
+@pytest.mark.parametrize("end", [stop_gateway, revoke_by_reload])
+def test_kernel_client_flows_are_reset_when_the_gateway_ends_them(notun, tmp_path, dests, end):
     """gateway.md: SIGTERM resets every client flow, the RSTs sent through
-    the tunnel before the process exits. A kernel takes an RST only at its
-    exact next sequence number (RFC 5961 3.2): anything else is answered
-    with a challenge ACK and the connection lives on."""
+    the tunnel before the process exits; SIGHUP resets the flows the new
+    rules no longer allow. A kernel takes an RST only at its exact next
+    sequence number (RFC 5961 3.2): anything else is answered with a
+    challenge ACK and the connection lives on."""
     site = kernel_site(notun, tmp_path, dests)
     proc = None
     try:
@@ -333,7 +351,7 @@ def test_kernel_client_flow_is_reset_when_the_gateway_stops(notun, tmp_path, des
             {"op": "recv", "on": "a", "timeout": RESET_WAIT_S},
             {"op": "recv", "on": "b", "timeout": RESET_WAIT_S}])
         site.gateway.wait_log("event=flow_opened", count=2)
-        site.gateway.stop()
+        end(site, dests)
         _, _, ra, rb = finish_probes(site, proc, 4)
         proc = None
         for r in (ra, rb):
