@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from conftest import free_port, release
+from conftest import release
 # servers: a fixture, used by dests.
 from test_gateway import (FAST_S, KernelSite, counters, secret_config, servers,  # noqa: F401
                           silent_listener)
@@ -44,15 +44,17 @@ def dests(servers):
     """Per family, the gateway-host ports the rules allow: an HTTP server,
     a TCP port nothing listens on, a silent listener, a closed UDP port, a
     UDP echo server."""
-    held, echo6 = [], None
+    held, echo6 = [socket.socket(socket.AF_INET6, socket.SOCK_STREAM)], None
     try:
+        # Bound, never listening: the port stays ours and SYNs get an RST.
+        held[0].bind(("::1", 0))
         held += silent_listener("::1", 0)
         echo6 = UdpEcho("::1")
         yield {4: {"http": servers["http"], "closed": servers["closed"],
                    "silent": servers["silent"], "udp_closed": free_udp_port("127.0.0.1"),
                    "echo": servers["echo"]},
-               6: {"http": servers["http6"], "closed": free_port(socket.SOCK_STREAM, "::1"),
-                   "silent": held[0].getsockname()[1], "udp_closed": free_udp_port("::1"),
+               6: {"http": servers["http6"], "closed": held[0].getsockname()[1],
+                   "silent": held[1].getsockname()[1], "udp_closed": free_udp_port("::1"),
                    "echo": echo6.port}}
     finally:
         release(echo6 and echo6.close, *[sock.close for sock in held])
