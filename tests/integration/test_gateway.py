@@ -144,18 +144,30 @@ class UdpRelay(threading.Thread):
         self.back.close()
 
 
+def silent_listener(addr, port):
+    """A listener on addr:port that never answers: its accept queue is full
+    (one connection, never accepted), so Linux drops further SYNs. Returns
+    [listener, filler]; the caller closes both."""
+    family = socket.AF_INET6 if ":" in addr else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.bind((addr, port))
+        listener.listen(0)
+        return [listener, socket.create_connection(listener.getsockname()[:2])]
+    except Exception:
+        listener.close()
+        raise
+
+
 @pytest.fixture(scope="module")
 def servers():
     """The destinations: an HTTP server on 127.0.0.1 and ::1, a UDP echo
-    server, a TCP port nothing listens on, and one that never answers (a
-    listener whose accept queue is full: Linux drops further SYNs)."""
+    server, a TCP port nothing listens on, and one that never answers
+    (silent_listener)."""
     procs = []
-    silent = socket.socket()
-    filler = None
+    silent = []
     try:
-        silent.bind(("127.0.0.1", 0))
-        silent.listen(0)
-        filler = socket.create_connection(silent.getsockname())
+        silent += silent_listener("127.0.0.1", 0)
         ports = {}
         for addr in ("127.0.0.1", "::1"):
             port = free_tcp_port()
@@ -167,12 +179,11 @@ def servers():
         echo = UdpEcho()
         closed = free_tcp_port()
         yield {"http": ports["127.0.0.1"], "http6": ports["::1"], "echo": echo.port,
-               "closed": closed, "silent": silent.getsockname()[1]}
+               "closed": closed, "silent": silent[0].getsockname()[1]}
         echo.close()
     finally:
-        if filler:
-            filler.close()
-        silent.close()
+        for sock in silent:
+            sock.close()
         for proc in procs:
             proc.terminate()
             proc.wait(timeout=10)
@@ -447,34 +458,61 @@ def test_gateway_limits_flows(notun, tmp_path, servers, option, counter):
         site.close()
 
 
+class KernelSite:
+    """Root only: a wireguard-go client in a Namespace, its kernel's TCP and
+    UDP over the TUN device, in front of a notun gateway on the host. The
+    tunnel is 10.214.n.0/24 and fd00:214:n::/64: wireguard-go's interface is
+    .1 (::1), the gateway .2 (::2), and the whole of both is routed to it.
+    rules: the [Gateway] section's lines, {gw} and {gw6} standing for the
+    gateway's addresses, {n} for the namespace's number; routed: more
+    prefixes ({n} as well) the namespace sends into the tunnel."""
+
+    def __init__(self, notun, tmp_path, rules, gw_args=(), routed=()):
+        from netns import Namespace, WireGuardGo, require_netns
+        require_netns()
+        self.ns = Namespace()
+        self.wg = self.gateway = None
+        try:
+            n = self.ns.n
+            client_keys, gw_keys = KeyPair(notun), KeyPair(notun)
+            gw_port = free_udp_port("127.0.0.1")
+            self.wg = WireGuardGo(self.ns, client_keys.private, free_udp_port("127.0.0.1"))
+            self.gw_ip, self.gw_ip6 = f"10.214.{n}.2", f"fd00:214:{n:x}::2"
+            self.gateway = Gateway(notun, tmp_path, (
+                f"[Interface]\nPrivateKey = {gw_keys.private}\nListenPort = {gw_port}\n"
+                f"Address = {self.gw_ip}/32, {self.gw_ip6}/128\n\n"
+                f"[Peer]\nPublicKey = {client_keys.public}\n"
+                f"AllowedIPs = {self.wg.tunnel_ip}/32, {self.wg.tunnel_ip6}/128\n\n"
+                f"[Gateway]\n" + rules.format(gw=self.gw_ip, gw6=self.gw_ip6, n=n)), args=gw_args)
+            routed = [p.format(n=n) for p in routed]
+            self.wg.add_peer(gw_keys.public,
+                             ",".join([f"10.214.{n}.0/24", f"fd00:214:{n:x}::/64", *routed]),
+                             endpoint=f"{self.ns.host_ip}:{gw_port}")
+            for prefix in routed:
+                self.ns.run("ip", "route", "add", prefix, "dev", self.wg.ifname)
+        except Exception:
+            self.close(check=False)
+            raise
+
+    def close(self, check=True):
+        release(self.gateway and (lambda: self.gateway.stop(check=check)),
+                self.wg and self.wg.close, self.ns.close)
+
+
 def test_gateway_serves_wireguard_go_kernel_tcp_client(notun, tmp_path, servers):
     """Root only: a wireguard-go client in a namespace, its kernel's TCP over
     the TUN device, through notun gateway to the HTTP server on loopback."""
-    from netns import Namespace, WireGuardGo, require_netns
-    require_netns()
-    ns = Namespace()
-    wg = gateway = None
+    site = KernelSite(notun, tmp_path, f"Allow = {{gw}}/32 tcp:{servers['http']}\n")
     try:
-        client_keys, gw_keys = KeyPair(notun), KeyPair(notun)
-        gw_port = free_udp_port("127.0.0.1")
-        # wireguard-go's interface is 10.214.n.1/24; the gateway is .2 in it.
-        wg = WireGuardGo(ns, client_keys.private, free_udp_port("127.0.0.1"))
-        gw_ip = f"10.214.{ns.n}.2"
-        gateway = Gateway(notun, tmp_path, (
-            f"[Interface]\nPrivateKey = {gw_keys.private}\nListenPort = {gw_port}\n"
-            f"Address = {gw_ip}/32\n\n"
-            f"[Peer]\nPublicKey = {client_keys.public}\nAllowedIPs = {wg.tunnel_ip}/32\n\n"
-            f"[Gateway]\nAllow = {gw_ip}/32 tcp:{servers['http']}\n"))
-        wg.add_peer(gw_keys.public, f"{gw_ip}/32", endpoint=f"{ns.host_ip}:{gw_port}")
         out = tmp_path / "kernel-down"
-        r = subprocess.run(["ip", "netns", "exec", ns.name, "curl", "--silent", "--show-error",
-                            "--max-time", "100", "-o", str(out),
-                            f"http://{gw_ip}:{servers['http']}/bytes/{32 * MIB}?seed=kernel"],
+        r = subprocess.run(["ip", "netns", "exec", site.ns.name, "curl", "--silent",
+                            "--show-error", "--max-time", "100", "-o", str(out),
+                            f"http://{site.gw_ip}:{servers['http']}/bytes/{32 * MIB}?seed=kernel"],
                            capture_output=True, text=True, timeout=110)
-        assert r.returncode == 0, r.stderr + gateway.read_log()[-3000:]
+        assert r.returncode == 0, r.stderr + site.gateway.read_log()[-3000:]
         assert sha256_of_file(out) == pattern_sha256(32 * MIB, "kernel")
     finally:
-        release(gateway and gateway.stop, wg and wg.close, ns.close)
+        site.close()
 
 
 # ---- special destinations: crafted inner packets (tests/tools/wgtun --probe) ----
