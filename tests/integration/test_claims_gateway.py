@@ -1,14 +1,22 @@
 """Claims core/gateway/gateway.md and the READMEs make about the gateway that
 no other test checked, read from the client's side by wgtun's raw packets
-(issue 19): the deny-log rate limit, the held SYN a retransmission replaces,
-the default flow limits, and the lwIP ISN hook (netstack/README.md)."""
+and wgflood's initiations (issue 19): the deny-log rate limit, the held SYN
+a retransmission replaces, the default flow limits, the lwIP ISN hook
+(netstack/README.md) and the per-peer initiation rate."""
 import re
+import shutil
 import socket
+import subprocess
+import tempfile
+from pathlib import Path
 
+from client import curl
 from conftest import release
 from test_gateway import (FILTERED_PORT, GW_IP, OUTSIDE_IP, Site, counters, gateway_with,
-                          loopback_service, probe, servers, timed_connect)  # noqa: F401
-from wgtun import KeyPair, finish, kill
+                          loopback_service, probe, proxy_url, servers,  # noqa: F401
+                          timed_connect)
+from test_status import status_json
+from wgtun import WGFLOOD, KeyPair, finish, kill, secret_file
 
 # wgtun's crafted SYNs: sequence number --probe-isn + source port * 7919.
 SEQ_STEP = 7919
@@ -135,3 +143,38 @@ def test_gateway_default_flow_limits_are_the_documented_ones(notun, tmp_path):
                     r"max_flows_per_peer=1024 ")
     finally:
         gw.stop()
+
+
+def test_gateway_enforces_the_per_peer_initiation_rate(notun, tmp_path, servers):  # noqa: F811
+    """README.md: "initiations accepted from one peer | one per 20 ms |
+    hs_rate_limited". wgflood sends genuine initiations from one client's
+    key, 200 a second for 1.5 s (fewer than the 256 handshake
+    messages a second that would put the gateway under load, answering
+    cookies instead): the gateway answers at most one per 20 ms, counts
+    every other one, and the same client then completes a handshake of its
+    own while another client is served."""
+    sockdir = Path(tempfile.mkdtemp(prefix="notun-ctl-"))  # a short path for the socket
+    site = None
+    try:
+        site = Site(notun, tmp_path, servers, gw_args=["--control", str(sockdir / "gw.sock")])
+        flood = subprocess.run(
+            [WGFLOOD, "--to", f"127.0.0.1:{site.gw_port}", "--responder-public-key",
+             site.gw_keys.public, "--rate", "200", "--seconds", "1.5",
+             "--initiator-private-key-file",
+             secret_file(tmp_path, "flood.key", site.pinger_keys.private)],
+            capture_output=True, text=True, timeout=30)
+        assert flood.returncode == 0, flood.stderr
+        m = re.fullmatch(r"sent=(\d+) seconds=([\d.]+) responses=(\d+)\n", flood.stdout)
+        assert m, flood.stdout
+        sent, seconds, answered = int(m.group(1)), float(m.group(2)), int(m.group(3))
+        limited = status_json(notun, sockdir / "gw.sock")["counters"]["tunnel"][
+            "hs_rate_limited"]
+        assert sent >= 250, flood.stdout  # wgflood stops at --seconds
+        assert answered + limited == sent, (answered, limited)
+        assert 10 <= answered <= seconds / 0.020 + 2, f"{answered} answered in {seconds} s"
+        report = probe(tmp_path, site.pinger_keys, site.gw_keys, site.gw_port, [])
+        assert report["handshakes_completed"] >= 1, report
+        r = curl(["--proxy", proxy_url(site.proxy_port), site.url("/hello")])
+        assert r.returncode == 0 and r.stdout == "hello through notun\n", r.stderr
+    finally:
+        release(site and site.close, lambda: shutil.rmtree(sockdir, ignore_errors=True))

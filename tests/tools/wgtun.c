@@ -149,30 +149,6 @@ struct app {
 
 /* ---- argument parsing ---- */
 
-/* A base64 key in a file, surrounded by whitespace at most. */
-static int read_key_file(const char *path, uint8_t key[NT_KEY_LEN])
-{
-	char buf[128];
-	size_t n, start = 0;
-	FILE *f = fopen(path, "r");
-	int ret;
-
-	if (!f)
-		return -errno;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	while (start < n && (buf[start] == ' ' || buf[start] == '\t' || buf[start] == '\n' ||
-			     buf[start] == '\r'))
-		start++;
-	while (n > start && (buf[n - 1] == ' ' || buf[n - 1] == '\t' || buf[n - 1] == '\n' ||
-			     buf[n - 1] == '\r'))
-		n--;
-	ret = nt_key_from_base64(key, buf + start, n - start);
-	sodium_memzero(buf, sizeof(buf));
-	return ret;
-}
-
 static int parse_allowed(const char *list, struct args *a)
 {
 	char *copy = strdup(list), *save = NULL, *tok;
@@ -366,7 +342,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_KEY:
-			if (read_key_file(optarg, a->private_key))
+			if (tool_read_key_file(optarg, a->private_key))
 				return bad("--private-key-file", optarg);
 			key_set = true;
 			break;
@@ -391,7 +367,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->peer_key_set = true;
 			break;
 		case OPT_PSK:
-			if (read_key_file(optarg, a->psk))
+			if (tool_read_key_file(optarg, a->psk))
 				return bad("--peer-psk-file", optarg);
 			a->psk_set = true;
 			break;
