@@ -12,11 +12,11 @@ from pathlib import Path
 
 from client import curl
 from conftest import release
-from test_gateway import (FILTERED_PORT, GW_IP, OUTSIDE_IP, Site, counters, gateway_with,
-                          loopback_service, probe, proxy_url, servers,  # noqa: F401
-                          timed_connect)
+from test_gateway import (FILTERED_PORT, GW_IP, OUTSIDE_IP, Gateway, Site, counters,
+                          gateway_with, loopback_service, probe, proxy_url,  # noqa: F401
+                          servers, timed_connect)
 from test_status import status_json
-from wgtun import WGFLOOD, KeyPair, finish, kill, secret_file
+from wgtun import WGFLOOD, KeyPair, finish, free_udp_port, kill, secret_file
 
 # wgtun's crafted SYNs: sequence number --probe-isn + source port * 7919.
 SEQ_STEP = 7919
@@ -128,21 +128,39 @@ def test_gateway_isns_are_not_predictable_across_connections(notun, tmp_path,
         release(prober and (lambda: kill(prober)), gw.stop)
 
 
-def test_gateway_default_flow_limits_are_the_documented_ones(notun, tmp_path):
-    """README.md and gateway.md: gateway flows 8192 for all clients, 1024
-    per client, when --max-flows and --max-flows-per-peer are not given.
-    Reaching 8192 would take eight clients' 1024 connecting sockets each
-    (as many descriptors and kernel SYN_SENT sockets, a heavy load on a
-    shared 2-CPU machine); test_gateway.py reaches the per-client default
-    with 1100 SYNs and both limits' enforcement with the options. Here the
-    defaults the gateway runs with, from its gateway_up line."""
-    gw_keys, prober_keys = KeyPair(notun), KeyPair(notun)
-    gw, _ = gateway_with(notun, tmp_path, gw_keys, prober_keys, f"Allow = {GW_IP}/32\n")
+def test_gateway_default_limit_of_8192_flows(notun, tmp_path, servers):  # noqa: F811
+    """README.md and gateway.md: gateway flows, all clients, 8192 by default
+    (--max-flows not given), counted in limit_total. Nine clients send 1024
+    SYNs each (the per-client default, never exceeded) to a destination
+    that never answers, so every flow stays connecting: 8192 are held,
+    1024 refused (RST), none by the per-client limit."""
+    gw_keys = KeyPair(notun)
+    clients = [(KeyPair(notun), f"10.99.1.{i + 1}") for i in range(9)]
+    gw_port = free_udp_port("127.0.0.1")
+    peers = "".join(f"[Peer]\nPublicKey = {k.public}\nAllowedIPs = {ip}/32\n\n"
+                    for k, ip in clients)
+    dst = f"{GW_IP}:{servers['silent']}"
+    gw = Gateway(notun, tmp_path, (
+        f"[Interface]\nPrivateKey = {gw_keys.private}\nListenPort = {gw_port}\n"
+        f"Address = {GW_IP}/32\n\n{peers}[Gateway]\nAllow = {GW_IP}/32 tcp:{servers['silent']}\n"))
+    probers = []
     try:
-        gw.wait_log(r"event=gateway_up port=\d+ peers=1 rules=1 max_flows=8192 "
-                    r"max_flows_per_peer=1024 ")
+        gw.wait_log(r"event=gateway_up .* max_flows=8192 max_flows_per_peer=1024 ")
+        for keys, ip in clients:
+            probers.append(probe(tmp_path, keys, gw_keys, gw_port, [f"tcp:{dst}"], count=1024,
+                                 timeout_ms=1000, wait=False, address=ip))
+        refused = 0
+        while probers:
+            rc, report, err = finish(probers[-1], timeout=60)
+            probers.pop()
+            assert rc == 0, err[-2000:]
+            refused += report["probes"][0]["rst"]
+        assert refused == 1024
+        assert counters(gw, "limit_total") == 1024
+        assert counters(gw, "limit_peer") == 0
+        assert counters(gw, "flows_open") == 8192
     finally:
-        gw.stop()
+        release(*[lambda p=p: kill(p) for p in probers], gw.stop)
 
 
 def test_gateway_enforces_the_per_peer_initiation_rate(notun, tmp_path, servers):  # noqa: F811
