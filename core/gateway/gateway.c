@@ -283,16 +283,19 @@ void nt_gateway_log_counters(const struct nt_gateway *gw)
 {
 	const struct nt_gateway_counters *c = &gw->c;
 
-	nt_info(
-	    MOD,
-	    "event=counters flows_open=%" PRIu64 " tcp=%" PRIu64 " udp=%" PRIu64 " denied=%" PRIu64
-	    " denied_martian=%" PRIu64 " os_connects=%" PRIu64 " refused=%" PRIu64
-	    " unreachable=%" PRIu64 " limit_total=%" PRIu64 " limit_peer=%" PRIu64
-	    " bytes_up=%" PRIu64 " bytes_down=%" PRIu64 " udp_dropped=%" PRIu64
-	    " in_malformed=%" PRIu64 " in_dropped=%" PRIu64 " out_dropped=%" PRIu64,
-	    c->flows_open, c->tcp_flows, c->udp_flows, c->denied, c->denied_martian, c->os_connects,
-	    c->refused, c->unreachable, c->limit_total, c->limit_peer, c->bytes_up, c->bytes_down,
-	    c->udp_dropped, c->in_malformed, c->in_dropped, c->out_dropped);
+	nt_info(MOD,
+		"event=counters flows_open=%" PRIu64 " tcp=%" PRIu64 " udp=%" PRIu64
+		" denied=%" PRIu64 " denied_martian=%" PRIu64 " os_connects=%" PRIu64
+		" refused=%" PRIu64 " unreachable=%" PRIu64 " limit_total=%" PRIu64
+		" limit_peer=%" PRIu64 " syn_collapsed=%" PRIu64 " handshake_failed=%" PRIu64
+		" deny_logs_dropped=%" PRIu64 " bytes_up=%" PRIu64 " bytes_down=%" PRIu64
+		" udp_dropped=%" PRIu64 " in_malformed=%" PRIu64 " in_icmp_foreign=%" PRIu64
+		" in_dropped=%" PRIu64 " out_no_route=%" PRIu64 " out_dropped=%" PRIu64,
+		c->flows_open, c->tcp_flows, c->udp_flows, c->denied, c->denied_martian,
+		c->os_connects, c->refused, c->unreachable, c->limit_total, c->limit_peer,
+		c->syn_collapsed, c->handshake_failed, c->deny_logs_dropped, c->bytes_up,
+		c->bytes_down, c->udp_dropped, c->in_malformed, c->in_icmp_foreign, c->in_dropped,
+		c->out_no_route, c->out_dropped);
 	nt_info(MOD,
 		"event=portal_counters portal_peers=%" PRIu64 " grants=%" PRIu64
 		" grants_added=%" PRIu64 " grants_ended=%" PRIu64 " grants_expired=%" PRIu64

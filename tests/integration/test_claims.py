@@ -1,7 +1,12 @@
 """Claims the README makes that no other test checked: notun run forwards
 SIGHUP to its command, notun up exits 2 on a configuration error and its
---listen replaces the file's Listen, and names are never resolved by the
-system when the configuration names a tunnel DNS server (issue 19)."""
+--listen replaces the file's Listen, names are never resolved by the
+system when the configuration names a tunnel DNS server, and the proxy
+pauses its listeners when out of descriptors with no reserve left (issue
+19)."""
+import os
+import re
+import resource
 import signal
 import socket
 import subprocess
@@ -9,6 +14,8 @@ import time
 
 from client import Notun, free_tcp_port
 from socks import connect
+from test_proxy_guard import start
+from test_signals import wait_log
 from wgtun import KeyPair, free_udp_port
 
 
@@ -96,3 +103,82 @@ def test_names_never_fall_back_to_the_system_resolver(notun, tmp_path):
             client.stop()
     finally:
         target.close()
+
+
+def cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def reserve_fd(pid):
+    """The proxy's reserve: the one /dev/null notun opened itself (O_CLOEXEC)."""
+    found = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                flags = int(re.search(r"^flags:\s+(\d+)", f.read(), re.M).group(1), 8)
+        except OSError:
+            continue
+        if target == "/dev/null" and flags & os.O_CLOEXEC:
+            found.append(int(fd))
+    assert len(found) == 1, found
+    return found[0]
+
+
+def proxy_counter(client, field):
+    before = len(re.findall(r"event=counters set=proxy ", client.log_path.read_text()))
+    client.proc.send_signal(signal.SIGUSR1)
+    line = wait_log(client, r"event=counters set=proxy .*", count=before + 1)[-1]
+    return int(re.search(rf" {field}=(\d+)", line).group(1))
+
+
+def test_out_of_descriptors_with_no_reserve_pauses_the_listeners(notun, tmp_path):
+    """proxy/README.md: accept() "out of descriptors with the reserve gone":
+    "listeners pause 100 ms; accept_errors", and one clients_refused warning
+    at once with accept_pauses. The running client's soft RLIMIT_NOFILE is
+    lowered to its lowest free descriptor (or its reserve's, if lower): no
+    descriptor can be made, and giving the reserve up frees none under the
+    limit. Clients wait in the backlog while the process rests (CPU time and
+    accept_errors bounded by the pauses, not a spin), and are served once
+    the limit is back."""
+    port = free_tcp_port()
+    n = start(notun, tmp_path, port)
+    waiting = []
+    pid = n.proc.pid
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    try:
+        used = {int(fd) for fd in os.listdir(f"/proc/{pid}/fd")}
+        lowest_free = min(set(range(len(used) + 1)) - used)
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (min(lowest_free, reserve_fd(pid)), hard))
+        errors_before = proxy_counter(n, "accept_errors")
+        cpu0, t0 = cpu_seconds(pid), time.monotonic()
+        for _ in range(3):
+            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s.sendall(b"\x05\x01\x00")
+            waiting.append(s)
+        wait_log(n, r"level=warn mod=proxy event=clients_refused .* refused=0 accept_pauses=1 ")
+        time.sleep(2)
+        for s in waiting:  # in the backlog: neither answered nor closed
+            s.setblocking(False)
+            try:
+                got = s.recv(16)
+                raise AssertionError(f"a client got {got!r} while out of descriptors")
+            except BlockingIOError:
+                pass
+            s.settimeout(5)
+        cpu, paused = cpu_seconds(pid) - cpu0, time.monotonic() - t0
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+        for s in waiting:
+            assert s.recv(2) == b"\x05\x00"
+        assert cpu < 0.5, f"{cpu:.2f} s of CPU in {paused:.2f} s out of descriptors"
+        errors = proxy_counter(n, "accept_errors") - errors_before
+        # One failed accept per 100 ms pause (and per wake-up of a client).
+        assert 2 <= errors <= paused / 0.1 + 5, f"{errors} accept errors in {paused:.2f} s"
+        assert proxy_counter(n, "rejected_no_fd") == 0
+        assert len(re.findall("event=clients_refused", n.log_path.read_text())) == 1
+    finally:
+        for s in waiting:
+            s.close()
+        n.stop()

@@ -520,16 +520,19 @@ def test_gateway_serves_wireguard_go_kernel_tcp_client(notun, tmp_path, servers)
 PROBER_IP, PROBER_IP6 = "10.99.0.3", "fd00:99::3"
 
 
-def probe(tmp_path, keys, gw_keys, gw_port, probes, count=1, timeout_ms=5000, wait=True):
+def probe(tmp_path, keys, gw_keys, gw_port, probes, count=1, timeout_ms=5000, wait=True,
+          extra=(), address=PROBER_IP):
     """wgtun as a client of the gateway: a ping to the gateway's address
     brings the session up, then each probe ("tcp:IP:PORT") sends `count`
-    crafted SYNs or datagrams. Returns the Popen, or with wait its report."""
-    args = [WGTUN, "--private-key-file", secret_file(tmp_path, "prober.key", keys.private),
-            "--address", PROBER_IP, "--address6", PROBER_IP6,
+    crafted SYNs or datagrams (extra: more wgtun options; address: its
+    IPv4 one). Returns the Popen, or with wait its report."""
+    args = [WGTUN, "--private-key-file",
+            secret_file(tmp_path, f"prober-{address}.key", keys.private),
+            "--address", address, "--address6", PROBER_IP6,
             "--peer-public-key", gw_keys.public, "--peer-endpoint", f"127.0.0.1:{gw_port}",
             "--peer-allowed-ips", "0.0.0.0/0,::/0", "--ping", GW_IP, "--count", "1",
             "--probe-count", str(count), "--probe-timeout-ms", str(timeout_ms),
-            "--log-level", "debug"]
+            "--log-level", "debug", *extra]
     for p in probes:
         args += ["--probe", p]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

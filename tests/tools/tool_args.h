@@ -1,19 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /* Command-line values of the test tools (udprelay, wgflood, wgtun): numbers,
- * IP:PORT (read by the configuration's own parser) and where the tools may
- * send. Static inline: each tool is one file, linked with libnotun. */
+ * IP:PORT (read by the configuration's own parser), key files and where the
+ * tools may send. Static inline: each tool is one file, linked with libnotun. */
 #ifndef NT_TESTS_TOOL_ARGS_H
 #define NT_TESTS_TOOL_ARGS_H
 
 #include <errno.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
 
 #include "core/config/config.h"
+#include "core/wg/key.h"
 #include "platform/sockaddr.h"
 
 /* Decimal digits only, in min..max. 0 or -EINVAL. */
@@ -65,6 +68,30 @@ static inline int tool_parse_hostport(const char *text, uint16_t port_min,
 		return -EINVAL;
 	*len = nt_sockaddr_set(ss, l.ip.family, l.ip.addr, l.port);
 	return 0;
+}
+
+/* A base64 key in a file, surrounded by whitespace at most. 0 or -errno. */
+static inline int tool_read_key_file(const char *path, uint8_t key[NT_KEY_LEN])
+{
+	char buf[128];
+	size_t n, start = 0;
+	FILE *f = fopen(path, "r");
+	int ret;
+
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	while (start < n && (buf[start] == ' ' || buf[start] == '\t' || buf[start] == '\n' ||
+			     buf[start] == '\r'))
+		start++;
+	while (n > start && (buf[n - 1] == ' ' || buf[n - 1] == '\t' || buf[n - 1] == '\n' ||
+			     buf[n - 1] == '\r'))
+		n--;
+	ret = nt_key_from_base64(key, buf + start, n - start);
+	sodium_memzero(buf, sizeof(buf));
+	return ret;
 }
 
 /* Safety: loopback and the test namespaces' veth range (10.213.0.0/16) only. */

@@ -1,16 +1,23 @@
 // SPDX-License-Identifier: MIT
-/* wgflood: holds a WireGuard responder "under load" for the cookie tests.
+/* wgflood: holds a WireGuard responder "under load" for the cookie tests, or
+ * floods it with a genuine peer's initiations for its per-peer rate limit.
  *
  *   wgflood --to IP:PORT [--from IP] --responder-public-key KEY --rate N --seconds S
+ *           [--initiator-private-key-file F]
  *
  * Sends handshake initiations with random contents but a valid mac1 for KEY
  * (and a zero mac2), so the responder must queue each one before its
  * handshake fails: that queue is what makes it answer with cookie replies.
+ * With --initiator-private-key-file each initiation is a real one from that
+ * key, a fresh ephemeral each, its TAI64N timestamps rising by TS_STEP_NS
+ * from TS_PAST_S seconds ago, so that the peer's own handshakes afterwards
+ * are newer than any of them.
  * Batches of about 1 ms worth go out with sendmmsg, paced on the monotonic
  * clock so that no window of time carries more than N per second plus two
  * batches, and never more than N * S in all; the run
  * ends after S seconds (at most 600) or on SIGINT/SIGTERM, and prints
- * "sent=N seconds=S".
+ * "sent=N seconds=S responses=R": R handshake responses came back to the
+ * socket (waited for RESPONSE_WAIT_MS after the last send).
  *
  * Safety: destinations outside loopback (127.0.0.0/8, ::1) and the test
  * namespaces' veth range (10.213.0.0/16) are refused with exit status 2.
@@ -20,7 +27,9 @@
 #include <getopt.h>
 #include <math.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sodium.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,6 +41,8 @@
 
 #include "core/wg/cookie.h"
 #include "core/wg/key.h"
+#include "core/wg/noise.h"
+#include "core/wg/tai64n.h"
 #include "core/wg/wg_messages.h"
 #include "platform/clock.h"
 #include "platform/random.h"
@@ -40,6 +51,11 @@
 #define MAX_RATE    1000000u
 #define MAX_SECONDS 600.0
 #define MAX_BATCH   64u
+/* Genuine initiations: timestamps from TS_PAST_S ago, one TAI64N step
+ * (wg_tai64n_encode keeps multiples of 2^24 ns) apart. */
+#define TS_PAST_S	 60u
+#define TS_STEP_NS	 (1u << 24)
+#define RESPONSE_WAIT_MS 500
 
 #define EXIT_USAGE 2
 
@@ -51,6 +67,17 @@ struct flood_args {
 	uint8_t responder_public[NT_KEY_LEN];
 	uint32_t rate;
 	double seconds;
+	bool genuine;
+	uint8_t initiator_private[NT_KEY_LEN];
+};
+
+/* The initiator of genuine initiations. */
+struct genuine {
+	struct wg_noise_static local;
+	struct wg_noise_handshake hs;
+	struct wg_noise_upcalls up;
+	uint64_t ts_ns; /* the next timestamp, realtime ns */
+	uint32_t index;
 };
 
 static volatile sig_atomic_t stop_requested;
@@ -66,6 +93,7 @@ static void usage(void)
 	fprintf(stderr,
 		"usage: wgflood --to IP:PORT [--from IP] --responder-public-key KEY "
 		"--rate N --seconds S\n"
+		"               [--initiator-private-key-file F]\n"
 		"  IPv6 as [::1]:PORT; destinations: 127.0.0.0/8, ::1, 10.213.0.0/16 only;\n"
 		"  N in 1..%u per second; S in (0, %.0f]\n",
 		MAX_RATE, MAX_SECONDS);
@@ -101,6 +129,7 @@ static int parse_args(int argc, char **argv, struct flood_args *a)
 	    {"responder-public-key", required_argument, NULL, 'k'},
 	    {"rate", required_argument, NULL, 'r'},
 	    {"seconds", required_argument, NULL, 's'},
+	    {"initiator-private-key-file", required_argument, NULL, 'i'},
 	    {"help", no_argument, NULL, 'h'},
 	    {NULL, 0, NULL, 0},
 	};
@@ -142,6 +171,14 @@ static int parse_args(int argc, char **argv, struct flood_args *a)
 				fprintf(stderr, "wgflood: bad --seconds %s\n", optarg);
 				return -EINVAL;
 			}
+			break;
+		case 'i':
+			if (tool_read_key_file(optarg, a->initiator_private) < 0) {
+				fprintf(stderr, "wgflood: bad --initiator-private-key-file %s\n",
+					optarg);
+				return -EINVAL;
+			}
+			a->genuine = true;
 			break;
 		default:
 			return -EINVAL;
@@ -195,6 +232,49 @@ static void make_initiation(struct wg_cookie_maker *maker, struct wg_msg_initiat
 	wg_cookie_add_macs(maker, (uint8_t *)msg, sizeof(*msg), nt_clock_mono_ns());
 }
 
+static int genuine_init(struct genuine *g, const struct flood_args *a)
+{
+	struct timespec now;
+
+	memset(g, 0, sizeof(*g));
+	clock_gettime(CLOCK_REALTIME, &now);
+	g->ts_ns = ((uint64_t)now.tv_sec - TS_PAST_S) * NT_NS_PER_SEC;
+	if (wg_noise_static_init(&g->local, a->initiator_private) < 0 ||
+	    wg_noise_handshake_init(&g->hs, &g->local, a->responder_public, NULL) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+static void genuine_clear(struct genuine *g)
+{
+	wg_noise_handshake_wipe(&g->hs);
+	wg_noise_static_clear(&g->local);
+}
+
+static void make_genuine(struct genuine *g, struct wg_cookie_maker *maker,
+			 struct wg_msg_initiation *msg)
+{
+	uint8_t ts[WG_TAI64N_BYTES];
+
+	wg_tai64n_encode(ts, g->ts_ns / NT_NS_PER_SEC, (uint32_t)(g->ts_ns % NT_NS_PER_SEC));
+	g->ts_ns += TS_STEP_NS;
+	(void)wg_noise_create_initiation(&g->hs, &g->local, &g->up, ++g->index, ts, msg);
+	wg_cookie_add_macs(maker, (uint8_t *)msg, sizeof(*msg), nt_clock_mono_ns());
+}
+
+/* Handshake responses waiting on the socket, read; others are ignored. */
+static uint64_t drain_responses(int fd)
+{
+	struct wg_msg_response buf[2]; /* a longer datagram is no response */
+	uint64_t n = 0;
+	ssize_t len;
+
+	while ((len = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) >= 0)
+		if ((size_t)len == sizeof(buf[0]) && buf[0].type[0] == WG_MSG_RESPONSE)
+			n++;
+	return n;
+}
+
 static void sleep_until(uint64_t mono_ns)
 {
 	struct timespec ts = {
@@ -225,7 +305,8 @@ static int open_socket(const struct flood_args *a)
 /* Sends until the deadline or total. A token bucket: credit accrues at rate
  * from (origin_ns, origin_sent) and is capped at two batches, so any window W
  * carries at most rate * W + 2 batches (2 ms worth from 1000/s up). */
-static int flood(int fd, const struct flood_args *a, uint64_t *sent_out, uint64_t *elapsed_ns)
+static int flood(int fd, const struct flood_args *a, struct genuine *g, uint64_t *sent_out,
+		 uint64_t *responses, uint64_t *elapsed_ns)
 {
 	static struct wg_msg_initiation msgs[MAX_BATCH];
 	static struct mmsghdr hdrs[MAX_BATCH];
@@ -274,8 +355,12 @@ static int flood(int fd, const struct flood_args *a, uint64_t *sent_out, uint64_
 			origin_ns = now;
 			origin_sent = sent + 2 * (uint64_t)batch;
 		}
-		for (i = 0; i < n; i++)
-			make_initiation(&maker, &msgs[i]);
+		for (i = 0; i < n; i++) {
+			if (a->genuine)
+				make_genuine(g, &maker, &msgs[i]);
+			else
+				make_initiation(&maker, &msgs[i]);
+		}
 		r = sendmmsg(fd, hdrs, n, 0);
 		if (r < 0) {
 			if (errno == EINTR || errno == EAGAIN || errno == ENOBUFS ||
@@ -289,6 +374,7 @@ static int flood(int fd, const struct flood_args *a, uint64_t *sent_out, uint64_
 			break;
 		}
 		sent += (uint64_t)r;
+		*responses += drain_responses(fd);
 	}
 	*elapsed_ns = nt_clock_mono_ns() - start;
 	*sent_out = sent;
@@ -300,7 +386,9 @@ int main(int argc, char **argv)
 {
 	struct sigaction sa;
 	struct flood_args args;
-	uint64_t sent = 0, elapsed = 0;
+	struct pollfd pfd;
+	struct genuine g;
+	uint64_t sent = 0, responses = 0, elapsed = 0, until;
 	int fd, ret;
 
 	if (parse_args(argc, argv, &args) < 0) {
@@ -324,12 +412,27 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
+	if (args.genuine && genuine_init(&g, &args) < 0) {
+		fprintf(stderr, "wgflood: unusable initiator or responder key\n");
+		return EXIT_USAGE;
+	}
+	sodium_memzero(args.initiator_private, sizeof(args.initiator_private));
 	fd = open_socket(&args);
-	if (fd < 0)
+	if (fd < 0) {
+		if (args.genuine)
+			genuine_clear(&g);
 		return 1;
-	ret = flood(fd, &args, &sent, &elapsed);
+	}
+	ret = flood(fd, &args, &g, &sent, &responses, &elapsed);
+	until = nt_clock_mono_ns() + RESPONSE_WAIT_MS * NT_NS_PER_MS;
+	pfd = (struct pollfd){.fd = fd, .events = POLLIN};
+	for (uint64_t now = nt_clock_mono_ns(); now < until; now = nt_clock_mono_ns())
+		if (poll(&pfd, 1, (int)((until - now) / NT_NS_PER_MS) + 1) > 0)
+			responses += drain_responses(fd);
 	close(fd);
-	printf("sent=%llu seconds=%.3f\n", (unsigned long long)sent,
-	       (double)elapsed / (double)NT_NS_PER_SEC);
+	if (args.genuine)
+		genuine_clear(&g);
+	printf("sent=%llu seconds=%.3f responses=%llu\n", (unsigned long long)sent,
+	       (double)elapsed / (double)NT_NS_PER_SEC, (unsigned long long)responses);
 	return ret < 0 ? 1 : 0;
 }

@@ -10,7 +10,8 @@
  *         [--under-load-threshold N]
  *         [--ping DST --count N [--size BYTES] [--interval-ms MS] [--timeout-ms MS]]
  *         [--assign RID,DOMAIN,PROXY_IP ... [--ctl-garbage]]
- *         [--probe tcp|udp:IP:PORT ... [--probe-count N] [--probe-timeout-ms MS]]
+ *         [--probe tcp|udp:IP:PORT ... [--probe-count N] [--probe-timeout-ms MS]
+ *          [--probe-isn N]]
  *         [--serve-ms MS] [--log-level L]
  *
  * Phases: ping (if --ping) until every reply came back or --timeout-ms, then
@@ -18,7 +19,10 @@
  * sends --probe-count crafted TCP SYNs or UDP datagrams ("x") from distinct
  * source ports to its destination, and the answers are counted per probe
  * (ICMP administratively prohibited, other ICMP unreachable, SYN-ACK, RST,
- * UDP) until each probe has one per packet or --probe-timeout-ms. Before
+ * UDP) until each probe has one per packet or --probe-timeout-ms. A SYN's
+ * sequence number is --probe-isn (0) + its source port * 7919, so a run with
+ * another --probe-isn resends "the same" SYNs with other numbers; each TCP
+ * answer is logged at debug with its numbers (event=probe_tcp). Before
  * the probes, each --assign (which also needs --ping) is sent as an
  * in-tunnel assigned_ips control packet (portal-protocol.md section 7) for
  * that resource, name and proxy address, again every second until the
@@ -120,7 +124,7 @@ struct args {
 	/* probe */
 	struct probe probes[MAX_PROBES];
 	size_t nprobes;
-	uint32_t probe_count, probe_timeout_ms;
+	uint32_t probe_count, probe_timeout_ms, probe_isn;
 	/* dns */
 	struct assign assigns[MAX_ASSIGN];
 	size_t nassigns;
@@ -144,30 +148,6 @@ struct app {
 };
 
 /* ---- argument parsing ---- */
-
-/* A base64 key in a file, surrounded by whitespace at most. */
-static int read_key_file(const char *path, uint8_t key[NT_KEY_LEN])
-{
-	char buf[128];
-	size_t n, start = 0;
-	FILE *f = fopen(path, "r");
-	int ret;
-
-	if (!f)
-		return -errno;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	while (start < n && (buf[start] == ' ' || buf[start] == '\t' || buf[start] == '\n' ||
-			     buf[start] == '\r'))
-		start++;
-	while (n > start && (buf[n - 1] == ' ' || buf[n - 1] == '\t' || buf[n - 1] == '\n' ||
-			     buf[n - 1] == '\r'))
-		n--;
-	ret = nt_key_from_base64(key, buf + start, n - start);
-	sodium_memzero(buf, sizeof(buf));
-	return ret;
-}
 
 static int parse_allowed(const char *list, struct args *a)
 {
@@ -201,7 +181,8 @@ static void usage(void)
 	    "             [--ping DST --count N [--size BYTES] [--interval-ms MS] "
 	    "[--timeout-ms MS]]\n"
 	    "             [--assign RID,DOMAIN,PROXY_IP ... [--ctl-garbage]]\n"
-	    "             [--probe tcp|udp:IP:PORT ... [--probe-count N] [--probe-timeout-ms MS]]\n"
+	    "             [--probe tcp|udp:IP:PORT ... [--probe-count N] [--probe-timeout-ms MS]\n"
+	    "              [--probe-isn N]]\n"
 	    "             [--serve-ms MS] [--log-level trace|debug|info|warn|error|off]\n"
 	    "  --rekey-after-ms without --rekey-timeout-ms also shortens REKEY_TIMEOUT to a\n"
 	    "  third of it (at most 5 s): initiations are REKEY_TIMEOUT apart.\n");
@@ -240,6 +221,7 @@ enum {
 	OPT_PROBE,
 	OPT_PROBE_COUNT,
 	OPT_PROBE_TIMEOUT,
+	OPT_PROBE_ISN,
 	OPT_ASSIGN,
 	OPT_CTL_GARBAGE,
 };
@@ -340,6 +322,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 	    {"probe", required_argument, NULL, OPT_PROBE},
 	    {"probe-count", required_argument, NULL, OPT_PROBE_COUNT},
 	    {"probe-timeout-ms", required_argument, NULL, OPT_PROBE_TIMEOUT},
+	    {"probe-isn", required_argument, NULL, OPT_PROBE_ISN},
 	    {"assign", required_argument, NULL, OPT_ASSIGN},
 	    {"ctl-garbage", no_argument, NULL, OPT_CTL_GARBAGE},
 	    {"help", no_argument, NULL, 'h'},
@@ -359,7 +342,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_KEY:
-			if (read_key_file(optarg, a->private_key))
+			if (tool_read_key_file(optarg, a->private_key))
 				return bad("--private-key-file", optarg);
 			key_set = true;
 			break;
@@ -384,7 +367,7 @@ static int parse_args(int argc, char **argv, struct args *a)
 			a->peer_key_set = true;
 			break;
 		case OPT_PSK:
-			if (read_key_file(optarg, a->psk))
+			if (tool_read_key_file(optarg, a->psk))
 				return bad("--peer-psk-file", optarg);
 			a->psk_set = true;
 			break;
@@ -477,6 +460,10 @@ static int parse_args(int argc, char **argv, struct args *a)
 		case OPT_PROBE_TIMEOUT:
 			if (tool_parse_u32(optarg, 1, MAX_MS, &a->probe_timeout_ms))
 				return bad("--probe-timeout-ms", optarg);
+			break;
+		case OPT_PROBE_ISN:
+			if (tool_parse_u32(optarg, 0, UINT32_MAX, &a->probe_isn))
+				return bad("--probe-isn", optarg);
 			break;
 		case OPT_ASSIGN:
 			if (parse_assign(optarg, a))
@@ -645,7 +632,7 @@ static size_t build_probe(const struct args *a, const struct probe *p, uint16_t 
 	nt_ippkt_put16(l4, sport);
 	nt_ippkt_put16(l4 + 2, p->port);
 	if (p->proto == IPPROTO_TCP) {
-		nt_ippkt_put32(l4 + 4, (uint32_t)sport * 7919u);
+		nt_ippkt_put32(l4 + 4, a->probe_isn + (uint32_t)sport * 7919u);
 		l4[12] = 5 << 4;
 		l4[13] = 0x02; /* SYN */
 		nt_ippkt_put16(l4 + 14, 65535);
@@ -686,11 +673,18 @@ static bool probe_answer(struct app *app, const uint8_t *pkt, size_t len)
 		p = probe_of(app, ip.family, ip.proto, ip.src, nt_ippkt_get16(l4));
 		if (!p)
 			return false;
-		if (ip.proto == IPPROTO_UDP)
+		if (ip.proto == IPPROTO_UDP) {
 			p->udp++;
-		else if (ip.l4_len >= TCP_HDR && (l4[13] & 0x04))
+			return true;
+		}
+		if (ip.l4_len < TCP_HDR)
+			return true;
+		nt_debug("wgtun", "event=probe_tcp probe=%s sport=%u flags=0x%02x seq=%u ack=%u",
+			 p->text, nt_ippkt_get16(l4 + 2), l4[13], nt_ippkt_get32(l4 + 4),
+			 nt_ippkt_get32(l4 + 8));
+		if (l4[13] & 0x04)
 			p->rst++;
-		else if (ip.l4_len >= TCP_HDR && (l4[13] & 0x12) == 0x12)
+		else if ((l4[13] & 0x12) == 0x12)
 			p->synack++;
 		return true;
 	}

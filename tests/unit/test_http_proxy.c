@@ -45,6 +45,7 @@
 #define ORIGIN_BODY  (8u << 20)
 #define CLIENT_BUF   (8u << 20)
 #define SLOW_SEND_MS 2
+#define DRIP_MS	     50
 
 /* ---- the origin: a blocking HTTP/1.1 server on its own threads ---- */
 
@@ -315,6 +316,19 @@ static void o_serve(struct origin *o, int fd)
 			o_printf(fd, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nbye");
 			o_wait_bye(o);
 			return;
+		} else if (strcmp(path, "/hang") == 0) {
+			/* No answer: waits for another request or the proxy's close. */
+		} else if (strcmp(path, "/stall") == 0) {
+			o_printf(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\npart");
+		} else if (strncmp(path, "/drip/", 6) == 0) {
+			/* A byte every DRIP_MS: slow in all, never idle for long. */
+			size_t n = strtoull(path + 6, NULL, 10);
+
+			o_printf(fd, "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", n);
+			for (size_t i = 0; i < n; i++) {
+				usleep(DRIP_MS * 1000);
+				o_write(fd, "d", 1);
+			}
 		} else if (strcmp(path, "/bad-chunks") == 0) {
 			o_printf(fd, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
 				     "5\r\nhello\r\nzz\r\n");
@@ -1291,11 +1305,24 @@ static void test_http_engine_failures_get_status_and_reason(void **state)
 	assert_true(run_until(w, proxy_idle, WAIT_MS));
 }
 
+/* A 200 that starts, then ends early: the client reads to its end (reset
+ * or closed) and never gets absent, which would pass for a last piece. */
+static void expect_cut_response(struct world *w, const char *req, const char *absent)
+{
+	struct cli c;
+
+	cli_open(w, &c);
+	cli_sends(w, &c, req);
+	while (cli_more(w, &c))
+		;
+	assert_non_null(memmem(c.buf, c.len, "HTTP/1.1 200 OK", 15));
+	assert_null(memmem(c.buf, c.len, absent, strlen(absent)));
+	cli_close(&c);
+}
+
 static void test_http_bad_answers_from_origin_get_502(void **state)
 {
 	struct world *w = *state;
-	struct resp r;
-	struct cli c;
 	const char *req;
 
 	proxy_up(w);
@@ -1307,15 +1334,8 @@ static void test_http_bad_answers_from_origin_get_502(void **state)
 	assert_int_equal(hc(w).upstream_failed, 1);
 	/* Bad framing once the response started: the client is reset, it
 	 * must not take a cut body for a whole one. */
-	cli_open(w, &c);
-	cli_sends(w, &c, "GET http://o/bad-chunks HTTP/1.1\r\n\r\n");
-	while (cli_more(w, &c))
-		;
-	assert_non_null(memmem(c.buf, c.len, "HTTP/1.1 200 OK", 15));
-	assert_null(memmem(c.buf, c.len, "0\r\n\r\n", 5));
+	expect_cut_response(w, "GET http://o/bad-chunks HTTP/1.1\r\n\r\n", "0\r\n\r\n");
 	assert_int_equal(hc(w).upstream_aborts, 1);
-	cli_close(&c);
-	(void)r;
 }
 
 static void test_http_kept_connection_closed_by_origin_is_retried(void **state)
@@ -1444,6 +1464,41 @@ static void test_http_header_and_idle_timeouts(void **state)
 	assert_int_equal(hc(w).header_timeouts, 1);
 	assert_int_equal(hc(w).idle_timeouts, 1);
 	cli_close(&idle);
+}
+
+/* proxy/README.md: "HTTP idle timeout while forwarding: nothing moved
+ * either way | 60 s | 504, or a reset once the response started;
+ * forward_timeouts". The 60 s is idle_timeout_ms of nt_http_config (no
+ * configuration key sets it): 400 ms here. */
+static void test_http_forward_idle_timeout_gives_504_or_a_reset(void **state)
+{
+	struct world *w = *state;
+	struct nt_http_config hcfg;
+	const char *req = "GET http://o/hang HTTP/1.1\r\n\r\n";
+	uint64_t start;
+	struct resp r;
+	struct cli c;
+
+	proxy_up(w);
+	nt_http_config_init(&hcfg);
+	hcfg.idle_timeout_ms = 400;
+	assert_int_equal(nt_proxy_http_configure(w->proxy, &hcfg), 0);
+	start = nt_clock_mono_ns();
+	expect_error(w, req, strlen(req), 504, "no answer from the destination in time");
+	assert_true(nt_clock_mono_ns() - start >= 400 * NT_NS_PER_MS);
+	assert_int_equal(hc(w).forward_timeouts, 1);
+	/* Once the head went out, a 504 cannot follow: the client is reset
+	 * and must not take 4 bytes for the 10 announced. */
+	expect_cut_response(w, "GET http://o/stall HTTP/1.1\r\n\r\n", " 504 ");
+	assert_int_equal(hc(w).forward_timeouts, 2);
+	/* Idle means nothing moving: a response slower in all than the
+	 * timeout, a byte every DRIP_MS, is whole. */
+	cli_open(w, &c);
+	assert_int_equal(exchange(w, &c, "GET http://o/drip/16 HTTP/1.1\r\n\r\n", &r), 200);
+	expect_body(&r, "dddddddddddddddd");
+	resp_free(&r);
+	cli_close(&c);
+	assert_int_equal(hc(w).forward_timeouts, 2);
 }
 
 static void test_http_proxy_free_closes_clients_in_progress(void **state)
@@ -1761,6 +1816,7 @@ int main(void)
 	    T(test_http_client_leaving_mid_body_harms_no_other),
 	    T(test_http_client_leaving_while_engine_opens_cancels),
 	    T(test_http_header_and_idle_timeouts),
+	    T(test_http_forward_idle_timeout_gives_504_or_a_reset),
 	    T(test_http_proxy_free_closes_clients_in_progress),
 	    T(test_http_pool_serves_clients_one_after_another_on_one_upstream),
 	    T(test_http_pool_not_taken_for_a_request_with_a_body),

@@ -562,6 +562,32 @@ static void test_xmit_sends_to_the_peer_holding_the_destination(void **state)
 	assert_int_equal(nt_tunnel_xmit(w->a.tun, big, sizeof(big)), -EMSGSIZE);
 }
 
+/* README's limits table: 1024 peers per tunnel by default; the next one is
+ * refused with -ENOSPC, and a removal makes room again. */
+static void test_default_limit_of_1024_peers_per_tunnel(void **state)
+{
+	struct world *w = *state;
+	struct nt_tunnel_config cfg;
+	struct nt_tunnel_peer_config pc = {0};
+	struct wg_peer *peer, *first = NULL;
+	uint8_t priv[32];
+
+	nt_tunnel_config_init(&cfg);
+	node_up_cfg(w, &w->a, 1, &cfg);
+	for (int i = 0; i <= 1024; i++) {
+		nt_random_bytes(priv, sizeof(priv));
+		assert_int_equal(crypto_scalarmult_curve25519_base(pc.public_key, priv), 0);
+		if (i == 1024) {
+			assert_int_equal(nt_tunnel_add_peer(w->a.tun, &pc, &peer), -ENOSPC);
+			break;
+		}
+		assert_int_equal(nt_tunnel_add_peer(w->a.tun, &pc, &peer), 0);
+		first = first ? first : peer;
+	}
+	nt_tunnel_remove_peer(w->a.tun, first);
+	assert_int_equal(nt_tunnel_add_peer(w->a.tun, &pc, &peer), 0);
+}
+
 static void test_roaming_endpoint_follows_the_source_of_data(void **state)
 {
 	struct world *w = *state;
@@ -943,6 +969,8 @@ int main(void)
 					    teardown),
 	    cmocka_unit_test_setup_teardown(test_xmit_sends_to_the_peer_holding_the_destination,
 					    setup, teardown),
+	    cmocka_unit_test_setup_teardown(test_default_limit_of_1024_peers_per_tunnel, setup,
+					    teardown),
 	    cmocka_unit_test_setup_teardown(test_roaming_endpoint_follows_the_source_of_data, setup,
 					    teardown),
 	    cmocka_unit_test_setup_teardown(
