@@ -92,7 +92,12 @@ class Namespace:
             self.run("ip", "link", "set", self.ns_if, "up")
             self.run("ip", "link", "set", "lo", "up")
         except Exception:
-            self.close()
+            # Still under __init__'s lock (remove_network would wait for it
+            # forever), and no process was started yet.
+            try:
+                _remove_network_locked(self.n)
+            except RuntimeError as e:
+                print(f"netns: {e}")
             raise
 
     def run(self, *args, check=True):
@@ -124,7 +129,16 @@ class Namespace:
 def remove_network(n):
     """Deletes namespace n's veth and namespace, then checks they are gone:
     a deletion that failed is raised, naming what is left, and the owner file
-    stays for the next session's sweep."""
+    stays for the next session's sweep. Under the lock Namespace() takes its
+    number with: a suite running beside this one could otherwise take n
+    between the deletion and the check, and its new namespace would read as
+    ours left behind (and lose its owner file)."""
+    with open(LOCK_PATH, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _remove_network_locked(n)
+
+
+def _remove_network_locked(n):
     name, host_if = f"ntns{n}", f"ntvh{n}"
     link = sh("ip", "link", "del", host_if, check=False)
     netns = sh("ip", "netns", "del", name, check=False)
@@ -180,7 +194,7 @@ def sweep_leftovers():
                 except FileNotFoundError:
                     pass
             try:
-                remove_network(n)
+                _remove_network_locked(n)
             except RuntimeError as e:
                 print(f"netns: {e}")
 
