@@ -104,11 +104,13 @@ def open_many(proxy, host, port, count, workers=32):
     return out
 
 
-def echo_all(sockets, payloads, timeout, reply_len=None):
+def echo_all(sockets, payloads, timeout, reply_len=None, stall=None):
     """Writes payloads[i] down sockets[i] while reading the answer back, all
     at once; returns (bytes, sha256) of what came back on each: reply_len
     bytes (default: len(payloads[i]), an echo), or less if a connection
-    ended or time ran out."""
+    ended or time ran out: timeout seconds in all, or, with stall, stall
+    seconds in which no byte moved either way (a loaded machine is slow,
+    a stuck transfer is stuck)."""
     sel = selectors.DefaultSelector()
     sent = [0] * len(sockets)
     got = [0] * len(sockets)
@@ -117,10 +119,12 @@ def echo_all(sockets, payloads, timeout, reply_len=None):
         s.setblocking(False)
         sel.register(s, selectors.EVENT_READ | selectors.EVENT_WRITE, i)
     left = len(sockets)
-    deadline = time.monotonic() + timeout
-    while left and time.monotonic() < deadline:
+    end = time.monotonic() + timeout
+    moved = time.monotonic()
+    while left and time.monotonic() < end and (stall is None or time.monotonic() - moved < stall):
         for key, ev in sel.select(timeout=1):
             i, s = key.data, key.fileobj
+            moved = time.monotonic()
             if ev & selectors.EVENT_WRITE:
                 try:
                     sent[i] += s.send(memoryview(payloads[i])[sent[i]:sent[i] + CHUNK])
