@@ -348,6 +348,9 @@ static int tunnel_up(struct nt_gateway *gw, const struct nt_config *cfg,
 	if (cfg->mtu)
 		tc.mtu = cfg->mtu;
 	tc.timers = timers;
+	/* Every static peer a configuration (or a reload) may hold, and every
+	 * portal client max_portal_peers allows, side by side. */
+	tc.max_peers = NT_CONFIG_MAX_PEERS + gw->limits.max_portal_peers;
 	ops.arg = gw;
 	ret = nt_tunnel_new(gw->loop, &tc, &ops, &gw->tunnel);
 	sodium_memzero(tc.private_key, sizeof(tc.private_key));
@@ -369,8 +372,8 @@ void nt_gw_peer_config(const struct nt_config *cfg, const struct nt_config_peer 
 	/* Clients roam; an Endpoint given as an address is a first guess. */
 	if (p->has_endpoint && p->endpoint.is_literal) {
 		pc->endpoint = (struct sockaddr *)ss;
-		pc->endpoint_len =
-		    nt_sockaddr_set(ss, p->endpoint.ip.family, p->endpoint.ip.addr, p->endpoint.port);
+		pc->endpoint_len = nt_sockaddr_set(ss, p->endpoint.ip.family, p->endpoint.ip.addr,
+						   p->endpoint.port);
 	}
 	gp->rules.global = cfg->gateway_allow;
 	gp->rules.global_count = cfg->gateway_allow_count;

@@ -331,3 +331,43 @@ def test_gateway_exits_1_when_the_portal_never_answers(notun, tmp_path):
             gw.proc.wait(timeout=5)
     assert 14 < time.monotonic() - t < 25
     assert "gave up reaching the portal at ws://127.0.0.1:" in gw.read_log()
+
+
+def test_gateway_takes_1024_portal_clients_beside_its_static_peers(notun, tmp_path):
+    """The tunnel has room for every static peer a configuration may hold
+    and the 1024 portal clients of max_portal_peers together: with one
+    static [Peer], the 1024th client's grant is not refused for lack of a
+    tunnel slot (it was: the tunnel's own default is 1024 peers in all)."""
+    portal = gw = None
+    try:
+        token = gateway_token(notun)
+        gw_keys, static_keys = KeyPair(notun), KeyPair(notun)
+        portal = FakePortal(token, "10.99.0.1")
+        gw = PortalGateway(notun, tmp_path, gateway_config(
+            gw_keys, free_udp_port("127.0.0.1"), "10.99.0.1",
+            f"ws://127.0.0.1:{portal.port}{PREFIX}", token,
+            f"\n[Peer]\nPublicKey = {static_keys.public}\nAllowedIPs = 10.98.0.1/32\n"))
+        portal.wait_frame("phx_join")
+        resource = {"id": "r-1", "type": "cidr", "address": "10.97.0.1/32", "name": "r",
+                    "filters": [{"protocol": "tcp", "port_range_start": 80,
+                                 "port_range_end": 80}]}
+        psk = run(["wg", "genpsk"]).stdout.strip()
+        for i in range(1024):
+            client = {"id": f"c-{i}", "name": f"c{i}", "preshared_key": psk,
+                      # Any 32 bytes is a usable Curve25519 public key.
+                      "public_key": base64.b64encode(os.urandom(32)).decode(),
+                      "ipv4": f"100.64.{i // 200}.{i % 200 + 1}",
+                      "ipv6": f"fd00:100::{i + 1:x}"}
+            portal.push("create_authorization", {
+                "resource": resource, "client": client, "ref": f"ref-{i}",
+                "expires_at": int(time.time()) + 3600})
+            _, ack = portal.wait_frame("authorization_created")
+            assert ack["payload"] == {"ref": f"ref-{i}"}, (i, ack, gw.read_log()[-2000:])
+        log = gw.read_log()
+        assert "event=grant_refused" not in log, log[-2000:]
+        assert log.count("event=grant_added ") == 1024
+    finally:
+        if gw:
+            gw.stop()
+        if portal:
+            portal.close()
