@@ -64,6 +64,7 @@
 #include "platform/loop.h"
 #include "platform/random.h"
 #include "proxy/proxy.h"
+#include "tests/unit/pkt_bytes.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -375,9 +376,8 @@ static void peer_learn(struct run *r, const uint8_t *pkt, size_t len)
 		return;
 	flags = l4[13];
 	dlen = ip.l4_len - hlen;
-	f = flow_of(r, &ip, nt_ippkt_get16(l4), nt_ippkt_get16(l4 + 2));
-	f->client_nxt =
-	    nt_ippkt_get32(l4 + 4) + (uint32_t)dlen + !!(flags & 0x02) + !!(flags & 0x01);
+	f = flow_of(r, &ip, rd16(l4), rd16(l4 + 2));
+	f->client_nxt = rd32(l4 + 4) + (uint32_t)dlen + !!(flags & 0x02) + !!(flags & 0x01);
 }
 
 static void peer_pump(struct run *r)
@@ -418,96 +418,60 @@ static void peer_transport(struct run *r, const uint8_t *pkt, size_t len)
 		peer_send(r, buf, msg_len);
 }
 
-/* An IP header from src to dst around l4 (l4_len bytes at pkt + hdr), with
- * the upper-layer checksum at csum_off filled in; the packet's length. */
-static size_t peer_wrap(uint8_t *pkt, int family, const uint8_t *src, const uint8_t *dst,
-			uint8_t proto, size_t l4_len, size_t csum_off)
-{
-	size_t hdr = family == AF_INET ? NT_IPPKT_V4_HDR : NT_IPPKT_V6_HDR;
-	uint8_t *l4 = pkt + hdr;
-
-	memset(pkt, 0, hdr);
-	if (family == AF_INET) {
-		pkt[0] = 0x45;
-		nt_ippkt_put16(pkt + 2, (uint16_t)(hdr + l4_len));
-		pkt[8] = 64;
-		pkt[9] = proto;
-		memcpy(pkt + 12, src, 4);
-		memcpy(pkt + 16, dst, 4);
-		nt_ippkt_put16(pkt + 10, nt_ippkt_csum(nt_ippkt_sum(pkt, hdr, 0)));
-	} else {
-		pkt[0] = 0x60;
-		nt_ippkt_put16(pkt + 4, (uint16_t)l4_len);
-		pkt[6] = proto;
-		pkt[7] = 64;
-		memcpy(pkt + 8, src, 16);
-		memcpy(pkt + 24, dst, 16);
-	}
-	nt_ippkt_put16(l4 + csum_off, 0);
-	nt_ippkt_put16(l4 + csum_off,
-		       nt_ippkt_csum(nt_ippkt_sum(
-			   l4, l4_len, nt_ippkt_pseudo_sum(family, src, dst, proto, l4_len))));
-	return hdr + l4_len;
-}
-
+/* A packet from the server the flow reached: flags, window and data from
+ * the input, sequence and acknowledgment numbers where the flow stands. */
 static void peer_tcp(struct run *r, const uint8_t *b, size_t len)
 {
-	uint8_t pkt[NT_IPPKT_V6_HDR + 20 + 256];
+	uint8_t l4[20 + 256], pkt[NT_IPPKT_V6_HDR + sizeof(l4)];
 	struct peer_flow *f;
-	uint8_t *l4, flags;
-	size_t hdr, dlen;
+	size_t dlen;
 
 	if (len < 4 || !r->nflows)
 		return;
 	f = &r->flows[b[0] % r->nflows];
-	flags = b[1];
 	dlen = len - 4;
-	hdr = f->family == AF_INET ? NT_IPPKT_V4_HDR : NT_IPPKT_V6_HDR;
-	l4 = pkt + hdr;
 	memset(l4, 0, 20);
-	nt_ippkt_put16(l4, f->sport);
-	nt_ippkt_put16(l4 + 2, f->cport);
-	nt_ippkt_put32(l4 + 4, f->peer_nxt);
-	nt_ippkt_put32(l4 + 8, f->client_nxt);
+	wr16(l4, f->sport);
+	wr16(l4 + 2, f->cport);
+	wr32(l4 + 4, f->peer_nxt);
+	wr32(l4 + 8, f->client_nxt);
 	l4[12] = 5 << 4;
-	l4[13] = flags;
+	l4[13] = b[1];
 	memcpy(l4 + 14, b + 2, 2);
 	memcpy(l4 + 20, b + 4, dlen);
-	f->peer_nxt += (uint32_t)dlen + !!(flags & 0x02) + !!(flags & 0x01);
-	peer_transport(r, pkt,
-		       peer_wrap(pkt, f->family, f->server, f->client, IPPROTO_TCP, 20 + dlen, 16));
+	f->peer_nxt += (uint32_t)dlen + !!(b[1] & 0x02) + !!(b[1] & 0x01);
+	peer_transport(
+	    r, pkt, build_ip(pkt, f->family, f->server, f->client, IPPROTO_TCP, l4, 20 + dlen, 16));
 }
 
+/* An answer to datagram b[0]: its payload with the rest of b XORed over
+ * it, from where it went to where it came from. */
 static void peer_udp(struct run *r, const uint8_t *b, size_t len)
 {
-	uint8_t pkt[NT_IPPKT_V6_HDR + DGRAM_MAX];
+	uint8_t l4[DGRAM_MAX], pkt[NT_IPPKT_V6_HDR + DGRAM_MAX];
 	struct nt_ippkt ip;
 	const uint8_t *q;
-	uint8_t *l4;
-	size_t hdr, qlen, plen, k;
+	size_t qlen, plen, k;
 
 	if (!len || !r->nudp)
 		return;
 	k = b[0] % r->nudp;
-	b++;
-	len--;
 	if (nt_ippkt_parse(r->udp[k], r->udp_len[k], &ip) != 0)
 		return;
 	q = r->udp[k] + ip.l4;
 	qlen = ip.l4_len - 8;
-	plen = qlen > len ? qlen : len;
-	hdr = ip.family == AF_INET ? NT_IPPKT_V4_HDR : NT_IPPKT_V6_HDR;
-	if (hdr + 8 + plen > sizeof(pkt))
+	plen = qlen > len - 1 ? qlen : len - 1;
+	if (8 + plen > sizeof(l4))
 		return;
-	l4 = pkt + hdr;
 	memcpy(l4, q + 2, 2);
 	memcpy(l4 + 2, q, 2);
-	nt_ippkt_put16(l4 + 4, (uint16_t)(8 + plen));
+	wr16(l4 + 4, (uint16_t)(8 + plen));
 	memset(l4 + 8, 0, plen);
 	memcpy(l4 + 8, q + 8, qlen);
-	for (size_t i = 0; i < len; i++)
-		l4[8 + i] ^= b[i];
-	peer_transport(r, pkt, peer_wrap(pkt, ip.family, ip.dst, ip.src, IPPROTO_UDP, 8 + plen, 6));
+	for (size_t i = 1; i < len; i++)
+		l4[7 + i] ^= b[i];
+	peer_transport(r, pkt,
+		       build_ip(pkt, ip.family, ip.dst, ip.src, IPPROTO_UDP, l4, 8 + plen, 6));
 }
 
 /* ---- the proxy's clients ---- */
@@ -583,7 +547,11 @@ static void step(struct run *r, uint8_t op, const uint8_t *b, size_t len)
 	int fd, extra = 0;
 	uint64_t ms;
 
-	switch (op % OP_COUNT) {
+	op %= OP_COUNT;
+	/* The peer answers with what the client last sent in mind. */
+	if (op == OP_PEER || op == OP_TCP || op == OP_UDP || op == OP_PUMP)
+		peer_pump(r);
+	switch (op) {
 	case OP_OPEN:
 		conn_open(r);
 		break;
@@ -602,15 +570,12 @@ static void step(struct run *r, uint8_t op, const uint8_t *b, size_t len)
 		peer_send(r, b, len);
 		break;
 	case OP_PEER:
-		peer_pump(r);
 		peer_transport(r, b, len);
 		break;
 	case OP_TCP:
-		peer_pump(r);
 		peer_tcp(r, b, len);
 		break;
 	case OP_UDP:
-		peer_pump(r);
 		peer_udp(r, b, len);
 		break;
 	case OP_TIME:
@@ -622,7 +587,6 @@ static void step(struct run *r, uint8_t op, const uint8_t *b, size_t len)
 		extra = 1 + (len ? b[0] % 8 : 0);
 		break;
 	case OP_PUMP:
-		peer_pump(r);
 		break;
 	}
 	run_idle(r, extra);

@@ -44,14 +44,27 @@ static const struct fc_result *run_seed(const char *name)
 	return &fc_last;
 }
 
+static int open_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	int n = 0;
+
+	assert_non_null(dir);
+	while (readdir(dir) != NULL)
+		n++;
+	closedir(dir);
+	return n;
+}
+
 static void every_seed_runs_the_same_twice(void **state)
 {
 	struct fc_result first;
 	struct dirent *d;
-	DIR *dir = opendir(CORPUS);
-	int seeds = 0;
+	DIR *dir;
+	int seeds = 0, fds = open_fds();
 
 	(void)state;
+	dir = opendir(CORPUS);
 	assert_non_null(dir);
 	while ((d = readdir(dir)) != NULL) {
 		if (d->d_name[0] == '.')
@@ -66,6 +79,8 @@ static void every_seed_runs_the_same_twice(void **state)
 	}
 	closedir(dir);
 	assert_true(seeds >= 4);
+	/* libFuzzer runs millions of inputs in one process. */
+	assert_int_equal(open_fds(), fds);
 }
 
 /* Handshake answered, the SYN-ACK taken, the SOCKS5 success reply and the
