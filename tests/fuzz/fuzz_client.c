@@ -32,6 +32,8 @@
  *   8 TIME       both clocks move on le16(b) ms (1000 when empty)
  *   9 LOOP       1 + b[0] % 8 more loop iterations
  *  10 PUMP       the peer takes what the client sent (answers initiations)
+ *  11 ASSOC      reads what the UDP relay of client b[0]'s UDP ASSOCIATE
+ *                sent back, then sends it the rest as one datagram
  * The seeds in tests/fuzz/corpus/fuzz_client are such programs;
  * tests/unit/test_fuzz_client.c runs them and checks where they get.
  */
@@ -93,6 +95,7 @@ enum op {
 	OP_TIME,
 	OP_LOOP,
 	OP_PUMP,
+	OP_ASSOC,
 	OP_COUNT
 };
 
@@ -178,6 +181,7 @@ struct run {
 	int conns[MAX_CONNS];
 	size_t nconns;
 	int peer_fd;
+	int assoc_fd;			/* the proxy client's UDP socket, once used */
 	struct sockaddr_in client_addr; /* the client's tunnel socket */
 	/* The peer's side of the session. */
 	struct wg_noise_handshake hs;
@@ -197,6 +201,7 @@ struct fc_result {
 	uint64_t handshakes;	      /* initiations the peer answered */
 	uint64_t packets_from_client; /* transport data the peer decrypted */
 	uint64_t peer_up;	      /* the engine told of a completed handshake */
+	uint64_t relayed_back;	      /* datagrams the UDP relay sent its client */
 	struct nt_proxy_counters proxy;
 	uint8_t read[MAX_CONNS][KEEP_READ]; /* the first bytes each client read */
 	size_t read_len[MAX_CONNS];
@@ -286,6 +291,8 @@ static void teardown(struct run *r)
 		nt_config_free(&r->cfg);
 	if (r->peer_fd >= 0)
 		close(r->peer_fd);
+	if (r->assoc_fd >= 0)
+		close(r->assoc_fd);
 	wg_noise_handshake_wipe(&r->hs);
 	wg_cookie_maker_clear(&r->maker);
 	wg_transport_clear(&r->tp);
@@ -542,6 +549,31 @@ static void conn_drain(struct run *r, const uint8_t *b, size_t len)
 	}
 }
 
+/* The relay's port is in the reply the client read: after the method
+ * choice (2 bytes), VER REP RSV ATYP=1 BND.ADDR(4) BND.PORT(2). */
+static void conn_assoc(struct run *r, const uint8_t *b, size_t len)
+{
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	uint8_t sink[DGRAM_MAX];
+	const uint8_t *reply;
+	size_t k;
+
+	if (!len || !r->nconns)
+		return;
+	k = b[0] % r->nconns;
+	reply = fc_last.read[k] + 2;
+	if (fc_last.read_len[k] < 12 || reply[1] != 0 || reply[3] != 1)
+		return;
+	if (r->assoc_fd < 0)
+		r->assoc_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (r->assoc_fd < 0)
+		return;
+	for (int i = 0; i < PUMP_MAX && recv(r->assoc_fd, sink, sizeof(sink), 0) >= 0; i++)
+		fc_last.relayed_back++;
+	memcpy(&to.sin_port, reply + 8, 2);
+	(void)sendto(r->assoc_fd, b + 1, len - 1, 0, (struct sockaddr *)&to, sizeof(to));
+}
+
 static void step(struct run *r, uint8_t op, const uint8_t *b, size_t len)
 {
 	int fd, extra = 0;
@@ -588,6 +620,9 @@ static void step(struct run *r, uint8_t op, const uint8_t *b, size_t len)
 		break;
 	case OP_PUMP:
 		break;
+	case OP_ASSOC:
+		conn_assoc(r, b, len);
+		break;
 	}
 	run_idle(r, extra);
 }
@@ -611,7 +646,7 @@ static void init_once(void)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	static bool ready;
-	struct run r = {.peer_fd = -1};
+	struct run r = {.peer_fd = -1, .assoc_fd = -1};
 	size_t at = 0;
 
 	if (!ready) {

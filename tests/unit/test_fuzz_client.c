@@ -127,6 +127,18 @@ static void name_seed_resolves_in_the_tunnel(void **state)
 	assert_memory_equal(res->read[0], ok, sizeof(ok));
 }
 
+/* UDP ASSOCIATE: a datagram through the relay and the tunnel, the peer's
+ * answer back at the relay's client. */
+static void udp_seed_comes_back(void **state)
+{
+	const struct fc_result *res = run_seed("socks5_udp_assoc");
+
+	(void)state;
+	assert_int_equal(res->handshakes, 1);
+	assert_int_equal(res->proxy.udp_associations, 1);
+	assert_int_equal(res->relayed_back, 1);
+}
+
 /* Without an answer the client tries again after Rekey-Timeout, and the
  * proxy's client hears that the host was not reached (SOCKS5 reply 4 or 6). */
 static void unanswered_seed_times_out(void **state)
@@ -148,6 +160,7 @@ int main(void)
 	    cmocka_unit_test(socks5_seed_carries_data),
 	    cmocka_unit_test(http_seed_gets_the_response),
 	    cmocka_unit_test(name_seed_resolves_in_the_tunnel),
+	    cmocka_unit_test(udp_seed_comes_back),
 	    cmocka_unit_test(unanswered_seed_times_out),
 	};
 
