@@ -204,6 +204,9 @@ struct fc_result {
 	uint64_t packets_from_client; /* transport data the peer decrypted */
 	uint64_t peer_up;	      /* the engine told of a completed handshake */
 	uint64_t relayed_back;	      /* datagrams the UDP relay sent its client */
+	/* The client's first initiation: its ephemeral key, index and
+	 * timestamp show whether randomness and time were the input's alone. */
+	struct wg_msg_initiation first_initiation;
 	struct nt_proxy_counters proxy;
 	uint8_t read[MAX_CONNS][KEEP_READ]; /* the first bytes each client read */
 	size_t read_len[MAX_CONNS];
@@ -405,6 +408,8 @@ static void peer_pump(struct run *r)
 		if (wg_message_parse(buf, (size_t)n, &m) != 0)
 			continue;
 		if (m.type == WG_MSG_INITIATION) {
+			if (!fc_last.first_initiation.type[0])
+				fc_last.first_initiation = *m.initiation;
 			peer_answer(r, m.initiation);
 		} else if (m.type == WG_MSG_TRANSPORT && r->session &&
 			   wg_transport_decrypt(&r->tp, buf, (size_t)n, &plain, &plain_len, &ctr) ==

@@ -78,6 +78,8 @@ static void every_seed_runs_the_same_twice(void **state)
 		assert_int_equal(fc_last.packets_from_client, first.packets_from_client);
 		assert_int_equal(fc_last.proxy.accepted, first.proxy.accepted);
 		assert_memory_equal(fc_last.read_len, first.read_len, sizeof(first.read_len));
+		assert_memory_equal(&fc_last.first_initiation, &first.first_initiation,
+				    sizeof(first.first_initiation));
 		seeds++;
 	}
 	closedir(dir);
