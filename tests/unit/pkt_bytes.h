@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /* Big-endian fields and the Internet checksum, for the unit tests that build
  * and read IP packets by hand (test_stack, test_flow, test_splice,
- * test_resolver). */
+ * test_resolver) and the fuzz harnesses that play a peer (fuzz_client). */
 #ifndef NT_TESTS_PKT_BYTES_H
 #define NT_TESTS_PKT_BYTES_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
 
 static inline uint16_t rd16(const uint8_t *p)
 {
@@ -46,6 +48,42 @@ static inline uint16_t fold(uint32_t acc)
 	while (acc >> 16)
 		acc = (acc & 0xffff) + (acc >> 16);
 	return (uint16_t)~acc;
+}
+
+/* An IP packet; the upper-layer checksum (at csum_off in l4, if >= 0) is
+ * computed with the pseudo-header, except for ICMPv4 which has none. */
+static inline size_t build_ip(uint8_t *buf, int family, const uint8_t *src, const uint8_t *dst,
+			      uint8_t proto, const uint8_t *l4, size_t l4_len, int csum_off)
+{
+	size_t h = family == AF_INET ? 20 : 40;
+	uint32_t acc = 0;
+
+	memset(buf, 0, h);
+	if (family == AF_INET) {
+		buf[0] = 0x45;
+		wr16(buf + 2, (uint16_t)(20 + l4_len));
+		buf[8] = 64;
+		buf[9] = proto;
+		memcpy(buf + 12, src, 4);
+		memcpy(buf + 16, dst, 4);
+		wr16(buf + 10, fold(sum16(buf, 20, 0)));
+		if (proto != 1)
+			acc = sum16(buf + 12, 8, 0) + proto + (uint32_t)l4_len;
+	} else {
+		buf[0] = 0x60;
+		wr16(buf + 4, (uint16_t)l4_len);
+		buf[6] = proto;
+		buf[7] = 64;
+		memcpy(buf + 8, src, 16);
+		memcpy(buf + 24, dst, 16);
+		acc = sum16(buf + 8, 32, 0) + proto + (uint32_t)l4_len;
+	}
+	memcpy(buf + h, l4, l4_len);
+	if (csum_off >= 0) {
+		wr16(buf + h + csum_off, 0);
+		wr16(buf + h + csum_off, fold(sum16(buf + h, l4_len, acc)));
+	}
+	return h + l4_len;
 }
 
 #endif

@@ -46,42 +46,6 @@
 #define F_PSH 0x08
 #define F_ACK 0x10
 
-/* An IP packet; the upper-layer checksum (at csum_off in l4, if >= 0) is
- * computed with the pseudo-header, except for ICMPv4 which has none. */
-static inline size_t build_ip(uint8_t *buf, int family, const uint8_t *src, const uint8_t *dst,
-			      uint8_t proto, const uint8_t *l4, size_t l4_len, int csum_off)
-{
-	size_t h = family == AF_INET ? 20 : 40;
-	uint32_t acc = 0;
-
-	memset(buf, 0, h);
-	if (family == AF_INET) {
-		buf[0] = 0x45;
-		wr16(buf + 2, (uint16_t)(20 + l4_len));
-		buf[8] = 64;
-		buf[9] = proto;
-		memcpy(buf + 12, src, 4);
-		memcpy(buf + 16, dst, 4);
-		wr16(buf + 10, fold(sum16(buf, 20, 0)));
-		if (proto != 1)
-			acc = sum16(buf + 12, 8, 0) + proto + (uint32_t)l4_len;
-	} else {
-		buf[0] = 0x60;
-		wr16(buf + 4, (uint16_t)l4_len);
-		buf[6] = proto;
-		buf[7] = 64;
-		memcpy(buf + 8, src, 16);
-		memcpy(buf + 24, dst, 16);
-		acc = sum16(buf + 8, 32, 0) + proto + (uint32_t)l4_len;
-	}
-	memcpy(buf + h, l4, l4_len);
-	if (csum_off >= 0) {
-		wr16(buf + h + csum_off, 0);
-		wr16(buf + h + csum_off, fold(sum16(buf + h, l4_len, acc)));
-	}
-	return h + l4_len;
-}
-
 static inline void addr_of(int family, const char *text, uint8_t *out)
 {
 	assert_int_equal(inet_pton(family, text, out), 1);
