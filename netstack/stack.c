@@ -9,7 +9,7 @@
  * itself, from two one-shot loop timers re-armed only while there is work:
  *
  *   timer  period  runs                          armed while
- *   tcp    250 ms  tcp_tmr()                     tcp_active_pcbs or tcp_tw_pcbs is
+ *   tcp    10 ms   tcp_tmr()                     tcp_active_pcbs or tcp_tw_pcbs is
  *                  (fast timer each tick, slow   non-empty: lwIP's own rule. Listening
  *                  timer every other tick)       and bound pcbs need no timer.
  *   slow   1 s     ip_reass_tmr(),               reass_ticks > 0: set to IP_REASS_MAXAGE + 2

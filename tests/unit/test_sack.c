@@ -6,8 +6,8 @@
  *
  * No test runs the loop: lwIP's timers never fire, so every retransmission
  * seen here comes from processing an ACK, never from the retransmission
- * timer. Every byte lwIP sends is checked against the stream at its
- * sequence number.
+ * timer; the tail-loss probe tests call the fast timer themselves. Every
+ * byte lwIP sends is checked against the stream at its sequence number.
  *
  * The addresses (100.64.0.0/10) exist only inside this process.
  */
@@ -19,6 +19,8 @@
 #include "tests/unit/tcp_peer.h"
 
 #include "lwip/ip_addr.h"
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/sys.h"
 #include "lwip/tcp.h"
 
 #include <errno.h>
@@ -29,6 +31,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -582,6 +585,68 @@ static void test_hole_the_window_holds_back_takes_no_data_written_later(void **s
 	assert_int_equal(tx.nrex, 0);
 }
 
+/* ---- the tail-loss probe and the clock ---- */
+
+/* Waits until lwIP's clock (sys_now, ms) has moved on by ms: at most about
+ * ms sleeps of 1 ms. */
+static void wait_ms(uint32_t ms)
+{
+	uint32_t t0 = sys_now();
+
+	while ((uint32_t)(sys_now() - t0) < ms)
+		usleep(1000);
+}
+
+static void test_tail_probe_resends_the_last_segment_when_the_acks_stop(void **state)
+{
+	(void)state;
+	open_upload(true);
+	grow_flight(0, 10);
+	/* Silence for longer than the probe timeout (two round trips, here
+	 * a millisecond or less, and a tick): the fast timer resends the last
+	 * segment sent, and nothing else. */
+	wait_ms(4 * TCP_TMR_INTERVAL);
+	tcp_fasttmr();
+	collect();
+	assert_int_equal(tx.nrex, 1);
+	assert_int_equal(resent(tx.n - 1), 1);
+	assert_int_equal(tx.fresh, 0);
+
+	/* One probe until an ACK of new data: then the RTO's turn. */
+	wait_ms(4 * TCP_TMR_INTERVAL);
+	tcp_fasttmr();
+	collect();
+	assert_int_equal(tx.nrex, 0);
+
+	/* The answer acknowledges everything; new data leaves, and its
+	 * silence is probed again. */
+	peer_send_sack(tx.next, NULL, 0);
+	collect();
+	assert_true(tx.fresh > 0);
+	wait_ms(4 * TCP_TMR_INTERVAL);
+	tcp_fasttmr();
+	collect();
+	assert_int_equal(tx.nrex, 1);
+	assert_int_equal(resent(tx.n - 1), 1);
+}
+
+static void test_tail_probe_waits_while_acks_come(void **state)
+{
+	size_t una;
+
+	(void)state;
+	open_upload(true);
+	una = grow_flight(0, 10);
+	/* A fast tick right after the last transmission: no probe. */
+	for (int i = 0; i < 5; i++) {
+		una++;
+		peer_send_sack(seg_end(una - 1), NULL, 0);
+		tcp_fasttmr();
+		collect();
+		assert_int_equal(tx.nrex, 0);
+	}
+}
+
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
 
 int main(void)
@@ -595,6 +660,8 @@ int main(void)
 	    T(test_resent_hole_takes_no_data_written_from_the_sent_callback),
 	    T(test_resent_hole_takes_no_fin_from_the_sent_callback),
 	    T(test_hole_the_window_holds_back_takes_no_data_written_later),
+	    T(test_tail_probe_resends_the_last_segment_when_the_acks_stop),
+	    T(test_tail_probe_waits_while_acks_come),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
