@@ -3,11 +3,22 @@ import os
 import random
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
 
 import pytest
+
+# A suite started as a background job of a script (`make test &`) or under
+# nohup inherits SIGINT / SIGHUP ignored, and every process a test starts
+# would too: `notun run`'s signal tests would then fail on the shell's job
+# control, not on notun. Children get the default dispositions back.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+for _sig in (signal.SIGHUP, signal.SIGQUIT, signal.SIGTERM):
+    if signal.getsignal(_sig) == signal.SIG_IGN:
+        signal.signal(_sig, signal.SIG_DFL)
 
 TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.environ.get("NOTUN_BUILD", os.path.join(TOP, "build", "asan"))
